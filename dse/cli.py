@@ -1,0 +1,70 @@
+"""The `dse` command line: thin over the Python API.
+
+Every subcommand lives in `dse.commands.<name>` and exposes `register(subparsers)`, which adds
+its parser and sets `func` (args -> exit status). A `UserError` anywhere becomes one line on
+stderr and exit status 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+import dse.commands
+from dse import __version__
+from dse.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors: status 2, one message
+        self.print_usage(sys.stderr)
+        raise SystemExit(f"dse: error: {message}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="dse",
+        description="Analytic design-space exploration of LLM number formats and accelerators.",
+    )
+    parser.add_argument("--version", action="version", version=f"dse {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for info in sorted(pkgutil.iter_modules(dse.commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"dse.commands.{info.name}").register(sub)
+    return parser
+
+
+def print_json(obj: object) -> None:
+    """One JSON document on stdout (numpy scalars and non-finite floats handled)."""
+
+    def default(o: object):
+        if hasattr(o, "item"):
+            return o.item()
+        if hasattr(o, "tolist"):
+            return o.tolist()
+        return str(o)
+
+    json.dump(obj, sys.stdout, indent=2, default=default)
+    sys.stdout.write("\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"dse: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

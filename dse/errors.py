@@ -1,0 +1,29 @@
+"""The one exception type users see: a clear message, exit status 2 on the command line."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(ValueError):
+    """Bad input from the user (config key, format name, out-of-range value).
+
+    The message names the offending key or value and the valid choices; the CLI prints it
+    without a traceback and exits with status 2.
+    """
+
+
+def suggest(given: str, choices: Iterable[str], n: int = 3) -> str:
+    """' (did you mean ...?)' for the closest of `choices`, or '' when none is close."""
+    close = difflib.get_close_matches(str(given), [str(c) for c in choices], n=n, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def unknown(what: str, given: object, choices: Iterable[str]) -> UserError:
+    """A UserError for an unknown name, listing the valid choices and the closest matches."""
+    choices = sorted({str(c) for c in choices})
+    return UserError(
+        f"unknown {what} {given!r}{suggest(str(given), choices)}; valid choices: "
+        + ", ".join(choices)
+    )
