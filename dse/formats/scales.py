@@ -1,0 +1,111 @@
+"""Scale rules: how a block's absolute maximum M becomes the block's scale s = g(M).
+
+One record, `ScaleRule`, covers every rule in the library:
+
+* kind "none"   -- s = 1 (plain casts such as fp16 / bf16 tensors).
+* kind "real"   -- s = clip * M / max|element|, rounded to the scale's own float format
+                   (fp32, fp16, bf16).
+* kind "pow2"   -- s = 2^(floor(log2(clip * M)) - emax_elem), a shared exponent. With
+                   `clamp_on="scale"` the scale exponent itself is clamped (OCP MX E8M0:
+                   [-127, 127]); with `clamp_on="max"` the exponent of the block maximum is
+                   clamped (a 5-bit FP16-style shared exponent as in Anda and BlockDialect:
+                   [-14, 15]). The scaled maximum lands in [2^emax, 2^(emax+1)), so it can
+                   exceed the element's max normal and be clipped (MXFP4: (6, 8) -> 6).
+* kind "two_level" -- NVFP4's rule: s_tensor = amax_tensor / (max|element| * max(scale format))
+                   in FP32, s_block = round(clip * M / max|element| / s_tensor) onto the scale
+                   format (UE4M3 in NVFP4, or 8-bit integers), s = s_block * s_tensor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from dse.formats.elements import Element, FloatElement, LevelElement, exponent_floor
+
+ScaleKind = Literal["none", "real", "pow2", "two_level"]
+
+FP32 = FloatElement("fp32", 8, 23, 127, True, "ieee")
+FP16 = FloatElement("fp16", 5, 10, 15, True, "ieee")
+BF16 = FloatElement("bf16", 8, 7, 127, True, "ieee")
+#: NVFP4 block scale: E4M3 used unsigned (NVIDIA, "Introducing NVFP4", 2025).
+UE4M3 = FloatElement("ue4m3", 4, 3, 7, True, "nan", signed=False)
+#: OCP MX v1.0 shared scale: unsigned biased exponent, no zero, 0xFF = NaN.
+E8M0 = FloatElement("e8m0", 8, 0, 127, False, "nan", signed=False, has_zero=False)
+UINT8 = LevelElement("uint8", tuple(float(k) for k in range(256)), 8, "int")
+
+
+@dataclass(frozen=True)
+class ScaleRule:
+    """How block maxima become scales, and what a scale costs to store."""
+
+    name: str
+    kind: ScaleKind
+    bits: int  # stored bits per block
+    format: Element | None = None  # values the scale is rounded to ("real", "two_level")
+    exp_min: int = -127  # "pow2" exponent range (inclusive)
+    exp_max: int = 127
+    clamp_on: Literal["scale", "max"] = "scale"
+    tensor_bits: int = 0  # stored bits per tensor (the FP32 scale of "two_level")
+
+    def tensor_scale(self, element: Element, tensor_amax: np.ndarray) -> np.ndarray:
+        """Per-tensor FP32 scale of a two-level rule (1 for single-level rules)."""
+        if self.kind != "two_level":
+            return np.ones_like(np.asarray(tensor_amax, dtype=np.float64))
+        denom = element.max_abs * float(np.max(self.format.values))
+        return FP32.round(np.asarray(tensor_amax, dtype=np.float64) / denom)
+
+    def block_scale(
+        self,
+        amax: np.ndarray,
+        element: Element,
+        clip: float = 1.0,
+        tensor_amax: np.ndarray | float | None = None,
+    ) -> np.ndarray:
+        """Scale s for block maxima `amax` (any shape, broadcasts with `tensor_amax`).
+
+        A block whose maximum is 0, or whose scale rounds to 0, gets s = 0: it quantizes to
+        zeros. `tensor_amax` is needed by two-level rules only (defaults to max(amax)).
+        """
+        m = np.asarray(amax, dtype=np.float64) * clip
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.kind == "none":
+                s = np.ones_like(m)
+            elif self.kind == "real":
+                s = self.format.round(m / element.max_abs)
+            elif self.kind == "pow2":
+                e = exponent_floor(np.where(m > 0, m, 1.0))
+                if self.clamp_on == "max":
+                    x = np.clip(e, self.exp_min, self.exp_max) - element.emax
+                else:
+                    x = np.clip(e - element.emax, self.exp_min, self.exp_max)
+                s = np.ldexp(1.0, x)
+            else:
+                t_amax = np.max(amax) * clip if tensor_amax is None else tensor_amax * clip
+                st = self.tensor_scale(element, t_amax)
+                sb = self.format.round(np.where(st > 0, m / element.max_abs / st, 0.0))
+                s = sb * st
+        return np.where(m > 0, s, 0.0)
+
+
+NONE = ScaleRule("none", "none", 0)
+
+#: Scale formats by name: the token after ':' in a format name.
+SCALE_RULES: dict[str, ScaleRule] = {
+    "none": NONE,
+    "fp32": ScaleRule("fp32", "real", 32, FP32),
+    "fp16": ScaleRule("fp16", "real", 16, FP16),
+    "bf16": ScaleRule("bf16", "real", 16, BF16),
+    # OCP MX v1.0: X = 2^(floor(log2 max|V|) - emax_elem), E8M0 range 2^-127..2^127.
+    "e8m0": ScaleRule("e8m0", "pow2", 8, E8M0, -127, 127, "scale"),
+    # 5-bit shared exponent = FP16 exponent of the block maximum, normal range -14..15
+    # (Anda, Fang et al. HPCA 2025; BlockDialect, Jang & Tambe 2025, stores the same 5 bits).
+    "e5": ScaleRule("e5", "pow2", 5, None, -14, 15, "max"),
+    # NVFP4: UE4M3 block scale times an FP32 per-tensor scale.
+    "ue4m3": ScaleRule("ue4m3", "two_level", 8, UE4M3, tensor_bits=32),
+    # 8-bit unsigned integer block scale times an FP32 per-tensor scale (our definition:
+    # levels 0..255; the per-tensor scale maps the largest block scale to 255).
+    "int8": ScaleRule("int8", "two_level", 8, UINT8, tensor_bits=32),
+}
