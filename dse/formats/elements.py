@@ -95,7 +95,7 @@ class FloatElement:
     @property
     def emax(self) -> int:
         """Exponent of the largest normal number (OCP MX `emax_elem`)."""
-        return int(math.floor(math.log2(self.max_abs)))
+        return math.floor(math.log2(self.max_abs))
 
     @cached_property
     def values(self) -> np.ndarray:
@@ -192,7 +192,7 @@ class LevelElement:
 
     @property
     def emax(self) -> int:
-        return int(math.floor(math.log2(self.max_abs)))
+        return math.floor(math.log2(self.max_abs))
 
     @property
     def signed(self) -> bool:

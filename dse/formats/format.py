@@ -170,7 +170,11 @@ class ChoiceFormat:
         """(choice per block, candidates' quantized blocks (n, groups, B), restore)."""
         xb, restore = self.blocking.split(x, axis)
         qb = np.stack([self.blocking.split(c.quantize(x, axis), axis)[0] for c in self.candidates])
-        wb = None if weights is None else self.blocking.split(np.broadcast_to(weights, np.shape(x)), axis)[0]
+        wb = (
+            None
+            if weights is None
+            else self.blocking.split(np.broadcast_to(weights, np.shape(x)), axis)[0]
+        )
         return self.selector.choose(xb, qb, wb, self), qb, restore
 
     def quantize(

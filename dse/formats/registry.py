@@ -129,7 +129,7 @@ def _element(base: str, params: dict[str, str], values: list[float]) -> Element 
         bits = max(1, (n - 1).bit_length())
         name = "levels(" + ",".join(f"{v:g}" for v in values) + ")"
         if min(values) >= 0:
-            return mirrored(name, tuple(values) + (0.0,), bits)
+            return mirrored(name, (*tuple(values), 0.0), bits)
         return LevelElement(name, tuple(sorted({*values, 0.0})), bits, "lut")
     return None
 
@@ -165,7 +165,9 @@ def _mx(element: Element) -> Callable[..., Format]:
 
 def _nvfp4(name, blocking, scale, rounding, clip, params):
     """NVFP4: E2M1, block 16, UE4M3 block scale x FP32 tensor scale."""
-    return ScaledFormat(name, ocp_float(2, 1), blocking, scale or SCALE_RULES["ue4m3"], rounding, clip)
+    return ScaledFormat(
+        name, ocp_float(2, 1), blocking, scale or SCALE_RULES["ue4m3"], rounding, clip
+    )
 
 
 def _blockdialect(name, blocking, scale, rounding, clip, params):
@@ -290,8 +292,10 @@ def parse(name: str) -> Format:
     text = re.sub(r"\s+", "", name.lower())
     m = _NAME.match(text)
     if not m:
-        raise UserError(f"malformed format name {name!r}; expected e.g. int4/g128, "
-                        "e2m1/g32:e8m0, sf4(nu=5)/g128, mxfp4, nvfp4, anda(m=6)")
+        raise UserError(
+            f"malformed format name {name!r}; expected e.g. int4/g128, "
+            "e2m1/g32:e8m0, sf4(nu=5)/g128, mxfp4, nvfp4, anda(m=6)"
+        )
     base = _ALIASES.get(m["base"], m["base"])
     kw, pos = _params(m["params"])
     rounding = kw.pop("round", "trunc" if base in _ANDA_TRUNC else "even")
@@ -315,8 +319,14 @@ def parse(name: str) -> Format:
         if "threshold" in kw:
             params.pop("p", None)
         group = m["group"] or preset.group
-        canonical = _canonical(base + _fmt_params(kw), m["group"], m["scale"], clip, rounding,
-                               "trunc" if base in _ANDA_TRUNC else "even")
+        canonical = _canonical(
+            base + _fmt_params(kw),
+            m["group"],
+            m["scale"],
+            clip,
+            rounding,
+            "trunc" if base in _ANDA_TRUNC else "even",
+        )
         return preset.build(canonical, _blocking(group), scale, rounding, clip, params)
 
     element = _element(base, kw, pos)
@@ -324,8 +334,10 @@ def parse(name: str) -> Format:
         raise unknown("format", m["base"], [*ELEMENT_NAMES, *PRESETS, *_ALIASES])
     extra = set(kw) - {"nu", "bias", "sub", "nonfinite"}
     if extra:
-        raise UserError(f"unknown parameter {sorted(extra)[0]!r} in {name!r}; valid: nu (sf<k>), "
-                        "bias/sub/nonfinite (e<E>m<M>), round (any)")
+        raise UserError(
+            f"unknown parameter {sorted(extra)[0]!r} in {name!r}; valid: nu (sf<k>), "
+            "bias/sub/nonfinite (e<E>m<M>), round (any)"
+        )
     if m["group"]:
         blocking = _blocking(m["group"])
         scale = scale or SCALE_RULES["fp32"]
@@ -340,7 +352,11 @@ def parse(name: str) -> Format:
 def _canonical(base: str, group, scale, clip: float, rounding: str, default_round: str) -> str:
     name = base
     if rounding != default_round:
-        name = name[:-1] + f",round={rounding})" if name.endswith(")") else name + f"(round={rounding})"
+        name = (
+            name[:-1] + f",round={rounding})"
+            if name.endswith(")")
+            else name + f"(round={rounding})"
+        )
     if group:
         name += f"/{_blocking(group).label}"
     if scale:

@@ -129,7 +129,7 @@ class TopFraction:
 
     def choose(self, xb, qb, wb, fmt) -> np.ndarray:
         score = _mix_score(xb, qb, wb)
-        k = int(round(self.p * score.size))
+        k = round(self.p * score.size)
         choice = np.zeros(score.size, dtype=np.int64)
         choice[np.argsort(-score, kind="stable")[:k]] = 1
         return choice
