@@ -1,0 +1,154 @@
+"""The GEMMs of one prefill or decode step of a ModelSpec, as records and as numpy arrays.
+
+Convention: every GEMM is Y[M, N] = A[M, K] @ B[K, N], repeated `count` times with distinct
+operands. A is always an activation (the layer input, the queries, or the attention
+probabilities); B is a weight (linear layers), or the keys/values (attention): a freshly
+computed activation in prefill, the KV cache in decode.
+
+Counting rules (the same in both phases):
+- Linear layers (q, k, v or fused qkv, o, gate, up, down) have M = tokens in the step
+  (batch * L in prefill, batch in decode) and count = layers; the weight is B.
+- lm_head has M = batch: only the last position's logits are needed to pick the next token
+  (as serving engines such as vLLM compute them), count = 1.
+- Attention GEMMs run per (sequence, KV head, layer): count = batch * kv_heads * layers, with
+  the `group` = heads / kv_heads query heads of a KV head stacked along M, as grouped-query
+  kernels do. So K and V are counted once per KV head while MACs are counted once per query
+  head. Scores: (group * q) x d_head @ d_head x S; context: (group * q) x S @ S x d_head,
+  with q query tokens per sequence (L in prefill, 1 in decode) and S attended tokens.
+- Prefill counts the full L x L score matrix (dense kernels compute it; the causal half would
+  be about half the attention MACs); decode attends to S = context + 1 tokens (the cached
+  ones and the new one). A sliding window caps S at the window size (Mistral).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dse.errors import UserError, unknown
+from workloads.spec import ModelSpec
+
+CLASSES = ("qkv", "o", "gate_up", "down", "lm_head", "attn_score", "attn_context")
+LINEAR_CLASSES = CLASSES[:5]
+ATTENTION_CLASSES = CLASSES[5:]
+ROLES = ("weight", "activation", "kv_cache")
+PHASES = ("prefill", "decode")
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """Y[m, n] = A[m, k] @ B[k, n], `count` times; roles name what A and B are (see ROLES)."""
+
+    name: str
+    tensor_class: str
+    m: int
+    n: int
+    k: int
+    count: int
+    b_role: str
+    a_role: str = "activation"
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of all `count` instances."""
+        return self.m * self.n * self.k * self.count
+
+
+@dataclass(frozen=True)
+class GemmArrays:
+    """A GEMM list as int64 columns of length G, for costs that broadcast over design points.
+
+    `tensor_class` indexes CLASSES and `b_role` indexes ROLES.
+    """
+
+    m: np.ndarray
+    n: np.ndarray
+    k: np.ndarray
+    count: np.ndarray
+    tensor_class: np.ndarray
+    b_role: np.ndarray
+
+    @property
+    def macs(self) -> np.ndarray:
+        return self.m * self.n * self.k * self.count
+
+
+def prefill_gemms(spec: ModelSpec, batch: int, seq: int, *,
+                  fused_qkv: bool = False) -> list[Gemm]:
+    """GEMMs of a prefill step: `batch` prompts of `seq` tokens each."""
+    _check_count("batch", batch, minimum=1)
+    _check_count("sequence length", seq, minimum=1)
+    return _step(spec, batch, queries=seq, keys=spec.attended(seq), kv_role="activation",
+                 fused_qkv=fused_qkv)
+
+
+def decode_gemms(spec: ModelSpec, batch: int, context: int, *,
+                 fused_qkv: bool = False) -> list[Gemm]:
+    """GEMMs of a decode step: one new token for each of `batch` sequences whose KV cache
+    already holds `context` tokens."""
+    _check_count("batch", batch, minimum=1)
+    _check_count("context", context, minimum=0)
+    return _step(spec, batch, queries=1, keys=spec.attended(context + 1), kv_role="kv_cache",
+                 fused_qkv=fused_qkv)
+
+
+def phase_gemms(spec: ModelSpec, phase: str, batch: int, tokens: int, *,
+                fused_qkv: bool = False) -> list[Gemm]:
+    """`prefill_gemms` (tokens = sequence length) or `decode_gemms` (tokens = context)."""
+    if phase not in PHASES:
+        raise unknown("phase", phase, PHASES)
+    build = prefill_gemms if phase == "prefill" else decode_gemms
+    return build(spec, batch, tokens, fused_qkv=fused_qkv)
+
+
+def gemm_arrays(gemms: Sequence[Gemm]) -> GemmArrays:
+    """The GEMM list as numpy columns (see GemmArrays)."""
+    def column(values) -> np.ndarray:
+        return np.fromiter(values, dtype=np.int64, count=len(gemms))
+
+    return GemmArrays(
+        m=column(g.m for g in gemms),
+        n=column(g.n for g in gemms),
+        k=column(g.k for g in gemms),
+        count=column(g.count for g in gemms),
+        tensor_class=column(CLASSES.index(g.tensor_class) for g in gemms),
+        b_role=column(ROLES.index(g.b_role) for g in gemms),
+    )
+
+
+def _step(spec: ModelSpec, batch: int, queries: int, keys: int, kv_role: str,
+          fused_qkv: bool) -> list[Gemm]:
+    h, d, n = spec.hidden, spec.head_dim, spec.layers
+    tokens = batch * queries
+    q_out, kv_out = spec.heads * d, spec.kv_heads * d
+
+    def linear(name: str, cls: str, k: int, out: int, m: int = tokens, count: int = n) -> Gemm:
+        return Gemm(name, cls, m=m, n=out, k=k, count=count, b_role="weight")
+
+    if fused_qkv:
+        gemms = [linear("qkv", "qkv", h, q_out + 2 * kv_out)]
+    else:
+        gemms = [linear("q", "qkv", h, q_out), linear("k", "qkv", h, kv_out),
+                 linear("v", "qkv", h, kv_out)]
+    rows, heads = spec.group * queries, batch * spec.kv_heads * n
+    gemms += [
+        Gemm("attn_score", "attn_score", m=rows, n=keys, k=d, count=heads, b_role=kv_role),
+        Gemm("attn_context", "attn_context", m=rows, n=d, k=keys, count=heads, b_role=kv_role),
+        linear("o", "o", q_out, h),
+    ]
+    if spec.gated_mlp:
+        gemms.append(linear("gate", "gate_up", h, spec.intermediate))
+    gemms += [
+        linear("up", "gate_up", h, spec.intermediate),
+        linear("down", "down", spec.intermediate, h),
+        linear("lm_head", "lm_head", h, spec.vocab, m=batch, count=1),
+    ]
+    return gemms
+
+
+def _check_count(what: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        bound = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise UserError(f"{what} must be {bound}, got {value!r}")

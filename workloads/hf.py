@@ -1,0 +1,156 @@
+"""HuggingFace `config.json` -> ModelSpec, for dense decoder-only models.
+
+Supported `model_type`s and the conventions each implies (HF `transformers` modelling code):
+- llama, mistral: gated SiLU MLP (gate, up, down), RMSNorm, rotary positions, untied by
+  default; `attention_bias` puts biases on q, k, v, o and `mlp_bias` on the MLP (both default
+  false; Mistral has neither).
+- qwen2: as llama, with biases on q, k, v only (`Qwen2Attention`).
+- opt: plain ReLU MLP (fc1, fc2), LayerNorm, learned positions with an offset of 2 rows
+  (`OPTLearnedPositionalEmbedding`), tied embeddings by default, biases everywhere unless
+  `enable_bias` is false.
+Fields this model cannot represent (mixture of experts, latent attention, encoder-decoder,
+per-layer attention patterns, OPT's projected embeddings) are refused by name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from dse.errors import UserError, unknown
+from workloads.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class _Family:
+    gated_mlp: bool
+    layer_norm: bool
+    tied_default: bool  # the config class's default for tie_word_embeddings
+    ffn_key: str  # the field holding the MLP width
+    position_offset: int | None  # learned position rows = max_position_embeddings + offset
+    sliding_window: bool = False  # whether the config's sliding_window applies to every layer
+
+
+_LLAMA = _Family(gated_mlp=True, layer_norm=False, tied_default=False,
+                 ffn_key="intermediate_size", position_offset=None)
+_FAMILIES = {
+    "llama": _LLAMA,
+    "mistral": replace(_LLAMA, sliding_window=True),
+    "qwen2": _LLAMA,  # its sliding_window applies only with use_sliding_window, refused below
+    "opt": _Family(gated_mlp=False, layer_norm=True, tied_default=True, ffn_key="ffn_dim",
+                   position_offset=2),
+}
+
+# Fields whose presence (with a value other than null/0/false) means an architecture this
+# engine does not model, with the reason shown to the user. `layer_types` is refused only when
+# some layer is not full attention.
+_UNSUPPORTED = {
+    "num_local_experts": "mixture of experts",
+    "num_experts": "mixture of experts",
+    "n_routed_experts": "mixture of experts",
+    "moe_intermediate_size": "mixture of experts",
+    "num_experts_per_tok": "mixture of experts",
+    "kv_lora_rank": "multi-head latent attention",
+    "q_lora_rank": "multi-head latent attention",
+    "is_encoder_decoder": "encoder-decoder model",
+    "layer_types": "per-layer attention types",
+    "use_sliding_window": "per-layer sliding window (Qwen2 max_window_layers)",
+}
+
+
+def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
+    """Build a ModelSpec from the fields of a HuggingFace `config.json` (a mapping)."""
+    refused = [k for k in sorted(_UNSUPPORTED) if config.get(k) not in (None, 0, False)]
+    if set(config.get("layer_types") or ()) <= {"full_attention"}:
+        refused = [k for k in refused if k != "layer_types"]
+    if refused:
+        reasons = sorted({_UNSUPPORTED[k] for k in refused})
+        raise UserError(f"{name}: cannot model field(s) {', '.join(refused)} "
+                        f"({'; '.join(reasons)}); only dense decoder-only models are supported")
+    model_type = config.get("model_type")
+    if model_type not in _FAMILIES:
+        raise unknown(f"model_type in {name}", model_type, _FAMILIES)
+    family = _FAMILIES[model_type]
+    required = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
+                family.ffn_key)
+    missing = [k for k in required if config.get(k) is None]
+    if missing:
+        raise UserError(f"{name}: missing field(s) {', '.join(missing)} "
+                        f"(required for model_type {model_type!r})")
+    hidden, heads = config["hidden_size"], config["num_attention_heads"]
+    if model_type == "opt":
+        _check_opt(config, name)
+    head_dim = config.get("head_dim") or _divide(hidden, heads, name)
+    max_positions = config.get("max_position_embeddings")
+    positions = 0
+    if family.position_offset is not None:
+        if max_positions is None:
+            raise UserError(f"{name}: missing field max_position_embeddings "
+                            "(learned position embeddings)")
+        positions = max_positions + family.position_offset
+    qkv_bias, o_bias, mlp_bias = _biases(model_type, config)
+    return ModelSpec(
+        name=name,
+        hidden=hidden,
+        layers=config["num_hidden_layers"],
+        heads=heads,
+        kv_heads=config.get("num_key_value_heads") or heads,
+        head_dim=head_dim,
+        intermediate=config[family.ffn_key],
+        vocab=config["vocab_size"],
+        gated_mlp=family.gated_mlp,
+        tied_embeddings=bool(config.get("tie_word_embeddings", family.tied_default)),
+        layer_norm=family.layer_norm,
+        qkv_bias=qkv_bias,
+        o_bias=o_bias,
+        mlp_bias=mlp_bias,
+        position_embeddings=positions,
+        max_positions=max_positions,
+        sliding_window=config.get("sliding_window") if family.sliding_window else None,
+    )
+
+
+def load_hf_config(path: str | Path, name: str | None = None) -> ModelSpec:
+    """Read a HuggingFace `config.json` file (or a directory holding one) into a ModelSpec."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    try:
+        config = json.loads(path.read_text())
+    except OSError as exc:
+        raise UserError(f"cannot read model config {str(path)!r}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path}: expected a JSON object of config fields")
+    return spec_from_hf_config(config, name or str(path))
+
+
+def _divide(hidden: int, heads: int, name: str) -> int:
+    if not isinstance(hidden, int) or not isinstance(heads, int) or heads < 1 or hidden % heads:
+        raise UserError(f"{name}: hidden_size {hidden!r} is not a multiple of "
+                        f"num_attention_heads {heads!r}; give head_dim explicitly")
+    return hidden // heads
+
+
+def _check_opt(config: Mapping, name: str) -> None:
+    """OPT variants with projected embeddings or post-norm (OPT-350m) have extra layers."""
+    proj = config.get("word_embed_proj_dim", config["hidden_size"])
+    if proj != config["hidden_size"]:
+        raise UserError(f"{name}: cannot model field word_embed_proj_dim ({proj}) differing "
+                        f"from hidden_size ({config['hidden_size']}): projected embeddings")
+    if not config.get("do_layer_norm_before", True):
+        raise UserError(f"{name}: cannot model field do_layer_norm_before=false (post-norm OPT)")
+
+
+def _biases(model_type: str, config: Mapping) -> tuple[bool, bool, bool]:
+    """(q/k/v bias, o bias, MLP bias) as each family's modelling code builds them."""
+    if model_type == "opt":
+        bias = bool(config.get("enable_bias", True))
+        return bias, bias, bias
+    if model_type == "qwen2":
+        return True, False, False
+    attention = bool(config.get("attention_bias", False))
+    return attention, attention, bool(config.get("mlp_bias", False))

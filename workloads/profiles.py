@@ -1,0 +1,136 @@
+"""Per-class statistics from `dse profile` output, in the override schema of `stats`.
+
+The profiler writes YAML of the shape
+
+    tensors:
+      model.layers.0.self_attn.q_proj.weight:
+        n_values: 1048576
+        pooled: {nu: 5.1, sigma: 0.021, ks: 0.004, ks_normal: 0.03}
+        within_group: {nu: 7.0, sigma: 1.0, group: row, scale_spread_log2: 0.35}
+
+A tensor name maps to (operand, class) by HuggingFace module names: the component before
+the last names the module (q_proj, k_proj, v_proj, qkv_proj, query_key_value -> qkv; o_proj,
+out_proj, dense -> o; gate_proj, up_proj, fc1, dense_h_to_4h -> gate_up; down_proj, fc2,
+dense_4h_to_h -> down; lm_head -> lm_head) and the last component the operand: `weight` ->
+weight, `input` -> the module's input activation, `output` of q_proj -> the queries
+(activation of attn_score), of k_proj / v_proj -> the keys / values (kv_cache of attn_score /
+attn_context). Every other name is returned in `unmatched`, not dropped silently.
+
+Aggregation per (operand, class): nu, nu_within and scale_spread_log2 are medians over the
+tensors (robust to a few odd layers); sigma is the RMS of the tensors' sigmas weighted by
+their `n_values`, i.e. the scale of all the values pooled.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from dse.errors import UserError
+
+_MODULE_CLASS = {
+    "q_proj": "qkv", "k_proj": "qkv", "v_proj": "qkv", "qkv_proj": "qkv",
+    "query_key_value": "qkv",
+    "o_proj": "o", "out_proj": "o", "dense": "o",
+    "gate_proj": "gate_up", "up_proj": "gate_up", "fc1": "gate_up", "dense_h_to_4h": "gate_up",
+    "down_proj": "down", "fc2": "down", "dense_4h_to_h": "down",
+    "lm_head": "lm_head",
+}
+_OUTPUTS = {
+    "q_proj": ("activation", "attn_score"),
+    "k_proj": ("kv_cache", "attn_score"),
+    "v_proj": ("kv_cache", "attn_context"),
+}
+
+
+@dataclass(frozen=True)
+class ProfileStats:
+    """`overrides`: {operand: {class: fields}} for `stats.apply_overrides`; `unmatched`: the
+    tensor names that map to no GEMM operand (embeddings, norms, biases, unknown modules)."""
+
+    overrides: dict
+    unmatched: tuple[str, ...]
+
+
+def classify_tensor(name: str) -> tuple[str, str] | None:
+    """(operand, tensor class) of a HuggingFace tensor name, or None when it has none."""
+    parts = name.split(".")
+    if len(parts) < 2:
+        return None
+    module, operand = parts[-2], parts[-1]
+    if operand == "weight" and module in _MODULE_CLASS:
+        return "weight", _MODULE_CLASS[module]
+    if operand == "input" and module in _MODULE_CLASS:
+        return "activation", _MODULE_CLASS[module]
+    if operand == "output":
+        return _OUTPUTS.get(module)
+    return None
+
+
+def load_profile_stats(path: str | Path) -> ProfileStats:
+    """Aggregate a `dse profile` YAML file per (operand, class); see the module doc."""
+    tensors = _read_tensors(Path(path))
+    groups: dict[tuple[str, str], list[tuple[str, Mapping]]] = defaultdict(list)
+    unmatched = []
+    for name, entry in tensors.items():
+        key = classify_tensor(str(name))
+        if key is None:
+            unmatched.append(str(name))
+        else:
+            groups[key].append((str(name), entry))
+    overrides: dict[str, dict] = defaultdict(dict)
+    for (operand, cls), entries in sorted(groups.items()):
+        overrides[operand][cls] = _aggregate(entries, f"dse profile {path}")
+    return ProfileStats(dict(overrides), tuple(unmatched))
+
+
+def _read_tensors(path: Path) -> Mapping:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UserError(f"cannot read profile {str(path)!r}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({exc})") from None
+    tensors = data.get("tensors") if isinstance(data, Mapping) else None
+    if not isinstance(tensors, Mapping):
+        raise UserError(f"{path}: expected a `tensors:` mapping of tensor name -> fit")
+    return tensors
+
+
+def _aggregate(entries: list[tuple[str, Mapping]], origin: str) -> dict:
+    n = np.array([_number(e, ("n_values",), name) for name, e in entries])
+    nu = np.array([_number(e, ("pooled", "nu"), name) for name, e in entries])
+    sigma = np.array([_number(e, ("pooled", "sigma"), name) for name, e in entries])
+    out = {
+        "nu": float(np.median(nu)),
+        "sigma": float(np.sqrt(np.sum(n * sigma**2) / np.sum(n))),
+        "source": f"{origin}: {len(entries)} tensor(s); median nu, "
+                  "n_values-weighted RMS sigma",
+    }
+    for field, key in (("nu_within", "nu"), ("scale_spread_log2", "scale_spread_log2")):
+        values = [e["within_group"][key] for _, e in entries
+                  if isinstance(e.get("within_group"), Mapping)
+                  and e["within_group"].get(key) is not None]
+        if values:
+            out[field] = float(np.median([_as_float(v, f"within_group.{key}") for v in values]))
+    return out
+
+
+def _number(entry: Mapping, keys: tuple[str, ...], name: str) -> float:
+    value = entry
+    for key in keys:
+        if not isinstance(value, Mapping) or key not in value:
+            raise UserError(f"profile tensor {name!r}: missing {'.'.join(keys)}")
+        value = value[key]
+    return _as_float(value, f"{name}: {'.'.join(keys)}")
+
+
+def _as_float(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"profile {where} must be a number, got {value!r}")
+    return float(value)

@@ -1,0 +1,98 @@
+"""The normalised architecture of a dense decoder-only transformer, and its parameter count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dse.errors import UserError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A dense decoder-only transformer, as far as its GEMMs and parameters need.
+
+    Sizes are element counts. `head_dim` may differ from hidden / heads (HF `head_dim`).
+    `position_embeddings` is the number of learned position-embedding rows (0 for rotary
+    models; OPT has max_position_embeddings + 2). `sliding_window` limits how many cached
+    tokens a query attends to (Mistral), None for full attention. `layer_norm` is True for
+    LayerNorm (weight and bias per norm), False for RMSNorm (weight only).
+    """
+
+    name: str
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    intermediate: int
+    vocab: int
+    gated_mlp: bool
+    tied_embeddings: bool
+    layer_norm: bool
+    qkv_bias: bool
+    o_bias: bool
+    mlp_bias: bool
+    position_embeddings: int = 0
+    max_positions: int | None = None
+    sliding_window: int | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("hidden", "layers", "heads", "kv_heads", "head_dim", "intermediate", "vocab"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"model {self.name!r}: {key} must be a positive integer, "
+                                f"got {value!r}")
+        if self.heads % self.kv_heads:
+            raise UserError(f"model {self.name!r}: {self.heads} attention heads are not a "
+                            f"multiple of {self.kv_heads} key/value heads")
+        window = self.sliding_window
+        if window is not None and (isinstance(window, bool) or not isinstance(window, int)
+                                   or window < 1):
+            raise UserError(f"model {self.name!r}: sliding_window must be positive, "
+                            f"got {self.sliding_window!r}")
+
+    @property
+    def group(self) -> int:
+        """Query heads per key/value head (1 for multi-head, > 1 for grouped-query attention)."""
+        return self.heads // self.kv_heads
+
+    def attended(self, tokens: int) -> int:
+        """How many cached tokens one query attends to when `tokens` are in context."""
+        return tokens if self.sliding_window is None else min(tokens, self.sliding_window)
+
+
+def parameter_breakdown(spec: ModelSpec) -> dict[str, int]:
+    """Parameters by part: embedding, positions, attention, mlp, norms, lm_head (elements).
+
+    Attention is q, k, v, o with their biases; the MLP is gate (if gated), up and down with
+    biases; norms are two per layer plus the final one. A tied lm_head shares the embedding
+    matrix and adds nothing.
+    """
+    h, d = spec.hidden, spec.head_dim
+    q_out, kv_out = spec.heads * d, spec.kv_heads * d
+    attention = h * (q_out + 2 * kv_out) + q_out * h
+    attention += (q_out + 2 * kv_out) * spec.qkv_bias + h * spec.o_bias
+    mlp_in = (2 if spec.gated_mlp else 1) * spec.intermediate
+    mlp = h * mlp_in + spec.intermediate * h + (mlp_in + h) * spec.mlp_bias
+    per_norm = 2 * h if spec.layer_norm else h
+    return {
+        "embedding": spec.vocab * h,
+        "positions": spec.position_embeddings * h,
+        "attention": spec.layers * attention,
+        "mlp": spec.layers * mlp,
+        "norms": (2 * spec.layers + 1) * per_norm,
+        "lm_head": 0 if spec.tied_embeddings else spec.vocab * h,
+    }
+
+
+def parameter_count(spec: ModelSpec) -> int:
+    """Total parameters (elements), tied embeddings counted once."""
+    return sum(parameter_breakdown(spec).values())
+
+
+def kv_cache_elements(spec: ModelSpec, batch: int, tokens: int) -> int:
+    """Elements held in the K and V caches for `batch` sequences of `tokens` tokens each.
+
+    With a sliding window only the last `sliding_window` tokens are kept (rolling cache).
+    """
+    return 2 * batch * spec.layers * spec.kv_heads * spec.head_dim * spec.attended(tokens)
