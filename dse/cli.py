@@ -22,7 +22,7 @@ from dse.errors import UserError
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own usage errors: status 2, one message
         self.print_usage(sys.stderr)
-        raise SystemExit(f"dse: error: {message}") from None
+        self.exit(2, f"dse: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -114,7 +114,7 @@ class FloatElement:
         mag = mag.ravel()
         mag = mag[np.isfinite(mag) & (mag <= self.max_abs)]
         vals = np.concatenate([mag, -mag]) if self.signed else mag
-        return np.unique(vals)
+        return np.unique(vals) + 0.0  # one zero, printed as +0
 
     def round(self, x: np.ndarray, mode: Rounding = "even", saturate: bool = True) -> np.ndarray:
         """Round real values onto the format (vectorised, exact in float64)."""
@@ -281,14 +281,15 @@ def quantile_codebook(name: str, bits: int, ppf) -> LevelElement:
     `create_normal_map`): 2^(k-1) positive and 2^(k-1)-1 negative quantiles of
     linspace(offset, 0.5, .) and zero, normalised by the largest. offset = 1 - (1/(2n) +
     1/(2(n-1)))/2 with n = 2^k, which is bitsandbytes' 0.9677083 for k = 4 (our generalisation
-    to other k). The linspace is evaluated in float32 as in the reference code."""
+    to other k). The linspace and the normalised table are float32, as in the reference code."""
     n = 2**bits
-    offset = np.float32(1 - (1 / (2 * n) + 1 / (2 * (n - 1))) / 2)
+    # bitsandbytes writes the k = 4 offset as the literal 0.9677083: round to 7 decimals
+    offset = np.float32(round(1 - (1 / (2 * n) + 1 / (2 * (n - 1))) / 2, 7))
     half = 2 ** (bits - 1)
     pos = ppf(np.linspace(offset, 0.5, half + 1, dtype=np.float32)[:-1].astype(np.float64))
     neg = -ppf(np.linspace(offset, 0.5, half, dtype=np.float32)[:-1].astype(np.float64))
-    vals = np.sort(np.concatenate([pos, neg, [0.0]]))
-    vals = vals / vals.max()
+    vals = np.sort(np.concatenate([pos, neg, [0.0]])).astype(np.float32)  # float32 table
+    vals = (vals / vals.max()).astype(np.float64)
     return LevelElement(name, tuple(float(v) for v in vals), bits, "lut")
 
 

@@ -97,7 +97,14 @@ class ScaledFormat:
             "scale": self.scale.name,
             "bits_per_element": self.bits_per_element,
             "bits_per_tensor": self.bits_per_tensor,
+            "selector": "",
         }
+
+
+def _join(names) -> str:
+    """'a/b' for a few distinct names, 'first..last (n)' for many."""
+    names = list(dict.fromkeys(names))
+    return "/".join(names) if len(names) <= 3 else f"{names[0]}..{names[-1]} ({len(names)})"
 
 
 @dataclass(frozen=True)
@@ -189,10 +196,10 @@ class ChoiceFormat:
     def describe(self) -> dict:
         return {
             "name": self.name,
-            "element": "/".join(dict.fromkeys(c.element.name for c in self.candidates)),
+            "element": _join(c.element.name for c in self.candidates),
             "element_bits": max(c.element.bits for c in self.candidates),
             "block": f"g{self.block_size}",
-            "scale": "/".join(dict.fromkeys(c.scale.name for c in self.candidates)),
+            "scale": _join(c.scale.name for c in self.candidates),
             "bits_per_element": self.bits_per_element,
             "bits_per_tensor": self.bits_per_tensor,
             "selector": self.selector.label,

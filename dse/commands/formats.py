@@ -1,0 +1,109 @@
+"""`dse formats` (the catalogue) and `dse formats show NAME` (codebook and bit accounting)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from dse.formats import CATALOGUE, ChoiceFormat, Format, ScaledFormat, parse
+
+_VALUES_SHOWN = 64  # beyond this many levels, `show` prints the ends of the list only
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "formats",
+        help="list number formats, or show one",
+        description="List the catalogue of number formats with their bit accounting, or show "
+        "one format's codebook (`dse formats show NAME`). Names follow the grammar in the "
+        "README, e.g. int4/g128, e2m1/g32:e8m0, sf4(nu=5)/g128, mxfp4, nvfp4, anda(m=6).",
+    )
+    p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    p.add_argument("name", nargs="?", help="format name (for show)")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.set_defaults(func=run)
+
+
+def catalogue() -> pd.DataFrame:
+    """One row per catalogue format: name, element, bits, block, scale, bits/element."""
+    return pd.DataFrame([parse(n).describe() for n in CATALOGUE])
+
+
+def details(fmt: Format) -> dict:
+    """Codebook values and bit accounting of one format."""
+    out = fmt.describe()
+    parts = fmt.candidates if isinstance(fmt, ChoiceFormat) else (fmt,)
+    out["codebooks"] = {c.element.name: _levels(c) for c in parts}
+    if isinstance(fmt, ChoiceFormat):
+        out["flag_bits_per_block"] = fmt.flag_bits
+        out["fractions"] = dict(zip((c.name for c in parts), fmt.fractions))
+    out["accounting"] = _accounting(fmt)
+    return out
+
+
+def _levels(fmt: ScaledFormat) -> list[float]:
+    el = fmt.element
+    if el.bits > 16:
+        return []
+    return [float(v) for v in el.values]
+
+
+def _accounting(fmt: Format) -> str:
+    if isinstance(fmt, ChoiceFormat):
+        if len({c.bits_per_element for c in fmt.candidates}) == 1:
+            each = fmt.candidates[0].bits_per_element
+            return (
+                f"{each:g} (element + scale, any of {len(fmt.candidates)} candidates) + "
+                f"{fmt.flag_bits}/{fmt.block_size} flag = {fmt.bits_per_element:g}"
+            )
+        terms = " + ".join(
+            f"{f:g} x {c.bits_per_element:g} ({c.name})"
+            for f, c in zip(fmt.fractions, fmt.candidates)
+            if f > 0
+        )
+        return f"{terms} + {fmt.flag_bits}/{fmt.block_size} flag = {fmt.bits_per_element:g}"
+    b = fmt.block_size
+    text = f"{fmt.element.bits} element"
+    if b:
+        text += f" + {fmt.scale.bits}/{b} {fmt.scale.name} scale"
+    text += f" = {fmt.bits_per_element:g} bits/element"
+    if fmt.bits_per_tensor:
+        text += f", plus {fmt.bits_per_tensor} bits per tensor"
+    if fmt.blocking.kind == "channel":
+        text += f", plus one {fmt.scale.bits}-bit scale per row"
+    return text
+
+
+def run(args: argparse.Namespace) -> int:
+    from dse.cli import print_json
+
+    if args.action == "list":
+        table = catalogue()
+        if args.json:
+            print_json(table.to_dict(orient="records"))
+        else:
+            print(table.to_string(index=False, float_format=lambda v: f"{v:g}"))
+        return 0
+    if not args.name:
+        from dse.errors import UserError
+
+        raise UserError("`dse formats show` needs a format name, e.g. dse formats show nvfp4")
+    info = details(parse(args.name))
+    if args.json:
+        print_json(info)
+        return 0
+    for key in ("name", "element", "block", "scale", "selector", "accounting"):
+        if key in info:
+            print(f"{key:>10}: {info[key]}")
+    for name, levels in info["codebooks"].items():
+        shown = levels
+        if len(levels) > _VALUES_SHOWN:
+            half = _VALUES_SHOWN // 2
+            shown = [*levels[:half], "...", *levels[-half:]]
+        text = ", ".join(v if isinstance(v, str) else f"{v:.7g}" for v in shown)
+        print(f"{name:>10}: {len(levels)} levels: {text}" if levels else f"{name:>10}: wide")
+    return 0
+
+
+__all__ = ["catalogue", "details"]

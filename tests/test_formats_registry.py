@@ -1,0 +1,82 @@
+"""Name grammar, canonical names, clear errors and the `dse formats` command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dse.cli import main
+from dse.errors import UserError
+from dse.formats import CATALOGUE, parse
+
+
+@pytest.mark.parametrize("name", CATALOGUE)
+def test_canonical_names_round_trip(name):
+    fmt = parse(name)
+    assert parse(fmt.name) == fmt
+
+
+def test_grammar_examples():
+    f = parse("e2m1/g32:e8m0")
+    assert (f.element.name, f.block_size, f.scale.name) == ("e2m1", 32, "e8m0")
+    f = parse("SF4(nu=3)/G64:BF16@0.9")
+    assert f.element.name == "sf4(nu=3)" and f.clip == 0.9 and f.scale.name == "bf16"
+    assert parse("mxfp4/g16").block_size == 16  # a preset's defaults can be overridden
+    assert parse("anda(m=6)").rounding == "trunc" and parse("anda(m=6)").block_size == 64
+    assert parse("int4(round=away)/g32").rounding == "away"
+    assert parse("mxfp8") == parse("mxfp8e4m3")
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("mxfp44", "did you mean 'mxfp4'"),
+        ("nf4/g0", "block size must be >= 1"),
+        ("int4/g32:e9m9", "unknown scale format 'e9m9'"),
+        ("int4/g32@1.5", "clip ratio"),
+        ("anda(m=17)", "1..16"),
+        ("fp4fp8(p=1.2)", "[0, 1]"),
+        ("sf4(nu=-1)", "nu must be positive"),
+        ("int4(round=up)", "unknown rounding 'up'"),
+        ("blockdialect(sel=magic)", "min-error"),
+        ("int4/g32/g16", "malformed"),
+        ("int4/q7", "unknown group"),
+    ],
+)
+def test_bad_names_give_one_clear_message(name, fragment):
+    with pytest.raises(UserError) as err:
+        parse(name)
+    assert fragment in str(err.value)
+
+
+def test_cli_formats_table_and_json(capsys):
+    assert main(["formats"]) == 0
+    out = capsys.readouterr().out
+    assert "nvfp4" in out and "4.28125" in out
+    assert main(["formats", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"]: r["bits_per_element"] for r in rows}["mxfp4"] == 4.25
+
+
+def test_cli_formats_show(capsys):
+    assert main(["formats", "show", "nf4", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert len(info["codebooks"]["nf4"]) == 16 and info["bits_per_element"] == 4
+    assert main(["formats", "show", "fp4fp8(p=0.3)"]) == 0
+    assert "1/16 flag" in capsys.readouterr().out
+
+
+def test_cli_errors_exit_2_without_traceback(capsys):
+    assert main(["formats", "show", "nvfp5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dse: error: unknown format 'nvfp5'") and "Traceback" not in err
+    with pytest.raises(SystemExit) as exit_:
+        main(["formats", "frobnicate"])
+    assert exit_.value.code == 2
+
+
+def test_cli_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and "dse" in capsys.readouterr().out
