@@ -79,6 +79,12 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
     if missing:
         raise UserError(f"{name}: missing field(s) {', '.join(missing)} "
                         f"(required for model_type {model_type!r})")
+    for key in (*required, "num_key_value_heads", "head_dim", "max_position_embeddings",
+                "sliding_window"):
+        value = config.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise UserError(f"{name}: {key} must be a positive integer, got {value!r}")
     hidden, heads = config["hidden_size"], config["num_attention_heads"]
     if model_type == "opt":
         _check_opt(config, name)
@@ -129,7 +135,7 @@ def load_hf_config(path: str | Path, name: str | None = None) -> ModelSpec:
 
 
 def _divide(hidden: int, heads: int, name: str) -> int:
-    if not isinstance(hidden, int) or not isinstance(heads, int) or heads < 1 or hidden % heads:
+    if hidden % heads:
         raise UserError(f"{name}: hidden_size {hidden!r} is not a multiple of "
                         f"num_attention_heads {heads!r}; give head_dim explicitly")
     return hidden // heads

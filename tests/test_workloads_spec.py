@@ -1,0 +1,203 @@
+"""Presets, HuggingFace config import and parameter counts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dse.errors import UserError
+from workloads import (
+    load_hf_config,
+    load_model,
+    load_preset,
+    parameter_breakdown,
+    parameter_count,
+    preset_config,
+    preset_names,
+    spec_from_hf_config,
+)
+
+# Known totals listed in issue 5 (for the Llama and Mistral checkpoints these are the
+# parameter counts HuggingFace reports for the released weights, rounded).
+KNOWN_TOTALS = {
+    "llama-2-7b": 6.74e9,
+    "llama-2-13b": 13.0e9,
+    "llama-2-70b": 68.98e9,
+    "llama-3-8b": 8.03e9,
+    "llama-3-70b": 70.55e9,
+    "mistral-7b": 7.24e9,
+    "opt-1.3b": 1.316e9,
+    "opt-6.7b": 6.658e9,
+    "opt-13b": 12.85e9,
+}
+
+
+@pytest.mark.parametrize("name", sorted(KNOWN_TOTALS))
+def test_parameter_counts_match_known_totals(name):
+    assert parameter_count(load_preset(name)) == pytest.approx(KNOWN_TOTALS[name], rel=0.005)
+
+
+def test_llama_2_7b_parameter_count_exact():
+    # Written out independently: embedding + lm_head, 32 layers of (q, k, v, o; gate, up, down;
+    # two RMSNorm weights), final norm.
+    vocab, hidden, inter, layers = 32000, 4096, 11008, 32
+    expected = 2 * vocab * hidden + layers * (4 * hidden**2 + 3 * hidden * inter + 2 * hidden)
+    expected += hidden
+    assert parameter_count(load_preset("llama-2-7b")) == expected == 6_738_415_616
+
+
+def test_opt_1_3b_parameter_count_exact():
+    # OPT: tied embedding, learned positions (2048 + 2 rows), biased q/k/v/out/fc1/fc2,
+    # LayerNorms with weight and bias (two per layer and a final one).
+    v, h, f, n = 50272, 2048, 8192, 24
+    per_layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 2 * 2 * h
+    expected = v * h + (2048 + 2) * h + n * per_layer + 2 * h
+    assert parameter_count(load_preset("opt-1.3b")) == expected
+
+
+def test_presets_hold_the_released_config_fields():
+    # Values from the released HuggingFace config.json files, as issue 5 lists them.
+    expected = {
+        "llama-2-7b": dict(hidden_size=4096, intermediate_size=11008, num_attention_heads=32,
+                           num_key_value_heads=32, num_hidden_layers=32, vocab_size=32000),
+        "llama-2-70b": dict(hidden_size=8192, intermediate_size=28672, num_attention_heads=64,
+                            num_key_value_heads=8, num_hidden_layers=80, vocab_size=32000),
+        "llama-3-8b": dict(hidden_size=4096, intermediate_size=14336, num_key_value_heads=8,
+                           vocab_size=128256),
+        "mistral-7b": dict(hidden_size=4096, intermediate_size=14336, num_key_value_heads=8,
+                           vocab_size=32000, sliding_window=4096),
+        "opt-1.3b": dict(hidden_size=2048, ffn_dim=8192, word_embed_proj_dim=2048,
+                         activation_function="relu", max_position_embeddings=2048),
+    }
+    for name, fields in expected.items():
+        config = preset_config(name)
+        assert {k: config[k] for k in fields} == fields, name
+
+
+def test_every_preset_loads_and_tiny_is_small():
+    assert {"llama-2-7b", "llama-3-8b", "mistral-7b", "opt-1.3b", "tiny"} <= set(preset_names())
+    for name in preset_names():
+        assert load_preset(name).name == name
+    assert parameter_count(load_preset("tiny")) < 1_000_000
+
+
+def test_preset_names_are_case_insensitive():
+    assert load_preset("Llama-2-7B") == load_preset("llama-2-7b")
+    assert load_model("LLAMA-3-8B").kv_heads == 8
+
+
+def test_unknown_preset_suggests_close_names():
+    with pytest.raises(UserError, match=r"llama-2-7b.*valid choices: .*mistral-7b"):
+        load_preset("llama2-7b")
+
+
+def test_tied_embeddings_counted_once():
+    untied = load_preset("llama-2-7b")
+    config = {**preset_config("llama-2-7b"), "tie_word_embeddings": True}
+    tied = spec_from_hf_config(config, "tied")
+    assert parameter_count(untied) - parameter_count(tied) == 32000 * 4096
+    assert parameter_breakdown(tied)["lm_head"] == 0
+
+
+def _write(tmp_path, config, name="config.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(config))
+    return path
+
+
+LLAMA_LIKE = {
+    "model_type": "llama", "hidden_size": 512, "intermediate_size": 1376,
+    "num_attention_heads": 8, "num_hidden_layers": 4, "vocab_size": 1000,
+    "hidden_act": "silu", "max_position_embeddings": 2048,
+}
+
+
+def test_import_llama_like_without_kv_heads_is_multi_head(tmp_path):
+    spec = load_hf_config(_write(tmp_path, LLAMA_LIKE))
+    assert (spec.heads, spec.kv_heads, spec.head_dim) == (8, 8, 64)
+    assert spec.gated_mlp and not spec.tied_embeddings and not spec.layer_norm
+    h, i, v, n = 512, 1376, 1000, 4
+    assert parameter_count(spec) == 2 * v * h + n * (4 * h * h + 3 * h * i + 2 * h) + h
+
+
+def test_import_directory_holding_config(tmp_path):
+    _write(tmp_path, LLAMA_LIKE)
+    assert load_model(tmp_path).hidden == 512
+
+
+def test_import_grouped_query_with_explicit_head_dim(tmp_path):
+    config = {**LLAMA_LIKE, "num_key_value_heads": 2, "head_dim": 128}  # 8 * 128 != 512
+    spec = load_model(_write(tmp_path, config))
+    assert (spec.kv_heads, spec.head_dim, spec.group) == (2, 128, 4)
+    h = 512
+    attention = h * 8 * 128 + 2 * h * 2 * 128 + 8 * 128 * h
+    assert parameter_breakdown(spec)["attention"] == 4 * attention
+
+
+def test_import_tied_qwen2_like_with_qkv_bias(tmp_path):
+    config = {**LLAMA_LIKE, "model_type": "qwen2", "num_key_value_heads": 2,
+              "tie_word_embeddings": True, "sliding_window": 4096, "use_sliding_window": False}
+    spec = load_hf_config(_write(tmp_path, config))
+    assert spec.tied_embeddings and spec.qkv_bias and not spec.o_bias
+    assert spec.sliding_window is None  # only applies with use_sliding_window
+    h, d = 512, 64
+    attention = h * (8 * d + 2 * 2 * d) + 8 * d * h + (8 * d + 2 * 2 * d)
+    assert parameter_breakdown(spec)["attention"] == 4 * attention
+    assert parameter_breakdown(spec)["lm_head"] == 0
+
+
+def test_import_opt_like(tmp_path):
+    config = {"model_type": "opt", "hidden_size": 256, "ffn_dim": 1024,
+              "num_attention_heads": 4, "num_hidden_layers": 2, "vocab_size": 1000,
+              "max_position_embeddings": 512, "word_embed_proj_dim": 256,
+              "activation_function": "relu", "do_layer_norm_before": True}
+    spec = load_hf_config(_write(tmp_path, config))
+    assert not spec.gated_mlp and spec.tied_embeddings and spec.layer_norm
+    assert spec.position_embeddings == 514
+    parts = parameter_breakdown(spec)
+    assert parts["mlp"] == 2 * (256 * 1024 + 1024 + 1024 * 256 + 256)
+    assert parts["norms"] == (2 * 2 + 1) * 2 * 256
+
+
+def test_mixture_of_experts_is_refused_by_name(tmp_path):
+    config = {**LLAMA_LIKE, "model_type": "mixtral", "num_local_experts": 8,
+              "num_experts_per_tok": 2}
+    with pytest.raises(UserError, match=r"num_local_experts.*mixture of experts"):
+        load_hf_config(_write(tmp_path, config))
+
+
+def test_opt_projected_embeddings_are_refused(tmp_path):
+    config = {"model_type": "opt", "hidden_size": 1024, "ffn_dim": 4096,
+              "num_attention_heads": 16, "num_hidden_layers": 24, "vocab_size": 50272,
+              "max_position_embeddings": 2048, "word_embed_proj_dim": 512}
+    with pytest.raises(UserError, match="word_embed_proj_dim"):
+        load_hf_config(_write(tmp_path, config))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"model_type": "gpt2"}, r"unknown model_type.*'gpt2'.*valid choices: llama"),
+        ({"intermediate_size": None}, "missing field.*intermediate_size"),
+        ({"num_attention_heads": 7}, "not a multiple of num_attention_heads"),
+        ({"num_key_value_heads": 3}, "not a multiple of 3 key/value heads"),
+        ({"layer_types": ["full_attention", "sliding_attention"]}, "layer_types"),
+        ({"hidden_size": "512"}, "hidden_size"),
+    ],
+)
+def test_bad_configs_give_one_clear_error(tmp_path, change, message):
+    with pytest.raises(UserError, match=message):
+        load_hf_config(_write(tmp_path, {**LLAMA_LIKE, **change}))
+
+
+def test_unreadable_config_files(tmp_path):
+    with pytest.raises(UserError, match="cannot read model config"):
+        load_hf_config(tmp_path / "absent.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        load_hf_config(bad)
+    listed = _write(tmp_path, [1, 2], "list.json")
+    with pytest.raises(UserError, match="JSON object"):
+        load_hf_config(listed)
