@@ -15,7 +15,8 @@ class ModelSpec:
     `position_embeddings` is the number of learned position-embedding rows (0 for rotary
     models; OPT has max_position_embeddings + 2). `sliding_window` limits how many cached
     tokens a query attends to (Mistral), None for full attention. `layer_norm` is True for
-    LayerNorm (weight and bias per norm), False for RMSNorm (weight only).
+    LayerNorm (weight and bias per norm), False for RMSNorm (weight only). `max_positions`
+    (HF max_position_embeddings) is informational: longer sequences are not refused.
     """
 
     name: str

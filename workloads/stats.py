@@ -22,6 +22,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from functools import cache
+from numbers import Real
 from pathlib import Path
 
 import pandas as pd
@@ -148,7 +149,7 @@ def _checked(values: Mapping, where: str) -> dict:
             out[name] = None
             continue
         lower, inclusive = _BOUNDS[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) \
+        if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(value) \
                 or value < lower or (value == lower and not inclusive):
             relation = ">=" if inclusive else ">"
             raise UserError(f"stats {where}.{name} must be a number {relation} {lower:g}, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -101,7 +102,7 @@ def workload_summary(spec: ModelSpec, phase: str, batch: int, tokens: int, *,
 def _checked_bits(weight_bits, act_bits, kv_bits) -> tuple[float, float, float]:
     kv_bits = act_bits if kv_bits is None else kv_bits
     for what, bits in (("weight", weight_bits), ("activation", act_bits), ("kv", kv_bits)):
-        if isinstance(bits, bool) or not isinstance(bits, (int, float)) \
-                or not math.isfinite(bits) or bits <= 0:
+        if isinstance(bits, bool) or not isinstance(bits, Real) or not math.isfinite(bits) \
+                or bits <= 0:
             raise UserError(f"{what} bits per element must be a positive number, got {bits!r}")
     return float(weight_bits), float(act_bits), float(kv_bits)

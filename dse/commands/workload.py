@@ -78,6 +78,7 @@ def run_list(args: argparse.Namespace) -> int:
             "head_dim": spec.head_dim,
             "intermediate": spec.intermediate,
             "vocab": spec.vocab,
+            "max_positions": spec.max_positions,
             "mlp": "gated" if spec.gated_mlp else "plain",
             "tied": spec.tied_embeddings,
         })
