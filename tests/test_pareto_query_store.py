@@ -1,0 +1,102 @@
+"""Pareto filtering and hypervolume against brute force and closed forms; the query language
+(including refusal of code); the resumable store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dse.errors import UserError
+from dse.pareto import Objective, front, hypervolume, knee, non_dominated
+from dse.query import query, where
+from dse.store import ResultStore, config_hash
+
+
+def brute_force_front(f: np.ndarray) -> np.ndarray:
+    n = len(f)
+    dominated = np.zeros(n, dtype=bool)
+    for i in range(n):
+        for j in range(n):
+            if np.all(f[j] <= f[i]) and np.any(f[j] < f[i]):
+                dominated[i] = True
+    return ~dominated
+
+
+def test_non_dominated_matches_brute_force():
+    rng = np.random.default_rng(0)
+    for k in (2, 3):
+        f = rng.random((300, k)).round(2)  # rounding makes ties and duplicates
+        np.testing.assert_array_equal(non_dominated(f), brute_force_front(f))
+
+
+def test_front_honours_maximisation():
+    df = pd.DataFrame({"err": [1.0, 2.0, 3.0, 2.0], "tput": [1.0, 5.0, 9.0, 4.0]})
+    got = front(df, [Objective("err", "min"), Objective("tput", "max")])
+    assert list(got.index) == [0, 1, 2]
+
+
+def test_hypervolume_closed_form():
+    # one point at the ideal corner of the normalised box: HV = 1.1^2 with reference 1.1
+    f = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]])
+    assert hypervolume(f) == pytest.approx(1.1**2)
+    # two corner points: union of two 1.1 x 0.1 rectangles and the 1 x 1 overlap region
+    g = np.array([[0.0, 1.0], [1.0, 0.0]])
+    assert hypervolume(g) == pytest.approx(1.1 * 0.1 * 2 - 0.1 * 0.1)
+    # a dominated point adds nothing
+    assert hypervolume(np.vstack([g, [[1.0, 1.0]]])) == pytest.approx(hypervolume(g))
+
+
+def test_knee_of_a_convex_front():
+    t = np.linspace(0, 1, 101)
+    f = np.column_stack([t, (1 - np.sqrt(t)) ** 2])
+    i = knee(f)
+    assert 0.2 < t[i] < 0.3  # the point nearest the ideal corner is t = 1/4
+
+
+DF = pd.DataFrame(
+    {"nmse": [0.001, 0.02, 0.005], "area_mm2": [6.0, 2.0, 4.0], "fmt": ["a", "b", "c"]}
+)
+
+
+def test_where_language():
+    assert list(where(DF, "nmse < 0.01 and area_mm2 < 5")["fmt"]) == ["c"]
+    assert list(where(DF, "not (nmse < 0.01) or fmt == 'a'")["fmt"]) == ["a", "b"]
+    assert list(where(DF, "nmse * 1000 <= 5")["fmt"]) == ["a", "c"]
+    assert list(query(DF, sort="-area_mm2", top=2)["fmt"]) == ["a", "c"]
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "__import__('os').system('echo pwned')",
+        "nmse.__class__",
+        "[x for x in ()]",
+        "(lambda: 1)()",
+        "nmse[0] > 1",
+        "open('/etc/passwd')",
+    ],
+)
+def test_where_refuses_code(attack):
+    with pytest.raises(UserError):
+        where(DF, attack)
+
+
+def test_where_unknown_column_suggests():
+    with pytest.raises(UserError, match="did you mean 'nmse'"):
+        where(DF, "nmsee < 1")
+
+
+def test_store_resumes_and_refuses_other_configs(tmp_path):
+    cfg = {"a": 1, "b": [1, 2]}
+    s = ResultStore(tmp_path, cfg)
+    s.append(pd.DataFrame({"point": [2, 3], "v": [0.1, 1 / 3]}))
+    s.append(pd.DataFrame({"point": [0, 1], "v": [np.pi, 2.0]}))
+    again = ResultStore(tmp_path, {"b": [1, 2], "a": 1})  # same config, other key order
+    assert again.done() == {0, 1, 2, 3}
+    table = again.load()
+    assert list(table["point"]) == [0, 1, 2, 3]
+    assert table["v"].tolist() == [np.pi, 2.0, 0.1, 1 / 3]  # floats round-trip exactly
+    assert config_hash(cfg) == again.hash
+    with pytest.raises(UserError, match="different config"):
+        ResultStore(tmp_path, {"a": 2})
