@@ -375,3 +375,22 @@ CATALOGUE: tuple[str, ...] = (
     "blockdialect/b16", "blockdialect/b32", "blockdialect/b64", "blockdialect(sel=two-stage)/b32",
     "anda(m=4)", "anda(m=6)", "anda(m=8)", "fp4fp8(p=0.3)",
 )  # fmt: skip
+
+
+def with_options(
+    name: str, block: int | None = None, scale: str | None = None, clip: float | None = None
+) -> str:
+    """`name` with its block size, scale format or clip ratio replaced (None keeps it), e.g.
+    with_options("int4/g128", block=32, scale="e8m0") == "int4/g32:e8m0"."""
+    m = _NAME.match(re.sub(r"\s+", "", name.lower()))
+    if not m:
+        parse(name)  # raises the malformed-name error
+    out = m["base"] + (f"({m['params']})" if m["params"] is not None else "")
+    group = f"g{block}" if block is not None else m["group"]
+    out += f"/{group}" if group else ""
+    scale = scale if scale is not None else m["scale"]
+    out += f":{scale}" if scale else ""
+    clip_text = f"{clip:g}" if clip is not None else m["clip"]
+    out += f"@{clip_text}" if clip_text and float(clip_text) != 1.0 else ""
+    parse(out)  # validate the combination
+    return out

@@ -1,0 +1,250 @@
+"""The Python API: `run`, `whatif` and `query`, each returning pandas DataFrames (the CLI is
+a thin layer over these).
+
+A run validates the config, builds the evaluator once, searches (grid or NSGA-II/III, in
+process or on Dask), writes the results table incrementally to the output directory, marks the
+feasible and non-dominated rows, records `run.json`, and writes the HTML report.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from dse import config as config_mod
+from dse.errors import UserError
+from dse.evaluate import Evaluator
+from dse.optimize import evolutionary_search, feasible, grid_search
+from dse.pareto import Objective, bounds, hypervolume, knee, matrix, non_dominated
+from dse.progress import Progress
+from dse.query import query as query_table
+from dse.space import Space
+from dse.store import ResultStore, read_results
+
+#: Chunks a Dask run keeps in flight per worker (bounds memory for huge grids).
+_IN_FLIGHT_PER_WORKER = 2
+
+
+def _resolved(config: str | Path | Mapping) -> dict:
+    if isinstance(config, Mapping):
+        return config_mod.resolve(config)
+    return config_mod.load(config)
+
+
+def objectives_of(cfg: Mapping) -> list[Objective]:
+    return [Objective(o["column"], o["sense"]) for o in cfg["objectives"]]
+
+
+def mark(table: pd.DataFrame, cfg: Mapping) -> pd.DataFrame:
+    """Add `feasible` (constraints met) and `on_front` (non-dominated among feasible rows)."""
+    table = table.copy()
+    ok = feasible(table, cfg["constraints"])
+    front = np.zeros(len(table), dtype=bool)
+    if ok.any():
+        front[np.flatnonzero(ok)] = non_dominated(matrix(table[ok], objectives_of(cfg)))
+    table["feasible"] = ok
+    table["on_front"] = front
+    return table
+
+
+def _dask_submit(address: str):
+    """A `submit` for grid_search that evaluates chunks on a Dask cluster (`local` starts a
+    LocalCluster of 2 single-threaded worker processes)."""
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise UserError(
+            "the Dask executor needs dask.distributed: pip install 'dask[distributed]'"
+        ) from None
+
+    def submit(evaluate: Evaluator, chunks: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        local = address == "local"
+        cluster_cm = (
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+            if local
+            else nullcontext(address)
+        )
+        with cluster_cm as cluster, Client(cluster) as client:
+            remote_eval = client.scatter(evaluate, broadcast=True)
+            window = _IN_FLIGHT_PER_WORKER * max(1, len(client.scheduler_info()["workers"]))
+            pending = as_completed()
+            it = iter(chunks)
+            for c in it:
+                pending.add(client.submit(_call, remote_eval, c, pure=False))
+                if pending.count() >= window:
+                    break
+            for fut in pending:
+                yield fut.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.add(client.submit(_call, remote_eval, nxt, pure=False))
+
+    return submit
+
+
+def _call(evaluate: Evaluator, points: pd.DataFrame) -> pd.DataFrame:
+    return evaluate(points)
+
+
+def run(
+    config: str | Path | Mapping,
+    *,
+    quiet: bool = True,
+    scheduler: str | None = None,
+    output_dir: str | Path | None = None,
+    report: bool | None = None,
+) -> pd.DataFrame:
+    """Run a sweep and return its results table (one row per evaluated design point)."""
+    cfg = _resolved(config)
+    if output_dir is not None:
+        cfg["output"]["dir"] = str(output_dir)
+    search = cfg["search"]
+    scheduler = scheduler or (search.get("scheduler") if search["executor"] == "dask" else None)
+    if scheduler and search["method"] != "grid":
+        raise UserError("the Dask executor runs grid searches; set search.method: grid")
+    space = Space.from_config(cfg["space"])
+    evaluate = Evaluator(cfg)
+    store = ResultStore(cfg["output"]["dir"], cfg)
+    started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
+    if search["method"] == "grid":
+        progress = Progress(space.size, quiet=quiet)
+        submit = _dask_submit(scheduler) if scheduler else None
+        grid_search(space, evaluate, store, search["chunk"], progress, submit)
+    else:
+        budget = search["population"] * (search["generations"] + 1)
+        progress = Progress(min(budget, space.size), quiet=quiet)
+        evolutionary_search(
+            space, evaluate, store, objectives_of(cfg), cfg["constraints"], search["method"],
+            search["population"], search["generations"], search["seed"], progress,
+        )  # fmt: skip
+    progress.close()
+    table = mark(store.load(), cfg)
+    store.finish(table)
+    info = {
+        "config_hash": store.hash,
+        "elapsed_s": round(time.perf_counter() - t0, 3),
+        "points_evaluated": len(table),
+        "space_size": space.size,
+        "method": search["method"],
+        "started": started,
+    }
+    (Path(cfg["output"]["dir"]) / "run.json").write_text(json.dumps(info, indent=2) + "\n")
+    if cfg["output"]["report"] if report is None else report:
+        from reports import write_report
+
+        write_report(cfg["output"]["dir"])
+    return table
+
+
+# --- what-if ---------------------------------------------------------------------------------
+
+
+def apply_sets(cfg: Mapping, sets: Sequence[str]) -> dict:
+    """A copy of `cfg` with PATH=VALUE overrides (VALUE parsed as YAML; a scalar given for a
+    space variable becomes a one-value list)."""
+    out = copy.deepcopy(dict(cfg))
+    for item in sets:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected PATH=VALUE, e.g. hardware.node=5nm")
+        path, text = item.split("=", 1)
+        keys = path.strip().split(".")
+        value: Any = yaml.safe_load(text)
+        if keys[0] == "space" and len(keys) == 2 and not isinstance(value, (list, dict)):
+            value = [value]
+        node = out
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {path}: {k!r} is not a section")
+        node[keys[-1]] = value
+    return out
+
+
+def _design_key(df: pd.DataFrame, names: Sequence[str]) -> pd.Series:
+    return df[list(names)].astype(str).agg("|".join, axis=1)
+
+
+def whatif(config: str | Path | Mapping, sets: Sequence[str]) -> dict:
+    """Re-evaluate a sweep with overrides and compare with the original.
+
+    Both sweeps are evaluated in memory (nothing is written). The chosen design is the knee of
+    the original front; `metrics` holds its metrics before and after (the same design values,
+    or the new knee when the overrides removed that design). `front` says how the Pareto front
+    moved: designs gained and lost, and hypervolume before/after on common bounds.
+    """
+    before_cfg = _resolved(config)
+    after_cfg = config_mod.resolve(apply_sets(before_cfg, sets))
+    tables = []
+    for cfg in (before_cfg, after_cfg):
+        cfg = copy.deepcopy(cfg)
+        cfg["search"]["method"] = "grid"
+        space = Space.from_config(cfg["space"])
+        if space.size > 2_000_000:
+            raise UserError(f"what-if evaluates the whole grid; {space.size:,} points is too many")
+        tables.append(mark(Evaluator(cfg)(space.points(np.arange(space.size))), cfg))
+    before, after = tables
+    objectives = objectives_of(before_cfg)
+    names = [n for n in before_cfg["space"] if n in after_cfg["space"]]
+    f_b, f_a = (t[t["on_front"]] for t in (before, after))
+    chosen = f_b.iloc[knee(matrix(f_b, objectives))] if len(f_b) else None
+    same = pd.DataFrame()
+    if chosen is not None:
+        same = after[_design_key(after, names) == "|".join(str(chosen[n]) for n in names)]
+    after_row = (
+        same.iloc[0]
+        if len(same)
+        else (f_a.iloc[knee(matrix(f_a, objectives))] if len(f_a) else None)
+    )
+    metric_cols = [o.column for o in objectives] + [
+        c for c in ("model_nmse", "energy_per_token_uj", "latency_per_token_ms", "tokens_per_s",
+                    "area_mm2", "bits_per_weight", "weight_memory_gb")
+        if c not in {o.column for o in objectives}
+    ]  # fmt: skip
+    metrics = pd.DataFrame(
+        {
+            "before": [chosen[c] if chosen is not None else np.nan for c in metric_cols],
+            "after": [after_row[c] if after_row is not None else np.nan for c in metric_cols],
+        },
+        index=metric_cols,
+    )
+    metrics["change_%"] = 100 * (metrics["after"] / metrics["before"] - 1)
+    keys_b, keys_a = set(_design_key(f_b, names)), set(_design_key(f_a, names))
+    both = np.vstack([matrix(f_b, objectives), matrix(f_a, objectives)])
+    ideal, nadir = bounds(both) if len(both) else (None, None)
+    return {
+        "design": {n: chosen[n] for n in names} if chosen is not None else {},
+        "same_design_after": bool(len(same)),
+        "metrics": metrics,
+        "front": {
+            "size_before": len(f_b),
+            "size_after": len(f_a),
+            "gained": len(keys_a - keys_b),
+            "lost": len(keys_b - keys_a),
+            "kept": len(keys_a & keys_b),
+            "hypervolume_before": hypervolume(matrix(f_b, objectives), ideal, nadir),
+            "hypervolume_after": hypervolume(matrix(f_a, objectives), ideal, nadir),
+        },
+        "sets": list(sets),
+    }
+
+
+def query(
+    results: str | Path,
+    where: str | None = None,
+    sort: str | None = None,
+    top: int | None = None,
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """Filter and sort a finished sweep's results (see `dse.query` for the language)."""
+    table, _ = read_results(results)
+    return query_table(table, where, sort, top, columns)

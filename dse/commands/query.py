@@ -1,0 +1,35 @@
+"""`dse query RESULTS --where ... --sort ... --top N`: questions over a finished sweep."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "query",
+        help="filter and sort a finished sweep",
+        description="Answer questions over a finished sweep's results. --where takes column "
+        "names, numbers, quoted strings, + - * /, comparisons and and/or/not, e.g. "
+        '"model_nmse < 0.01 and area_mm2 < 5"; nothing else is evaluated.',
+    )
+    p.add_argument("results", help="a sweep's output directory or its results.csv")
+    p.add_argument("--where", help="filter expression")
+    p.add_argument("--sort", help="column to sort by; prefix - for descending")
+    p.add_argument("--top", type=int, help="keep the first N rows")
+    p.add_argument("--columns", help="comma-separated columns to show")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from dse.api import query
+    from dse.cli import print_json
+
+    cols = [c.strip() for c in args.columns.split(",")] if args.columns else None
+    table = query(args.results, args.where, args.sort, args.top, cols)
+    if args.json:
+        print_json(table.to_dict(orient="records"))
+    else:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.5g}"))
+    return 0

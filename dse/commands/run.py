@@ -1,0 +1,64 @@
+"""`dse run CONFIG`: run a sweep, write the results table and the HTML report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run a sweep from a YAML file",
+        description="Run the sweep in CONFIG: evaluate its design points, write the results "
+        "table (resumable: re-running the same config continues where it stopped) and the "
+        "HTML report to the output directory.",
+    )
+    p.add_argument("config", help="sweep file (YAML), e.g. configs/quickstart.yaml")
+    p.add_argument("-o", "--output", help="output directory (default: output.dir of the file)")
+    p.add_argument("--scheduler", help="evaluate on Dask: tcp://HOST:PORT, or 'local'")
+    p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from dse.api import run
+    from dse.cli import print_json
+    from dse.config import load
+
+    cfg = load(args.config)
+    out = Path(args.output or cfg["output"]["dir"])
+    table = run(
+        cfg,
+        quiet=args.quiet or args.json,
+        scheduler=args.scheduler,
+        output_dir=out,
+        report=False if args.no_report else None,
+    )
+    front = table[table["on_front"]]
+    summary = {
+        "results": str(out / "results.csv"),
+        "report": str(out / "report.html") if (out / "report.html").exists() else None,
+        "points_evaluated": len(table),
+        "feasible": int(table["feasible"].sum()),
+        "front_size": len(front),
+    }
+    if args.json:
+        print_json(summary)
+        return 0
+    cols = [o["column"] for o in cfg["objectives"]]
+    names = list(cfg["space"])
+    print(
+        f"{summary['points_evaluated']:,} design points evaluated, "
+        f"{summary['feasible']:,} feasible, {summary['front_size']} on the Pareto front"
+    )
+    if len(front):
+        shown = front.sort_values(cols[0]).head(15)[names + cols]
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"results: {summary['results']}", file=sys.stdout)
+    if summary["report"]:
+        print(f"report:  {summary['report']}")
+    return 0
