@@ -1,0 +1,242 @@
+"""`nmse` and `error`: the public entry points of the error model (DESIGN.md §6).
+
+Conventions (stated once, used by the analytic model and its Monte Carlo twin alike):
+
+* X = sigma * t(nu); NMSE = E[(X - Q(X))^2] / Var X, SQNR = -10 log10 NMSE dB.
+* `block`: values per scale. Block formats default to their own block (another value re-blocks
+  the format); per-channel formats to a row of `DEFAULT_ROW` values; per-tensor formats to a
+  tensor of `tensor_size` values. Plain casts have no scale and ignore it.
+* `sigma=None` averages over sigma's log2 offset for rules that are not scale-invariant.
+* `tensor_amax` (units of sigma): the tensor maximum seen by two-level scales (NVFP4) and
+  per-tensor candidates; default the median maximum of `tensor_size` values.
+
+Analytic values are cached per (format record, nu, block, sigma, tensor maximum).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from dse.error.analytic import Setting, check_scaled, scaled_error
+from dse.error.blockmax import median_max
+from dse.error.choice import choice_error
+from dse.error.montecarlo import SAMPLERS, monte_carlo, uses_tensor_amax
+from dse.error.student import Student, check_nu
+from dse.errors import UserError, unknown
+from dse.formats import Blocking, ChoiceFormat, ScaledFormat, parse
+from dse.formats.format import Format
+
+#: Row length assumed for per-channel formats when no block is given (a 4096-wide layer,
+#: the hidden size of Llama-2-7B).
+DEFAULT_ROW = 4096
+#: Tensor size assumed for per-tensor scales and tensor maxima (a 4096 x 4096 matrix).
+DEFAULT_TENSOR_SIZE = 4096 * 4096
+METHODS = ("analytic", "montecarlo")
+
+
+@dataclass(frozen=True)
+class ErrorResult:
+    """One NMSE value and what it is.
+
+    `kind`: "exact" (the model's exact value, up to quadrature), "upper bound",
+    or "model: ..." (exact for a stated simplification of the format's selection);
+    `lower`: a lower bound on NMSE when `kind` is a bound; `fit`: which profile level
+    supplied nu ("pooled", "within_group" or None); `se`: Monte Carlo standard error.
+    """
+
+    format: str
+    nu: float
+    block: int
+    sigma: float | None
+    nmse: float
+    kind: str
+    method: str = "analytic"
+    se: float | None = None
+    lower: float | None = None
+    tensor_amax: float | None = None
+    fit: str | None = None
+
+    @property
+    def sqnr_db(self) -> float:
+        return -10.0 * math.log10(self.nmse) if self.nmse > 0 else math.inf
+
+    @property
+    def exact(self) -> bool:
+        return self.kind == "exact"
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["sqnr_db"] = self.sqnr_db
+        d["exact"] = self.exact
+        return d
+
+
+def resolve(fmt: Format | str) -> Format:
+    """A format record from a record or a name."""
+    if isinstance(fmt, (ScaledFormat, ChoiceFormat)):
+        return fmt
+    return parse(fmt)
+
+
+def reblock(fmt: Format, block: int | None, tensor_size: int) -> tuple[Format, int]:
+    """(format with `block` values per scale, block): see the module docstring."""
+    if block is not None and (not float(block).is_integer() or block < 1):
+        raise UserError(f"block size must be an integer >= 1, got {block!r}")
+    block = None if block is None else int(block)
+    if isinstance(fmt, ChoiceFormat):
+        if block is None or block == fmt.block_size:
+            return fmt, fmt.block_size
+        cands = tuple(
+            dataclasses.replace(c, blocking=Blocking("block", block))
+            if c.blocking.kind == "block"
+            else c
+            for c in fmt.candidates
+        )
+        return dataclasses.replace(fmt, candidates=cands, block_size=block), block
+    kind = fmt.blocking.kind
+    if fmt.scale.kind == "none":
+        return fmt, block or DEFAULT_ROW  # a cast: no scale, any grouping
+    if kind == "block":
+        if block is None or block == fmt.block_size:
+            return fmt, fmt.block_size
+        return dataclasses.replace(fmt, blocking=Blocking("block", block)), block
+    if kind == "channel":
+        return fmt, block or DEFAULT_ROW
+    if kind == "tensor":
+        return fmt, block or tensor_size
+    check_scaled(fmt)
+    raise AssertionError(kind)
+
+
+def _setting(fmt, nu, block, sigma, tensor_amax, tensor_size) -> tuple[Format, Setting]:
+    nu = check_nu(nu)
+    if sigma is not None and not (float(sigma) > 0 and math.isfinite(sigma)):
+        raise UserError(f"sigma must be a positive number, got {sigma!r}")
+    if tensor_amax is not None and not float(tensor_amax) > 0:
+        raise UserError(f"tensor_amax must be positive (units of sigma), got {tensor_amax!r}")
+    if not (float(tensor_size).is_integer() and tensor_size >= 1):
+        raise UserError(f"tensor_size must be an integer >= 1, got {tensor_size!r}")
+    fmt, block = reblock(resolve(fmt), block, int(tensor_size))
+    dist = Student(nu)
+    if not uses_tensor_amax(fmt):
+        amax = math.inf  # unused: no cap, no two-level scale
+    elif tensor_amax is None:
+        amax = median_max(dist, int(tensor_size))
+    else:
+        amax = float(tensor_amax)
+    return fmt, Setting(dist, block, None if sigma is None else float(sigma), amax)
+
+
+@lru_cache(maxsize=65536)
+def _analytic(fmt: Format, st: Setting) -> tuple[float, str, float | None]:
+    """(NMSE, kind, lower bound) for one (format, distribution, block, sigma, amax)."""
+    var = st.dist.variance
+    if isinstance(fmt, ChoiceFormat):
+        r = choice_error(fmt, st)
+        return r.value / var, r.kind, None if r.lower is None else r.lower / var
+    check_scaled(fmt)
+    return scaled_error(fmt, st) / var, "exact", None
+
+
+def error(
+    fmt: Format | str,
+    nu: float,
+    *,
+    method: str = "analytic",
+    sigma: float | None = None,
+    block: int | None = None,
+    tensor_amax: float | None = None,
+    tensor_size: int = DEFAULT_TENSOR_SIZE,
+    samples: int = 1 << 20,
+    seed: int = 0,
+    sampler: str = "iid",
+    fit: str | None = None,
+) -> ErrorResult:
+    """NMSE of `fmt` on sigma * t(nu) as a result record (one nu, one block)."""
+    if method not in METHODS:
+        raise unknown("error method", method, METHODS)
+    record, st = _setting(fmt, nu, block, sigma, tensor_amax, tensor_size)
+    amax = st.tensor_amax if math.isfinite(st.tensor_amax) else None
+    common = dict(
+        format=record.name, nu=st.dist.nu, block=st.block, sigma=st.sigma, tensor_amax=amax, fit=fit
+    )
+    if method == "montecarlo":
+        if sampler not in SAMPLERS:
+            raise unknown("Monte Carlo sampler", sampler, SAMPLERS)
+        if not (float(samples).is_integer() and samples >= 2):
+            raise UserError(f"samples must be an integer >= 2, got {samples!r}")
+        mc = monte_carlo(record, st, int(samples), seed, sampler=sampler)
+        return ErrorResult(nmse=mc.mean, se=mc.se, kind="exact", method="montecarlo", **common)
+    value, kind, lower = _analytic(record, st)
+    return ErrorResult(nmse=value, kind=kind, lower=lower, **common)
+
+
+def nmse(
+    fmt: Format | str,
+    nu,
+    *,
+    method: str = "analytic",
+    sigma: float | None = None,
+    block=None,
+    **options,
+):
+    """NMSE of `fmt` on sigma * t(nu) (DESIGN.md §6).
+
+    `nu` and `block` broadcast (arrays in, arrays out). Analytic: a float (or array).
+    Monte Carlo: a (mean, standard error) pair (of floats or arrays). `options`:
+    tensor_amax, tensor_size, samples, seed, sampler (see `error`).
+    """
+    nus, blocks = np.broadcast_arrays(np.asarray(nu, dtype=object), np.asarray(block, dtype=object))
+    out = [
+        error(fmt, n, method=method, sigma=sigma, block=b, **options)
+        for n, b in zip(nus.ravel(), blocks.ravel())
+    ]
+    means = np.array([r.nmse for r in out]).reshape(nus.shape)
+    if method == "montecarlo":
+        ses = np.array([r.se for r in out]).reshape(nus.shape)
+        return (float(means), float(ses)) if nus.ndim == 0 else (means, ses)
+    return float(means) if nus.ndim == 0 else means
+
+
+def sqnr_db(value):
+    """SQNR in dB of an NMSE (array or float)."""
+    return -10.0 * np.log10(value)
+
+
+def gemm_nmse(nmse_w, nmse_a):
+    """Output NMSE of Y = W A from the weight and activation NMSEs: nmse_w + nmse_a +
+    nmse_w nmse_a (DESIGN.md §3).
+
+    Exact when W and A are independent and zero-mean and each quantization error is
+    zero-mean, uncorrelated with its own tensor's values and independent of the other tensor
+    (additive-noise model): then E[(dW A)^2] = nmse_w E[W^2] E[A^2], likewise for W dA and
+    dW dA, and the cross terms vanish. Vectorised.
+    """
+    w = np.asarray(nmse_w, dtype=np.float64)
+    a = np.asarray(nmse_a, dtype=np.float64)
+    return w + a + w * a
+
+
+def optimal_clip(
+    fmt: Format | str, nu: float, *, lo: float = 0.2, **options
+) -> tuple[float, float]:
+    """(clip ratio in [lo, 1], NMSE): the MSE-optimal clip of a scaled format's scale
+    (s = clip * M / max|element|), by bounded scalar minimisation of the analytic NMSE.
+    `options` as for `error` (block, sigma, tensor_amax, tensor_size)."""
+    from scipy.optimize import minimize_scalar
+
+    record = resolve(fmt)
+    if not isinstance(record, ScaledFormat) or record.scale.kind == "none":
+        raise UserError(f"{record.name}: a clip ratio applies to scaled formats only")
+
+    def f(c: float) -> float:
+        return error(dataclasses.replace(record, clip=float(c)), nu, **options).nmse
+
+    res = minimize_scalar(f, bounds=(lo, 1.0), method="bounded", options={"xatol": 1e-4})
+    best = min((float(res.x), float(res.fun)), (1.0, f(1.0)), key=lambda t: t[1])
+    return best

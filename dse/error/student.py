@@ -1,0 +1,147 @@
+"""The standard Student-t distribution t(nu) (nu = inf: the standard normal) and its exact
+partial moments, the building blocks of every analytic error in `dse.error`.
+
+Partial moments of the standard t with density f and cdf F, valid for nu > 2 (DESIGN.md §3;
+each follows by differentiating the right-hand side):
+
+    integral f dx       = F(x)
+    integral x f dx     = -(nu + x^2) f(x) / (nu - 1)
+    integral x^2 f dx   = (nu F(x) - x (nu + x^2) f(x)) / (nu - 2)
+
+and for the normal: Phi(x), -phi(x), Phi(x) - x phi(x). We evaluate them in *tail form*:
+for x >= 0 the upper-tail moments int_x^inf y^k f dy, for x < 0 the lower-tail moments
+int_-inf^x y^k f dy, so that intervals far in a tail keep full relative precision (a cell of
+a cast to fp16 at x = 1e4 has probability ~1e-12; a difference of cdfs near 1 would lose it).
+Distribution functions come from scipy.special (stdtr, stdtrit, ndtr, ndtri, gammaln).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy import special
+
+from dse.errors import UserError
+
+
+def check_nu(nu: float) -> float:
+    """nu as a float, or a UserError when the t has no variance (nu <= 2) or nu is not a number."""
+    try:
+        v = float(nu)
+    except (TypeError, ValueError):
+        raise UserError(f"degrees of freedom nu must be a number > 2 or inf, got {nu!r}") from None
+    if not v > 2:  # also rejects NaN
+        raise UserError(
+            f"degrees of freedom nu must be > 2 (a Student-t with nu <= 2 has no variance, so "
+            f"its NMSE is undefined), got {nu!r}"
+        )
+    return v
+
+
+@dataclass(frozen=True)
+class Student:
+    """Standard Student-t with `nu` degrees of freedom (nu > 2; `math.inf` = standard normal)."""
+
+    nu: float
+
+    def __post_init__(self) -> None:
+        check_nu(self.nu)
+
+    @property
+    def normal(self) -> bool:
+        return math.isinf(self.nu)
+
+    @property
+    def variance(self) -> float:
+        """Var T = nu / (nu - 2) (1 for the normal)."""
+        return 1.0 if self.normal else self.nu / (self.nu - 2.0)
+
+    @cached_property
+    def _log_norm(self) -> float:
+        nu = self.nu
+        return (
+            special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * math.log(nu * math.pi)
+        )
+
+    def pdf(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if self.normal:
+            return np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        with np.errstate(over="ignore"):
+            return np.exp(self._log_norm - 0.5 * (self.nu + 1) * np.log1p(x * x / self.nu))
+
+    def cdf(self, x: np.ndarray) -> np.ndarray:
+        return special.ndtr(x) if self.normal else special.stdtr(self.nu, x)
+
+    def sf(self, x: np.ndarray) -> np.ndarray:
+        """Upper tail P(T > x), accurate far in the tail."""
+        return self.cdf(-np.asarray(x, dtype=np.float64))
+
+    def isf(self, q: np.ndarray) -> np.ndarray:
+        """x with P(T > x) = q (accurate for q down to ~1e-100)."""
+        q = np.asarray(q, dtype=np.float64)
+        return -(special.ndtri(q) if self.normal else special.stdtrit(self.nu, q))
+
+    def ppf(self, p: np.ndarray) -> np.ndarray:
+        return self.isf(1.0 - np.asarray(p, dtype=np.float64))
+
+    def upper_moments(self, x: np.ndarray, sf: np.ndarray | None = None) -> np.ndarray:
+        """(int_x^inf f, int_x^inf y f, int_x^inf y^2 f), shape (3, ...), for x >= 0 (x = inf
+        gives zeros). `sf` = P(T > x) when the caller already has it."""
+        x = np.asarray(x, dtype=np.float64)
+        fin = np.isfinite(x)
+        xf = np.where(fin, x, 0.0)
+        f = np.where(fin, self.pdf(xf), 0.0)
+        u0 = self.sf(x) if sf is None else np.asarray(sf, dtype=np.float64)
+        if self.normal:
+            u1 = f
+            u2 = u0 + np.where(fin, xf * f, 0.0)
+        else:
+            nu = self.nu
+            g = (nu + xf * xf) * f  # -> 0 as x -> inf for nu > 2
+            u1 = g / (nu - 1)
+            u2 = (nu * u0 + xf * g) / (nu - 2)
+        return np.stack([u0, u1, u2])
+
+    def tail_moments(self, x: np.ndarray) -> np.ndarray:
+        """Tail-form partial moments, shape (3, *x.shape): int_x^inf y^k f for x >= 0 and
+        int_-inf^x y^k f for x < 0 (k = 0, 1, 2), from the upper moments at |x| by symmetry."""
+        x = np.asarray(x, dtype=np.float64)
+        return reflect(self.upper_moments(np.abs(x)), x < 0)
+
+    @property
+    def total_moments(self) -> np.ndarray:
+        """(1, 0, Var T): the moments over the whole line."""
+        return np.array([1.0, 0.0, self.variance])
+
+
+def reflect(upper: np.ndarray, negative: np.ndarray | bool) -> np.ndarray:
+    """Tail moments at -x from the upper moments at x >= 0 (where `negative`): the lower tail
+    int_-inf^-x y^k f = (-1)^k int_x^inf y^k f by symmetry of f."""
+    sign = np.array([1.0, -1.0, 1.0]).reshape((3,) + (1,) * (np.ndim(upper) - 1))
+    return np.where(negative, sign * upper, upper)
+
+
+def interval_moments(dist: Student, a: np.ndarray, b: np.ndarray, ta=None, tb=None) -> np.ndarray:
+    """int_a^b y^k f dy for k = 0, 1, 2 (shape (3, ...)), a <= b, accurate in both tails.
+
+    `ta`, `tb` are the tail moments at a and b when already known.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    ta = dist.tail_moments(a) if ta is None else ta
+    tb = dist.tail_moments(b) if tb is None else tb
+    tot = dist.total_moments.reshape((3,) + (1,) * max(np.ndim(ta) - 1, 0))
+    right = ta - tb  # both endpoints >= 0: upper tails
+    left = tb - ta  # both <= 0: lower tails
+    straddle = tot - ta - tb  # a < 0 <= b
+    return np.where(a >= 0, right, np.where(b < 0, left, straddle))
+
+
+def squared_error(mom: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """int (y - level)^2 f dy over an interval, from its moments `mom` (3, ...); clamped at 0
+    against rounding (the exact value is non-negative)."""
+    return np.maximum(mom[2] - 2.0 * level * mom[1] + level * level * mom[0], 0.0)
