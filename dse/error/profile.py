@@ -1,0 +1,177 @@
+"""Fit the Student-t model to real tensors, at two levels (DESIGN.md §3).
+
+* pooled: all values of the tensor, X = sigma * t(nu) -- what per-tensor scaling sees;
+* within-group: each group (a row along the last axis, or a block of B values along it)
+  divided by its RMS, then one t fitted to the pooled normalised values -- what block and
+  channel scaling see -- plus the spread of the group scales, the standard deviation of
+  log2(RMS) over groups.
+
+Fits are maximum likelihood with loc fixed at 0 (the error model is centred), by L-BFGS-B on
+(log nu, log sigma) with the exact gradient; tensors with more than `max_values` values are
+subsampled uniformly without replacement (seeded), and `n_values` says how many were used.
+A fitted nu at the cap `NU_CAP` means the data are indistinguishable from a normal: it is
+reported as nu = inf (`.inf` in YAML) with the normal's sigma (the RMS). Fit quality: the
+Kolmogorov-Smirnov distance of the t fit and of the best centred normal N(0, RMS^2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, special
+
+from dse.error.api import ErrorResult, error
+from dse.errors import UserError
+from dse.formats import ChoiceFormat
+from dse.formats.format import Format
+
+#: Fitted nu at or above this is reported as inf (normal); t(1000) and N(0,1) differ by < 1e-3
+#: in cdf.
+NU_CAP = 1e3
+NU_MIN = 0.2  # lower end of the nu search (below it the fit is meaningless for our purposes)
+MAX_VALUES = 1_000_000
+
+
+@dataclass(frozen=True)
+class TFit:
+    """A fitted t: nu (inf = normal), sigma, KS distances of the t and of the normal, values."""
+
+    nu: float
+    sigma: float
+    ks: float
+    ks_normal: float
+    n_values: int
+
+    def as_dict(self) -> dict:
+        return {"nu": self.nu, "sigma": self.sigma, "ks": self.ks, "ks_normal": self.ks_normal}
+
+
+def subsample(x: np.ndarray, max_values: int, seed: int = 0) -> np.ndarray:
+    """Finite values of `x` (flattened), at most `max_values` of them chosen uniformly."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    if x.size > max_values:
+        x = np.random.default_rng(seed).choice(x, max_values, replace=False)
+    return x
+
+
+def _neg_loglik(theta: np.ndarray, x2: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean negative log-likelihood of t(nu, sigma) and its gradient in (log nu, log sigma)."""
+    nu, sigma = math.exp(theta[0]), math.exp(theta[1])
+    z = x2 / (nu * sigma * sigma)
+    l1 = np.log1p(z)
+    r = z / (1.0 + z)
+    const = special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * math.log(nu * math.pi)
+    f = -const + math.log(sigma) + 0.5 * (nu + 1) * l1.mean()
+    dconst = 0.5 * special.digamma((nu + 1) / 2) - 0.5 * special.digamma(nu / 2) - 0.5 / nu
+    d_nu = -dconst + 0.5 * l1.mean() - 0.5 * (nu + 1) * r.mean() / nu
+    d_sigma = 1.0 - (nu + 1) * r.mean()
+    return f, np.array([nu * d_nu, d_sigma])
+
+
+def ks_distance(x_sorted: np.ndarray, cdf: np.ndarray) -> float:
+    """sup |F_n - F| for sorted data and the model cdf at the data."""
+    n = x_sorted.size
+    i = np.arange(1, n + 1)
+    return float(max(np.max(i / n - cdf), np.max(cdf - (i - 1) / n)))
+
+
+def fit_t(x: np.ndarray, max_values: int = MAX_VALUES, seed: int = 0) -> TFit:
+    """Maximum-likelihood t(nu, sigma) with loc 0 (see the module docstring)."""
+    x = subsample(x, max_values, seed)
+    x = x[x != 0] if np.count_nonzero(x) > 10 else x  # exact zeros (padding) carry no shape
+    if x.size < 10 or not np.any(x):
+        raise UserError(f"too few non-zero finite values to fit ({x.size})")
+    x2 = x * x
+    rms = math.sqrt(float(x2.mean()))
+    mad = float(np.median(np.abs(x))) / 0.6744897501960817  # normal MAD -> sigma
+    start = np.array([math.log(5.0), math.log(mad if mad > 0 else rms)])
+    res = optimize.minimize(
+        _neg_loglik,
+        start,
+        args=(x2,),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(math.log(NU_MIN), math.log(NU_CAP)), (None, None)],
+    )
+    nu, sigma = math.exp(res.x[0]), math.exp(res.x[1])
+    xs = np.sort(x)
+    if nu >= NU_CAP * 0.999:
+        nu, sigma = math.inf, rms
+    ks = ks_distance(
+        xs, special.ndtr(xs / sigma) if math.isinf(nu) else special.stdtr(nu, xs / sigma)
+    )
+    ks_n = ks_distance(xs, special.ndtr(xs / rms))
+    return TFit(nu, sigma, ks, ks_n, int(x.size))
+
+
+def group_rows(arr: np.ndarray, group: str | int) -> np.ndarray:
+    """The tensor as (groups, values): rows along the last axis, or blocks of `group` values."""
+    a = np.asarray(arr, dtype=np.float64)
+    rows = a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
+    if group == "row":
+        return rows
+    b = int(group)
+    if b < 1 or rows.shape[1] % b:
+        raise UserError(f"group block {b} must divide the row length {rows.shape[1]}")
+    return rows.reshape(-1, b)
+
+
+def profile_array(
+    arr: np.ndarray,
+    dtype: str,
+    group: str | int = "row",
+    max_values: int = MAX_VALUES,
+    seed: int = 0,
+) -> dict:
+    """The statistics record of one tensor (the YAML schema of `dse profile`)."""
+    pooled = fit_t(arr, max_values, seed)
+    g = group_rows(arr, group)
+    rms = np.sqrt(np.mean(g * g, axis=1))
+    ok = rms > 0
+    norm = g[ok] / rms[ok, None]
+    within = fit_t(norm, max_values, seed)
+    spread = float(np.std(np.log2(rms[ok]))) if ok.sum() > 1 else 0.0
+    return {
+        "shape": [int(d) for d in np.shape(arr)],
+        "dtype": dtype,
+        "n_values": pooled.n_values,
+        "pooled": pooled.as_dict(),
+        "within_group": {
+            **within.as_dict(),
+            "group": "row" if group == "row" else f"block{int(group)}",
+            "groups": int(ok.sum()),
+            "scale_spread_log2": spread,
+            "n_values": within.n_values,
+        },
+    }
+
+
+def fit_level(fmt: Format) -> str:
+    """Which profile level a format sees: block-, channel-scaled and per-block choices see the
+    within-group shape; per-tensor scales and plain casts the pooled fit."""
+    if isinstance(fmt, ChoiceFormat) or fmt.blocking.kind in ("block", "channel", "tile"):
+        return "within_group"
+    return "pooled"
+
+
+def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
+    """The analytic error of `fmt` on a profiled tensor (a record of `profile_array`), with the
+    fit level the format sees (`fit_level`). Per-channel formats take the row length from the
+    tensor's shape; per-tensor formats its size. Pooled fits pass their sigma (it matters for
+    plain casts); within-group fits are scale-free (sigma averaged over its offset)."""
+    from dse.error.api import resolve
+
+    record = resolve(fmt)
+    level = fit_level(record)
+    fit = stats[level]
+    shape = stats.get("shape") or [1]
+    opts = dict(options)
+    if not isinstance(record, ChoiceFormat) and record.blocking.kind == "channel":
+        opts.setdefault("block", int(shape[-1]))
+    if level == "pooled":
+        opts.setdefault("tensor_size", int(np.prod(shape)))
+        opts.setdefault("sigma", float(fit["sigma"]))
+    return error(record, fit["nu"], fit=level, **opts)
