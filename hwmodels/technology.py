@@ -207,7 +207,7 @@ def node_factors(
         )
 
     def p(j: np.ndarray) -> np.ndarray:
-        a, b, c = coef[j].T
+        a, b, c = np.moveaxis(coef[j], -1, 0)
         return a * v**2 + b * v + c
 
     ref = _poly(45, np.float64(REFERENCE_VDD))
