@@ -139,7 +139,7 @@ def per_value(nodes: MaxNodes, inner: np.ndarray, e_max: np.ndarray) -> np.ndarr
     return (b - 1) / b * inner + e_max / b
 
 
-def scaled_error(fmt: ScaledFormat, st: Setting, nodes_n: int = 48) -> float:
+def scaled_error(fmt: ScaledFormat, st: Setting, nodes_n: int = 64) -> float:
     """E[(X - Q(X))^2] / sigma^2 for a `ScaledFormat` (averaged over sigma's offset if needed)."""
     cb = codebook(fmt.element, fmt.rounding)
     total = 0.0

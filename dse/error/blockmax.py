@@ -29,6 +29,13 @@ from dse.error.student import Student
 V_MIN = 1e-40
 
 
+# Panels graded geometrically toward both ends of the u-range (in t: u = 1e-8, 1e-4, 1e-2,
+# and v = 1 - u = 1e-2 ... 1e-32), which localises the endpoint singularities (m ~ u^(1/B)
+# at u -> 0, the heavy tail at u -> 1) so that Gauss-Legendre converges geometrically.
+_U_GRADED = 10.0 ** -np.array([8.0, 4.0, 2.0])
+_V_GRADED = 10.0 ** -np.array([2.0, 4.0, 8.0, 16.0, 24.0, 32.0])
+
+
 @dataclass(frozen=True, eq=False)
 class MaxNodes:
     """Quadrature nodes of the block maximum: m (standard-t units), q = P(T > m) per value,
@@ -71,7 +78,7 @@ def max_nodes(
     dist: Student,
     block: int,
     breaks: np.ndarray | None = None,
-    n: int = 48,
+    n: int = 64,
     per_panel: int = 4,
     cap: float | None = None,
 ) -> MaxNodes:
@@ -82,14 +89,14 @@ def max_nodes(
     of M is conditioned on M <= cap (a block of a tensor whose absolute maximum is `cap`).
     """
     p = tail_power(dist)
-    edges = [0.0, 1.0]
+    edges = np.concatenate([-np.expm1(np.log1p(-_U_GRADED) / p), 1.0 - _V_GRADED ** (1.0 / p)])
     if cap is not None:
         breaks = np.append(np.asarray([] if breaks is None else breaks, dtype=np.float64), cap)
     if breaks is not None and np.size(breaks):
         v = v_of_m(dist, np.asarray(breaks, dtype=np.float64), block)
         v = v[(v > V_MIN) & (v < 1.0)]
-        edges = np.unique(np.concatenate([[0.0, 1.0], 1.0 - v ** (1.0 / p)]))
-    edges = np.asarray(edges)
+        edges = np.concatenate([edges, 1.0 - v ** (1.0 / p)])
+    edges = np.unique(np.concatenate([[0.0, 1.0], edges]))
     lengths = np.diff(edges)
     keep = lengths > 1e-15
     lo, lengths = edges[:-1][keep], lengths[keep]

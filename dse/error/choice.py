@@ -96,7 +96,7 @@ def _cap(fmt: ChoiceFormat, st: Setting) -> float | None:
     return st.tensor_amax if uses else None
 
 
-def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 48) -> ChoiceError:
+def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceError:
     """Dispatch on the selector type (see the module docstring)."""
     _check(fmt, st)
     sel = fmt.selector
@@ -119,7 +119,7 @@ def _average(fmt: ChoiceFormat, st: Setting, one) -> float:
     return float(np.mean([one(s) for s in sig]))
 
 
-def mix_error(fmt: ChoiceFormat, st: Setting, p: float, nodes_n: int = 48) -> ChoiceError:
+def mix_error(fmt: ChoiceFormat, st: Setting, p: float, nodes_n: int = 64) -> ChoiceError:
     """FP4/FP8 mix: blocks with M above the (1 - p) quantile of M take candidate 1.
 
     Measured against the real top-fraction selector (Monte Carlo, 2^20 values, nvfp4 / e4m3,
@@ -277,7 +277,7 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
-def dialect_min_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 48) -> ChoiceError:
+def dialect_min_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceError:
     """Bounds on the minimum-error selection (module docstring); value = the upper bound.
 
     Measured gaps to the Monte Carlo of the real selector (blockdialect/b32, 2^20 values):

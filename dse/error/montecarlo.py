@@ -7,6 +7,7 @@ Same conventions as the analytic model (`dse.error.analytic`):
 * a group is one row of B values (a block, a channel row or a whole tensor);
 * rules that are not scale-invariant: sigma = 2^U with U uniform on [0, 1) per batch (or per
   block for the stratified sampler) unless sigma is given;
+* a plain cast's overflow to inf is counted as saturation at the largest finite value;
 * two-level scales and per-tensor candidates use the fixed tensor maximum tensor_amax * sigma,
   and blocks with a larger maximum are redrawn (the analytic model conditions on M <= amax);
   a per-tensor candidate of a per-block choice sees the sampled values plus one value equal
@@ -78,7 +79,10 @@ def quantize_blocks(fmt, x: np.ndarray, amax: np.ndarray | None) -> np.ndarray:
     """Quantize rows of `x` (one group each) with the library's exact quantizer; `amax` (one
     per row, or None) is the tensor maximum seen by two-level and per-tensor scales."""
     if isinstance(fmt, ScaledFormat):
-        return fmt.quantize_groups(x, amax)
+        q = fmt.quantize_groups(x, amax)
+        if fmt.scale.kind == "none":  # a cast's overflow to inf counts as saturation (model)
+            q = np.where(np.isinf(q), np.sign(x) * fmt.element.max_abs, q)
+        return q
     qb = []
     for c in fmt.candidates:
         if c.blocking.kind == "tensor":  # the batch is the tensor, with its maximum appended

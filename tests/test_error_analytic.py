@@ -1,0 +1,151 @@
+"""Closed-form and convergence checks of the analytic error model, computed another way."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, optimize, stats
+
+from dse.error import error, gemm_nmse, nmse, optimal_clip
+from dse.error.analytic import Setting, scaled_error
+from dse.error.blockmax import max_nodes, median_max
+from dse.error.codebook import ScaledCells, codebook, codebook_of_levels
+from dse.error.student import Student, interval_moments
+from dse.errors import UserError
+from dse.formats import parse
+
+NUS = [2.5, 3.0, 4.7, 30.0, math.inf]
+
+
+@pytest.mark.parametrize("nu", NUS)
+@pytest.mark.parametrize(("a", "b"), [(-3.0, -0.5), (-1.2, 2.0), (0.3, 4.0), (6.0, 40.0)])
+def test_partial_moments_match_numerical_integration(nu, a, b):
+    d = Student(nu)
+    pdf = stats.norm.pdf if math.isinf(nu) else (lambda x: stats.t.pdf(x, nu))
+    got = interval_moments(d, np.array(a), np.array(b))
+    for k in range(3):
+        ref = integrate.quad(lambda x, k=k: x**k * pdf(x), a, b, epsabs=1e-15, epsrel=1e-12)[0]
+        assert got[k] == pytest.approx(ref, rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize("nu", [3.0, 8.0, math.inf])
+def test_far_tail_cells_keep_relative_precision(nu):
+    d = Student(nu)
+    pdf = stats.norm.pdf if math.isinf(nu) else (lambda x: stats.t.pdf(x, nu))
+    a, b, q = (30.0, 30.5, 30.25) if nu < 10 else (7.0, 7.01, 7.005)
+    h = b - a
+    levels = (0.0, q - h, q, q + h)  # the cell of q is [a, b), probability ~1e-6 .. 1e-12
+    got = ScaledCells(d, codebook_of_levels(levels, "even"), np.array([1.0])).errors
+    ref = integrate.quad(lambda x: (x - q) ** 2 * pdf(x), a, b, epsrel=1e-12, epsabs=0)[0]
+    assert got[0, 2] == pytest.approx(ref, rel=1e-6)
+
+
+@pytest.mark.parametrize("nu", [3.0, 5.0, math.inf])
+def test_fine_uniform_grid_gives_step_squared_over_12(nu):
+    step = 1e-3
+    levels = tuple(np.arange(-20000, 20001) * step)
+    d = Student(nu)
+    cb = codebook_of_levels(levels, "even")
+    inner = ScaledCells(d, cb, np.array([1.0])).errors[0, 1:-1].sum()  # without the end cells
+    p = d.cdf(cb.thresholds[-1]) - d.cdf(cb.thresholds[0])
+    assert inner == pytest.approx(step**2 / 12 * p, rel=1e-5)
+
+
+def test_optimal_clipping_of_a_4bit_uniform_grid_on_a_normal():
+    cb = codebook_of_levels(tuple(np.linspace(-1.0, 1.0, 16)), "even")
+    d = Student(math.inf)
+    res = optimize.minimize_scalar(
+        lambda a: ScaledCells(d, cb, np.array([a])).total()[0], bounds=(1.5, 4), method="bounded"
+    )
+    # Max (1960) optimal uniform 16-level quantizer: step 0.3352, outer levels +-7.5 steps
+    assert res.x == pytest.approx(7.5 * 0.3352, abs=0.01)
+
+
+@pytest.mark.parametrize("nu", [3.0, 5.0, math.inf])
+@pytest.mark.parametrize("block", [1, 16, 128, 4096])
+def test_block_max_quadrature_is_a_probability_measure_with_the_right_mean(nu, block):
+    d = Student(nu)
+    nodes = max_nodes(d, block)
+    assert nodes.weight.sum() == pytest.approx(1.0, abs=1e-12)
+    g = lambda m: block * (2 * d.cdf(m) - 1) ** (block - 1) * 2 * d.pdf(m)  # noqa: E731
+    ref = integrate.quad(lambda m: m * g(m), 0, np.inf, limit=500, epsrel=1e-10)[0]
+    assert np.dot(nodes.weight, nodes.m) == pytest.approx(ref, rel=5e-5)
+
+
+@pytest.mark.parametrize("name", ["int4/g128", "e2m1+sr/g32", "mxfp4", "nvfp4", "anda(m=4)"])
+@pytest.mark.parametrize("nu", [3.0, math.inf])
+def test_quadrature_converged(name, nu):
+    d = Student(nu)
+    fmt = parse(name)
+    st = Setting(d, fmt.block_size, None, median_max(d, 1 << 24))
+    assert scaled_error(fmt, st) == pytest.approx(scaled_error(fmt, st, 400), rel=5e-5)
+
+
+def test_sigma_offset_average_converged(monkeypatch):
+    import dse.error.analytic as an
+
+    d = Student(5.0)
+    st = Setting(d, 32, None, math.inf)
+    base = scaled_error(parse("mxfp4"), st)
+    monkeypatch.setattr(an, "OFFSETS", 64)
+    assert scaled_error(parse("mxfp4"), st) == pytest.approx(base, rel=1e-4)
+
+
+def test_conditional_error_against_direct_integration():
+    """E[err | M = m] for one block maximum, against quad over the truncated law."""
+    d, fmt, m = Student(4.0), parse("sf4(nu=5)/g64"), 2.7
+    cb = codebook(fmt.element, fmt.rounding)
+    s = m / fmt.element.max_abs
+    inner = ScaledCells(d, cb, np.array([s])).window(np.array([0]), np.array([m]))[0]
+    f = lambda x: (x - s * fmt.element.round(np.array(x) / s)) ** 2 * stats.t.pdf(x, 4.0)  # noqa: E731
+    pts = [s * t for t in cb.thresholds if abs(s * t) < m]
+    assert inner == pytest.approx(integrate.quad(f, -m, m, points=pts, limit=200)[0], rel=1e-9)
+
+
+def test_vectorised_over_nu_and_block_and_cached():
+    v = nmse("int4/ch", [3.0, 5.0, math.inf], block=[[256], [4096]])
+    assert v.shape == (2, 3)
+    assert v[1, 1] == nmse("int4/ch", 5.0, block=4096)
+    assert np.all(np.diff(v, axis=1) < 0)  # lighter tails, smaller error
+    assert np.all(v[1] > v[0])  # longer rows, larger maxima
+
+
+def test_result_record_and_sqnr():
+    r = error("nf4/g64", 5)
+    assert r.exact and r.kind == "exact" and r.block == 64
+    assert r.sqnr_db == pytest.approx(-10 * math.log10(r.nmse))
+    assert error("blockdialect/b32", 5).kind == "upper bound"
+    assert error("fp4fp8(p=0.3)", 5).kind.startswith("model")
+
+
+def test_reblocking_matches_the_named_format():
+    assert nmse("int4/g128", 5, block=32) == pytest.approx(nmse("int4/g32", 5), rel=1e-12)
+
+
+def test_more_bits_less_error_and_clip_helps():
+    assert nmse("int8/g128", 5) < nmse("int4/g128", 5)
+    clip, best = optimal_clip("int4/ch", 5)
+    assert clip < 1 and best < nmse("int4/ch", 5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "word"),
+    [
+        ({"nu": 2}, "nu"),
+        ({"nu": -1}, "nu"),
+        ({"nu": "x"}, "nu"),
+        ({"nu": 5, "sigma": 0}, "sigma"),
+        ({"nu": 5, "block": 0}, "block"),
+        ({"nu": 5, "method": "exact"}, "method"),
+    ],
+)
+def test_bad_input_is_one_clear_error(kwargs, word):
+    with pytest.raises(UserError, match=word):
+        nmse("int4/g128", **kwargs)
+
+
+def test_gemm_helper():
+    assert gemm_nmse(0.01, 0.02) == pytest.approx(0.0302)
+    assert gemm_nmse([0.0, 0.1], 0.0).tolist() == [0.0, 0.1]
