@@ -1,0 +1,147 @@
+"""The analytic NMSE against its Monte Carlo twin (the library's exact quantizers), for every
+format family of the catalogue: agreement within 3 standard errors.
+
+The default run checks each family at two nu with samples sized for speed; `-m slow` runs the
+whole grid nu in {3, 4, 5, 8, 30, inf} x blocks {16, 32, 64, 128} and per-channel rows of 4096.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pytest
+
+from dse.error import error
+from dse.error.api import _setting
+from dse.error.choice import mix_error
+from dse.error.montecarlo import monte_carlo
+from dse.formats import CATALOGUE, ChoiceFormat, parse
+from dse.formats.selectors import TopFraction
+
+ALL_NU = [3.0, 4.0, 5.0, 8.0, 30.0, math.inf]
+BLOCKS = [16, 32, 64, 128]
+# per-tensor formats are checked on tensors of 4096 values (the analytic B = tensor size)
+TENSOR = 4096
+
+
+def _z(name: str, nu: float, block=None, samples=1 << 17, seed=0) -> tuple[float, object]:
+    fmt = parse(name)
+    sampler = (
+        "iid"
+        if isinstance(fmt, ChoiceFormat) and isinstance(fmt.selector, TopFraction)
+        else "stratified"
+    )
+    kw = dict(block=block, tensor_size=TENSOR)
+    an = error(name, nu, **kw)
+    mc = error(name, nu, method="montecarlo", samples=samples, seed=seed, sampler=sampler, **kw)
+    return (mc.nmse - an.nmse) / mc.se, (an, mc)
+
+
+def _check(name, nu, block=None, samples=1 << 17):
+    z, (an, mc) = _z(name, nu, block, samples)
+    if an.kind == "upper bound":  # BlockDialect minimum-error: lower <= MC <= upper
+        assert an.lower - 3 * mc.se <= mc.nmse <= an.nmse + 3 * mc.se, (an, mc)
+    elif an.kind.startswith("model"):  # threshold model: above the real top-fraction selector
+        assert mc.nmse - 3 * mc.se <= an.nmse <= 1.3 * mc.nmse, (an, mc)
+    else:
+        assert abs(z) < 3, (name, nu, block, an.nmse, mc.nmse, mc.se, z)
+
+
+FAST = [(name, nu) for i, name in enumerate(CATALOGUE) for nu in (5.0, (3.0, math.inf)[i % 2])]
+
+
+@pytest.mark.parametrize(("name", "nu"), FAST)
+def test_every_family_agrees_with_monte_carlo(name, nu):
+    _check(name, nu)
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+@pytest.mark.parametrize("name", ["int4", "e2m1/g32:e8m0", "nf4/g64:bf16"])
+def test_block_sizes_agree(name, block):
+    _check(name if "/" in name else f"{name}/g{block}", 4.0, block)
+
+
+def test_per_channel_rows_of_4096_agree():
+    _check("int4/ch", 8.0, 4096, samples=1 << 18)
+
+
+def test_clip_ratio_and_fixed_sigma_agree():
+    _check("int4/g64@0.85", 5.0)
+    fmt, st = _setting("mxfp4", 5.0, None, 0.3, None, TENSOR)
+    an = error("mxfp4", 5.0, sigma=0.3).nmse
+    mc = monte_carlo(fmt, st, 1 << 17, sampler="stratified")
+    assert abs(mc.mean - an) < 3 * mc.se
+
+
+@dataclass(frozen=True)
+class TopMax:
+    """The FP4/FP8 mix model's selection made real: the fraction p of blocks with the largest
+    maximum take the high-precision candidate."""
+
+    p: float
+    label: str = "top-max"
+
+    def choose(self, xb, qb, wb, fmt):
+        amax = np.abs(xb).max(axis=1)
+        choice = np.zeros(amax.size, dtype=np.int64)
+        choice[np.argsort(-amax, kind="stable")[: round(self.p * amax.size)]] = 1
+        return choice
+
+    def fractions(self, n):
+        return (1 - self.p, self.p)
+
+
+@pytest.mark.parametrize("nu", [5.0, math.inf])
+def test_mix_threshold_model_is_exact_for_selection_by_block_max(nu):
+    fmt, st = _setting("fp4fp8(p=0.3)", nu, None, None, None, TENSOR)
+    by_max = replace(fmt, selector=TopMax(0.3))
+    an = mix_error(fmt, st, 0.3).value / st.dist.variance
+    mc = monte_carlo(by_max, st, 1 << 18)
+    assert abs(mc.mean - an) < 3 * mc.se
+
+
+def test_monte_carlo_is_reproducible_and_samplers_agree():
+    a = error("nvfp4", 8.0, method="montecarlo", samples=1 << 15, seed=3)
+    b = error("nvfp4", 8.0, method="montecarlo", samples=1 << 15, seed=3)
+    assert a == b
+    c = error("nvfp4", 8.0, method="montecarlo", samples=1 << 17, sampler="stratified")
+    d = error("nvfp4", 8.0, method="montecarlo", samples=1 << 17, seed=1)
+    assert abs(c.nmse - d.nmse) < 3 * math.hypot(c.se, d.se)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nu", ALL_NU)
+@pytest.mark.parametrize("name", CATALOGUE)
+def test_exhaustive_catalogue(name, nu):
+    _check(name, nu, samples=1 << 19)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nu", ALL_NU)
+@pytest.mark.parametrize("block", BLOCKS)
+@pytest.mark.parametrize(
+    "name",
+    [
+        "int4",
+        "e2m1",
+        "nf4",
+        "sf4",
+        "e2m1+sr",
+        "e2m1/g{}:e8m0",
+        "nvfp4/g{}",
+        "anda(m=5)/g{}",
+        "blockdialect(sel=two-stage)/g{}",
+    ],
+)
+def test_exhaustive_blocks(name, block, nu):
+    full = name.format(block) if "{}" in name else f"{name}/g{block}"
+    _check(full, nu, block, samples=1 << 19)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nu", ALL_NU)
+@pytest.mark.parametrize("name", ["int4/ch", "int8/ch", "e2m1/ch"])
+def test_exhaustive_channels(name, nu):
+    _check(name, nu, 4096, samples=1 << 20)
