@@ -1,0 +1,132 @@
+"""Profiling: t fits of synthetic tensors, the two-level fit on scale mixtures, file readers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from dse.cli import main
+from dse.error import error
+from dse.error.profile import error_for_stats, fit_t, profile_array
+from dse.error.tensorio import read_tensors
+from dse.errors import UserError
+from dse.formats import parse
+
+
+def test_fit_recovers_nu_and_sigma():
+    x = np.random.default_rng(0).standard_t(4.0, 400_000) * 0.02
+    f = fit_t(x)
+    assert f.nu == pytest.approx(4.0, rel=0.1)
+    assert f.sigma == pytest.approx(0.02, rel=0.05)
+    assert f.ks < 0.005 < f.ks_normal
+
+
+def test_fit_of_a_normal_reports_large_nu_and_subsamples():
+    x = np.random.default_rng(1).standard_normal(300_000) * 3
+    f = fit_t(x, max_values=100_000)
+    assert f.n_values == 100_000
+    assert f.nu > 50 and f.sigma == pytest.approx(3, rel=0.03)
+
+
+@pytest.fixture(scope="module")
+def mixture():
+    """Rows of different scales (log2 sd 0.5) with t(6) values inside."""
+    rng = np.random.default_rng(2)
+    scales = 2.0 ** rng.normal(0.0, 0.5, 256)
+    return rng.standard_t(6.0, (256, 4096)) * scales[:, None]
+
+
+@pytest.fixture(scope="module")
+def mixture_stats(mixture):
+    return profile_array(mixture, "float64")
+
+
+def test_within_group_fit_recovers_the_shape_of_a_scale_mixture(mixture_stats):
+    st = mixture_stats
+    assert st["within_group"]["nu"] == pytest.approx(6.0, rel=0.1)
+    assert st["pooled"]["nu"] < 4.5  # the mixture looks heavier-tailed pooled
+    assert st["within_group"]["scale_spread_log2"] == pytest.approx(0.5, rel=0.15)
+
+
+@pytest.mark.parametrize("name", ["int4/g128", "nf4/g64", "sf4/g128", "mxfp4"])
+def test_profiled_error_matches_the_real_quantizer(mixture, mixture_stats, name):
+    st = mixture_stats
+    fmt = parse(name)
+    q = fmt.quantize(mixture)
+    empirical = np.sum((mixture - q) ** 2) / np.sum(mixture**2)
+    r = error_for_stats(fmt, st)
+    assert r.fit == "within_group"
+    assert r.nmse == pytest.approx(empirical, rel=0.04)
+    pooled = error(fmt, st["pooled"]["nu"]).nmse
+    assert abs(pooled / empirical - 1) > 0.15  # the pooled fit alone would be far off
+
+
+def test_per_tensor_formats_use_the_pooled_fit(mixture_stats):
+    assert error_for_stats("e4m3", mixture_stats).fit == "pooled"
+
+
+def test_readers_npy_npz_safetensors(tmp_path):
+    st = pytest.importorskip("safetensors.numpy")
+    ml = pytest.importorskip("ml_dtypes")
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((8, 16)).astype(np.float32)
+    np.save(tmp_path / "a.npy", a)
+    np.savez(tmp_path / "b.npz", w=a, v=a[0])
+    bf = a.astype(ml.bfloat16)
+    st.save_file({"x": a.astype(np.float16), "y": bf.view(np.uint16)}, tmp_path / "c.safetensors")
+    # rewrite y's dtype code as BF16 (the numpy API cannot write bfloat16 itself)
+    raw = (tmp_path / "c.safetensors").read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    head = json.loads(raw[8 : 8 + n])
+    head["y"]["dtype"] = "BF16"
+    text = json.dumps(head, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    (tmp_path / "c.safetensors").write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n :])
+    got = {
+        name: (arr, dt)
+        for p in ("a.npy", "b.npz", "c.safetensors")
+        for name, arr, dt in read_tensors(tmp_path / p)
+    }
+    assert np.array_equal(got["a"][0], a) and got["w"][0].shape == (8, 16)
+    assert np.array_equal(got["x"][0], a.astype(np.float16)) and got["x"][1] == "f16"
+    assert np.array_equal(got["y"][0], bf.astype(np.float32)) and got["y"][1] == "bf16"
+
+
+def test_corrupt_and_unsupported_files_are_named(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\xff" * 20)
+    with pytest.raises(UserError, match=r"bad\.safetensors"):
+        list(read_tensors(bad))
+    (tmp_path / "w.txt").write_text("1 2 3")
+    with pytest.raises(UserError, match="unsupported file type"):
+        list(read_tensors(tmp_path / "w.txt"))
+
+
+def test_profile_command_writes_yaml_and_continues_after_a_bad_file(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    np.save(tmp_path / "w.npy", rng.standard_t(5.0, (64, 512)) * 0.01)
+    (tmp_path / "bad.npy").write_bytes(b"not numpy")
+    out = tmp_path / "stats.yaml"
+    status = main(["profile", str(tmp_path / "bad.npy"), str(tmp_path / "w.npy"), "-o", str(out)])
+    assert status == 2
+    assert "bad.npy" in capsys.readouterr().err
+    doc = yaml.safe_load(out.read_text())
+    rec = doc["tensors"]["w"]
+    assert rec["shape"] == [64, 512] and rec["n_values"] == 64 * 512
+    assert set(rec["pooled"]) >= {"nu", "sigma", "ks", "ks_normal"}
+    assert set(rec["within_group"]) >= {"nu", "sigma", "group", "scale_spread_log2", "ks"}
+    assert main(["profile", str(tmp_path / "w.npy"), "--json"]) == 0
+    assert "tensors" in json.loads(capsys.readouterr().out)
+
+
+def test_error_command(capsys):
+    assert main(["error", "nvfp4", "--nu", "5", "inf", "--mc", "20000", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["nu"] for r in rows] == [5.0, math.inf] or rows[1]["nu"] in ("inf", math.inf)
+    assert all(abs(r["z"]) < 4 for r in rows)
+    assert main(["error", "int4/g128", "--nu", "2"]) == 2
+    assert "nu must be > 2" in capsys.readouterr().err
