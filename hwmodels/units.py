@@ -261,7 +261,7 @@ class _Parts:
 
     def add(self, group: str, part: str, unit: Cost, count: float = 1, per_mac: float = 1):
         """`count` instances of `unit`, each used `per_mac` times per MAC."""
-        if unit == ZERO or count == 0:
+        if unit == ZERO:
             return
         cost = Cost(unit.area_um2 * count, unit.energy_pj * per_mac)
         self.rows[(group, part)] = self.rows.get((group, part), ZERO) + cost

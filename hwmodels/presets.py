@@ -1,0 +1,193 @@
+"""Hardware descriptions: a validated record, built from a plain dict or a preset YAML file.
+
+`spec_from_dict(d)` is the configuration interface (the DSE config layer passes a dict);
+`load(name_or_path)` reads one of the presets in `configs/hardware/` or a YAML file. Keys:
+
+    name, description, node_nm, vdd (V, default: the node's), freq_ghz, rows, cols,
+    style (scalar | dot | bit_serial), lanes, weight_format, activation_format,
+    output_format (default: the activation format), layout (packed | block | bitplane),
+    word_bits, weight_buffer_kib, act_buffer_kib, out_buffer_kib,
+    off_chip (hbm2 | hbm3 | ddr3 | lpddr4 | lpddr5), bandwidth_gbs, dram_pj_per_bit
+    (default: the off-chip preset's), other_fraction, k (reduction length for unit sizing),
+    technology (a dict of `hwmodels.technology` constant overrides).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+
+from dse.errors import UserError, unknown
+from dse.formats import parse
+from hwmodels.accelerator import Design
+from hwmodels.layout import LAYOUTS, tensor_bits
+from hwmodels.memory import off_chip
+from hwmodels.technology import Technology, technology
+from hwmodels.units import STYLES, MacUnit, mac_unit
+
+PRESET_DIR = Path(__file__).resolve().parents[1] / "configs" / "hardware"
+_SHAPE = (4096, 4096)  # tensor shape used to turn a format's storage into bits per element
+
+
+@dataclass(frozen=True)
+class HardwareSpec:
+    """One accelerator (see the module docstring for the keys and units)."""
+
+    name: str
+    node_nm: int
+    freq_ghz: float
+    rows: int
+    cols: int
+    weight_format: str
+    activation_format: str
+    weight_buffer_kib: float
+    act_buffer_kib: float
+    out_buffer_kib: float
+    off_chip: str
+    description: str = ""
+    vdd: float | None = None
+    style: str = "dot"
+    lanes: int | None = None
+    output_format: str | None = None
+    layout: str = "packed"
+    word_bits: int = 0
+    bandwidth_gbs: float | None = None
+    dram_pj_per_bit: float | None = None
+    other_fraction: float = 0.1
+    k: int = 4096
+    technology: Mapping[str, float] = field(default_factory=dict)
+
+    def tech(self) -> Technology:
+        """The technology at this spec's node and Vdd, with its overrides."""
+        return technology(self.node_nm, self.vdd, dict(self.technology))
+
+    def reference_tech(self) -> Technology:
+        """45 nm constants with this spec's overrides (unit costs before node scaling)."""
+        keep = {k: v for k, v in self.technology.items() if "factor" not in k}
+        return technology(45, None, keep)
+
+    def unit(self, at_node: bool = False) -> MacUnit:
+        """The PE's unit, at 45 nm and 0.9 V (or at this spec's node and Vdd)."""
+        tech = self.tech() if at_node else self.reference_tech()
+        return mac_unit(
+            parse(self.weight_format), parse(self.activation_format), self.style, self.lanes,
+            self.k, tech,
+        )  # fmt: skip
+
+    def planes(self) -> int:
+        """Cycles per lane group: the activation's magnitude bit planes when bit-serial."""
+        u = self.unit()
+        return max(1, round(u.lanes / u.macs_per_cycle))
+
+    def bits(self, which: str) -> float:
+        """Bits moved per element of the weight, activation or output tensors."""
+        name = {"weight": self.weight_format, "activation": self.activation_format}.get(
+            which, self.output_format or self.activation_format
+        )
+        fmt = parse(name)
+        layout = self.layout if fmt.block_size else "packed"
+        return tensor_bits(fmt, _SHAPE, layout, self.word_bits).moved_per_element
+
+    def bandwidth(self) -> float:
+        return self.bandwidth_gbs or off_chip(self.off_chip).bandwidth_gbs
+
+    def dram_energy(self) -> float:
+        return self.dram_pj_per_bit or off_chip(self.off_chip).pj_per_bit
+
+    def design(self) -> Design:
+        """This spec as a one-point `Design` for `hwmodels.accelerator.evaluate`."""
+        u = self.unit()
+        pe = u.pe
+        w, a = u.decoder("weight"), u.decoder("activation")
+        return Design(
+            rows=self.rows, cols=self.cols, lanes=u.lanes, planes=self.planes(),
+            freq_ghz=self.freq_ghz, pe_area_um2=pe.area_um2, mac_energy_pj=pe.energy_pj,
+            w_bits=self.bits("weight"), a_bits=self.bits("activation"),
+            o_bits=self.bits("output"), weight_buffer_bytes=self.weight_buffer_kib * 1024,
+            act_buffer_bytes=self.act_buffer_kib * 1024,
+            out_buffer_bytes=self.out_buffer_kib * 1024, bandwidth_gbs=self.bandwidth(),
+            dram_pj_per_bit=self.dram_energy(), node_nm=self.node_nm,
+            vdd=self.tech().vdd, decode_w_pj=w.energy_pj, decode_a_pj=a.energy_pj,
+            decode_w_area_um2=w.area_um2, decode_a_area_um2=a.area_um2,
+            other_fraction=self.other_fraction,
+        )  # fmt: skip
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["technology"] = dict(self.technology)
+        return out
+
+
+_FIELDS = {f.name: f for f in fields(HardwareSpec)}
+_NUMBERS = {
+    "node_nm": int, "rows": int, "cols": int, "lanes": int, "word_bits": int, "k": int,
+    "freq_ghz": float, "vdd": float, "weight_buffer_kib": float, "act_buffer_kib": float,
+    "out_buffer_kib": float, "bandwidth_gbs": float, "dram_pj_per_bit": float,
+    "other_fraction": float,
+}  # fmt: skip
+_POSITIVE = {"freq_ghz", "rows", "cols", "lanes", "bandwidth_gbs", "k"}
+
+
+def spec_from_dict(d: Mapping, where: str = "hardware") -> HardwareSpec:
+    """A validated `HardwareSpec` from a plain dict; errors name the key and valid choices."""
+    if not isinstance(d, Mapping):
+        raise UserError(f"{where}: expected a mapping of hardware keys, got {type(d).__name__}")
+    values: dict = {}
+    for key, value in d.items():
+        if key not in _FIELDS:
+            raise unknown(f"{where} key", key, _FIELDS)
+        if key in _NUMBERS and value is not None:
+            try:
+                value = _NUMBERS[key](value)
+            except (TypeError, ValueError):
+                raise UserError(f"{where}.{key} must be a number, got {value!r}") from None
+            if value < 0 or (key in _POSITIVE and value == 0):
+                raise UserError(f"{where}.{key} must be positive, got {value!r}")
+        values[key] = value
+    missing = [
+        f.name
+        for f in fields(HardwareSpec)
+        if f.name not in values and f.default is MISSING and f.default_factory is MISSING
+    ]
+    if missing:
+        raise UserError(f"{where}: missing key(s) {', '.join(missing)}")
+    if values.get("style", "dot") not in STYLES:
+        raise unknown(f"{where}.style", values["style"], STYLES)
+    if values.get("layout", "packed") not in LAYOUTS:
+        raise unknown(f"{where}.layout", values["layout"], LAYOUTS)
+    if not isinstance(values.get("technology", {}), Mapping):
+        raise UserError(f"{where}.technology must be a mapping of constant overrides")
+    values.setdefault("name", where)
+    spec = HardwareSpec(**values)
+    off_chip(spec.off_chip)
+    for key in ("weight_format", "activation_format", "output_format"):
+        if getattr(spec, key):
+            parse(getattr(spec, key))
+    spec.tech()  # node, Vdd and overrides checked here
+    return spec
+
+
+def preset_names() -> list[str]:
+    """Names of the presets in configs/hardware/."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load(name_or_path: str) -> HardwareSpec:
+    """A preset by name (configs/hardware/NAME.yaml) or a YAML file by path."""
+    import yaml
+
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PRESET_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise unknown("hardware preset", name_or_path, preset_names())
+    elif not path.is_file():
+        raise UserError(f"hardware description {name_or_path!r}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({exc})") from None
+    if isinstance(data, Mapping):
+        data = {"name": path.stem, **data}
+    return spec_from_dict(data, path.stem)
