@@ -177,6 +177,7 @@ def _grid(levels: Iterable[float]) -> float | None:
     return None
 
 
+@lru_cache(maxsize=1024)
 def element_operand(element: Element, flag_bits: int = 0, lut_bits: int = 8) -> Operand:
     """How `element` enters a multiplier (see `Operand`); `flag_bits` of a per-block choice
     join a codebook decoder's inputs."""
@@ -197,7 +198,8 @@ def element_operand(element: Element, flag_bits: int = 0, lut_bits: int = 8) -> 
         )
     assert isinstance(element, LevelElement)
     q = _grid(element.levels)
-    symmetric = all(-v in element.levels for v in element.levels)
+    levels = set(element.levels)
+    symmetric = all(-v in levels for v in levels)
     sn = len(element.supernormal)
     if q is None:  # decode to lut_bits-bit integers approximating the levels
         return Operand(lut_bits, False, 0, 1, lut_bits - 1, element.bits + flag_bits, sn,
@@ -227,6 +229,7 @@ def scale_op(rule: ScaleRule, block: int | None) -> ScaleOp:
                    1 if rule.kind == "two_level" else 0)  # fmt: skip
 
 
+@lru_cache(maxsize=1024)
 def candidates(fmt: Format, lut_bits: int = 8) -> tuple[Candidate, ...]:
     """The datapath candidates of a format with their expected block fractions."""
     if isinstance(fmt, ScaledFormat):
