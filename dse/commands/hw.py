@@ -120,7 +120,7 @@ def show_report(spec) -> dict:
             "pj_per_bit": spec.dram_energy(),
             "bandwidth_gbs": spec.bandwidth(),
             "source": mem.source,
-        },  # fmt: skip
+        },
         "accelerator": {
             "area_mm2": totals["area_mm2"],
             "area_pe_mm2": totals["area_pe_mm2"],
