@@ -106,10 +106,11 @@ def test_sram_capacity_law():
     assert cacti > 400  # the 0.78 rule overshoots Horowitz's 100 pJ at 1 MB
 
 
-@pytest.mark.parametrize("style", ["scalar", "dot"])
+@pytest.mark.parametrize("style", ["dot", "scalar"])
 def test_every_catalogue_pair_costs(style):
+    acts = CATALOGUE if style == "dot" else CATALOGUE[::3]  # every pair once, scalar sampled
     for w in CATALOGUE:
-        for a in CATALOGUE:
+        for a in acts:
             u = mac_unit(w, a, style)
             assert u.area_um2 > 0 and u.energy_pj > 0 and u.macs_per_cycle > 0, (w, a)
             assert u.area_um2 == pytest.approx(sum(r[2] for r in u.breakdown))
