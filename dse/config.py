@@ -19,6 +19,7 @@ import yaml
 from dse.columns import METRICS, PER_CLASS
 from dse.errors import UserError, suggest
 from dse.formats import parse
+from dse.hardware import HARDWARE_VARIABLES, base_hardware, check_values
 from dse.schema import Bool, ListOf, MapOf, Num, OneOf, Record, Str
 from workloads import CLASSES, LINEAR_CLASSES, PHASES
 
@@ -32,12 +33,6 @@ FORMAT_VARIABLES = (
     + [f"{o}_format_{c}" for o in ("weight", "act") for c in LINEAR_CLASSES]
     + [f"{o}_{m}" for o in OPERANDS for m in ("block", "scale", "clip")]
 )
-
-
-def _hardware_parameters() -> dict[str, Any]:
-    from hwmodels import HARDWARE_PARAMETERS
-
-    return HARDWARE_PARAMETERS
 
 
 def metric_columns() -> list[str]:
@@ -126,7 +121,7 @@ SCHEMA = Record(
         ),
     },
     required=("workload", "space", "objectives"),
-    defaults={"hardware": {}, "constraints": []},
+    defaults={"hardware": {}, "constraints": [], "search": {}, "output": {}},
 )
 
 
@@ -151,9 +146,8 @@ def _check_columns(cfg: dict) -> None:
             raise UserError(f"constraints[{i}]: min {c['min']} > max {c['max']}: unsatisfiable")
 
 
-def _check_space(cfg: dict) -> None:
-    hw = _hardware_parameters()
-    valid = [*FORMAT_VARIABLES, *hw]
+def _check_space(cfg: dict, hw: dict) -> None:
+    valid = [*FORMAT_VARIABLES, *HARDWARE_VARIABLES]
     for name, spec in cfg["space"].items():
         if name not in valid:
             raise UserError(
@@ -166,8 +160,8 @@ def _check_space(cfg: dict) -> None:
                 raise UserError(f"space.{name}: formats are a list of names, got a range")
             for i, v in enumerate(values):
                 Str(validate=_format_name).check(v, f"space.{name}[{i}]")
-        elif name in hw:
-            hw[name].check_values(spec, f"space.{name}")
+        elif name in HARDWARE_VARIABLES:
+            check_values(hw, name, spec, f"space.{name}")
 
 
 def resolve(raw: Mapping[str, Any], name: str | None = None) -> dict:
@@ -176,10 +170,7 @@ def resolve(raw: Mapping[str, Any], name: str | None = None) -> dict:
     cfg.setdefault("name", name or "sweep")
     cfg["objectives"] = _normal_objectives(cfg["objectives"])
     _check_columns(cfg)
-    _check_space(cfg)
-    from hwmodels import resolve_hardware
-
-    resolve_hardware(cfg["hardware"])  # validates presets and parameter names/ranges
+    _check_space(cfg, base_hardware(cfg["hardware"]))
     cfg["output"].setdefault("dir", f"out/{cfg['name']}")
     return cfg
 
@@ -203,7 +194,7 @@ def json_schema() -> dict:
     out = SCHEMA.json()
     out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     out["title"] = "format-dse sweep file"
-    space_keys = [*FORMAT_VARIABLES, *_hardware_parameters()]
+    space_keys = [*FORMAT_VARIABLES, *HARDWARE_VARIABLES]
     out["properties"]["space"]["propertyNames"] = {"enum": space_keys}
     cols = metric_columns()
     out["properties"]["objectives"]["items"]["anyOf"][0]["enum"] = cols

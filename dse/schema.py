@@ -58,7 +58,9 @@ class Num(Node):
             lo_txt = "-inf" if lo is None else f"{lo:g}"
             rng = f"{'(' if self.open_min else '['}{lo_txt}, {'inf' if hi is None else f'{hi:g}'}]"
             raise UserError(f"{_at(path)}: {value!r} is out of range; valid range {rng}")
-        return int(value) if self.integer else float(value)
+        if self.integer or isinstance(value, int):
+            return int(value)
+        return float(value)
 
     def json(self) -> dict:
         out: dict = {"type": "integer" if self.integer else "number"}
