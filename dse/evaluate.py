@@ -266,6 +266,7 @@ class Evaluator:
                 out[f"latency_ms_{cls}"] = (
                     ev.gemm_latency_ns[:, idx].sum(1) * 1e-6 / self.per_token_div
                 )
+                out[f"energy_uj_{cls}"] = ev.gemm_energy_pj[:, idx].sum(1) * per_tok
         infeasible = np.isnan(unit[0]).any(axis=1)
         result = pd.DataFrame(out)
         result.loc[infeasible, [c for c in result if c not in ("error_exact",)]] = np.nan

@@ -143,6 +143,7 @@ class Evaluation:
     gemm_dram_bytes: np.ndarray
     gemm_weight_dram_bytes: np.ndarray
     gemm_memory_bound: np.ndarray
+    gemm_energy_pj: np.ndarray
 
     def totals(self) -> dict[str, np.ndarray]:
         """The per-point columns, by name."""
@@ -248,4 +249,7 @@ def evaluate(design: Design, gemms, tech: Technology = REFERENCE) -> Evaluation:
         gemm_dram_bytes=dram_bits * cnt / 8,
         gemm_weight_dram_bytes=w_dram * cnt / 8,
         gemm_memory_bound=memory_ns > compute_ns,
+        # static energy shared among GEMMs in proportion to their latency
+        gemm_energy_pj=e_compute + e_sram + e_dram
+        + tech["leakage_mw_per_mm2"] * area[:, None] * 1e-6 * gemm_ns,
     )
