@@ -143,7 +143,34 @@ def run(
         from reports import write_report
 
         write_report(cfg["output"]["dir"])
+    if cfg["constraints"] and not table["feasible"].any():
+        raise UserError(
+            f"no design meets the constraints {_constraint_text(cfg['constraints'])}; "
+            + _closest(table, cfg["constraints"])
+            + f" (all {len(table):,} results are kept in {cfg['output']['dir']})"
+        )
     return table
+
+
+def _constraint_text(constraints: Sequence[dict]) -> str:
+    parts = []
+    for c in constraints:
+        lo, hi = c.get("min"), c.get("max")
+        parts.append(" and ".join(
+            t for t in (f"{c['column']} >= {lo:g}" if lo is not None else "",
+                        f"{c['column']} <= {hi:g}" if hi is not None else "") if t
+        ))  # fmt: skip
+    return ", ".join(parts)
+
+
+def _closest(table: pd.DataFrame, constraints: Sequence[dict]) -> str:
+    """The best value reached for each constraint's column, to say how far off it is."""
+    out = []
+    for c in constraints:
+        col = table[c["column"]]
+        best = col.max() if "min" in c else col.min()
+        out.append(f"best {c['column']} reached: {best:.4g}")
+    return "; ".join(out)
 
 
 # --- what-if ---------------------------------------------------------------------------------

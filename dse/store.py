@@ -25,8 +25,12 @@ POINT = "point"  # column: the design point's index in the space's enumeration
 
 
 def config_hash(config: dict) -> str:
-    """SHA-256 of the resolved config's canonical JSON (key order irrelevant)."""
-    text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
+    """SHA-256 of the resolved config's canonical JSON. Key order is irrelevant except in
+    `space`, whose order fixes the design points' indices."""
+    canon = dict(config)
+    if isinstance(canon.get("space"), dict):
+        canon["space"] = [[k, v] for k, v in canon["space"].items()]
+    text = json.dumps(canon, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
