@@ -83,8 +83,10 @@ class Evaluator:
 
     def _names(self, points: pd.DataFrame, operand: str, cls: str) -> tuple[np.ndarray, list]:
         """(codes per point, distinct format names) of one operand of one class."""
-        if operand == "kv" and "kv_format" not in points and not any(
-            f"kv_{m}" in points for m in ("block", "scale", "clip")
+        if (
+            operand == "kv"
+            and "kv_format" not in points
+            and not any(f"kv_{m}" in points for m in ("block", "scale", "clip"))
         ):
             return self._names(points, "act", cls)  # the KV cache in the activation format
         default = {"weight": self.hw["weight_format"], "act": self.hw["activation_format"],
@@ -114,8 +116,10 @@ class Evaluator:
 
     def _error(self, name: str, stats, k: int, size: int) -> tuple[float, bool]:
         fmt = parse(name)
-        scaled_in_groups = fmt.block_size is not None or getattr(
-            getattr(fmt, "blocking", None), "kind", "") == "channel"
+        scaled_in_groups = (
+            fmt.block_size is not None
+            or getattr(getattr(fmt, "blocking", None), "kind", "") == "channel"
+        )
         nu = stats.nu_within if scaled_in_groups and stats.nu_within else stats.nu
         key = (name, nu, k, size, stats.sigma)
         if key not in self._errors:
@@ -241,9 +245,7 @@ class Evaluator:
         w_elems = np.array([g.k * g.n * g.count for g in gemms], dtype=float) * is_w
         out["bits_per_weight"] = (w_bits * macs * is_w).sum(1) / (macs * is_w).sum()
         out["bits_per_act"] = (a_bits * macs).sum(1) / macs.sum()
-        out["bits_per_kv"] = (
-            (w_bits * macs * kv).sum(1) / (macs * kv).sum() if kv.any() else np.nan
-        )
+        out["bits_per_kv"] = (w_bits * macs * kv).sum(1) / (macs * kv).sum() if kv.any() else np.nan
         out["weight_memory_gb"] = (w_bits * w_elems).sum(1) / 8e9
         per_tok = 1e-6 / self.handled
         out["energy_per_token_uj"] = ev.energy_pj * per_tok

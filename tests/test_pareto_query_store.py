@@ -101,4 +101,6 @@ def test_store_resumes_and_refuses_other_configs(tmp_path):
     with pytest.raises(UserError, match="different config"):
         ResultStore(tmp_path, {"a": 2})
     # the order of space variables fixes point indices, so it is part of the identity
-    assert config_hash({"space": {"x": [1], "y": [2]}}) != config_hash({"space": {"y": [2], "x": [1]}})
+    assert config_hash({"space": {"x": [1], "y": [2]}}) != config_hash(
+        {"space": {"y": [2], "x": [1]}}
+    )

@@ -25,38 +25,67 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     p.set_defaults(func=lambda args: _help(p))
 
-    ls = actions.add_parser("list", help="list the model presets",
-                            description="List the model presets with their sizes.")
+    ls = actions.add_parser(
+        "list",
+        help="list the model presets",
+        description="List the model presets with their sizes.",
+    )
     ls.add_argument("--json", action="store_true", help="one JSON document on stdout")
     ls.set_defaults(func=run_list)
 
     show = actions.add_parser(
-        "show", help="show the GEMMs and totals of one step of a model",
+        "show",
+        help="show the GEMMs and totals of one step of a model",
         description="Print the GEMMs of one step (Y[M,N] = A[M,K] @ B[K,N], `count` times), "
         "their MACs and input bytes at the chosen formats, the totals, and the tensor "
         "statistics by class.",
     )
-    show.add_argument("model", help="preset id (see `dse workload list`) or path to a "
-                      "HuggingFace config.json")
-    show.add_argument("--phase", default="decode", metavar="{prefill,decode}",
-                      help="prefill (batch x seq prompt tokens) or decode (one token per "
-                      "sequence with --context tokens cached); default decode")
+    show.add_argument(
+        "model", help="preset id (see `dse workload list`) or path to a HuggingFace config.json"
+    )
+    show.add_argument(
+        "--phase",
+        default="decode",
+        metavar="{prefill,decode}",
+        help="prefill (batch x seq prompt tokens) or decode (one token per "
+        "sequence with --context tokens cached); default decode",
+    )
     show.add_argument("--batch", type=int, default=1, help="sequences in the step (default 1)")
-    show.add_argument("--seq", "--context", dest="tokens", type=int, default=_DEFAULT_TOKENS,
-                      metavar="N", help="prefill: prompt length L; decode: tokens already in "
-                      f"the KV cache (default {_DEFAULT_TOKENS})")
-    for operand, what in (("weight", "weights"), ("act", "activations"),
-                          ("kv", "the KV cache (default: as activations)")):
+    show.add_argument(
+        "--seq",
+        "--context",
+        dest="tokens",
+        type=int,
+        default=_DEFAULT_TOKENS,
+        metavar="N",
+        help="prefill: prompt length L; decode: tokens already in "
+        f"the KV cache (default {_DEFAULT_TOKENS})",
+    )
+    for operand, what in (
+        ("weight", "weights"),
+        ("act", "activations"),
+        ("kv", "the KV cache (default: as activations)"),
+    ):
         group = show.add_mutually_exclusive_group()
-        group.add_argument(f"--{operand}-format", metavar="NAME",
-                           help=f"number format of {what}, e.g. nvfp4, mxfp4, int4/g128, bf16")
-        group.add_argument(f"--{operand}-bits", type=float, metavar="BITS",
-                           help=f"bits per element of {what} (scales included)")
-    show.add_argument("--fused-qkv", action="store_true",
-                      help="one fused qkv GEMM instead of q, k and v")
-    show.add_argument("--profile", metavar="FILE",
-                      help="`dse profile` YAML whose per-class fits replace the default "
-                      "statistics")
+        group.add_argument(
+            f"--{operand}-format",
+            metavar="NAME",
+            help=f"number format of {what}, e.g. nvfp4, mxfp4, int4/g128, bf16",
+        )
+        group.add_argument(
+            f"--{operand}-bits",
+            type=float,
+            metavar="BITS",
+            help=f"bits per element of {what} (scales included)",
+        )
+    show.add_argument(
+        "--fused-qkv", action="store_true", help="one fused qkv GEMM instead of q, k and v"
+    )
+    show.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="`dse profile` YAML whose per-class fits replace the default statistics",
+    )
     show.add_argument("--json", action="store_true", help="one JSON document on stdout")
     show.set_defaults(func=run_show)
 
@@ -67,21 +96,23 @@ def run_list(args: argparse.Namespace) -> int:
     rows = []
     for name in preset_names():
         spec = load_preset(name)
-        rows.append({
-            "name": name,
-            "checkpoint": preset_config(name).get("_name_or_path", ""),
-            "params": parameter_count(spec),
-            "layers": spec.layers,
-            "hidden": spec.hidden,
-            "heads": spec.heads,
-            "kv_heads": spec.kv_heads,
-            "head_dim": spec.head_dim,
-            "intermediate": spec.intermediate,
-            "vocab": spec.vocab,
-            "max_positions": spec.max_positions,
-            "mlp": "gated" if spec.gated_mlp else "plain",
-            "tied": spec.tied_embeddings,
-        })
+        rows.append(
+            {
+                "name": name,
+                "checkpoint": preset_config(name).get("_name_or_path", ""),
+                "params": parameter_count(spec),
+                "layers": spec.layers,
+                "hidden": spec.hidden,
+                "heads": spec.heads,
+                "kv_heads": spec.kv_heads,
+                "head_dim": spec.head_dim,
+                "intermediate": spec.intermediate,
+                "vocab": spec.vocab,
+                "max_positions": spec.max_positions,
+                "mlp": "gated" if spec.gated_mlp else "plain",
+                "tied": spec.tied_embeddings,
+            }
+        )
     if args.json:
         from dse.cli import print_json
 
@@ -111,30 +142,51 @@ def run_show(args: argparse.Namespace) -> int:
     kv = _bits(args.kv_format, args.kv_bits, act)
     gemms = phase_gemms(spec, args.phase, args.batch, args.tokens, fused_qkv=args.fused_qkv)
     table = gemm_table(gemms, weight[1], act[1], kv[1])
-    totals = workload_summary(spec, args.phase, args.batch, args.tokens, weight_bits=weight[1],
-                              act_bits=act[1], kv_bits=kv[1], fused_qkv=args.fused_qkv)
+    totals = workload_summary(
+        spec,
+        args.phase,
+        args.batch,
+        args.tokens,
+        weight_bits=weight[1],
+        act_bits=act[1],
+        kv_bits=kv[1],
+        fused_qkv=args.fused_qkv,
+    )
     totals.update(weight_format=weight[0], act_format=act[0], kv_format=kv[0])
     stats = default_stats()
     if args.profile:
         profiled = load_profile_stats(args.profile)
         stats = apply_overrides(stats, profiled.overrides)
         if profiled.unmatched:
-            print(f"note: {len(profiled.unmatched)} profiled tensor(s) match no GEMM operand: "
-                  + ", ".join(profiled.unmatched), file=sys.stderr)
+            print(
+                f"note: {len(profiled.unmatched)} profiled tensor(s) match no GEMM operand: "
+                + ", ".join(profiled.unmatched),
+                file=sys.stderr,
+            )
     stats_rows = stats_table(stats)
     if args.json:
         from dse.cli import print_json
 
-        print_json({"totals": totals, "gemms": table.to_dict(orient="records"),
-                    "stats": stats_rows.to_dict(orient="records")})
+        print_json(
+            {
+                "totals": totals,
+                "gemms": table.to_dict(orient="records"),
+                "stats": stats_rows.to_dict(orient="records"),
+            }
+        )
         return 0
     tokens = "seq" if args.phase == "prefill" else "context"
-    header = {"model", "phase", "batch", tokens, *(f"{x}_{y}" for x in ("weight", "act", "kv")
-                                                   for y in ("bits", "format"))}
-    formats = "; ".join(f"{what} " + (f"{name} ({bits:g} bits/element)" if name
-                                       else f"{bits:g} bits/element")
-                        for what, (name, bits) in (("weights", weight), ("activations", act),
-                                                   ("KV cache", kv)))
+    header = {
+        "model",
+        "phase",
+        "batch",
+        tokens,
+        *(f"{x}_{y}" for x in ("weight", "act", "kv") for y in ("bits", "format")),
+    }
+    formats = "; ".join(
+        f"{what} " + (f"{name} ({bits:g} bits/element)" if name else f"{bits:g} bits/element")
+        for what, (name, bits) in (("weights", weight), ("activations", act), ("KV cache", kv))
+    )
     print(f"{spec.name}: {args.phase}, batch {args.batch}, {tokens} {args.tokens}; {formats}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print()
@@ -143,14 +195,17 @@ def run_show(args: argparse.Namespace) -> int:
     for key, value in shown.items():
         print(f"{key:>{width}}  {_human(value)}")
     print()
-    stats_rows["source"] = [s if len(s) <= _SOURCE_WIDTH else s[:_SOURCE_WIDTH - 3] + "..."
-                            for s in stats_rows["source"]]
+    stats_rows["source"] = [
+        s if len(s) <= _SOURCE_WIDTH else s[: _SOURCE_WIDTH - 3] + "..."
+        for s in stats_rows["source"]
+    ]
     print(stats_rows.astype(object).where(stats_rows.notna(), "-").to_string(index=False))
     return 0
 
 
-def _bits(name: str | None, bits: float | None,
-          default: tuple[str, float]) -> tuple[str | None, float]:
+def _bits(
+    name: str | None, bits: float | None, default: tuple[str, float]
+) -> tuple[str | None, float]:
     """(format name or None, bits per element) from --X-format, --X-bits, or the default."""
     if bits is not None:
         return None, bits
