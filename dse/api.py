@@ -24,7 +24,7 @@ import yaml
 from dse import config as config_mod
 from dse.errors import UserError
 from dse.evaluate import Evaluator
-from dse.optimize import evolutionary_search, feasible, grid_search
+from dse.optimize import SearchContext, feasible, strategies
 from dse.pareto import Objective, bounds, hypervolume, knee, matrix, non_dominated
 from dse.progress import Progress
 from dse.query import query as query_table
@@ -116,17 +116,13 @@ def run(
     evaluate = Evaluator(cfg)
     store = ResultStore(cfg["output"]["dir"], cfg)
     started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
-    if search["method"] == "grid":
-        progress = Progress(space.size, quiet=quiet)
-        submit = _dask_submit(scheduler) if scheduler else None
-        grid_search(space, evaluate, store, search["chunk"], progress, submit)
-    else:
-        budget = search["population"] * (search["generations"] + 1)
-        progress = Progress(min(budget, space.size), quiet=quiet)
-        evolutionary_search(
-            space, evaluate, store, objectives_of(cfg), cfg["constraints"], search["method"],
-            search["population"], search["generations"], search["seed"], progress,
-        )  # fmt: skip
+    strategy = strategies()[search["method"]]
+    progress = Progress(strategy.budget(search, space), quiet=quiet)
+    ctx = SearchContext(
+        space, evaluate, store, objectives_of(cfg), cfg["constraints"], search, progress, cfg,
+        _dask_submit(scheduler) if scheduler else None,
+    )  # fmt: skip
+    strategy.run(ctx)
     progress.close()
     table = mark(store.load(), cfg)
     store.finish(table)

@@ -20,6 +20,7 @@ from dse.columns import METRICS, PER_CLASS
 from dse.errors import UserError, suggest
 from dse.formats import parse
 from dse.hardware import HARDWARE_VARIABLES, base_hardware, check_values
+from dse.optimize import strategies
 from dse.schema import Bool, ListOf, MapOf, Num, OneOf, Record, Str
 from workloads import CLASSES, LINEAR_CLASSES, PHASES
 
@@ -98,7 +99,8 @@ SCHEMA = Record(
         "constraints": ListOf(_constraint),
         "search": Record(
             {
-                "method": Str(choices=("grid", "nsga2", "nsga3")),
+                "method": Str(choices=tuple(strategies())),
+                "options": MapOf(doc="settings of the chosen strategy (see its documentation)"),
                 "population": Num(4, integer=True),
                 "generations": Num(1, integer=True),
                 "seed": Num(0, integer=True),

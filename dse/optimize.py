@@ -12,7 +12,10 @@ rows with metric columns out, evaluated together (vectorised), never one process
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -127,26 +130,89 @@ class SweepProblem(Problem):
             out["G"] = violations(rows, self.constraints)
 
 
-def evolutionary_search(
-    space: Space,
-    evaluate: Evaluator,
-    store: ResultStore,
-    objectives: Sequence[Objective],
-    constraints: Sequence[dict],
-    method: str,
-    population: int,
-    generations: int,
-    seed: int,
-    progress: Progress,
-) -> None:
-    """NSGA-II (rank and crowding) or NSGA-III (reference directions) with pymoo's mixed
-    variable operators; deterministic for a given seed. Evaluations are cached by point."""
-    cache = _Cache(space, evaluate, store, progress)
-    problem = SweepProblem(space, cache, list(objectives), list(constraints))
-    if method == "nsga3":
-        ref = get_reference_directions("energy", len(objectives), population, seed=seed)
-        survival = ReferenceDirectionSurvival(ref)
-    else:
-        survival = RankAndCrowding()
-    algorithm = MixedVariableGA(pop_size=population, survival=survival)
-    minimize(problem, algorithm, ("n_gen", generations), seed=seed, verbose=False)
+@dataclass
+class SearchContext:
+    """Everything a search strategy gets: the space, the evaluator, where results go, what to
+    optimise, the validated `search:` section (`options` holds strategy-specific settings) and
+    the resolved config (for strategies that need the workload)."""
+
+    space: Space
+    evaluate: Evaluator
+    store: ResultStore
+    objectives: Sequence[Objective]
+    constraints: Sequence[dict]
+    search: dict
+    progress: Progress
+    config: dict = field(default_factory=dict)
+    submit: Callable | None = None
+
+    def cache(self) -> _Cache:
+        """Evaluate by point index, reusing stored rows (resume) and never evaluating twice."""
+        return _Cache(self.space, self.evaluate, self.store, self.progress)
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A search strategy: `run(ctx)` evaluates the points it chooses through `ctx`;
+    `budget(search, space)` is the number of evaluations to expect (for the progress bar)."""
+
+    run: Callable[[SearchContext], None]
+    budget: Callable[[dict, Space], int]
+    doc: str = ""
+
+
+#: Search strategies by the name used in `search.method`; modules in `dse.strategies` add
+#: theirs with `register`.
+STRATEGIES: dict[str, Strategy] = {}
+
+
+def register(name: str, budget: Callable[[dict, Space], int], doc: str = ""):
+    """Decorator registering a search strategy under `name`."""
+
+    def wrap(fn: Callable[[SearchContext], None]) -> Callable[[SearchContext], None]:
+        STRATEGIES[name] = Strategy(fn, budget, doc)
+        return fn
+
+    return wrap
+
+
+def _whole_grid(search: dict, space: Space) -> int:
+    return space.size
+
+
+def _generations(search: dict, space: Space) -> int:
+    return min(space.size, search["population"] * (search["generations"] + 1))
+
+
+@register("grid", _whole_grid, "every grid point, streamed in chunks (in process or on Dask)")
+def _grid(ctx: SearchContext) -> None:
+    grid_search(ctx.space, ctx.evaluate, ctx.store, ctx.search["chunk"], ctx.progress, ctx.submit)
+
+
+def _evolutionary(ctx: SearchContext, survival) -> None:
+    """pymoo's mixed-variable GA with the given survival; deterministic for a given seed."""
+    s = ctx.search
+    problem = SweepProblem(ctx.space, ctx.cache(), list(ctx.objectives), list(ctx.constraints))
+    algorithm = MixedVariableGA(pop_size=s["population"], survival=survival)
+    minimize(problem, algorithm, ("n_gen", s["generations"]), seed=s["seed"], verbose=False)
+
+
+@register("nsga2", _generations, "NSGA-II: non-dominated rank and crowding distance")
+def _nsga2(ctx: SearchContext) -> None:
+    _evolutionary(ctx, RankAndCrowding())
+
+
+@register("nsga3", _generations, "NSGA-III: reference directions (Riesz energy)")
+def _nsga3(ctx: SearchContext) -> None:
+    s = ctx.search
+    ref = get_reference_directions("energy", len(ctx.objectives), s["population"], seed=s["seed"])
+    _evolutionary(ctx, ReferenceDirectionSurvival(ref))
+
+
+def strategies() -> dict[str, Strategy]:
+    """Every registered strategy, including those of the `dse.strategies` modules."""
+    import dse.strategies
+
+    for info in pkgutil.iter_modules(dse.strategies.__path__):
+        importlib.import_module(f"dse.strategies.{info.name}")
+    return STRATEGIES
