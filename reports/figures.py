@@ -1,0 +1,273 @@
+"""Plotly figures: the Pareto views (2-D per objective pair, 3-D, parallel coordinates) and the
+breakdowns of selected front designs.
+
+Rows are drawn in groups: `front`, `dominated` (feasible), `infeasible` (constraints not met)
+and, for large sweeps, `other` (rows outside the detail sample: drawn, no hover). The hover
+text of a group is stored once in the page (`hover_data`) and attached by `report.js` to every
+trace whose `meta` is `hover:<group>`, so a large sweep's designs are not repeated per plot.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from dse.pareto import Objective, matrix, non_dominated
+from reports.html import esc
+from reports.labels import label, text
+from reports.sweep import PARALLEL_ROWS, Sweep
+from workloads import CLASSES
+
+#: 2-D scatters use WebGL (Scattergl) when they draw more points than this.
+WEBGL_ROWS = 5_000
+
+FRONT, DOMINATED, INFEASIBLE, OTHER = "front", "dominated", "infeasible", "other"
+_NAMES = {
+    FRONT: "Pareto front",
+    DOMINATED: "dominated",
+    INFEASIBLE: "infeasible (constraints)",
+    OTHER: "not sampled (no hover)",
+}
+_MARKERS = {
+    FRONT: dict(color="#1f5fbf", size=8, line=dict(color="#ffffff", width=0.5)),
+    DOMINATED: dict(color="#8795a5", size=5, opacity=0.35),
+    INFEASIBLE: dict(color="#d9534f", size=5, opacity=0.3, symbol="x"),
+    OTHER: dict(color="#b7c0ca", size=3, opacity=0.2),
+}
+_KNEE = dict(color="#f39c12", size=16, symbol="star", line=dict(color="#7a4a00", width=1))
+_LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=50),
+               legend=dict(orientation="h", y=-0.18), hoverlabel=dict(align="left"))
+
+_ENERGY = (("energy_compute_uj", "compute"), ("energy_sram_uj", "SRAM"),
+           ("energy_dram_uj", "DRAM"), ("energy_static_uj", "static"))
+_AREA = (("area_pe_mm2", "PEs"), ("area_buffer_mm2", "buffers"), ("area_other_mm2", "other"))
+_CLASS_COLOURS = dict(zip(CLASSES, qualitative.Plotly))
+
+
+def groups(s: Sweep) -> dict[str, np.ndarray]:
+    """Row positions of each drawn group (rows with a non-finite objective are not drawn)."""
+    drawable = np.isfinite(matrix(s.results, s.objectives)).all(axis=1)
+    masks = {
+        FRONT: s.front,
+        DOMINATED: s.feasible & ~s.front & s.detail & drawable,
+        INFEASIBLE: ~s.feasible & s.detail & drawable,
+        OTHER: ~s.detail & drawable,
+    }
+    return {k: np.flatnonzero(m) for k, m in masks.items() if m.any()}
+
+
+def hover_columns(s: Sweep) -> list[str]:
+    """The whole design: point, design variables, objectives and key metrics."""
+    return [c for c in ("point", *s.variables, *s.key_columns) if c in s.results]
+
+
+def hover_data(s: Sweep, g: dict[str, np.ndarray]) -> dict[str, list[list[str]]]:
+    """Escaped hover values of every row of each hoverable group, one list per row."""
+    cols = hover_columns(s)
+    out = {}
+    for name, rows in g.items():
+        if name != OTHER:
+            values = [[esc(text(v)) for v in s.results[c].to_numpy()[rows]] for c in cols]
+            out[name] = [list(r) for r in zip(*values)]
+    return out
+
+
+def _hover(s: Sweep, name: str) -> dict:
+    if name == OTHER:
+        return dict(hoverinfo="skip")
+    lines = "<br>".join(f"{esc(c)}: %{{customdata[{i}]}}" for i, c in enumerate(hover_columns(s)))
+    return dict(meta=f"hover:{name}", hovertemplate=f"{lines}<extra>{esc(_NAMES[name])}</extra>")
+
+
+def _values(s: Sweep, column: str, rows: np.ndarray | None = None) -> np.ndarray:
+    v = s.results[column].to_numpy(dtype=float)
+    return v if rows is None else v[rows]
+
+
+def log_scale(values: np.ndarray) -> bool:
+    """Log axis for positive values spanning more than two decades."""
+    v = values[np.isfinite(values)]
+    return bool(v.size) and v.min() > 0 and v.max() / v.min() > 100
+
+
+def _axis(s: Sweep, o: Objective, hint: bool = True) -> dict:
+    better = f" ({'lower' if o.sense == 'min' else 'higher'} is better)" if hint else ""
+    return dict(title=esc(label(o.column) + better),
+                type="log" if log_scale(_values(s, o.column)) else "linear")
+
+
+def _knee_rows(s: Sweep) -> np.ndarray:
+    return np.array([] if s.knee is None else [s.knee], dtype=int)
+
+
+def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int) -> go.Figure:
+    """Objective i against objective j: every drawn group, the front's staircase in this
+    projection, and the knee."""
+    oi, oj = s.objectives[i], s.objectives[j]
+    x, y = _values(s, oi.column), _values(s, oj.column)
+    webgl = sum(len(r) for r in g.values()) > WEBGL_ROWS
+    trace = go.Scattergl if webgl else go.Scatter
+    fig = go.Figure()
+    for name in (OTHER, INFEASIBLE, DOMINATED, FRONT):
+        if name in g:
+            rows = g[name]
+            fig.add_trace(trace(x=x[rows].astype(np.float32), y=y[rows].astype(np.float32),
+                                mode="markers", name=_NAMES[name], marker=_MARKERS[name],
+                                **_hover(s, name)))
+    if FRONT in g:
+        rows = g[FRONT]
+        stair = rows[non_dominated(np.column_stack([oi.sign * x[rows], oj.sign * y[rows]]))]
+        stair = stair[np.argsort(x[stair], kind="stable")]
+        fig.add_trace(trace(x=x[stair], y=y[stair], mode="lines", line_shape="hv",
+                            line=dict(color=_MARKERS[FRONT]["color"], width=1.2),
+                            name="front of this pair", hoverinfo="skip"))
+        k = _knee_rows(s)
+        fig.add_trace(trace(x=x[k], y=y[k], mode="markers", marker=_KNEE, name="knee",
+                            hovertemplate="knee: point %{text}<extra></extra>",
+                            text=[text(s.results["point"].iloc[r]) for r in k]
+                            if "point" in s.results else None))
+    fig.update_layout(title=esc(f"{oi.column} vs {oj.column}"), xaxis=_axis(s, oi),
+                      yaxis=_axis(s, oj), height=460, **_LAYOUT)
+    return fig
+
+
+def scatters_2d(s: Sweep, g: dict[str, np.ndarray]) -> list[go.Figure]:
+    """One 2-D scatter per pair of objectives."""
+    return [scatter_2d(s, g, i, j) for i, j in combinations(range(len(s.objectives)), 2)]
+
+
+def scatter_3d(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
+    """The first three objectives in 3-D (detail rows only)."""
+    objs = s.objectives[:3]
+    xyz = [_values(s, o.column) for o in objs]
+    fig = go.Figure()
+    for name in (INFEASIBLE, DOMINATED, FRONT):
+        if name in g:
+            rows = g[name]
+            marker = {**_MARKERS[name], "size": _MARKERS[name]["size"] * 0.6}
+            fig.add_trace(go.Scatter3d(x=xyz[0][rows], y=xyz[1][rows], z=xyz[2][rows],
+                                       mode="markers", name=_NAMES[name], marker=marker,
+                                       **_hover(s, name)))
+    k = _knee_rows(s)
+    fig.add_trace(go.Scatter3d(x=xyz[0][k], y=xyz[1][k], z=xyz[2][k], mode="markers",
+                               name="knee", marker={**_KNEE, "size": 8, "symbol": "diamond"},
+                               hoverinfo="skip"))
+    axes = {f"{a}axis": _axis(s, o, hint=False) for a, o in zip("xyz", objs)}
+    fig.update_layout(scene=dict(**axes, aspectmode="cube",
+                                 camera=dict(eye=dict(x=1.7, y=1.5, z=0.9))), height=640,
+                      title=esc(" / ".join(o.column for o in objs)), **_LAYOUT)
+    return fig
+
+
+def parallel(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
+    """Parallel coordinates over design variables and objectives (at most PARALLEL_ROWS rows
+    of the detail sample; the front is drawn last, on top). Objectives spanning decades are
+    shown as log10."""
+    keep = s.sample(PARALLEL_ROWS)
+    g = {n: rows[keep[rows]] for n, rows in g.items()}
+    order_names = [n for n in (INFEASIBLE, DOMINATED, FRONT) if n in g and len(g[n])]
+    rows = np.concatenate([g[n] for n in order_names]) if order_names else np.array([], int)
+    colour = np.concatenate([np.full(len(g[n]), (INFEASIBLE, DOMINATED, FRONT).index(n))
+                             for n in order_names]) if order_names else np.array([])
+    dims = []
+    for v in s.variables:
+        col = s.results[v].iloc[rows]
+        if col.dtype.kind in "biuf":
+            dims.append(dict(label=esc(v), values=col.to_numpy(dtype=float)))
+        else:
+            cats = s.categories(v)
+            codes = col.astype(str).map({c: k for k, c in enumerate(cats)}).to_numpy(dtype=float)
+            dims.append(dict(label=esc(v), values=codes, tickvals=list(range(len(cats))),
+                             ticktext=[esc(c) for c in cats]))
+    for o in s.objectives:
+        vals = _values(s, o.column, rows)
+        if log_scale(_values(s, o.column)):
+            dims.append(dict(label=esc(f"log10 {label(o.column)}"), values=np.log10(vals)))
+        else:
+            dims.append(dict(label=esc(label(o.column)), values=vals))
+    scale = [[0, _MARKERS[INFEASIBLE]["color"]], [0.5, "#c3ccd6"], [1, _MARKERS[FRONT]["color"]]]
+    fig = go.Figure(go.Parcoords(dimensions=dims, line=dict(color=colour, colorscale=scale,
+                                                            cmin=0, cmax=2)))
+    fig.update_layout(height=460, template="plotly_white", margin=dict(l=90, r=80, t=60, b=30))
+    return fig
+
+
+def selected_designs(s: Sweep) -> list[tuple[int, str]]:
+    """(row, label) of the front designs broken down: the knee and each objective's best."""
+    out = []
+    for row, roles in s.roles().items():
+        point = s.results["point"].iloc[row] if "point" in s.results else row
+        out.append((row, esc(f"#{point} \u00b7 {', '.join(roles)}")))
+    return out
+
+
+def _bars(designs: list[tuple[int, str]], panels: list[tuple[str, str, list]],
+          colours: dict[str, str], extra: tuple[str, ...] = ()) -> go.Figure:
+    """Horizontal stacked bars, one row per design, one panel per (title, unit, parts); a
+    part is (name, values per design). Parts sharing a name share a legend entry. `extra`:
+    titles of further panels, left for the caller to fill."""
+    labels = [lab for _, lab in designs]
+    titles = [title for title, _, _ in panels] + list(extra)
+    fig = make_subplots(rows=1, cols=len(titles), shared_yaxes=True, horizontal_spacing=0.03,
+                        subplot_titles=[esc(t) for t in titles])
+    seen = set()
+    for col, (_, unit, parts) in enumerate(panels, start=1):
+        for name, values in parts:
+            fig.add_trace(go.Bar(y=labels, x=values, orientation="h", name=esc(name),
+                                 marker_color=colours[name], legendgroup=name,
+                                 showlegend=name not in seen,
+                                 hovertemplate=f"%{{y}}<br>{esc(name)}: %{{x:.4g}} {esc(unit)}"
+                                 "<extra></extra>"), row=1, col=col)
+            seen.add(name)
+        if not parts:
+            fig.add_annotation(text="not in the results table", showarrow=False, x=0.5, y=0.5,
+                               xref=f"x{col} domain", yref=f"y{col} domain")
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_layout(barmode="stack", height=150 + 48 * len(designs), **_LAYOUT)
+    return fig
+
+
+def breakdown(s: Sweep, designs: list[tuple[int, str]]) -> go.Figure:
+    """Energy per token (compute / SRAM / DRAM / static), area (PEs / buffers / other) and
+    latency (compute- vs memory-bound share) of the selected designs, as stacked bars."""
+    rows = np.array([r for r, _ in designs])
+    r = s.results
+    latency = []
+    if {"latency_per_token_ms", "compute_bound_fraction"} <= set(r):
+        t = _values(s, "latency_per_token_ms", rows)
+        share = _values(s, "compute_bound_fraction", rows)
+        latency = [("compute-bound", t * share), ("memory-bound", t * (1 - share))]
+    panels = [
+        ("Energy per token [uJ]", "uJ", [(n, _values(s, c, rows)) for c, n in _ENERGY if c in r]),
+        ("Area [mm^2]", "mm^2", [(n, _values(s, c, rows)) for c, n in _AREA if c in r]),
+        ("Latency per token [ms]", "ms", latency),
+    ]
+    colours = dict(zip((n for p in panels for n, _ in p[2]), qualitative.Safe))
+    return _bars(designs, panels, colours)
+
+
+def per_class(s: Sweep, designs: list[tuple[int, str]]) -> go.Figure:
+    """Each tensor class's part of the energy and latency per token (stacked), and its output
+    NMSE (markers, log scale), for the selected designs."""
+    rows = np.array([r for r, _ in designs])
+
+    def parts(prefix: str) -> list[tuple[str, np.ndarray]]:
+        return [(c, _values(s, f"{prefix}_{c}", rows)) for c in CLASSES
+                if f"{prefix}_{c}" in s.results]
+
+    fig = _bars(designs, [("Energy per token by tensor class [uJ]", "uJ", parts("energy_uj")),
+                          ("Latency per token by tensor class [ms]", "ms", parts("latency_ms"))],
+                _CLASS_COLOURS, extra=("Output NMSE by tensor class",))
+    labels = [lab for _, lab in designs]
+    for cls, values in parts("nmse_out"):
+        fig.add_trace(go.Scatter(y=labels, x=values, mode="markers", name=esc(cls),
+                                 legendgroup=cls, showlegend=False,
+                                 marker=dict(color=_CLASS_COLOURS[cls], size=9, symbol="diamond"),
+                                 hovertemplate=f"%{{y}}<br>{esc(cls)}: %{{x:.3g}}<extra></extra>"),
+                      row=1, col=3)
+    fig.update_xaxes(type="log", row=1, col=3)
+    return fig

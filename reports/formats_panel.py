@@ -1,0 +1,195 @@
+"""The formats panel: for each operand and tensor class, the codebook levels of the sweep's
+formats drawn over the class's Student-t density, and each format's NMSE from the results.
+
+Scaling (stated in the caption): x is in units of the t scale sigma; a format's levels are
+scaled so its largest magnitude sits at the median absolute maximum of one of its blocks
+(B values of the class's t; B = TENSOR_BLOCK for per-channel and per-tensor scaling), i.e. an
+idealised exact block scale. Choice formats (BlockDialect, FP4/FP8 mixes) draw the union of
+their candidates' levels, each candidate scaled the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+from scipy import stats as sps
+
+from dse.errors import UserError
+from dse.formats import ChoiceFormat, Format, parse
+from reports.html import esc
+from reports.labels import text
+from reports.sweep import Sweep
+from workloads import (
+    ATTENTION_CLASSES,
+    CLASSES,
+    LINEAR_CLASSES,
+    apply_overrides,
+    default_stats,
+    load_profile_stats,
+    operand_stats,
+)
+
+#: (space-variable prefix, title, tensor classes, NMSE column prefix, operand position in
+#: `operand_stats`: 0 = activation, 1 = weight / KV cache)
+OPERANDS = (
+    ("weight", "Weights", LINEAR_CLASSES, "nmse_w", 1),
+    ("act", "Activations", CLASSES, "nmse_a", 0),
+    ("kv", "KV cache", ATTENTION_CLASSES, "nmse_w", 1),
+)
+MAX_DRAWN_BITS = 8  # wider elements (fp16, bf16) have too many levels to draw
+TENSOR_BLOCK = 4096  # values per scale assumed for per-channel and per-tensor scaling
+VIEW_QUANTILE = 0.9995  # the x range stops at this quantile of the density, or the levels
+CAPTION = (
+    "x: values in units of the Student-t scale \u03c3 of the class (\u03bd from the workload's "
+    "statistics: defaults, profile and overrides). Each format's levels (ticks below the "
+    "density) are scaled so its largest level sits at the median absolute maximum of one of "
+    f"its blocks (B = block size; {TENSOR_BLOCK} for per-channel and per-tensor scaling): an "
+    "idealised exact scale. Choice formats show the union of their candidates' levels. "
+    f"Elements wider than {MAX_DRAWN_BITS} bits are not drawn. NMSE: the results table's "
+    "per-class value, median over the design points using the format (range when it varies, "
+    "e.g. with block or scale modifiers)."
+)
+
+
+def class_stats(config: dict) -> dict:
+    """The sweep's tensor statistics: defaults, then the profile file if present, then the
+    config's overrides."""
+    workload = config.get("workload") or {}
+    table = default_stats()
+    profile = workload.get("profile")
+    if profile and Path(profile).exists():
+        table = apply_overrides(table, load_profile_stats(profile).overrides)
+    return apply_overrides(table, workload.get("stats") or {})
+
+
+def format_column(variables: tuple[str, ...], operand: str, cls: str) -> str | None:
+    """The design variable that sets `operand`'s format for `cls`, if any."""
+    for name in (f"{operand}_format_{cls}", f"{operand}_format"):
+        if name in variables:
+            return name
+    return None
+
+
+def density(nu: float):
+    """Frozen standard Student-t (normal for nu = inf)."""
+    return sps.norm() if math.isinf(nu) else sps.t(nu)
+
+
+def block_max(dist, block: int) -> float:
+    """Median of the absolute maximum of `block` iid values: (2F(m) - 1)^B = 1/2."""
+    return float(dist.ppf((1 + 0.5 ** (1 / block)) / 2))
+
+
+def known_format(name: str) -> Format | None:
+    """The parsed format, or None for a name this version does not know."""
+    try:
+        return parse(name)
+    except UserError:
+        return None
+
+
+def _parts(fmt: Format) -> tuple[Format, ...]:
+    return fmt.candidates if isinstance(fmt, ChoiceFormat) else (fmt,)
+
+
+def scaled_levels(fmt: Format | None, dist) -> np.ndarray | None:
+    """The format's levels scaled as the module doc says, or None when there are too many to
+    draw (or the format is unknown)."""
+    if fmt is None or any(p.element.bits > MAX_DRAWN_BITS for p in _parts(fmt)):
+        return None
+    top = block_max(dist, fmt.block_size or TENSOR_BLOCK)
+    levels = []
+    for p in _parts(fmt):
+        v = np.asarray(p.element.values, dtype=float)
+        v = v[np.isfinite(v)]
+        levels.append(v * top / np.abs(v).max())
+    return np.unique(np.concatenate(levels))
+
+
+
+
+def _nmse(values: pd.Series) -> str:
+    v = values.dropna()
+    if v.empty:
+        return ""
+    med = text(float(v.median()))
+    return med if v.min() == v.max() else f"{med} ({text(float(v.min()))}\u2013{text(v.max())})"
+
+
+def operand_panel(s: Sweep, operand: str, title: str, classes: tuple[str, ...], prefix: str,
+                  position: int, table: dict) -> tuple[go.Figure, pd.DataFrame] | None:
+    """(figure, NMSE table) of one operand, or None when no design variable sets its format."""
+    columns = {c: format_column(s.variables, operand, c) for c in classes}
+    classes = tuple(c for c in classes if columns[c])
+    if not classes:
+        return None
+    names = list(dict.fromkeys(f for c in classes for f in s.categories(columns[c])))
+    colours = {f: qualitative.D3[i % len(qualitative.D3)] for i, f in enumerate(names)}
+    ncols = min(len(classes), 3)
+    nrows = math.ceil(len(classes) / ncols)
+    nus = {c: operand_stats(table, c)[position].nu for c in classes}
+    fig = make_subplots(rows=nrows, cols=ncols, horizontal_spacing=0.1, vertical_spacing=0.16,
+                        subplot_titles=[f"{c} (\u03bd = {nus[c]:g})" for c in classes])
+    shown = set()
+    for k, cls in enumerate(classes):
+        row, col = divmod(k, ncols)
+        dist = density(nus[cls])
+        formats = s.categories(columns[cls])
+        levels = {f: scaled_levels(known_format(f), dist) for f in formats}
+        reach = max((np.abs(v).max() for v in levels.values() if v is not None), default=3.0)
+        xmax = 1.05 * min(reach, float(dist.ppf(VIEW_QUANTILE)))
+        x = np.linspace(-xmax, xmax, 401)
+        pdf = dist.pdf(x)
+        gap = 0.13 * pdf.max()
+        fig.add_trace(go.Scatter(x=x, y=pdf, fill="tozeroy", mode="lines", hoverinfo="skip",
+                                 line=dict(color="#7f8c99", width=1), fillcolor="#e7ebf0",
+                                 name="Student-t density", legendgroup="density",
+                                 showlegend=k == 0), row=row + 1, col=col + 1)
+        for i, f in enumerate(formats):
+            if levels[f] is None:
+                continue
+            fig.add_trace(go.Scatter(
+                x=levels[f], y=np.full(len(levels[f]), -(i + 1) * gap), mode="markers",
+                marker=dict(symbol="line-ns-open", size=8, color=colours[f],
+                            line=dict(width=1.5, color=colours[f])),
+                name=esc(f), legendgroup=f, showlegend=f not in shown,
+                hovertemplate=f"{esc(f)}: %{{x:.3g}} \u03c3<extra></extra>"),
+                row=row + 1, col=col + 1)
+            shown.add(f)
+        fig.update_xaxes(range=[-xmax, xmax], row=row + 1, col=col + 1)
+        fig.update_yaxes(range=[-(len(formats) + 0.8) * gap, 1.08 * pdf.max()],
+                         tickvals=[-(i + 1) * gap for i in range(len(formats))],
+                         ticktext=[esc(f if levels[f] is not None else f"{f} (not drawn)")
+                                   for f in formats], row=row + 1, col=col + 1)
+    fig.update_layout(title=esc(f"{title}: levels over the fitted density"),
+                      height=340 * nrows + 110, template="plotly_white",
+                      margin=dict(l=30, r=20, t=80, b=40), legend=dict(orientation="h", y=-0.08))
+    return fig, _nmse_table(s, operand, classes, columns, prefix, names)
+
+
+def _nmse_table(s: Sweep, operand: str, classes: tuple[str, ...], columns: dict[str, str],
+                prefix: str, names: list[str]) -> pd.DataFrame:
+    r = s.results
+    by_class = {c: dict(list(r[f"{prefix}_{c}"].groupby(r[columns[c]].astype(str))))
+                for c in classes if f"{prefix}_{c}" in r}
+    on_front = (r.loc[s.front, f"{operand}_format"].astype(str).value_counts()
+                if f"{operand}_format" in r else None)
+    rows = []
+    for f in names:
+        fmt = known_format(f)
+        bits = max(p.element.bits for p in _parts(fmt)) if fmt else None
+        drawn = ("no (unknown format)" if bits is None else "yes" if bits <= MAX_DRAWN_BITS
+                 else f"no ({bits}-bit elements)")
+        row = {"format": f, "bits/element": text(fmt.bits_per_element) if fmt else "",
+               "levels drawn": drawn,
+               "front designs": "" if on_front is None else text(int(on_front.get(f, 0)))}
+        for c in classes:
+            row[c] = _nmse(by_class[c][f]) if c in by_class and f in by_class[c] else ""
+        rows.append(row)
+    return pd.DataFrame(rows)

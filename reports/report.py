@@ -1,0 +1,162 @@
+"""`build_report` (results table + config -> one HTML file) and `write_report` (an output
+directory -> its report.html)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from dse.errors import UserError
+from dse.store import read_results
+from reports import figures, formats_panel
+from reports.html import PLOTLY_MODES, esc, figure, page
+from reports.sweep import DETAIL_ROWS, Sweep, analyse
+from reports.tables import (
+    best_table,
+    frame_table,
+    front_data,
+    front_rows,
+    front_table,
+    summary_cards,
+)
+
+_SCATTER_CAPTION = (
+    "Each point is a design. Blue: the Pareto front over all objectives (non-dominated among the "
+    "feasible designs); grey: dominated; red crosses: infeasible (constraints not met). The "
+    "line is the front of this pair of objectives alone; the star is the knee. Hover a point "
+    "for its whole design; drag to zoom, double-click to reset."
+)
+_KNEE_NOTE = (
+    "The knee is the front design nearest the ideal point after scaling each objective to "
+    "[0, 1] over the front."
+)
+
+
+def _note(body: str) -> str:
+    return f'<p class="note">{esc(body)}</p>'
+
+
+def _sampling_note(s: Sweep, g: dict) -> str:
+    if not s.sampled:
+        return ""
+    n_other = len(g.get(figures.OTHER, ()))
+    return _note(
+        f"This sweep has {len(s.results):,} rows. The plots draw every front design and a "
+        f"random sample (seed 0) of the other rows, {DETAIL_ROWS:,} rows in all, with hover "
+        f"details; the 2-D scatters also draw the remaining {n_other:,} rows as plain points "
+        "(no hover); the 3-D view and parallel coordinates show the sample only. Summary, "
+        "best designs and the front table use every row."
+    )
+
+
+def _pareto(s: Sweep, g: dict) -> str:
+    pairs = figures.scatters_2d(s, g)
+    out = [_sampling_note(s, g), _note(_SCATTER_CAPTION)]
+    if pairs:
+        out.append('<div class="grid">'
+                   + "".join(figure(f, f"scatter-{k}") for k, f in enumerate(pairs)) + "</div>")
+    if len(s.objectives) >= 3:
+        out.append("<h3>3-D view of the first three objectives</h3>"
+                   + figure(figures.scatter_3d(s, g), "scatter-3d"))
+    out.append("<h3>Parallel coordinates: design variables and objectives</h3>"
+               + figure(figures.parallel(s, g), "parallel",
+                        "Blue: Pareto front; grey: dominated; red: infeasible. Drag along an "
+                        "axis to filter; categorical values are listed on their axes."))
+    return "".join(out)
+
+
+def _formats(s: Sweep) -> str:
+    table = formats_panel.class_stats(s.config)
+    out = []
+    for operand, title, classes, prefix, position in formats_panel.OPERANDS:
+        panel = formats_panel.operand_panel(s, operand, title, classes, prefix, position, table)
+        if panel:
+            fig, nmse = panel
+            out.append(f"<h3>{esc(title)}</h3>" + figure(fig, f"formats-{operand}")
+                       + "<p class=\"note\">NMSE by tensor class:</p>" + frame_table(nmse))
+    if not out:
+        return _note("No format is a design variable of this sweep.")
+    return _note(formats_panel.CAPTION) + "".join(out)
+
+
+def _breakdowns(s: Sweep) -> str:
+    designs = figures.selected_designs(s)
+    if not designs:
+        return _note("No feasible design: nothing to break down.")
+    return (_note("Selected front designs: the knee and the best design of each objective. "
+                  + _KNEE_NOTE)
+            + figure(figures.breakdown(s, designs), "breakdown",
+                     "Latency: the share of the step spent in compute-bound GEMMs "
+                     "(compute_bound_fraction) and the rest, memory-bound.")
+            + figure(figures.per_class(s, designs), "per-class",
+                     "Per-layer contribution by tensor class (qkv, o, gate_up, down, lm_head, "
+                     "attention score and context)."))
+
+
+def _front(s: Sweep, front: pd.DataFrame) -> str:
+    if front.empty:
+        return _note("No feasible design with finite objective values: the front is empty.")
+    inexact = (~front["error_exact"].astype(bool)).sum() if "error_exact" in front else 0
+    caveat = (f" {inexact} of them have approximate error values (error_exact false)."
+              if inexact else "")
+    return _note(f"{len(front):,} non-dominated feasible designs; highlighted rows are the "
+                 f"knee and the best of each objective.{caveat}") + front_table(front)
+
+
+def _summary(s: Sweep) -> str:
+    return (summary_cards(s) + "<h3>Best design per objective, and the knee</h3>"
+            + best_table(s) + _note(_KNEE_NOTE))
+
+
+def _config(s: Sweep) -> str:
+    dump = yaml.safe_dump(s.config, sort_keys=False, allow_unicode=True)
+    out = f"<details><summary>Resolved config (YAML)</summary><pre>{esc(dump)}</pre></details>"
+    if s.run_info:
+        out += ("<details><summary>Run metadata (run.json)</summary><pre>"
+                + esc(json.dumps(s.run_info, indent=2, default=str)) + "</pre></details>")
+    return out
+
+
+def build_report(results: pd.DataFrame, config: dict, run_info: dict | None = None, *,
+                 plotly_js: str = "embed", path: str | Path | None = None) -> str:
+    """The HTML report of a results table and its resolved config (written to `path` when
+    given). `plotly_js`: "embed" (one offline file) or "cdn" (a script tag to plotly's CDN)."""
+    if plotly_js not in PLOTLY_MODES:
+        raise UserError(f"plotly_js must be one of {', '.join(PLOTLY_MODES)}, got {plotly_js!r}")
+    s = analyse(results, config, run_info)
+    g = figures.groups(s)
+    front = front_rows(s)
+    name = str(config.get("name") or "sweep")
+    sections = [
+        ("summary", "Summary", _summary(s)),
+        ("pareto", "Pareto views", _pareto(s, g)),
+        ("formats", "Formats", _formats(s)),
+        ("breakdowns", "Breakdowns", _breakdowns(s)),
+        ("front", "Front designs", _front(s, front)),
+        ("config", "Config", _config(s)),
+    ]
+    data = {"hover-data": figures.hover_data(s, g), "front-data": front_data(front, name)}
+    text = page(name, str(config.get("description") or ""), sections, data, plotly_js)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, encoding="utf-8")
+    return text
+
+
+def write_report(results_dir: str | Path, out: str | Path | None = None,
+                 plotly_js: str = "embed") -> Path:
+    """Render the sweep in `results_dir` (results.csv, config.yaml, optional run.json) to
+    `out`, by default `<results_dir>/report.html`; returns the path written."""
+    results, config = read_results(results_dir)
+    base = Path(results_dir)
+    base = base if base.is_dir() else base.parent
+    try:
+        run_info = json.loads((base / "run.json").read_text())
+    except (OSError, ValueError):
+        run_info = None
+    target = Path(out) if out is not None else base / "report.html"
+    build_report(results, config, run_info, plotly_js=plotly_js, path=target)
+    return target

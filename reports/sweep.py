@@ -1,0 +1,144 @@
+"""What a report shows of a sweep: objectives, design variables, feasible rows, the Pareto front
+(from `dse.pareto`), its knee, the best design per objective and the rows drawn in detail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from dse.errors import UserError
+from dse.pareto import Objective, knee, matrix, non_dominated
+
+#: Beyond this many rows, the plots draw every front row plus a random sample of the others
+#: with hover details (the rest are drawn as a plain point cloud in the 2-D scatters).
+DETAIL_ROWS = 20_000
+#: Rows drawn in parallel coordinates at most (the front plus a subset of the same sample).
+PARALLEL_ROWS = 5_000
+SAMPLE_SEED = 0
+
+#: Metrics shown with every design (hover, front table) besides the objectives, when present.
+KEY_METRICS = (
+    "model_nmse",
+    "model_sqnr_db",
+    "energy_per_token_uj",
+    "latency_per_token_ms",
+    "tokens_per_s",
+    "area_mm2",
+    "bits_per_weight",
+    "bits_per_act",
+)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A results table (index 0..n-1) with its config, run metadata and Pareto analysis.
+
+    Masks and row numbers are positions in `results`. The front is the non-dominated set of
+    the feasible rows (as `dse run` marks it); `best` maps each objective column to the row of
+    its best feasible value.
+    """
+
+    results: pd.DataFrame
+    config: dict
+    run_info: dict
+    objectives: tuple[Objective, ...]
+    variables: tuple[str, ...]
+    feasible: np.ndarray
+    front: np.ndarray
+    knee: int | None
+    best: dict[str, int]
+    rank: np.ndarray  # non-front rows: position in a seeded shuffle; front rows: -1
+
+    def sample(self, limit: int) -> np.ndarray:
+        """Mask of every front row plus the first of the shuffled others, `limit` rows in all
+        (every row when there are no more than `limit`); smaller samples nest in larger."""
+        if len(self.results) <= limit:
+            return np.ones(len(self.results), dtype=bool)
+        return self.front | ((self.rank >= 0) & (self.rank < limit - int(self.front.sum())))
+
+    def categories(self, column: str) -> list[str]:
+        """Values of a design variable present in the table: in the config's order, then the
+        others sorted."""
+        listed = (self.config.get("space") or {}).get(column)
+        listed = [str(v) for v in listed] if isinstance(listed, list) else []
+        present = set(self.results[column].astype(str).unique())
+        return [v for v in listed if v in present] + sorted(present - set(listed))
+
+    @property
+    def detail(self) -> np.ndarray:
+        """Rows drawn with hover details."""
+        return self.sample(DETAIL_ROWS)
+
+    @property
+    def key_columns(self) -> list[str]:
+        """Objective columns, then the key metrics present in the table."""
+        cols = [o.column for o in self.objectives]
+        return cols + [c for c in KEY_METRICS if c in self.results and c not in cols]
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the plots show a sample of the non-front rows rather than all of them."""
+        return not self.detail.all()
+
+    def roles(self) -> dict[int, list[str]]:
+        """Row -> its distinctions ('knee', 'best <column>'), for the selected front designs."""
+        out: dict[int, list[str]] = {}
+        if self.knee is not None:
+            out[self.knee] = ["knee"]
+        for col, row in self.best.items():
+            out.setdefault(row, []).append(f"best {col}")
+        return out
+
+
+def _feasible(results: pd.DataFrame, config: dict) -> np.ndarray:
+    """The table's `feasible` column, or else the config's constraints applied to it."""
+    if "feasible" in results:
+        return results["feasible"].fillna(False).astype(bool).to_numpy()
+    ok = np.ones(len(results), dtype=bool)
+    for c in config.get("constraints") or []:
+        values = pd.to_numeric(results[c["column"]], errors="coerce").to_numpy(dtype=float)
+        ok &= (values >= c.get("min", -np.inf)) & (values <= c.get("max", np.inf))
+    return ok
+
+
+def _rank(front: np.ndarray) -> np.ndarray:
+    rank = np.full(len(front), -1)
+    others = np.flatnonzero(~front)
+    rank[np.random.default_rng(SAMPLE_SEED).permutation(others)] = np.arange(others.size)
+    return rank
+
+
+def analyse(results: pd.DataFrame, config: dict, run_info: dict | None = None) -> Sweep:
+    """The Pareto analysis of a results table for its config's objectives."""
+    specs = config.get("objectives") or []
+    if not specs:
+        raise UserError("the config has no objectives: nothing to draw a Pareto front of")
+    objectives = tuple(
+        Objective(o, "min") if isinstance(o, str) else Objective(o["column"], o.get("sense", "min"))
+        for o in specs
+    )
+    results = results.reset_index(drop=True)
+    f = matrix(results, objectives)
+    feasible = _feasible(results, config)
+    front = np.zeros(len(results), dtype=bool)
+    front[np.flatnonzero(feasible)] = non_dominated(f[feasible])
+    rows = np.flatnonzero(front)
+    best = {}
+    for j, o in enumerate(objectives):
+        ok = np.flatnonzero(feasible & np.isfinite(f[:, j]))
+        if ok.size:
+            best[o.column] = int(ok[np.argmin(f[ok, j])])
+    return Sweep(
+        results=results,
+        config=config,
+        run_info=dict(run_info or {}),
+        objectives=objectives,
+        variables=tuple(v for v in config.get("space") or {} if v in results),
+        feasible=feasible,
+        front=front,
+        knee=int(rows[knee(f[rows])]) if rows.size else None,
+        best=best,
+        rank=_rank(front),
+    )

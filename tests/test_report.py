@@ -1,0 +1,232 @@
+"""HTML reports: front and best designs, offline embedding, escaping, large sweeps, CLI."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from plotly.offline import get_plotlyjs
+
+from dse.cli import main
+from dse.errors import UserError
+from dse.pareto import Objective, front
+from reports import build_report, write_report
+from reports.formats_panel import block_max, density, known_format, scaled_levels
+from reports.labels import text
+from reports.sweep import DETAIL_ROWS, PARALLEL_ROWS, analyse
+from reports.synthetic import QUICKSTART_CONFIG, results_table
+from reports.tables import best_table
+
+RUN_INFO = {"config_hash": "0123456789abcdef", "elapsed_s": 2.5, "points_evaluated": 1620,
+            "space_size": 1620, "method": "grid", "started": "2025-01-01T00:00:00+00:00"}
+BLOCK = re.compile(r'<script type="application/json" id="([^"]+)">(.*?)</script>', re.S)
+
+
+def blocks(html: str) -> dict[str, object]:
+    """Every JSON block of a report, decoded, by id."""
+    return {k: json.loads(v) for k, v in BLOCK.findall(html)}
+
+
+def array(values: object) -> np.ndarray:
+    """A plotly JSON array: a list, or a typed array {dtype, bdata}."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values)
+
+
+@pytest.fixture(scope="module")
+def quick() -> tuple[pd.DataFrame, dict]:
+    return results_table(QUICKSTART_CONFIG), copy.deepcopy(QUICKSTART_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def quick_html(quick) -> str:
+    return build_report(*quick, RUN_INFO)
+
+
+@pytest.fixture(scope="module")
+def bare_cdn_html(quick) -> str:
+    """Without run metadata, plotly.js from the CDN."""
+    return build_report(*quick, None, plotly_js="cdn")
+
+
+def dominated_brute_force(f: np.ndarray) -> np.ndarray:
+    """Row i is dominated when some row is <= everywhere and < somewhere (minimisation)."""
+    le = (f[None, :, :] <= f[:, None, :]).all(axis=2)
+    lt = (f[None, :, :] < f[:, None, :]).any(axis=2)
+    return (le & lt).any(axis=1)
+
+
+def test_front_table_holds_exactly_the_non_dominated_feasible_rows(quick, quick_html):
+    df, cfg = quick
+    data = blocks(quick_html)["front-data"]
+    shown = {row[data["columns"].index("point")] for row in data["rows"]}
+    objectives = [Objective(o["column"], o["sense"]) for o in cfg["objectives"]]
+    feasible = df[df["feasible"]]
+    assert shown == set(front(feasible, objectives)["point"])
+    f = feasible[[o.column for o in objectives]].to_numpy()
+    assert shown == set(feasible["point"][~dominated_brute_force(f)])
+    assert len(data["rows"]) == len(shown)  # no duplicates
+    assert quick_html.count('<tr data-row="') >= len(shown)
+    table = quick_html[quick_html.index('id="front-table"'):]
+    assert table[: table.index("</table>")].count("<tr data-row=") == len(shown)
+
+
+def test_best_design_per_objective_is_the_feasible_extreme(quick):
+    df, cfg = quick
+    cfg = copy.deepcopy(cfg)
+    cfg["objectives"].append({"column": "tokens_per_s", "sense": "max"})
+    s = analyse(df, cfg)
+    feasible = df[df["feasible"]]
+    for o in cfg["objectives"]:
+        best = df[o["column"]].iloc[s.best[o["column"]]]
+        extreme = feasible[o["column"]].max() if o["sense"] == "max" else feasible[
+            o["column"]].min()
+        assert best == extreme
+        assert s.feasible[s.best[o["column"]]]
+    assert s.front[s.knee]
+    table = best_table(s)
+    for o in cfg["objectives"]:
+        extreme = feasible[o["column"]].agg("max" if o["sense"] == "max" else "min")
+        assert f">{text(extreme)}<" in table
+
+
+def test_summary_states_run_metadata_and_degrades_without_it(quick_html, bare_cdn_html):
+    assert "0123456789abcdef" in quick_html and "2.5 s" in quick_html
+    assert "1,620 points over 6 variables" in quick_html
+    assert "not recorded (no run.json)" in bare_cdn_html and "(of config.yaml)" in bare_cdn_html
+
+
+def test_default_report_is_offline_with_one_plotly_copy(quick, quick_html, bare_cdn_html):
+    assert quick_html.count(get_plotlyjs()) == 1
+    page = quick_html.replace(get_plotlyjs(), "")  # the library's own strings aside
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    assert not re.search(r"<(link|img|iframe)\b", page, re.I)
+    cdn = bare_cdn_html
+    assert len(re.findall(r'<script[^>]+src="https://cdn\.plot\.ly/', cdn)) == 1
+    assert get_plotlyjs()[:2000] not in cdn
+    with pytest.raises(UserError, match="plotly_js"):
+        build_report(*quick, plotly_js="inline")
+
+
+def test_every_plot_has_its_figure_and_hover_shows_the_whole_design(quick, quick_html):
+    df, cfg = quick
+    data = blocks(quick_html)
+    ids = re.findall(r'<div class="plotly-graph-div" id="([^"]+)"', quick_html)
+    assert ids == ["scatter-0", "scatter-1", "scatter-2", "scatter-3d", "parallel",
+                   "formats-weight", "formats-act", "breakdown", "per-class"]
+    assert all(data[f"{i}-json"]["data"] for i in ids)
+    trace = next(t for t in data["scatter-0-json"]["data"] if t.get("meta") == "hover:front")
+    for column in ["point", *cfg["space"], *(o["column"] for o in cfg["objectives"])]:
+        assert f"{column}: %{{customdata[" in trace["hovertemplate"]
+    hover = data["hover-data"]
+    assert len(hover["front"]) == analyse(df, cfg).front.sum()
+    assert sum(len(v) for v in hover.values()) == np.isfinite(
+        df[[o["column"] for o in cfg["objectives"]]].to_numpy()).all(axis=1).sum()
+    assert all(t["type"] == "scatter" for t in data["scatter-0-json"]["data"])
+
+
+def test_user_strings_are_escaped(quick):
+    df, cfg = quick
+    df, cfg = df.copy(), copy.deepcopy(cfg)
+    evil_format = "nvfp4<b>x</b>"
+    cfg["name"] = "<script>alert(1)</script>"
+    cfg["description"] = '<img src=x onerror="alert(2)">'
+    cfg["hardware"]["preset"] = "</script><script>alert(3)</script>"
+    cfg["space"]["weight_format"].append(evil_format)
+    df.loc[df["weight_format"] == "nvfp4", "weight_format"] = evil_format
+    html = build_report(df, cfg, RUN_INFO, plotly_js="cdn")
+    for raw in ("<script>alert", "<b>x</b>", "<img", "</script><script>alert"):
+        assert raw not in html
+    assert "<h1>&lt;script&gt;alert(1)&lt;/script&gt;</h1>" in html
+    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in html
+    tags = re.findall(r"<script[^>]*>", html)
+    assert tags.count("<script>") == 1  # report.js; the rest are JSON blocks and plotly's src
+    assert all('type="application/json"' in t or 'src="https://cdn.plot.ly/' in t
+               for t in tags if t != "<script>")
+    for block in BLOCK.findall(html):
+        assert "<" not in block[1]
+    data = blocks(html)
+    front_formats = {r[data["front-data"]["columns"].index("weight_format")]
+                     for r in data["front-data"]["rows"]}
+    assert evil_format in front_formats  # raw in the CSV data, escaped in the HTML table
+    assert "nvfp4&lt;b&gt;x&lt;/b&gt;" in json.dumps(data["hover-data"])
+    assert "nvfp4&lt;b&gt;x&lt;/b&gt; (not drawn)" in json.dumps(data["formats-weight-json"])
+
+
+def test_large_sweeps_use_webgl_and_a_stated_sample():
+    cfg = copy.deepcopy(QUICKSTART_CONFIG)
+    cfg["space"].update(pe_rows=[8, 16, 24, 32, 48, 64], pe_cols=[8, 16, 24, 32, 48, 64],
+                        sram_kb=[128, 256, 384, 512, 768, 1024, 1536, 2048],
+                        act_format=["fp16", "e4m3", "mxfp8e4m3", "mxfp6e2m3"],
+                        dram_bandwidth_gbs=[25.6, 51.2, 102.4, 204.8])
+    df = results_table(cfg)
+    assert len(df) > DETAIL_ROWS
+    html = build_report(df, cfg, plotly_js="cdn")
+    data = blocks(html)
+    s = analyse(df, cfg)
+    for k in range(3):
+        traces = data[f"scatter-{k}-json"]["data"]
+        assert {t["type"] for t in traces} == {"scattergl"}
+        other = next(t for t in traces if t["name"].startswith("not sampled"))
+        assert other["hoverinfo"] == "skip"
+    hover = data["hover-data"]
+    assert sum(len(v) for v in hover.values()) <= DETAIL_ROWS
+    assert len(hover["front"]) == s.front.sum()
+    assert f"random sample (seed 0) of the other rows, {DETAIL_ROWS:,} rows" in html
+    drawable = np.isfinite(df[[o["column"] for o in cfg["objectives"]]].to_numpy()).all(axis=1)
+    lines = array(data["parallel-json"]["data"][0]["dimensions"][0]["values"])
+    assert len(lines) == (s.sample(PARALLEL_ROWS) & drawable).sum() <= PARALLEL_ROWS
+    assert (s.sample(PARALLEL_ROWS) <= s.detail).all() and (s.front <= s.detail).all()
+
+
+def test_formats_panel_scales_levels_to_the_median_block_max(quick, quick_html):
+    dist = density(6.8)
+    for name, block in (("int4/g128", 128), ("nvfp4", 16), ("blockdialect/b32", 32)):
+        levels = scaled_levels(known_format(name), dist)
+        assert np.abs(levels).max() == pytest.approx(block_max(dist, block))
+    assert scaled_levels(known_format("fp16"), dist) is None
+    assert known_format("nvfp4<b>") is None
+    m = block_max(dist, 128)  # P(max |X| of 128 values <= m) = 1/2
+    assert (2 * dist.cdf(m) - 1) ** 128 == pytest.approx(0.5)
+    df, _ = quick
+    nvfp4 = df.loc[df["weight_format"] == "nvfp4", "nmse_w_qkv"].median()
+    table = quick_html[quick_html.index("<h3>Weights</h3>"):quick_html.index("<h3>Activations")]
+    assert f">{text(nvfp4)}<" in table
+
+
+@pytest.fixture
+def results_dir(tmp_path, quick):
+    df, cfg = quick
+    df.iloc[::8].to_csv(tmp_path / "results.csv", index=False)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    (tmp_path / "run.json").write_text(json.dumps(RUN_INFO))
+    return tmp_path
+
+
+def test_write_report_reads_a_results_directory(results_dir):
+    path = write_report(results_dir, plotly_js="cdn")
+    assert path == results_dir / "report.html"
+    html = path.read_text()
+    assert "0123456789abcdef" in html and "quickstart" in html
+
+
+def test_cli_report_exit_codes(results_dir, tmp_path, capsys):
+    out = tmp_path / "sub" / "r.html"
+    assert main(["report", str(results_dir), "-o", str(out), "--cdn"]) == 0
+    assert out.exists() and "cdn.plot.ly" in out.read_text()
+    assert str(out) in capsys.readouterr().out
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert "no such results directory" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["report", str(empty)]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["report"])
+    assert exc.value.code == 2
