@@ -164,11 +164,11 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path):
     )  # fmt: skip
     chunks = tmp_path / "out" / "chunks"
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(chunks.glob("part-*.csv"))) < 3:
+    while time.time() < deadline and len(list(chunks.glob("part-*.parquet"))) < 3:
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    stored = len(list(chunks.glob("part-*.csv")))
+    stored = len(list(chunks.glob("part-*.parquet")))
     assert 3 <= stored < 4 * 3 * 2 * 40 * 2 / 40, "the run was not interrupted part way"
     resumed = dse.run(path)
     fresh = dse.run(path, output_dir=tmp_path / "fresh")
