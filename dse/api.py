@@ -109,7 +109,8 @@ def run(
     if output_dir is not None:
         cfg["output"]["dir"] = str(output_dir)
     search = cfg["search"]
-    scheduler = scheduler or (search.get("scheduler") if search["executor"] == "dask" else None)
+    if not scheduler and search["executor"] == "dask":
+        scheduler = search.get("scheduler", "local")
     if scheduler and search["method"] != "grid":
         raise UserError("the Dask executor runs grid searches; set search.method: grid")
     space = Space.from_config(cfg["space"])

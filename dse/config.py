@@ -19,7 +19,7 @@ import yaml
 from dse.columns import METRICS, PER_CLASS
 from dse.errors import UserError, suggest
 from dse.formats import parse
-from dse.hardware import HARDWARE_VARIABLES, base_hardware, check_values
+from dse.hardware import HARDWARE_VARIABLES, base_hardware, check_values, normalise_config
 from dse.optimize import strategies
 from dse.schema import Bool, ListOf, MapOf, Num, OneOf, Record, Str
 from workloads import CLASSES, LINEAR_CLASSES, PHASES
@@ -169,6 +169,7 @@ def _check_space(cfg: dict, hw: dict) -> None:
 def resolve(raw: Mapping[str, Any], name: str | None = None) -> dict:
     """Validate a parsed sweep file and fill in defaults (the resolved config)."""
     cfg = SCHEMA.check(copy.deepcopy(dict(raw)), "")
+    normalise_config(cfg)
     cfg.setdefault("name", name or "sweep")
     cfg["objectives"] = _normal_objectives(cfg["objectives"])
     _check_columns(cfg)

@@ -27,6 +27,27 @@ HARDWARE_VARIABLES: tuple[str, ...] = tuple(
 )
 
 
+def normalise(key: str, value: Any) -> Any:
+    """Accept technology nodes written as "5nm" or "5 nm" as well as 5."""
+    if key == "node_nm" and isinstance(value, str):
+        text = value.strip().lower().removesuffix("nm").strip()
+        try:
+            return int(text)
+        except ValueError:
+            raise UserError(f"node_nm: expected a node such as 7 or '7nm', got {value!r}") from None
+    return value
+
+
+def normalise_config(cfg: dict) -> None:
+    """Normalise node values in the `hardware:` section and in `space.node_nm` (in place)."""
+    hw = cfg.get("hardware") or {}
+    if "node_nm" in hw:
+        hw["node_nm"] = normalise("node_nm", hw["node_nm"])
+    node = (cfg.get("space") or {}).get("node_nm")
+    if isinstance(node, list):
+        cfg["space"]["node_nm"] = [normalise("node_nm", v) for v in node]
+
+
 def base_hardware(section: Mapping[str, Any]) -> dict:
     """The preset's keys overlaid with the section's own (validated)."""
     section = dict(section or {})

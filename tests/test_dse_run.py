@@ -232,3 +232,37 @@ def test_whatif_and_query_cli(tmp_path, capsys):
     )
     assert main(["query", res, "--where", "__import__('os').system('touch pwned')"]) == 2
     assert not Path("pwned").exists()
+
+
+def test_whatif_accepts_node_names_and_moves_area(tmp_path):
+    cfg = small(tmp_path)
+    out = dse.whatif(cfg, ["hardware.node_nm=7nm"])
+    m = out["metrics"]
+    assert m.loc["area_mm2", "after"] < 0.6 * m.loc["area_mm2", "before"]  # 16 nm -> 7 nm
+    with pytest.raises(dse.UserError, match="node_nm"):
+        dse.whatif(cfg, ["hardware.node_nm=seven"])
+
+
+def test_progress_bar_shows_rate_and_time_left(monkeypatch):
+    import io
+
+    from dse import progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(progress, "_DELAY_S", 0.0)
+    monkeypatch.setattr(progress, "_EVERY_S", 0.0)
+    stream = Tty()
+    bar = progress.Progress(1000, stream=stream)
+    bar.update(250)
+    bar.close()
+    text = stream.getvalue()
+    assert "250/1,000 points" in text and "/s" in text and "s left" in text
+    quiet = Tty()
+    silent = progress.Progress(1000, stream=quiet, quiet=True)
+    silent.update(500)
+    silent.close()
+    assert quiet.getvalue() == ""
+    assert not progress.Progress(10, stream=io.StringIO()).enabled  # not a terminal

@@ -137,6 +137,10 @@ class ChoiceFormat:
 
     @property
     def flag_bits(self) -> int:
+        """Bits per block naming the choice; none when the selector's choice is the stored
+        block scale itself (a calibrated scale search)."""
+        if getattr(self.selector, "in_scale", False):
+            return 0
         return math.ceil(math.log2(len(self.candidates)))
 
     @property

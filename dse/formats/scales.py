@@ -14,6 +14,9 @@ One record, `ScaleRule`, covers every rule in the library:
 * kind "two_level" -- NVFP4's rule: s_tensor = amax_tensor / (max|element| * max(scale format))
                    in FP32, s_block = round(clip * M / max|element| / s_tensor) onto the scale
                    format (UE4M3 in NVFP4, or 8-bit integers), s = s_block * s_tensor.
+                   `code_shift` k > 0 takes the scale-format code k steps below the rounded
+                   one (a clipping candidate of a calibrated scale search, `nvfp4(cal=N)`);
+                   still a function of M, so the analytic model covers each candidate.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class ScaleRule:
     exp_max: int = 127
     clamp_on: Literal["scale", "max"] = "scale"
     tensor_bits: int = 0  # stored bits per tensor (the FP32 scale of "two_level")
+    code_shift: int = 0  # "two_level": block scale this many codes below the rounded one
 
     def tensor_scale(self, element: Element, tensor_amax: np.ndarray) -> np.ndarray:
         """Per-tensor FP32 scale of a two-level rule (1 for single-level rules)."""
@@ -86,8 +90,17 @@ class ScaleRule:
                 t_amax = np.max(amax) * clip if tensor_amax is None else tensor_amax * clip
                 st = self.tensor_scale(element, t_amax)
                 sb = self.format.round(np.where(st > 0, m / element.max_abs / st, 0.0))
-                s = sb * st
+                s = self._shifted(sb) * st
         return np.where(m > 0, s, 0.0)
+
+    def _shifted(self, sb: np.ndarray) -> np.ndarray:
+        """Block scales `code_shift` codes below `sb` (already on the scale format), never
+        below the smallest positive code; zero stays zero."""
+        if not self.code_shift:
+            return sb
+        v = self.format.values
+        i = np.clip(np.searchsorted(v, sb) - self.code_shift, 1, v.size - 1)
+        return np.where(sb > 0, v[i], 0.0)
 
 
 NONE = ScaleRule("none", "none", 0)

@@ -17,6 +17,11 @@ candidate index per block.
                        largest scores take candidate 1 (the high-precision one).
 * `ScoreThreshold`  -- the same score with a fixed threshold (one global threshold can then be
                        shared across tensors).
+* `ScaleSearch`     -- a calibrated block scale: candidates that differ only in their block
+                       scale, the one with the least (weighted) squared error per block. The
+                       chosen scale is what the block stores (`in_scale`): no flag bits. With
+                       per-value Fisher weights this is FGMP's sensitivity-weighted clipping
+                       (Hooper et al. 2025). No analytic model: Monte Carlo only.
 """
 
 from __future__ import annotations
@@ -148,6 +153,18 @@ class ScoreThreshold:
 
     def choose(self, xb, qb, wb, fmt) -> np.ndarray:
         return (_mix_score(xb, qb, wb) > self.threshold).astype(np.int64)
+
+    def fractions(self, n: int) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class ScaleSearch:
+    label: str = "scale-search"
+    in_scale: bool = True  # the choice is the stored block scale itself: no flag bits
+
+    def choose(self, xb, qb, wb, fmt) -> np.ndarray:
+        return np.argmin(_weighted_sq(qb, xb[None], wb), axis=0)
 
     def fractions(self, n: int) -> None:
         return None
