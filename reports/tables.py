@@ -52,7 +52,7 @@ def _workload(config: dict) -> str:
 
 def _run_time(info: dict) -> str:
     if "elapsed_s" not in info:
-        return "not recorded (no run.json)"
+        return "not recorded"
     started = f", started {info['started']}" if info.get("started") else ""
     return f"{float(info['elapsed_s']):.3g} s{started}"
 
@@ -68,7 +68,8 @@ def summary_cards(s: Sweep) -> str:
     bounds = (("min", "\u2265"), ("max", "\u2264"))
     constraints = "; ".join(" and ".join(f"{c['column']} {op} {c[k]}" for k, op in bounds if k in c)
                             for c in cfg.get("constraints") or [])
-    digest = info.get("config_hash") or f"{config_hash(cfg)} (of config.yaml)"
+    digest = (f"{info['config_hash'][:16]} (run.json has it in full)" if info.get("config_hash")
+              else f"{config_hash(cfg)[:16]} (SHA-256 of config.yaml, first 16 digits)")
     undrawn = int((~np.isfinite(s.results[[o.column for o in s.objectives]]
                                 .to_numpy(dtype=float)).all(axis=1)).sum())
     return cards([

@@ -100,7 +100,7 @@ def test_best_design_per_objective_is_the_feasible_extreme(quick):
 def test_summary_states_run_metadata_and_degrades_without_it(quick_html, bare_cdn_html):
     assert "0123456789abcdef" in quick_html and "2.5 s" in quick_html
     assert "1,620 points over 6 variables" in quick_html
-    assert "not recorded (no run.json)" in bare_cdn_html and "(of config.yaml)" in bare_cdn_html
+    assert "<dd>not recorded</dd>" in bare_cdn_html and "SHA-256 of config.yaml" in bare_cdn_html
 
 
 def test_default_report_is_offline_with_one_plotly_copy(quick, quick_html, bare_cdn_html):
