@@ -62,7 +62,7 @@ def groups(s: Sweep) -> dict[str, np.ndarray]:
 
 def hover_columns(s: Sweep) -> list[str]:
     """The whole design: point, design variables, objectives and key metrics."""
-    return [c for c in ("point", *s.variables, *s.key_columns) if c in s.results]
+    return ["point", *s.variables, *s.key_columns]
 
 
 def hover_data(s: Sweep, g: dict[str, np.ndarray]) -> dict[str, list[list[str]]]:
@@ -100,10 +100,6 @@ def _axis(s: Sweep, o: Objective, hint: bool = True) -> dict:
                 type="log" if log_scale(_values(s, o.column)) else "linear")
 
 
-def _knee_rows(s: Sweep) -> np.ndarray:
-    return np.array([] if s.knee is None else [s.knee], dtype=int)
-
-
 def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int) -> go.Figure:
     """Objective i against objective j: every drawn group, the front's staircase in this
     projection, and the knee."""
@@ -125,11 +121,8 @@ def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int) -> go.Figure:
         fig.add_trace(trace(x=x[stair], y=y[stair], mode="lines", line_shape="hv",
                             line=dict(color=_MARKERS[FRONT]["color"], width=1.2),
                             name="front of this pair", hoverinfo="skip"))
-        k = _knee_rows(s)
-        fig.add_trace(trace(x=x[k], y=y[k], mode="markers", marker=_KNEE, name="knee",
-                            hovertemplate="knee: point %{text}<extra></extra>",
-                            text=[text(s.results["point"].iloc[r]) for r in k]
-                            if "point" in s.results else None))
+        fig.add_trace(trace(x=[x[s.knee]], y=[y[s.knee]], mode="markers", marker=_KNEE,
+                            name="knee", hoverinfo="skip"))
     fig.update_layout(title=esc(f"{oi.column} vs {oj.column}"), xaxis=_axis(s, oi),
                       yaxis=_axis(s, oj), height=460, **_LAYOUT)
     return fig
@@ -152,10 +145,11 @@ def scatter_3d(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
             fig.add_trace(go.Scatter3d(x=xyz[0][rows], y=xyz[1][rows], z=xyz[2][rows],
                                        mode="markers", name=_NAMES[name], marker=marker,
                                        **_hover(s, name)))
-    k = _knee_rows(s)
-    fig.add_trace(go.Scatter3d(x=xyz[0][k], y=xyz[1][k], z=xyz[2][k], mode="markers",
-                               name="knee", marker={**_KNEE, "size": 8, "symbol": "diamond"},
-                               hoverinfo="skip"))
+    if s.knee is not None:
+        fig.add_trace(go.Scatter3d(x=[xyz[0][s.knee]], y=[xyz[1][s.knee]], z=[xyz[2][s.knee]],
+                                   mode="markers",
+                                   name="knee", marker={**_KNEE, "size": 8, "symbol": "diamond"},
+                                   hoverinfo="skip"))
     axes = {f"{a}axis": _axis(s, o, hint=False) for a, o in zip("xyz", objs)}
     fig.update_layout(scene=dict(**axes, aspectmode="cube",
                                  camera=dict(eye=dict(x=1.7, y=1.5, z=0.9))), height=640,
@@ -200,8 +194,7 @@ def selected_designs(s: Sweep) -> list[tuple[int, str]]:
     """(row, label) of the front designs broken down: the knee and each objective's best."""
     out = []
     for row, roles in s.roles().items():
-        point = s.results["point"].iloc[row] if "point" in s.results else row
-        out.append((row, esc(f"#{point} \u00b7 {', '.join(roles)}")))
+        out.append((row, esc(f"#{s.results['point'].iloc[row]} \u00b7 {', '.join(roles)}")))
     return out
 
 
@@ -225,7 +218,7 @@ def _bars(designs: list[tuple[int, str]], panels: list[tuple[str, str, list]],
             seen.add(name)
         if not parts:
             fig.add_annotation(text="not in the results table", showarrow=False, x=0.5, y=0.5,
-                               xref=f"x{col} domain", yref=f"y{col} domain")
+                               xref="x domain", yref="y domain", row=1, col=col)
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_layout(barmode="stack", height=150 + 48 * len(designs), **_LAYOUT)
     return fig

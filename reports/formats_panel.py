@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -35,12 +36,21 @@ from workloads import (
     operand_stats,
 )
 
-#: (space-variable prefix, title, tensor classes, NMSE column prefix, operand position in
-#: `operand_stats`: 0 = activation, 1 = weight / KV cache)
+
+class Operand(NamedTuple):
+    """A GEMM operand kind as the sweep's format variables and the results table name it."""
+
+    prefix: str  # of the space variables `<prefix>_format[_<class>]`
+    title: str
+    classes: tuple[str, ...]
+    nmse: str  # NMSE column prefix
+    position: int  # in `workloads.operand_stats`: 0 = activation, 1 = weight or KV cache
+
+
 OPERANDS = (
-    ("weight", "Weights", LINEAR_CLASSES, "nmse_w", 1),
-    ("act", "Activations", CLASSES, "nmse_a", 0),
-    ("kv", "KV cache", ATTENTION_CLASSES, "nmse_w", 1),
+    Operand("weight", "Weights", LINEAR_CLASSES, "nmse_w", 1),
+    Operand("act", "Activations", CLASSES, "nmse_a", 0),
+    Operand("kv", "KV cache", ATTENTION_CLASSES, "nmse_w", 1),
 )
 MAX_DRAWN_BITS = 8  # wider elements (fp16, bf16) have too many levels to draw
 TENSOR_BLOCK = 4096  # values per scale assumed for per-channel and per-tensor scaling
@@ -112,8 +122,6 @@ def scaled_levels(fmt: Format | None, dist) -> np.ndarray | None:
     return np.unique(np.concatenate(levels))
 
 
-
-
 def _nmse(values: pd.Series) -> str:
     v = values.dropna()
     if v.empty:
@@ -122,18 +130,18 @@ def _nmse(values: pd.Series) -> str:
     return med if v.min() == v.max() else f"{med} ({text(float(v.min()))}\u2013{text(v.max())})"
 
 
-def operand_panel(s: Sweep, operand: str, title: str, classes: tuple[str, ...], prefix: str,
-                  position: int, table: dict) -> tuple[go.Figure, pd.DataFrame] | None:
-    """(figure, NMSE table) of one operand, or None when no design variable sets its format."""
-    columns = {c: format_column(s.variables, operand, c) for c in classes}
-    classes = tuple(c for c in classes if columns[c])
+def operand_panel(s: Sweep, op: Operand, table: dict) -> tuple[go.Figure, pd.DataFrame] | None:
+    """(figure, NMSE table) of one operand, or None when no design variable sets its format;
+    `table` is the sweep's tensor statistics (`class_stats`)."""
+    columns = {c: format_column(s.variables, op.prefix, c) for c in op.classes}
+    classes = tuple(c for c in op.classes if columns[c])
     if not classes:
         return None
     names = list(dict.fromkeys(f for c in classes for f in s.categories(columns[c])))
     colours = {f: qualitative.D3[i % len(qualitative.D3)] for i, f in enumerate(names)}
     ncols = min(len(classes), 3)
     nrows = math.ceil(len(classes) / ncols)
-    nus = {c: operand_stats(table, c)[position].nu for c in classes}
+    nus = {c: operand_stats(table, c)[op.position].nu for c in classes}
     fig = make_subplots(rows=nrows, cols=ncols, horizontal_spacing=0.1, vertical_spacing=0.16,
                         subplot_titles=[f"{c} (\u03bd = {nus[c]:g})" for c in classes])
     shown = set()
@@ -167,19 +175,20 @@ def operand_panel(s: Sweep, operand: str, title: str, classes: tuple[str, ...], 
                          tickvals=[-(i + 1) * gap for i in range(len(formats))],
                          ticktext=[esc(f if levels[f] is not None else f"{f} (not drawn)")
                                    for f in formats], row=row + 1, col=col + 1)
-    fig.update_layout(title=esc(f"{title}: levels over the fitted density"),
+    fig.update_layout(title=esc(f"{op.title}: levels over the fitted density"),
                       height=340 * nrows + 110, template="plotly_white",
                       margin=dict(l=30, r=20, t=80, b=40), legend=dict(orientation="h", y=-0.08))
-    return fig, _nmse_table(s, operand, classes, columns, prefix, names)
+    return fig, _nmse_table(s, op, columns, names)
 
 
-def _nmse_table(s: Sweep, operand: str, classes: tuple[str, ...], columns: dict[str, str],
-                prefix: str, names: list[str]) -> pd.DataFrame:
+def _nmse_table(s: Sweep, op: Operand, columns: dict[str, str | None],
+                names: list[str]) -> pd.DataFrame:
     r = s.results
-    by_class = {c: dict(list(r[f"{prefix}_{c}"].groupby(r[columns[c]].astype(str))))
-                for c in classes if f"{prefix}_{c}" in r}
-    on_front = (r.loc[s.front, f"{operand}_format"].astype(str).value_counts()
-                if f"{operand}_format" in r else None)
+    classes = [c for c in op.classes if columns[c]]
+    by_class = {c: dict(list(r[f"{op.nmse}_{c}"].groupby(r[columns[c]].astype(str))))
+                for c in classes if f"{op.nmse}_{c}" in r}
+    on_front = (r.loc[s.front, f"{op.prefix}_format"].astype(str).value_counts()
+                if f"{op.prefix}_format" in r else None)
     rows = []
     for f in names:
         fmt = known_format(f)

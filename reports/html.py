@@ -38,6 +38,8 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 8px;
 h2 { font-size: 17px; margin: 0 0 10px; }
 h3 { font-size: 14px; margin: 14px 0 6px; }
 .note { color: var(--muted); margin: 6px 0; }
+.warning { background: #fdecea; border: 1px solid #f5c2c0; color: #8a1f17; padding: 8px 12px;
+           border-radius: 6px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 10px; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; }
 .card dt { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }

@@ -12,6 +12,12 @@ from dse.columns import METRICS, PER_CLASS
 from workloads import CLASSES
 
 
+def metric_unit(column: str) -> str | None:
+    """The unit of a metric column of `dse.columns` ('1' for ratios), None for other columns."""
+    known = _unit_and_meaning(column)
+    return known[0] if known else None
+
+
 def _unit_and_meaning(column: str) -> tuple[str, str] | None:
     if column in METRICS:
         return METRICS[column]

@@ -71,11 +71,11 @@ def _pareto(s: Sweep, g: dict) -> str:
 def _formats(s: Sweep) -> str:
     table = formats_panel.class_stats(s.config)
     out = []
-    for operand, title, classes, prefix, position in formats_panel.OPERANDS:
-        panel = formats_panel.operand_panel(s, operand, title, classes, prefix, position, table)
+    for op in formats_panel.OPERANDS:
+        panel = formats_panel.operand_panel(s, op, table)
         if panel:
             fig, nmse = panel
-            out.append(f"<h3>{esc(title)}</h3>" + figure(fig, f"formats-{operand}")
+            out.append(f"<h3>{esc(op.title)}</h3>" + figure(fig, f"formats-{op.prefix}")
                        + "<p class=\"note\">NMSE by tensor class:</p>" + frame_table(nmse))
     if not out:
         return _note("No format is a design variable of this sweep.")
@@ -106,8 +106,17 @@ def _front(s: Sweep, front: pd.DataFrame) -> str:
                  f"knee and the best of each objective.{caveat}") + front_table(front)
 
 
+def _warnings(s: Sweep) -> str:
+    bad = s.negative_metrics()
+    if not bad:
+        return ""
+    listed = ", ".join(f"{column} ({n:,} rows)" for column, n in bad.items())
+    return (f'<p class="warning">Impossible values in the results: negative {esc(listed)}. '
+            "The models that produced them need checking before these numbers are used.</p>")
+
+
 def _summary(s: Sweep) -> str:
-    return (summary_cards(s) + "<h3>Best design per objective, and the knee</h3>"
+    return (_warnings(s) + summary_cards(s) + "<h3>Best design per objective, and the knee</h3>"
             + best_table(s) + _note(_KNEE_NOTE))
 
 

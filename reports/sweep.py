@@ -10,6 +10,7 @@ import pandas as pd
 
 from dse.errors import UserError
 from dse.pareto import Objective, knee, matrix, non_dominated
+from reports.labels import metric_unit
 
 #: Beyond this many rows, the plots draw every front row plus a random sample of the others
 #: with hover details (the rest are drawn as a plain point cloud in the 2-D scatters).
@@ -33,7 +34,8 @@ KEY_METRICS = (
 
 @dataclass(frozen=True)
 class Sweep:
-    """A results table (index 0..n-1) with its config, run metadata and Pareto analysis.
+    """A results table (index 0..n-1, with a `point` column) with its config, run metadata and
+    Pareto analysis.
 
     Masks and row numbers are positions in `results`. The front is the non-dominated set of
     the feasible rows (as `dse run` marks it); `best` maps each objective column to the row of
@@ -82,6 +84,18 @@ class Sweep:
         """Whether the plots show a sample of the non-front rows rather than all of them."""
         return not self.detail.all()
 
+    def negative_metrics(self) -> dict[str, int]:
+        """Metric columns holding negative values where none can be (every metric of
+        `dse.columns` except dB values), with the number of such rows."""
+        out = {}
+        for column in self.results:
+            unit = metric_unit(column)
+            if unit is not None and unit not in ("dB", "bool"):
+                n = int((pd.to_numeric(self.results[column], errors="coerce") < 0).sum())
+                if n:
+                    out[column] = n
+        return out
+
     def roles(self) -> dict[int, list[str]]:
         """Row -> its distinctions ('knee', 'best <column>'), for the selected front designs."""
         out: dict[int, list[str]] = {}
@@ -120,6 +134,8 @@ def analyse(results: pd.DataFrame, config: dict, run_info: dict | None = None) -
         for o in specs
     )
     results = results.reset_index(drop=True)
+    if "point" not in results:  # a table from elsewhere: number its rows
+        results.insert(0, "point", np.arange(len(results)))
     f = matrix(results, objectives)
     feasible = _feasible(results, config)
     front = np.zeros(len(results), dtype=bool)

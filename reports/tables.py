@@ -96,23 +96,18 @@ def best_table(s: Sweep) -> str:
              if o.column in s.best]
     if s.knee is not None:
         picks.append(("knee of the front", s.knee))
-    r = s.results
-    rows = [[name, *(r[c].iloc[row] if c in r else "" for c in cols[1:])] for name, row in picks]
+    rows = [[name, *s.results[cols[1:]].iloc[row]] for name, row in picks]
     return html_table(cols, rows)
 
 
-def front_columns(s: Sweep) -> list[str]:
-    """Columns of the front table (after `role`)."""
-    extra = ["error_exact"] if "error_exact" in s.results else []
-    return [c for c in ("point", *s.variables, *s.key_columns, *extra) if c in s.results]
-
-
 def front_rows(s: Sweep) -> pd.DataFrame:
-    """The front designs with a `role` column, best first for the first objective."""
+    """The front designs, best first for the first objective: role (knee, best ...), point,
+    design variables, key metrics and, when present, error_exact."""
     first = s.objectives[0]
     roles = s.roles()
     rows = np.flatnonzero(s.front)
-    df = s.results.iloc[rows][front_columns(s)].copy()
+    exact = ["error_exact"] if "error_exact" in s.results else []
+    df = s.results.iloc[rows][["point", *s.variables, *s.key_columns, *exact]].copy()
     df.insert(0, "role", [", ".join(roles.get(r, [])) for r in rows])
     return df.sort_values(first.column, ascending=first.sense == "min", kind="stable")
 

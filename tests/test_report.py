@@ -103,6 +103,29 @@ def test_summary_states_run_metadata_and_degrades_without_it(quick_html, bare_cd
     assert "<dd>not recorded</dd>" in bare_cdn_html and "SHA-256 of config.yaml" in bare_cdn_html
 
 
+def test_degrades_without_optional_columns_or_feasible_designs(quick):
+    df, cfg = quick
+    sparse = df.drop(columns=[c for c in df if c.startswith(("energy_", "area_", "compute_"))
+                              and c not in ("energy_per_token_uj", "area_mm2")])
+    sparse = sparse.drop(columns=["feasible", "point"])  # constraints applied from the config
+    html = build_report(sparse, cfg, plotly_js="cdn")
+    assert html.count("not in the results table") == 4  # energy, area, latency, by class
+    s = analyse(sparse, cfg)
+    assert (s.feasible == df["feasible"].to_numpy()).all()
+    assert (s.results["point"] == np.arange(len(df))).all()
+    none = build_report(df.assign(feasible=False, area_pe_mm2=-1.0), cfg, plotly_js="cdn")
+    assert f"Impossible values in the results: negative area_pe_mm2 ({len(df):,} rows)" in none
+    assert "No feasible design: nothing to break down." in none
+    assert "the front is empty" in none and blocks(none)["front-data"]["rows"] == []
+
+
+def test_impossible_values_are_flagged(quick, bare_cdn_html):
+    df, cfg = quick
+    assert "Impossible values" not in bare_cdn_html
+    bad = df.assign(nmse_w_qkv=-df["nmse_w_qkv"], model_sqnr_db=-1.0)  # negative dB is possible
+    assert analyse(bad, cfg).negative_metrics() == {"nmse_w_qkv": len(df)}
+
+
 def test_default_report_is_offline_with_one_plotly_copy(quick, quick_html, bare_cdn_html):
     assert quick_html.count(get_plotlyjs()) == 1
     page = quick_html.replace(get_plotlyjs(), "")  # the library's own strings aside
