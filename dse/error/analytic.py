@@ -2,14 +2,23 @@
 
 Generic over format records (no per-format code): the element's codebook gives the cells
 (`dse.error.codebook`), the scale rule gives s = g(M) through the format's own
-`block_scales`, and the block maximum M is integrated out (`dse.error.blockmax`):
+`block_scales`, and the block maximum M is integrated out:
 
   E[(X - Q(X))^2] / sigma^2 = E_M[ (B-1)/B * W(M, s) / P(|T| <= M) + 1/B * E_max(M, s) ]
 
 with W the exact error of the values inside [-M, M] and E_max the error of the maximum itself
 (+M or -M with probability 1/2: asymmetric codebooks such as SF4 or E2M1+SR). Per-channel and
-per-tensor scaling are the same formula with B = the row length or the tensor size. A plain
-cast (scale rule "none") has no block: its error is the codebook's error over the whole line.
+per-tensor scaling are the same formula with B = the row length or the tensor size. Three
+evaluations:
+
+* a plain cast (scale rule "none") has no block: the codebook's error over the whole line;
+* scales that are piecewise constant in M (power-of-two, rounded to a coarse scale format,
+  two-level): exactly, by the telescoped sum over the pieces (`dse.error.pieces`);
+* scales that vary continuously with M (fp32; bf16/fp16, whose rounding steps of relative
+  size 2^-(p+1) are integrated over as if continuous: an approximation): Gauss-Legendre
+  quadrature over M (`dse.error.blockmax`) on nodes shared by every block size.
+
+Every evaluation is vectorised over block sizes (the pieces and nodes do not depend on B).
 
 Scale rules that are not scale-invariant (power-of-two scales, scales rounded to fp16/bf16,
 plain casts) make the error depend on where sigma sits between powers of two. Unless sigma is
@@ -26,16 +35,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dse.error.blockmax import MaxNodes, log2_span, max_nodes, max_range
-from dse.error.codebook import Codebook, ScaledCells, codebook, max_error
-from dse.error.student import Student, interval_moments
+from dse.error.blockmax import MaxNodes, log2_span, max_range, nodes, shared_nodes
+from dse.error.codebook import TINY, Codebook, ScaledCells, codebook, max_error
+from dse.error.pieces import capped, piece_sums
+from dse.error.student import Student
 from dse.errors import UserError
 from dse.formats import ScaledFormat
 
 #: Equispaced log2 offsets of sigma averaged over for scale rules that are not scale-invariant
 #: (convergence to < 1e-4 relative is checked in tests/test_error_analytic.py).
 OFFSETS = 8
-#: Scale formats with at least this many mantissa bits are treated as breakpoint-free: their
+#: Scale formats with at least this many mantissa bits are treated as continuous: their
 #: rounding steps (relative 2^-(p+1)) are integrated over by the quadrature, not split at.
 FINE_MANTISSA = 7
 
@@ -70,28 +80,36 @@ def scale_invariant(fmt: ScaledFormat) -> bool:
     return False  # "pow2" and "none"
 
 
-def block_scale(fmt: ScaledFormat, m: np.ndarray, sigma: float, amax: float) -> np.ndarray:
-    """s = g(sigma m) / sigma: the format's own scale rule in standard-t units."""
+def continuous(fmt: ScaledFormat) -> bool:
+    """True when the scale is treated as a continuous function of M (see FINE_MANTISSA)."""
+    return fmt.scale.kind == "real" and fmt.scale.format.man_bits >= FINE_MANTISSA
+
+
+def block_scale(fmt: ScaledFormat, m: np.ndarray, sigma, amax: float) -> np.ndarray:
+    """s = g(sigma m) / sigma: the format's own scale rule in standard-t units (`sigma`
+    broadcasts with `m`)."""
     return fmt.block_scales(sigma * np.asarray(m, dtype=np.float64), sigma * amax) / sigma
 
 
-def scale_jumps(fmt: ScaledFormat, sigma: float, amax: float, lo: float, hi: float) -> np.ndarray:
-    """Values of m in [lo, hi] (standard-t units) where g(sigma m) jumps."""
+def scale_jumps(fmt: ScaledFormat, sigmas, amax: float, lo: float, hi: float) -> np.ndarray:
+    """Candidate values of m (standard-t units) where g(sigma m) jumps, per sigma (rows of
+    the result), covering [lo, hi]: powers of two, or the rounding midpoints of the scale
+    format. Empty for continuous scales."""
     rule, el, clip = fmt.scale, fmt.element, fmt.clip
+    sig = np.asarray(sigmas, dtype=np.float64).reshape(-1, 1)
     if rule.kind == "pow2":
-        k = np.array(log2_span(sigma * clip * lo, sigma * clip * hi), dtype=np.float64)
-        x = np.ldexp(1.0, k.astype(int)) / clip
-    elif rule.kind in ("real", "two_level") and rule.format.man_bits < FINE_MANTISSA:
+        k = np.array(log2_span(sig.min() * clip * lo, sig.max() * clip * hi))
+        x = np.ldexp(1.0, k)[None, :] / clip
+    elif rule.kind in ("real", "two_level") and not continuous(fmt):
         v = rule.format.values
         mid = 0.5 * (v[1:] + v[:-1])
         unit = el.max_abs / clip
         if rule.kind == "two_level":
-            unit *= float(rule.tensor_scale(el, sigma * amax * clip))
-        x = mid * unit
+            unit = unit * rule.tensor_scale(el, sig * amax * clip)
+        x = mid[mid > 0][None, :] * unit
     else:
-        return np.empty(0)
-    m = x / sigma
-    return m[(m > lo) & (m < hi)]
+        x = np.empty((1, 0))
+    return x / sig
 
 
 def kinks(jumps: np.ndarray, lo: float, hi: float, scale, marks: np.ndarray) -> np.ndarray:
@@ -105,14 +123,14 @@ def kinks(jumps: np.ndarray, lo: float, hi: float, scale, marks: np.ndarray) -> 
     return x[inside]
 
 
-def breaks_of(fmt: ScaledFormat, st: Setting, sigma: float, marks=None) -> np.ndarray:
-    """Panel boundaries for the quadrature over M: the jumps of the scale and the kinks."""
-    if fmt.scale.kind == "real" and fmt.scale.format.man_bits >= FINE_MANTISSA:
+def breaks_of(fmt: ScaledFormat, st: Setting, sigma: float, marks) -> np.ndarray:
+    """Panel boundaries for a quadrature over M of conditional errors given M (per-block
+    choices): the jumps of the scale and the kinks where m / s crosses `marks`."""
+    if continuous(fmt):
         return np.empty(0)  # s proportional to m up to fine rounding: m / s is constant
     lo, hi = max_range(st.dist, st.block)
-    jumps = scale_jumps(fmt, sigma, st.tensor_amax, lo, hi)
-    cb = codebook(fmt.element, fmt.rounding)
-    marks = cb.thresholds if marks is None else marks
+    j = scale_jumps(fmt, sigma, st.tensor_amax, lo, hi)[0]
+    jumps = j[(j > lo) & (j < hi)]
     scale = lambda m: block_scale(fmt, m, sigma, st.tensor_amax)  # noqa: E731
     return np.concatenate([jumps, kinks(jumps, lo, hi, scale, marks)])
 
@@ -122,15 +140,9 @@ def conditional_error(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(W / P(|T| <= m), E_max) at each node for scales `s`: the mean error of a non-maximal
     value and the error of the maximum. A zero scale quantizes the block to zeros."""
-    m = nodes.m
-    zero = ~(s > 0)
-    safe = np.where(zero, 1.0, s)
-    uniq, which = np.unique(safe, return_inverse=True)
-    w = ScaledCells(dist, cb, uniq).window(which, m, nodes.q)
-    if zero.any():
-        w = np.where(zero, interval_moments(dist, -m, m)[2], w)
-    e_max = np.where(zero, m * m, max_error(cb, safe, m))
-    return w / nodes.inside, e_max
+    uniq, which = np.unique(np.where(s > 0, s, TINY), return_inverse=True)
+    w = ScaledCells(dist, cb, uniq).window(which, nodes.m, nodes.q)
+    return w / nodes.inside, max_error(cb, s, nodes.m)
 
 
 def per_value(nodes: MaxNodes, inner: np.ndarray, e_max: np.ndarray) -> np.ndarray:
@@ -139,30 +151,56 @@ def per_value(nodes: MaxNodes, inner: np.ndarray, e_max: np.ndarray) -> np.ndarr
     return (b - 1) / b * inner + e_max / b
 
 
-def scaled_error(fmt: ScaledFormat, st: Setting, nodes_n: int = 64) -> float:
-    """E[(X - Q(X))^2] / sigma^2 for a `ScaledFormat` (averaged over sigma's offset if needed)."""
+def scaled_errors(
+    fmt: ScaledFormat,
+    dist: Student,
+    blocks,
+    sigma: float | None,
+    amax: float,
+    refine: float = 1.0,
+) -> np.ndarray:
+    """E[(X - Q(X))^2] / sigma^2 for a `ScaledFormat` with each of `blocks` values per scale
+    (averaged over sigma's offset if needed); `refine` multiplies the quadrature nodes."""
+    blocks = np.atleast_1d(np.asarray(blocks, dtype=np.int64))
     cb = codebook(fmt.element, fmt.rounding)
-    total = 0.0
-    sigmas = offset_sigmas(st.sigma, not scale_invariant(fmt))
-    for sigma in sigmas:
-        if fmt.scale.kind == "none":  # a plain cast: codebook scaled by 1/sigma, no block
-            total += float(ScaledCells(st.dist, cb, np.array([1.0 / sigma])).total()[0])
-            continue
-        nodes = max_nodes(
-            st.dist, st.block, breaks_of(fmt, st, sigma), nodes_n, cap=cap_of(fmt, st)
-        )
-        s = block_scale(fmt, nodes.m, sigma, st.tensor_amax)
-        total += float(
-            np.dot(nodes.weight, per_value(nodes, *conditional_error(cb, st.dist, nodes, s)))
-        )
-    return total / sigmas.size
+    sigmas = offset_sigmas(sigma, not scale_invariant(fmt))
+    if fmt.scale.kind == "none":  # a plain cast: codebook scaled by 1/sigma, no block
+        return np.full(blocks.size, ScaledCells(dist, cb, 1.0 / sigmas).total().mean())
+    if continuous(fmt):
+        lo, hi = int(blocks.min()), int(blocks.max())
+        nd = shared_nodes(dist, lo, hi) if refine == 1.0 else nodes(dist, lo, hi, None, refine)
+        s = block_scale(fmt, nd.m[None, :], sigmas[:, None], amax).ravel()
+        m, q = np.tile(nd.m, sigmas.size), np.tile(nd.q, sigmas.size)
+        cells = ScaledCells(dist, cb, s)
+        inner = (cells.window(np.arange(s.size), m, q) / (1.0 - 2.0 * q)).reshape(sigmas.size, -1)
+        e_max = max_error(cb, s, m).reshape(sigmas.size, -1)
+        out = [np.dot(nd.weights(b), ((b - 1) * inner + e_max).mean(axis=0)) / b for b in blocks]
+        return np.array(out)
+    cap = cap_of(fmt, amax)
+    sums = piece_sums(
+        fmt,
+        dist,
+        blocks,
+        sigmas,
+        amax,
+        TINY,
+        np.inf if cap is None else cap,
+        lambda sig, lo, hi: scale_jumps(fmt, sig, amax, lo, hi),
+        lambda m, sig: block_scale(fmt, m, sig, amax),
+    )
+    return capped(sums, dist, blocks, cap).mean(axis=1)
 
 
-def cap_of(fmt: ScaledFormat, st: Setting) -> float | None:
+def scaled_error(fmt: ScaledFormat, st: Setting, nodes_n: int = 64) -> float:
+    """E[(X - Q(X))^2] / sigma^2 for one setting; `nodes_n` / 64 refines the quadrature."""
+    return float(scaled_errors(fmt, st.dist, st.block, st.sigma, st.tensor_amax, nodes_n / 64)[0])
+
+
+def cap_of(fmt: ScaledFormat, amax: float) -> float | None:
     """The tensor's absolute maximum bounds every block maximum: the law of M is conditioned
     on M <= tensor_amax for rules that use it (two-level scales). (A tensor of N values has one
     block with M equal to its maximum; that block's weight B/N is neglected.)"""
-    return st.tensor_amax if fmt.scale.kind == "two_level" else None
+    return amax if fmt.scale.kind == "two_level" else None
 
 
 def check_scaled(fmt: ScaledFormat) -> None:

@@ -27,6 +27,9 @@ import numpy as np
 from dse.error.student import Student, interval_moments, reflect, squared_error
 from dse.formats.elements import Element
 
+#: Stand-in for a zero scale (see `ScaledCells`).
+TINY = 1e-280
+
 
 @dataclass(frozen=True, eq=False)
 class Codebook:
@@ -74,61 +77,70 @@ def codebook_of_levels(levels: tuple[float, ...], rounding: str) -> Codebook:
 
 
 class ScaledCells:
-    """A codebook's cells at a set of distinct scales (standard-t units): the tail moments at
-    every threshold and every cell's squared error, computed once per scale (a power-of-two
-    scale rule has only a few distinct scales for many quadrature nodes)."""
+    """A codebook's cells at a set of scales (standard-t units): the tail moments at every
+    threshold, computed once per scale, and the exact error over any segment [lo, hi].
+
+    A zero scale (the block quantizes to zeros) is evaluated as the scale TINY: the same
+    error to ~1e-500 relative, with thresholds of the right sign."""
 
     def __init__(self, dist: Student, cb: Codebook, scales: np.ndarray) -> None:
         self.dist, self.cb = dist, cb
-        self.scales = s = np.asarray(scales, dtype=np.float64).reshape(-1)
+        s = np.asarray(scales, dtype=np.float64).reshape(-1)
+        self.scales = s = np.where(s > 0, s, TINY)
         ua, inv = cb.abs_thresholds
         up = dist.upper_moments(s[:, None] * ua[None, :])  # (3, S, unique |t|)
         self.tt = reflect(up[:, :, inv], (cb.thresholds < 0)[None, None, :])  # (3, S, n-1)
-        zeros = np.zeros((3, s.size, 1))
-        a = s[:, None] * cb.lower[None, :]
-        b = s[:, None] * cb.upper[None, :]
-        mom = interval_moments(
-            dist,
-            np.where(np.isfinite(a), a, -1.0),  # only the sign of an infinite end matters
-            np.where(np.isfinite(b), b, 1.0),
-            np.concatenate([zeros, self.tt], axis=2),  # tails at +-inf vanish
-            np.concatenate([self.tt, zeros], axis=2),
-        )
-        self.errors = squared_error(mom, s[:, None] * cb.levels[None, :])  # (S, n)
-        self.cumulative = np.concatenate(
-            [np.zeros((s.size, 1)), np.cumsum(self.errors, axis=1)], axis=1
-        )
+
+    @cached_property
+    def errors(self) -> np.ndarray:
+        """Error of each cell over the whole line, shape (S, n)."""
+        which = np.arange(self.scales.size)
+        inf = np.full(which.size, np.inf)
+        zero = np.zeros((3, which.size))  # tails at +-inf vanish
+        return self._cells(which, -inf, inf, zero, zero)
 
     def total(self) -> np.ndarray:
         """Error over the whole line, per scale."""
-        return self.cumulative[:, -1]
+        return self.errors.sum(axis=1)
+
+    def segment(self, which, lo, hi, t_lo, t_hi) -> np.ndarray:
+        """int_lo^hi (x - s Q(x / s))^2 f(x) dx with s = scales[which], for lo <= hi (arrays
+        of one shape, +-inf allowed); `t_lo`, `t_hi`: the tail moments at lo and hi
+        (`Student.tail_moments`, shape (3, ...))."""
+        return self._cells(which, lo, hi, t_lo, t_hi).sum(axis=-1)
+
+    def _cells(self, which, lo, hi, t_lo, t_hi) -> np.ndarray:
+        """Per cell, its error over [lo, hi]: the cells clipped to the segment, shape (..., n).
+        Every interval's moments come from tail moments (no cancellation far in a tail)."""
+        lo, hi = np.asarray(lo, dtype=np.float64)[..., None], np.asarray(hi)[..., None]
+        t_lo, t_hi = t_lo[..., None], t_hi[..., None]
+        s = self.scales[which][..., None]
+        x = s * self.cb.thresholds
+        below, above = x <= lo, x >= hi
+        x = np.where(below, lo, np.where(above, hi, x))
+        tt = self.tt[:, which]
+        extra = x.ndim - 1 - np.ndim(which)  # leading axes of the segments beyond `which`
+        tt = tt.reshape(tt.shape[:1] + (1,) * extra + tt.shape[1:])
+        tx = np.where(below, t_lo, np.where(above, t_hi, tt))
+        a = np.concatenate([np.broadcast_to(lo, (*x.shape[:-1], 1)), x], axis=-1)
+        b = np.concatenate([x, np.broadcast_to(hi, (*x.shape[:-1], 1))], axis=-1)
+        ta = np.concatenate([np.broadcast_to(t_lo, (*tx.shape[:-1], 1)), tx], axis=-1)
+        tb = np.concatenate([tx, np.broadcast_to(t_hi, (*tx.shape[:-1], 1))], axis=-1)
+        err = squared_error(interval_moments(self.dist, a, b, ta, tb), s * self.cb.levels)
+        return np.where(b > a, err, 0.0)
 
     def window(self, which: np.ndarray, m: np.ndarray, sf_m: np.ndarray | None = None):
         """int_{-m}^{m} (x - s Q(x / s))^2 f(x) dx with s = scales[which]: the error of the
-        values inside a block whose maximum is m (`sf_m` = P(T > m) if known)."""
-        cb = self.cb
+        values inside a block whose maximum is m > 0 (`sf_m` = P(T > m) if known)."""
         m = np.asarray(m, dtype=np.float64)
-        s = self.scales[which]
-        k_hi = cb.cell(m / s)
-        k_lo = cb.cell(-m / s)
-        t_hi = self.dist.upper_moments(m, sf_m)
-        t_lo = reflect(t_hi, True)
-        same = k_lo == k_hi
-        # partial cells [s t_{k_hi - 1}, m] and [-m, s t_{k_lo}] (or [-m, m] when one cell)
-        a_hi = np.where(same, -m, s * cb.lower[k_hi])
-        b_lo = np.where(same, m, s * cb.upper[k_lo])
-        ta_hi = np.where(same, t_lo, self.tt[:, which, np.maximum(k_hi - 1, 0)])
-        tb_lo = self.tt[:, which, np.minimum(k_lo, cb.thresholds.size - 1)]
-        top = squared_error(interval_moments(self.dist, a_hi, m, ta_hi, t_hi), s * cb.levels[k_hi])
-        bottom = squared_error(
-            interval_moments(self.dist, -m, b_lo, t_lo, tb_lo), s * cb.levels[k_lo]
-        )
-        inner = self.cumulative[which, k_hi] - self.cumulative[which, np.minimum(k_lo + 1, k_hi)]
-        return np.where(same, top, top + bottom + inner)
+        t = self.dist.upper_moments(m, sf_m)
+        return self.segment(which, -m, m, reflect(t, True), t)
 
 
 def max_error(cb: Codebook, s: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """Squared error of the block maximum, +m or -m with probability 1/2 each."""
+    """Squared error of the block maximum, +m or -m with probability 1/2 each (a zero scale
+    quantizes it to 0)."""
+    s = np.where(s > 0, s, TINY)
     up = m - s * cb.quantize(m / s)
     down = m + s * cb.quantize(-m / s)
     return 0.5 * (up * up + down * down)

@@ -43,38 +43,53 @@ def check_nu(nu: float) -> float:
 
 @dataclass(frozen=True)
 class Student:
-    """Standard Student-t with `nu` degrees of freedom (nu > 2; `math.inf` = standard normal)."""
+    """Standard Student-t with `nu` degrees of freedom (nu > 2; `math.inf` = standard normal).
 
-    nu: float
+    `nu` may also be an array of per-element values (vectorised evaluation over nu): it then
+    broadcasts along the leading axes of every argument (x of shape nu.shape + (...)). Such
+    an instance is not hashable. Formulas are written in 1/nu, which is 0 for the normal."""
+
+    nu: float | np.ndarray
 
     def __post_init__(self) -> None:
-        check_nu(self.nu)
+        if np.ndim(self.nu) == 0:
+            check_nu(self.nu)
+        elif not np.all(np.asarray(self.nu) > 2):
+            raise UserError("degrees of freedom nu must all be > 2 or inf")
 
     @property
-    def normal(self) -> bool:
-        return math.isinf(self.nu)
+    def normal(self):
+        return np.isinf(self.nu)
 
-    @property
-    def variance(self) -> float:
-        """Var T = nu / (nu - 2) (1 for the normal)."""
-        return 1.0 if self.normal else self.nu / (self.nu - 2.0)
+    def lead(self, v, x):
+        """`v` (a scalar or an array of nu's shape) shaped to broadcast against `x`."""
+        if np.ndim(v) == 0:
+            return v
+        return np.reshape(v, np.shape(v) + (1,) * (np.ndim(x) - np.ndim(v)))
 
     @cached_property
-    def _log_norm(self) -> float:
-        nu = self.nu
-        return (
-            special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * math.log(nu * math.pi)
-        )
+    def inv_nu(self):
+        return 1.0 / np.asarray(self.nu, dtype=np.float64)
+
+    @property
+    def variance(self):
+        """Var T = nu / (nu - 2) (1 for the normal)."""
+        return 1.0 / (1.0 - 2.0 * self.inv_nu)
+
+    @cached_property
+    def _log_norm(self):
+        nu = np.where(self.normal, 3.0, self.nu)  # the normal does not use it
+        return special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
-        if self.normal:
-            return np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-        with np.errstate(over="ignore"):
-            return np.exp(self._log_norm - 0.5 * (self.nu + 1) * np.log1p(x * x / self.nu))
+        nu, iv = self.lead(self.nu, x), self.lead(self.inv_nu, x)
+        with np.errstate(over="ignore", invalid="ignore"):
+            t = np.exp(self.lead(self._log_norm, x) - 0.5 * (nu + 1) * np.log1p(x * x * iv))
+            return np.where(iv == 0, np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi), t)
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
-        return special.ndtr(x) if self.normal else special.stdtr(self.nu, x)
+        return special.stdtr(self.lead(self.nu, x), x)  # stdtr(inf, x) is the normal cdf
 
     def sf(self, x: np.ndarray) -> np.ndarray:
         """Upper tail P(T > x), accurate far in the tail."""
@@ -83,39 +98,29 @@ class Student:
     def isf(self, q: np.ndarray) -> np.ndarray:
         """x with P(T > x) = q (accurate for q down to ~1e-100)."""
         q = np.asarray(q, dtype=np.float64)
-        return -(special.ndtri(q) if self.normal else special.stdtrit(self.nu, q))
+        return -special.stdtrit(self.lead(self.nu, q), q)
 
     def ppf(self, p: np.ndarray) -> np.ndarray:
         return self.isf(1.0 - np.asarray(p, dtype=np.float64))
 
     def upper_moments(self, x: np.ndarray, sf: np.ndarray | None = None) -> np.ndarray:
         """(int_x^inf f, int_x^inf y f, int_x^inf y^2 f), shape (3, ...), for x >= 0 (x = inf
-        gives zeros). `sf` = P(T > x) when the caller already has it."""
+        gives zeros). `sf` = P(T > x) when the caller already has it. With iv = 1/nu:
+        u1 = (1 + x^2 iv) / (1 - iv) f, u2 = u0 / (1 - 2 iv) + x (1 + x^2 iv) / (1 - 2 iv) f."""
         x = np.asarray(x, dtype=np.float64)
         fin = np.isfinite(x)
         xf = np.where(fin, x, 0.0)
-        f = np.where(fin, self.pdf(xf), 0.0)
+        f = np.where(fin, self.pdf(xf), 0.0)  # x^k f -> 0 as x -> inf for nu > 2
         u0 = self.sf(x) if sf is None else np.asarray(sf, dtype=np.float64)
-        if self.normal:
-            u1 = f
-            u2 = u0 + np.where(fin, xf * f, 0.0)
-        else:
-            nu = self.nu
-            g = (nu + xf * xf) * f  # -> 0 as x -> inf for nu > 2
-            u1 = g / (nu - 1)
-            u2 = (nu * u0 + xf * g) / (nu - 2)
-        return np.stack([u0, u1, u2])
+        iv = self.lead(self.inv_nu, x)
+        g = (1.0 + xf * xf * iv) * f
+        return np.stack([u0, g / (1.0 - iv), (u0 + xf * g) / (1.0 - 2.0 * iv)])
 
     def tail_moments(self, x: np.ndarray) -> np.ndarray:
         """Tail-form partial moments, shape (3, *x.shape): int_x^inf y^k f for x >= 0 and
         int_-inf^x y^k f for x < 0 (k = 0, 1, 2), from the upper moments at |x| by symmetry."""
         x = np.asarray(x, dtype=np.float64)
         return reflect(self.upper_moments(np.abs(x)), x < 0)
-
-    @property
-    def total_moments(self) -> np.ndarray:
-        """(1, 0, Var T): the moments over the whole line."""
-        return np.array([1.0, 0.0, self.variance])
 
 
 def reflect(upper: np.ndarray, negative: np.ndarray | bool) -> np.ndarray:
@@ -134,10 +139,11 @@ def interval_moments(dist: Student, a: np.ndarray, b: np.ndarray, ta=None, tb=No
     b = np.asarray(b, dtype=np.float64)
     ta = dist.tail_moments(a) if ta is None else ta
     tb = dist.tail_moments(b) if tb is None else tb
-    tot = dist.total_moments.reshape((3,) + (1,) * max(np.ndim(ta) - 1, 0))
     right = ta - tb  # both endpoints >= 0: upper tails
     left = tb - ta  # both <= 0: lower tails
-    straddle = tot - ta - tb  # a < 0 <= b
+    straddle = -ta - tb  # a < 0 <= b: the whole line minus both tails
+    straddle[0] += 1.0
+    straddle[2] += dist.lead(dist.variance, straddle[2])
     return np.where(a >= 0, right, np.where(b < 0, left, straddle))
 
 

@@ -1,0 +1,85 @@
+"""Exact expected error of quantizers that are piecewise-constant functions of the block
+maximum M: power-of-two scales (MX, Anda), scales rounded to a coarse format (NVFP4's UE4M3),
+and per-block choices made on M alone (the FP4/FP8 mix). No quadrature.
+
+If a block uses quantizer Q_j whenever M is in [a_j, b_j), the mean error per value is, by
+exchangeability, E[e_M(X_1)] with M = max(|X_1|, M') and M' the maximum of the other B - 1
+values (cdf P(m)^(B-1), P(m) = P(|T| <= m)). The event {M in [a, b)} is
+{|X_1| < b, M' < b} minus {|X_1| < a, M' < a}, so
+
+    E[err per value] = sum_j  W_j(b_j) P(b_j)^(B-1) - W_j(a_j) P(a_j)^(B-1),
+    W_j(m) = int_{-m}^{m} (x - Q_j(x))^2 f(x) dx   (closed form: `ScaledCells`).
+
+Each term is evaluated as dW_j P(b_j)^(B-1) + W_j(a_j) (P(b_j)^(B-1) - P(a_j)^(B-1)), dW_j the
+error over a_j <= |x| < b_j from tail moments: every term is non-negative and keeps its
+precision far in the tail. Conditioning on M <= cap (a tensor maximum) ends the last piece at
+cap and divides by P(cap)^B. Approximation: scale jumps are resolved only where
+P(M > m) >= `blockmax.V_MIN` (and where P(M < m) >= 1e-14); outside, the nearest piece's
+scale is used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dse.error.blockmax import max_range
+from dse.error.codebook import ScaledCells, codebook
+from dse.error.student import Student, reflect
+from dse.formats import ScaledFormat
+
+
+def telescoped(
+    dist: Student, cells: ScaledCells, a: np.ndarray, b: np.ndarray, blocks: np.ndarray
+) -> np.ndarray:
+    """The terms of the sum above for pieces [a, b) (0 < a <= b <= inf; piece j uses scale
+    `cells.scales[j]`), shape (len(blocks), pieces)."""
+    which = np.arange(a.size)
+    ta, tb = dist.upper_moments(a), dist.upper_moments(b)
+    la, lb = reflect(ta, True), reflect(tb, True)
+    w_a = cells.segment(which, -a, a, la, ta)
+    dw = cells.segment(which, a, b, ta, tb) + cells.segment(which, -b, -a, lb, la)
+    e = np.asarray(blocks, dtype=np.float64)[:, None] - 1.0
+    ga, gb = (1.0 - 2.0 * ta[0]) ** e, (1.0 - 2.0 * tb[0]) ** e
+    return dw * gb + w_a * (gb - ga)
+
+
+def piece_sums(
+    fmt: ScaledFormat,
+    dist: Student,
+    blocks: np.ndarray,
+    sigmas: np.ndarray,
+    amax: float,
+    start: float,
+    end: float,
+    jumps,
+    scale,
+) -> np.ndarray:
+    """Sum of the terms over M in [start, end) for `fmt`, per block (rows) and sigma
+    (columns). `jumps(sigmas, lo, hi)`: candidate values of m where the scale may jump, per
+    sigma (a boundary that is no jump is harmless); `scale(m, sigmas)`: the scale at m."""
+    lo, _ = max_range(dist, int(np.min(blocks)))
+    _, hi = max_range(dist, int(np.max(blocks)))
+    lo, hi = min(max(lo, start), end), max(min(hi, end), start)
+    j = np.sort(np.clip(jumps(sigmas, lo, hi), lo, hi), axis=1)
+    n_sig = sigmas.size
+    col = lambda v: np.full((n_sig, 1), v)  # noqa: E731
+    edges = np.concatenate([col(start), col(lo), j, col(hi), col(end)], axis=1)
+    a, b = edges[:, :-1], edges[:, 1:]
+    with np.errstate(invalid="ignore"):
+        rep = np.sqrt(a * b)
+    rep[:, 0], rep[:, -1] = b[:, 0] * (1 - 1e-9), a[:, -1] * (1 + 1e-9)
+    s = scale(rep, sigmas[:, None])
+    keep = (b > a).ravel()
+    cells = ScaledCells(dist, codebook(fmt.element, fmt.rounding), s.ravel()[keep])
+    terms = telescoped(dist, cells, a.ravel()[keep], b.ravel()[keep], blocks)
+    owner = np.repeat(np.arange(n_sig), a.shape[1])[keep]
+    return terms @ (owner[:, None] == np.arange(n_sig)[None, :])
+
+
+def capped(sums: np.ndarray, dist: Student, blocks: np.ndarray, cap: float | None) -> np.ndarray:
+    """Condition piece sums on M <= cap: divide by P(cap)^B (per block row)."""
+    if cap is None:
+        return sums
+    p_cap = 1.0 - 2.0 * float(dist.sf(cap))
+    return sums / p_cap ** np.asarray(blocks, dtype=np.float64)[:, None]
+
