@@ -20,9 +20,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import dse
+from dse.config import load
 from reports import build_report
 from reports.screenshot import BROWSERS, find_chromium, run_headless
 from reports.synthetic import QUICKSTART_CONFIG, results_table
+
+QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 
 # Injected at the top of <head>: records errors, console errors and alerts; after load, hovers
 # a front point, sorts the front table by `point` both ways, captures the CSV download, and
@@ -141,8 +145,10 @@ def _sequential(line: np.ndarray, prev: np.ndarray, bpp: int, paeth: bool) -> np
 
 
 def test_quickstart_report_in_chromium(chromium, tmp_path):
-    table = results_table(QUICKSTART_CONFIG)
-    report = build_report(table, QUICKSTART_CONFIG)
+    out = tmp_path / "quickstart"
+    dse.run(QUICKSTART, output_dir=out, report=True)
+    report = (out / "report.html").read_text()
+    config = load(QUICKSTART)
     shot = tmp_path / "shot.png"
     result = probe(report, tmp_path, f"--screenshot={shot}", "--window-size=1400,2000")
 
@@ -157,7 +163,7 @@ def test_quickstart_report_in_chromium(chromium, tmp_path):
     assert "parcoords" in result["plots"][expected.index("parallel")]["types"]
 
     hover = "\n".join(result["hover"])
-    for column in [*QUICKSTART_CONFIG["space"], "model_nmse", "energy_per_token_uj", "area_mm2"]:
+    for column in [*config["space"], "model_nmse", "energy_per_token_uj", "area_mm2"]:
         assert f"{column}:" in hover
 
     assert result["ascending"] == sorted(result["ascending"])
