@@ -15,7 +15,7 @@ BASE is an element format or a preset. Elements: int<k>, int<k>-asym, e<E>m<M> (
 conventions; params bias, sub=0|1, nonfinite=ieee|nan|none), fp16, bf16, fp32, nf<k>,
 sf<k>(nu=...), apot4, apot4+sp, e2m1-ns, e2m1-i, e2m1-b, e2m1+sr, e2m1+sp, e3m0, and
 levels(v1, v2, ...) for any list (mirrored when all values are >= 0). Every element takes
-round=even|away|trunc. Presets: mxfp4, mxfp6[e2m3|e3m2], mxfp8[e4m3|e5m2], mxint8, nvfp4,
+round=even|away|trunc. Presets: mxfp4, mxfp6[e2m3|e3m2], mxfp8[e4m3|e5m2], mxint8, nvfp4(cal=1..8),
 blockdialect(sel=min-error|two-stage, rule=nearest|ceil, tie=first|last), anda(m=1..16),
 fp4fp8(p=..., high=<element>) or fp4fp8(threshold=...).
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from dse.errors import UserError, unknown
@@ -51,7 +51,13 @@ from dse.formats.elements import (
 )
 from dse.formats.format import ChoiceFormat, Format, ScaledFormat
 from dse.formats.scales import BF16, FP16, FP32, SCALE_RULES
-from dse.formats.selectors import BeneficialRange, MinError, ScoreThreshold, TopFraction
+from dse.formats.selectors import (
+    BeneficialRange,
+    MinError,
+    ScaleSearch,
+    ScoreThreshold,
+    TopFraction,
+)
 
 _NAME = re.compile(
     r"^(?P<base>[a-z0-9_.+\-]+?)(?:\((?P<params>[^()]*)\))?"
@@ -163,11 +169,30 @@ def _mx(element: Element) -> Callable[..., Format]:
     return build
 
 
+#: Most block-scale codes a calibrated NVFP4 (`nvfp4(cal=N)`) searches.
+MAX_CAL = 8
+
+
 def _nvfp4(name, blocking, scale, rounding, clip, params):
-    """NVFP4: E2M1, block 16, UE4M3 block scale x FP32 tensor scale."""
-    return ScaledFormat(
-        name, ocp_float(2, 1), blocking, scale or SCALE_RULES["ue4m3"], rounding, clip
-    )
+    """NVFP4: E2M1, block 16, UE4M3 block scale x FP32 tensor scale. `cal=N` > 1: calibrated
+    scale, per block the least-error of the rounded UE4M3 code and the N - 1 codes below it
+    (clipping candidates; NVIDIA's calibrated NVFP4, FGMP's sensitivity-weighted clipping)."""
+    rule = scale or SCALE_RULES["ue4m3"]
+    cal = _num("cal", params["cal"])
+    if not (cal.is_integer() and 1 <= cal <= MAX_CAL):
+        raise UserError(f"nvfp4: cal (scale codes searched) must be 1..{MAX_CAL}, got {cal:g}")
+    if cal == 1:
+        return ScaledFormat(name, ocp_float(2, 1), blocking, rule, rounding, clip)
+    if rule.kind != "two_level" or blocking.kind != "block":
+        raise UserError("nvfp4(cal=N) searches two-level block scales (ue4m3 or int8) per block")
+    candidates = tuple(
+        ScaledFormat(
+            f"nvfp4-{k}", ocp_float(2, 1), blocking,
+            replace(rule, name=f"{rule.name}-{k}", code_shift=k), rounding, clip,
+        )
+        for k in range(int(cal))
+    )  # fmt: skip
+    return ChoiceFormat(name, candidates, blocking.size, ScaleSearch())
 
 
 def _blockdialect(name, blocking, scale, rounding, clip, params):
@@ -235,7 +260,9 @@ PRESETS: dict[str, _Preset] = {
     "mxfp8e5m2": _Preset(_mx(ocp_float(5, 2)), "g32", doc="OCP MXFP8 E5M2"),
     # MX INT8: sign-magnitude with 6 fraction bits, max 127/64 (OCP MX v1.0, section 5.3.2).
     "mxint8": _Preset(_mx(sign_magnitude(8, 6, "int8mx")), "g32", doc="OCP MXINT8"),
-    "nvfp4": _Preset(_nvfp4, "g16", doc="NVIDIA NVFP4: E2M1, UE4M3 per 16, FP32 per tensor"),
+    "nvfp4": _Preset(
+        _nvfp4, "g16", {"cal": "1"}, "NVIDIA NVFP4: E2M1, UE4M3 per 16, FP32 per tensor"
+    ),
     "blockdialect": _Preset(_blockdialect, "g32", {"sel": "min-error"}, "DialectFP4 blocks"),
     "anda": _Preset(_anda, "g64", {"m": "8"}, "Anda block FP: 5-bit exponent per 64"),
     "fp4fp8": _Preset(_fp4fp8, "g16", {"p": "0.3"}, "FGMP: NVFP4 or FP8 per block of 16"),
