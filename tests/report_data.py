@@ -1,6 +1,5 @@
-"""A synthetic results table that follows the results-table contract (`dse.columns`).
-
-For tests, benchmarks and demo screenshots of the report only: the metrics come from simple
+"""Test data: a synthetic results table that follows the results-table contract
+(`dse.columns`), for the report's tests and size benchmark only: the metrics come from simple
 closed-form stand-ins (bits -> error, PE array and bandwidth -> roofline), not from the
 engine's error or hardware models, and must never be read as results.
 """

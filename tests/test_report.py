@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 from plotly.offline import get_plotlyjs
+from report_data import QUICKSTART_CONFIG, results_table
 
 from dse.cli import main
 from dse.errors import UserError
@@ -20,7 +21,6 @@ from reports import build_report, write_report
 from reports.formats_panel import block_max, density, known_format, scaled_levels
 from reports.labels import text
 from reports.sweep import DETAIL_ROWS, PARALLEL_ROWS, analyse
-from reports.synthetic import QUICKSTART_CONFIG, results_table
 from reports.tables import best_table
 
 RUN_INFO = {"config_hash": "0123456789abcdef", "elapsed_s": 2.5, "points_evaluated": 1620,

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from report_data import QUICKSTART_CONFIG, results_table
 
 import dse
 from dse.config import load
 from reports import build_report
 from reports.screenshot import BROWSERS, find_chromium, run_headless
-from reports.synthetic import QUICKSTART_CONFIG, results_table
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 
