@@ -2,6 +2,8 @@
 
 * `nmse(fmt, nu, method="analytic" | "montecarlo", ...)` -- NMSE (a float, or a
   (mean, standard error) pair by Monte Carlo), vectorised over nu and block;
+* `nmse_table(formats, nus, blocks)` -- analytic NMSE of many formats x nu x blocks in one
+  vectorised pass per format;
 * `error(...)` -- the same as an `ErrorResult` record (value, SQNR, exact or bound, fit level);
 * `gemm_nmse(nmse_w, nmse_a)` -- output NMSE of a GEMM from its operands' errors;
 * `fit_t`, `profile_array`, `error_for_stats` -- profiling real tensors (`dse.error.profile`).
@@ -19,6 +21,7 @@ from dse.error.api import (
     error,
     gemm_nmse,
     nmse,
+    nmse_table,
     optimal_clip,
     sqnr_db,
 )
@@ -30,6 +33,7 @@ __all__ = [
     "error",
     "gemm_nmse",
     "nmse",
+    "nmse_table",
     "optimal_clip",
     "sqnr_db",
 ]

@@ -91,14 +91,15 @@ def block_scale(fmt: ScaledFormat, m: np.ndarray, sigma, amax: float) -> np.ndar
     return fmt.block_scales(sigma * np.asarray(m, dtype=np.float64), sigma * amax) / sigma
 
 
-def scale_jumps(fmt: ScaledFormat, sigmas, amax: float, lo: float, hi: float) -> np.ndarray:
+def scale_jumps(fmt: ScaledFormat, sigmas, amax, lo, hi) -> np.ndarray:
     """Candidate values of m (standard-t units) where g(sigma m) jumps, per sigma (rows of
-    the result), covering [lo, hi]: powers of two, or the rounding midpoints of the scale
-    format. Empty for continuous scales."""
+    the result; `amax`, `lo`, `hi` scalars or columns of one value per row), covering
+    [lo, hi]: powers of two, or the rounding midpoints of the scale format. Empty for
+    continuous scales."""
     rule, el, clip = fmt.scale, fmt.element, fmt.clip
     sig = np.asarray(sigmas, dtype=np.float64).reshape(-1, 1)
     if rule.kind == "pow2":
-        k = np.array(log2_span(sig.min() * clip * lo, sig.max() * clip * hi))
+        k = np.array(log2_span(np.min(sig * lo) * clip, np.max(sig * hi) * clip))
         x = np.ldexp(1.0, k)[None, :] / clip
     elif rule.kind in ("real", "two_level") and not continuous(fmt):
         v = rule.format.values
@@ -156,25 +157,34 @@ def scaled_errors(
     dist: Student,
     blocks,
     sigma: float | None,
-    amax: float,
+    amax,
     refine: float = 1.0,
 ) -> np.ndarray:
-    """E[(X - Q(X))^2] / sigma^2 for a `ScaledFormat` with each of `blocks` values per scale
-    (averaged over sigma's offset if needed); `refine` multiplies the quadrature nodes."""
+    """E[(X - Q(X))^2] / sigma^2 for a `ScaledFormat`, shape (len(blocks), *nu.shape): for
+    each of `blocks` values per scale and each nu of `dist` (`amax` a float or one value per
+    nu), averaged over sigma's offset if needed; `refine` multiplies the quadrature nodes."""
     blocks = np.atleast_1d(np.asarray(blocks, dtype=np.int64))
+    shape = np.shape(dist.nu)
     cb = codebook(fmt.element, fmt.rounding)
     sigmas = offset_sigmas(sigma, not scale_invariant(fmt))
     if fmt.scale.kind == "none":  # a plain cast: codebook scaled by 1/sigma, no block
-        return np.full(blocks.size, ScaledCells(dist, cb, 1.0 / sigmas).total().mean())
+        flat = _flat(dist, (sigmas.size, *shape))
+        s = np.broadcast_to(1.0 / sigmas.reshape((-1,) + (1,) * len(shape)), (sigmas.size, *shape))
+        total = ScaledCells(flat, cb, s.ravel()).total().reshape(s.shape).mean(axis=0)
+        return np.broadcast_to(total, (blocks.size, *shape)).copy()
     if continuous(fmt):
         lo, hi = int(blocks.min()), int(blocks.max())
-        nd = shared_nodes(dist, lo, hi) if refine == 1.0 else nodes(dist, lo, hi, None, refine)
-        s = block_scale(fmt, nd.m[None, :], sigmas[:, None], amax).ravel()
-        m, q = np.tile(nd.m, sigmas.size), np.tile(nd.q, sigmas.size)
-        cells = ScaledCells(dist, cb, s)
-        inner = (cells.window(np.arange(s.size), m, q) / (1.0 - 2.0 * q)).reshape(sigmas.size, -1)
-        e_max = max_error(cb, s, m).reshape(sigmas.size, -1)
-        out = [np.dot(nd.weights(b), ((b - 1) * inner + e_max).mean(axis=0)) / b for b in blocks]
+        nd = shared_nodes(dist, lo, hi) if not shape and refine == 1.0 else None
+        nd = nd or nodes(dist, lo, hi, None, refine)
+        sig = sigmas.reshape((-1,) + (1,) * nd.m.ndim)
+        s = block_scale(fmt, nd.m, sig, dist.lead(amax, nd.m))  # (sigmas, *nu, nodes)
+        m, q = (np.broadcast_to(v, s.shape).ravel() for v in (nd.m, nd.q))
+        flat = _flat(dist, s.shape)
+        cells = ScaledCells(flat, cb, s.ravel())
+        inner = (cells.window(np.arange(m.size), m, q) / (1.0 - 2.0 * q)).reshape(s.shape)
+        e_max = max_error(cb, s.ravel(), m).reshape(s.shape)
+        inner, e_max = inner.mean(axis=0), e_max.mean(axis=0)
+        out = [(nd.weights(b) * ((b - 1) * inner + e_max)).sum(axis=-1) / b for b in blocks]
         return np.array(out)
     cap = cap_of(fmt, amax)
     sums = piece_sums(
@@ -185,10 +195,18 @@ def scaled_errors(
         amax,
         TINY,
         np.inf if cap is None else cap,
-        lambda sig, lo, hi: scale_jumps(fmt, sig, amax, lo, hi),
-        lambda m, sig: block_scale(fmt, m, sig, amax),
+        lambda sig, amx, lo, hi: scale_jumps(fmt, sig, amx, lo, hi),
+        lambda m, sig, amx: block_scale(fmt, m, sig, amx),
     )
-    return capped(sums, dist, blocks, cap).mean(axis=1)
+    return capped(sums, dist, blocks, cap).mean(axis=-1)
+
+
+def _flat(dist: Student, shape: tuple) -> Student:
+    """`dist` for arrays of `shape` = (sigmas, *nu.shape, ...) flattened."""
+    if np.ndim(dist.nu) == 0:
+        return dist
+    nu = dist.lead(dist.nu, np.empty(shape[1:]))
+    return Student(np.broadcast_to(nu, shape).ravel())
 
 
 def scaled_error(fmt: ScaledFormat, st: Setting, nodes_n: int = 64) -> float:

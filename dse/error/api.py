@@ -10,19 +10,21 @@ Conventions (stated once, used by the analytic model and its Monte Carlo twin al
 * `tensor_amax` (units of sigma): the tensor maximum seen by two-level scales (NVFP4) and
   per-tensor candidates; default the median maximum of `tensor_size` values.
 
-Analytic values are cached per (format record, nu, block, sigma, tensor maximum).
+Analytic values are cached per (format record, nu, block, sigma, tensor maximum). Arrays of
+nu and block (`nmse`, `nmse_table`) are evaluated in one vectorised pass per scaled format:
+every nu and block at once (`analytic.scaled_errors`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from dse.error.analytic import Setting, check_scaled, scaled_error
+from dse.error.analytic import Setting, check_scaled, scaled_error, scaled_errors
 from dse.error.blockmax import median_max
 from dse.error.choice import choice_error
 from dse.error.montecarlo import SAMPLERS, monte_carlo, uses_tensor_amax
@@ -113,7 +115,7 @@ def reblock(fmt: Format, block: int | None, tensor_size: int) -> tuple[Format, i
     raise AssertionError(kind)
 
 
-def _setting(fmt, nu, block, sigma, tensor_amax, tensor_size) -> tuple[Format, Setting]:
+def _checked(nu, sigma, tensor_amax, tensor_size) -> float:
     nu = check_nu(nu)
     if sigma is not None and not (float(sigma) > 0 and math.isfinite(sigma)):
         raise UserError(f"sigma must be a positive number, got {sigma!r}")
@@ -121,26 +123,90 @@ def _setting(fmt, nu, block, sigma, tensor_amax, tensor_size) -> tuple[Format, S
         raise UserError(f"tensor_amax must be positive (units of sigma), got {tensor_amax!r}")
     if not (float(tensor_size).is_integer() and tensor_size >= 1):
         raise UserError(f"tensor_size must be an integer >= 1, got {tensor_size!r}")
+    return nu
+
+
+def _amax(fmt: Format, dist: Student, tensor_amax, tensor_size: int):
+    """The tensor maximum (units of sigma) a format sees: inf when unused."""
+    if not uses_tensor_amax(fmt):
+        return math.inf  # unused: no cap, no two-level scale
+    if tensor_amax is None:
+        return median_max(dist, int(tensor_size))
+    return float(tensor_amax)
+
+
+def _setting(fmt, nu, block, sigma, tensor_amax, tensor_size) -> tuple[Format, Setting]:
+    nu = _checked(nu, sigma, tensor_amax, tensor_size)
     fmt, block = reblock(resolve(fmt), block, int(tensor_size))
     dist = Student(nu)
-    if not uses_tensor_amax(fmt):
-        amax = math.inf  # unused: no cap, no two-level scale
-    elif tensor_amax is None:
-        amax = median_max(dist, int(tensor_size))
-    else:
-        amax = float(tensor_amax)
+    amax = _amax(fmt, dist, tensor_amax, tensor_size)
     return fmt, Setting(dist, block, None if sigma is None else float(sigma), amax)
 
 
-@lru_cache(maxsize=65536)
-def _analytic(fmt: Format, st: Setting) -> tuple[float, str, float | None]:
-    """(NMSE, kind, lower bound) for one (format, distribution, block, sigma, amax)."""
+class _Cache:
+    """Least-recently-used cache of analytic values keyed by (format record, `Setting`)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize, self.data = maxsize, OrderedDict()
+
+    def get(self, key):
+        if key in self.data:
+            self.data.move_to_end(key)
+        return self.data.get(key)
+
+    def put(self, key, value) -> None:
+        self.data[key] = value
+        if len(self.data) > self.maxsize:
+            self.data.popitem(last=False)
+
+    def __call__(self, fmt: Format, st: Setting) -> tuple[float, str, float | None]:
+        """(NMSE, kind, lower bound) for one (format, distribution, block, sigma, amax)."""
+        value = self.get((fmt, st))
+        if value is None:
+            value = _compute(fmt, st)
+            self.put((fmt, st), value)
+        return value
+
+    def cache_clear(self) -> None:
+        self.data.clear()
+
+
+def _compute(fmt: Format, st: Setting) -> tuple[float, str, float | None]:
     var = st.dist.variance
     if isinstance(fmt, ChoiceFormat):
         r = choice_error(fmt, st)
         return r.value / var, r.kind, None if r.lower is None else r.lower / var
     check_scaled(fmt)
     return scaled_error(fmt, st) / var, "exact", None
+
+
+_analytic = _Cache(65536)
+
+
+def _fill(fmt, nus, blocks, sigma, tensor_amax, tensor_size) -> None:
+    """Compute and cache the analytic values of `fmt` at every (nu, block) pair not cached
+    yet, in one vectorised pass (scaled formats; other records are computed on first use)."""
+    records = [reblock(resolve(fmt), b, int(tensor_size)) for b in blocks]
+    base = records[0][0]
+    if not isinstance(base, ScaledFormat):
+        return
+    check_scaled(base)
+    sig = None if sigma is None else float(sigma)
+    keys = {}
+    for n in np.unique([_checked(n, sigma, tensor_amax, tensor_size) for n in nus]):
+        dist = Student(float(n))
+        amax = _amax(base, dist, tensor_amax, tensor_size)
+        row = [(r, Setting(dist, b, sig, amax)) for r, b in records]
+        if any(_analytic.get(k) is None for k in row):
+            keys[float(n)] = row
+    if not keys:
+        return
+    dist = Student(np.array(list(keys)))
+    amax = _amax(base, dist, tensor_amax, tensor_size)
+    values = scaled_errors(base, dist, [b for _, b in records], sig, amax) / dist.variance
+    for j, row in enumerate(keys.values()):
+        for i, key in enumerate(row):
+            _analytic.put(key, (float(values[i, j]), "exact", None))
 
 
 def error(
@@ -192,6 +258,8 @@ def nmse(
     tensor_amax, tensor_size, samples, seed, sampler (see `error`).
     """
     nus, blocks = np.broadcast_arrays(np.asarray(nu, dtype=object), np.asarray(block, dtype=object))
+    if method == "analytic" and nus.size > 1:
+        _fill(fmt, nus.ravel(), list(dict.fromkeys(blocks.ravel())), sigma, **_opts(options))
     out = [
         error(fmt, n, method=method, sigma=sigma, block=b, **options)
         for n, b in zip(nus.ravel(), blocks.ravel())
@@ -201,6 +269,34 @@ def nmse(
         ses = np.array([r.se for r in out]).reshape(nus.shape)
         return (float(means), float(ses)) if nus.ndim == 0 else (means, ses)
     return float(means) if nus.ndim == 0 else means
+
+
+def _opts(options: dict) -> dict:
+    return {
+        "tensor_amax": options.get("tensor_amax"),
+        "tensor_size": options.get("tensor_size", DEFAULT_TENSOR_SIZE),
+    }
+
+
+def nmse_table(
+    formats,
+    nus,
+    blocks=(None,),
+    *,
+    sigma: float | None = None,
+    tensor_amax: float | None = None,
+    tensor_size: int = DEFAULT_TENSOR_SIZE,
+) -> np.ndarray:
+    """Analytic NMSE of every format x nu x block, shape (formats, nus, blocks), each format
+    in one vectorised pass over all nu and blocks (`blocks`: as for `nmse`; None = the
+    format's own). Values are cached like `error`'s."""
+    opts = dict(sigma=sigma, tensor_amax=tensor_amax, tensor_size=tensor_size)
+    nus, blocks = list(np.ravel(nus)), list(blocks)
+    for f in formats:
+        _fill(f, nus, blocks, **opts)
+    return np.array(
+        [[[error(f, n, block=b, **opts).nmse for b in blocks] for n in nus] for f in formats]
+    )
 
 
 def sqnr_db(value):

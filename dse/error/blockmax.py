@@ -71,7 +71,7 @@ class Nodes:
         w = self.wy * np.exp(-self.y + (block - 1) * np.log1p(-np.exp(-self.y)))
         if cap is not None:
             w = np.where(self.m <= cap, w, 0.0)
-        return w / w.sum()
+        return w / w.sum(axis=-1, keepdims=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,11 +90,6 @@ class MaxNodes:
         return 1.0 - 2.0 * self.q
 
 
-def tail_power(dist: Student) -> float:
-    """The exponent p of the tail variable w = e^(-y/p) (see the module docstring)."""
-    return 4.0 if dist.normal else 4.0 / (1.0 - 2.0 / dist.nu)
-
-
 def q_of_v(v: np.ndarray, block: int) -> np.ndarray:
     """Per-value tail P(T > m) at the m where P(M > m) = v: (1 - (1 - v)^(1/B)) / 2."""
     return -np.expm1(np.log1p(-v) / block) / 2.0
@@ -106,10 +101,12 @@ def v_of_m(dist: Student, m: np.ndarray, block: int) -> np.ndarray:
     return -np.expm1(block * np.log1p(-2.0 * q))
 
 
-def max_range(dist: Student, block: int) -> tuple[float, float]:
-    """m at tail probabilities 1 - 1e-14 and V_MIN of M: the range where breaks matter."""
-    lo, hi = dist.isf(q_of_v(np.array([1 - 1e-14, V_MIN]), block))
-    return float(lo), float(hi)
+def max_range(dist: Student, block: int):
+    """m at tail probabilities 1 - 1e-14 and V_MIN of M: the range where breaks matter
+    (floats, or arrays of nu's shape)."""
+    q = np.broadcast_to(q_of_v(np.array([1 - 1e-14, V_MIN]), block), (*np.shape(dist.nu), 2))
+    m = dist.isf(q)
+    return (float(m[0]), float(m[1])) if m.ndim == 1 else (m[..., 0], m[..., 1])
 
 
 def nodes(
@@ -120,23 +117,25 @@ def nodes(
     refine: float = 1.0,
 ) -> Nodes:
     """Nodes for E[h(M)] for every block size in [lo_block, hi_block] (module docstring);
-    `refine` multiplies the number of nodes per panel."""
-    p = tail_power(dist)
+    `refine` multiplies the number of nodes per panel. Vectorised over nu (arrays of shape
+    (*nu.shape, nodes)) when there are no breaks."""
+    p = dist.lead(4.0 / (1.0 - 2.0 * dist.inv_nu), np.empty((*np.shape(dist.nu), 1)))
     y_lo = max(0.0, math.log(lo_block) - LOW)
     y_t = math.log(hi_block) + HIGH
-    w_t = math.exp(-y_t / p)
     bulk = np.linspace(y_lo, y_t, max(1, math.ceil((y_t - y_lo) / PANEL)) + 1)
-    tail = np.array([0.0, w_t / 2, w_t])
     yb = np.empty(0)
     if breaks is not None and np.size(breaks):
         q = dist.sf(np.asarray(breaks, dtype=np.float64))
         yb = -np.log(2.0 * q[q > 0])
     y, wy = _panels(bulk, yb[(yb > y_lo) & (yb < y_t)], math.ceil(BULK_NODES * refine))
-    w, ww = _panels(tail, np.exp(-yb[yb > y_t] / p), math.ceil(TAIL_NODES * refine))
-    y = np.concatenate([y, -p * np.log(w)])
-    wy = np.concatenate([wy, ww * p / w])
-    keep = y < 690.0  # q = e^-y / 2 stays a normal float (reached only for nu near 2)
-    y, wy = y[keep], wy[keep]
+    # tail in u = w / w_t on [0, 1/2, 1], w = e^(-y/p), w_t = e^(-y_t/p)
+    u_b = np.exp(-(yb[yb > y_t] - y_t) / p).ravel() if yb.size else yb
+    u, wu = _panels(np.array([0.0, 0.5, 1.0]), u_b, math.ceil(TAIL_NODES * refine))
+    y_tail = y_t - p * np.log(u)
+    y = np.concatenate([np.broadcast_to(y, (*np.shape(p)[:-1], y.size)), y_tail], axis=-1)
+    wy = np.concatenate([np.broadcast_to(wy, y.shape[:-1] + wy.shape), wu * p / u], axis=-1)
+    wy = np.where(y < 690.0, wy, 0.0)  # beyond, q = e^-y / 2 underflows (nu near 2 only)
+    y = np.minimum(y, 690.0)
     q = 0.5 * np.exp(-y)
     return Nodes(dist, dist.isf(q), q, y, wy)
 
@@ -192,10 +191,11 @@ def _gauss(k: int) -> tuple[np.ndarray, np.ndarray]:
     return _GAUSS[k]
 
 
-def median_max(dist: Student, size: int) -> float:
+def median_max(dist: Student, size: int):
     """Median of the absolute maximum of `size` iid standard-t values (closed form: G^-1(1/2)),
-    the default model of a tensor's absolute maximum."""
-    return float(dist.isf(q_of_v(np.array(0.5), size)))
+    the default model of a tensor's absolute maximum (an array for an array of nu)."""
+    m = dist.isf(np.broadcast_to(q_of_v(np.array(0.5), size), np.shape(dist.nu)))
+    return float(m) if m.ndim == 0 else m
 
 
 def log2_span(lo: float, hi: float) -> range:

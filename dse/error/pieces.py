@@ -48,38 +48,49 @@ def piece_sums(
     dist: Student,
     blocks: np.ndarray,
     sigmas: np.ndarray,
-    amax: float,
+    amax,
     start: float,
-    end: float,
+    end,
     jumps,
     scale,
 ) -> np.ndarray:
-    """Sum of the terms over M in [start, end) for `fmt`, per block (rows) and sigma
-    (columns). `jumps(sigmas, lo, hi)`: candidate values of m where the scale may jump, per
-    sigma (a boundary that is no jump is harmless); `scale(m, sigmas)`: the scale at m."""
+    """Sum of the terms over M in [start, end) for `fmt`, shape (blocks, *nu.shape, sigmas).
+
+    Vectorised over nu (`dist.nu`, `amax` and `end` may be arrays of nu's shape) and sigma:
+    one row per (nu, sigma). `jumps(sig, amax, lo, hi)`: candidate values of m where the scale
+    may jump, per row (a boundary that is no jump is harmless); `scale(m, sig, amax)`: the
+    scale at m. Arguments come as columns of one value per row."""
+    shape = np.shape(dist.nu)
+    n_nu, n_sig = int(np.prod(shape)), sigmas.size
+    col = lambda v: np.repeat(np.broadcast_to(v, shape).ravel(), n_sig)[:, None]  # noqa: E731
     lo, _ = max_range(dist, int(np.min(blocks)))
     _, hi = max_range(dist, int(np.max(blocks)))
-    lo, hi = min(max(lo, start), end), max(min(hi, end), start)
-    j = np.sort(np.clip(jumps(sigmas, lo, hi), lo, hi), axis=1)
-    n_sig = sigmas.size
-    col = lambda v: np.full((n_sig, 1), v)  # noqa: E731
-    edges = np.concatenate([col(start), col(lo), j, col(hi), col(end)], axis=1)
+    end, amax = col(end), col(amax)
+    lo = np.minimum(np.maximum(col(lo), start), end)
+    hi = np.maximum(np.minimum(col(hi), end), start)
+    sig = np.tile(sigmas, n_nu)[:, None]
+    j = np.sort(np.clip(jumps(sig, amax, lo, hi), lo, hi), axis=1)
+    edges = np.concatenate([np.full_like(lo, start), lo, j, hi, end], axis=1)
     a, b = edges[:, :-1], edges[:, 1:]
     with np.errstate(invalid="ignore"):
         rep = np.sqrt(a * b)
     rep[:, 0], rep[:, -1] = b[:, 0] * (1 - 1e-9), a[:, -1] * (1 + 1e-9)
-    s = scale(rep, sigmas[:, None])
+    s = scale(rep, sig, amax)
     keep = (b > a).ravel()
-    cells = ScaledCells(dist, codebook(fmt.element, fmt.rounding), s.ravel()[keep])
-    terms = telescoped(dist, cells, a.ravel()[keep], b.ravel()[keep], blocks)
-    owner = np.repeat(np.arange(n_sig), a.shape[1])[keep]
-    return terms @ (owner[:, None] == np.arange(n_sig)[None, :])
+    row = np.repeat(np.arange(a.shape[0]), a.shape[1])[keep]
+    nu = dist.nu if not shape else np.repeat(np.ravel(dist.nu), n_sig)[row]
+    piece_dist = dist if not shape else Student(nu)
+    cells = ScaledCells(piece_dist, codebook(fmt.element, fmt.rounding), s.ravel()[keep])
+    terms = telescoped(piece_dist, cells, a.ravel()[keep], b.ravel()[keep], blocks)
+    sums = np.stack([np.bincount(row, t, minlength=a.shape[0]) for t in terms])
+    return sums.reshape((len(blocks), *shape, n_sig))
 
 
-def capped(sums: np.ndarray, dist: Student, blocks: np.ndarray, cap: float | None) -> np.ndarray:
-    """Condition piece sums on M <= cap: divide by P(cap)^B (per block row)."""
+def capped(sums: np.ndarray, dist: Student, blocks: np.ndarray, cap) -> np.ndarray:
+    """Condition piece sums (blocks, *nu.shape, sigmas) on M <= cap (None, or one value per
+    nu): divide by P(cap)^B."""
     if cap is None:
         return sums
-    p_cap = 1.0 - 2.0 * float(dist.sf(cap))
-    return sums / p_cap ** np.asarray(blocks, dtype=np.float64)[:, None]
-
+    p_cap = 1.0 - 2.0 * dist.sf(cap)
+    e = np.asarray(blocks, dtype=np.float64).reshape((-1,) + (1,) * np.ndim(p_cap))
+    return sums / (p_cap**e)[..., None]
