@@ -183,30 +183,35 @@ def _compute(fmt: Format, st: Setting) -> tuple[float, str, float | None]:
 _analytic = _Cache(65536)
 
 
-def _fill(fmt, nus, blocks, sigma, tensor_amax, tensor_size) -> None:
-    """Compute and cache the analytic values of `fmt` at every (nu, block) pair not cached
-    yet, in one vectorised pass (scaled formats; other records are computed on first use)."""
+def _batch(fmt, nus, blocks, sigma, tensor_amax, tensor_size):
+    """Analytic NMSE of `fmt` at every nu x block, shape (nus, blocks), in one vectorised pass
+    for scaled formats (None for other records), with the (record, Setting) cache keys."""
     records = [reblock(resolve(fmt), b, int(tensor_size)) for b in blocks]
     base = records[0][0]
     if not isinstance(base, ScaledFormat):
-        return
+        return None, None
     check_scaled(base)
     sig = None if sigma is None else float(sigma)
-    keys = {}
-    for n in np.unique([_checked(n, sigma, tensor_amax, tensor_size) for n in nus]):
-        dist = Student(float(n))
-        amax = _amax(base, dist, tensor_amax, tensor_size)
-        row = [(r, Setting(dist, b, sig, amax)) for r, b in records]
-        if any(_analytic.get(k) is None for k in row):
-            keys[float(n)] = row
-    if not keys:
-        return
-    dist = Student(np.array(list(keys)))
+    nus = np.array([_checked(n, sigma, tensor_amax, tensor_size) for n in nus])
+    dist = Student(nus)
     amax = _amax(base, dist, tensor_amax, tensor_size)
     values = scaled_errors(base, dist, [b for _, b in records], sig, amax) / dist.variance
-    for j, row in enumerate(keys.values()):
-        for i, key in enumerate(row):
-            _analytic.put(key, (float(values[i, j]), "exact", None))
+    amaxes = np.broadcast_to(amax, nus.shape)
+
+    def keys():
+        for n, a in zip(nus, amaxes):
+            yield [(r, Setting(Student(float(n)), b, sig, float(a))) for r, b in records]
+
+    return values.T, keys
+
+
+def _fill(fmt, nus, blocks, sigma, tensor_amax, tensor_size) -> None:
+    """Compute and cache the analytic values of `fmt` at every (nu, block) pair."""
+    values, keys = _batch(fmt, np.unique(nus), blocks, sigma, tensor_amax, tensor_size)
+    if values is not None:
+        for row_v, row_k in zip(values, keys()):
+            for v, k in zip(row_v, row_k):
+                _analytic.put(k, (float(v), "exact", None))
 
 
 def error(
@@ -287,16 +292,19 @@ def nmse_table(
     tensor_amax: float | None = None,
     tensor_size: int = DEFAULT_TENSOR_SIZE,
 ) -> np.ndarray:
-    """Analytic NMSE of every format x nu x block, shape (formats, nus, blocks), each format
-    in one vectorised pass over all nu and blocks (`blocks`: as for `nmse`; None = the
-    format's own). Values are cached like `error`'s."""
+    """Analytic NMSE of every format x nu x block, shape (formats, nus, blocks), each scaled
+    format in one vectorised pass over all nu and blocks (`blocks`: as for `nmse`; None = the
+    format's own). A batch evaluator: its values are not cached (per-choice formats go
+    through `error`, which caches)."""
     opts = dict(sigma=sigma, tensor_amax=tensor_amax, tensor_size=tensor_size)
     nus, blocks = list(np.ravel(nus)), list(blocks)
+    out = []
     for f in formats:
-        _fill(f, nus, blocks, **opts)
-    return np.array(
-        [[[error(f, n, block=b, **opts).nmse for b in blocks] for n in nus] for f in formats]
-    )
+        values, _ = _batch(f, nus, blocks, **opts)
+        if values is None:
+            values = [[error(f, n, block=b, **opts).nmse for b in blocks] for n in nus]
+        out.append(values)
+    return np.array(out)
 
 
 def sqnr_db(value):

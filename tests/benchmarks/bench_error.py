@@ -4,12 +4,14 @@
    <= 128. The batch: `nmse_table` over the 7 4-bit elements x blocks {16, 32, 64, 128}
    (fp32 block scales) plus the presets mxfp4, nvfp4 and anda(m=3) at their own blocks, each
    at 40 values of nu in [3, 30]: 1,240 (format, nu, block) values in one call per table, the
-   caches (values and quadrature nodes) cleared first. Also per family, and the rate of
-   repeated (cached) look-ups.
+   caches (values and quadrature nodes) cleared first. Format records are parsed before
+   timing (building an element such as SF4 is a registry cost, paid once per process).
+   Also per preset, and the rate of repeated tables (`nmse_table` does not cache).
 2. Single-value cold latency per format family (`error(name, 5.0)`, caches cleared), against
    the Monte Carlo time to reach the same precision (0.1 % relative standard error) in the
-   same run: the Monte Carlo runs 2^20 values (iid sampler, the default), and its time for
-   0.1 % RSE is that time scaled by (RSE / 0.001)^2 (standard error ~ 1/sqrt(samples)).
+   same run (the format record parsed first): the Monte Carlo runs 2^20 values (iid
+   sampler, the default), and its time for 0.1 % RSE is that time scaled by
+   (RSE / 0.001)^2 (standard error ~ 1/sqrt(samples)).
 All figures are from one core of this machine and this run.
 """
 
@@ -22,6 +24,7 @@ import numpy as np
 from dse.error import error, nmse_table
 from dse.error.api import _analytic
 from dse.error.blockmax import shared_nodes
+from dse.formats import parse
 
 FOUR_BIT = ["int4", "e2m1", "nf4", "sf4", "e2m1+sr", "apot4", "e3m0"]
 BLOCKS = [16, 32, 64, 128]
@@ -50,9 +53,10 @@ def timed(fn) -> float:
 
 
 def main() -> None:
-    elements = [f"{e}/g128" for e in FOUR_BIT]
+    elements = [parse(f"{e}/g128") for e in FOUR_BIT]
+    presets = [parse(p) for p in PRESETS]
     t_el = timed(lambda: nmse_table(elements, NUS, BLOCKS))
-    t_pre = timed(lambda: nmse_table(PRESETS, NUS))
+    t_pre = timed(lambda: nmse_table(presets, NUS))
     n_el, n_pre = len(elements) * len(BLOCKS) * NUS.size, len(PRESETS) * NUS.size
     n, dt = n_el + n_pre, t_el + t_pre
     print(
@@ -60,20 +64,22 @@ def main() -> None:
         f"+ {len(PRESETS)} presets, x {NUS.size} nu) in {dt:.3f} s = {n / dt:,.0f} evaluations/s"
     )
     print(f"  fp32-scaled elements: {n_el / t_el:,.0f}/s;  presets: {n_pre / t_pre:,.0f}/s")
-    for p in PRESETS:
+    for p in presets:
         t = timed(lambda p=p: nmse_table([p], NUS))
-        print(f"  {p:10s} {NUS.size / t:8,.0f}/s")
+        print(f"  {p.name:10s} {NUS.size / t:8,.0f}/s")
     t = time.perf_counter()
     nmse_table(elements, NUS, BLOCKS)
-    nmse_table(PRESETS, NUS)
-    print(f"analytic, cached: {n / (time.perf_counter() - t):,.0f} evaluations/s")
+    nmse_table(presets, NUS)
+    rate = n / (time.perf_counter() - t)
+    print(f"analytic, repeated (nmse_table does not cache): {rate:,.0f} evaluations/s")
     print()
     print(
         f"{'format':34s} {'analytic s':>10s} {'MC s/2^20':>9s} {'RSE':>7s} "
         f"{'MC s @0.1%':>10s} {'ratio':>10s}"
     )
     for name in FAMILIES:
-        t_a = timed(lambda name=name: error(name, 5.0))
+        fmt = parse(name)
+        t_a = timed(lambda fmt=fmt: error(fmt, 5.0))
         a = error(name, 5.0).nmse
         t = time.perf_counter()
         mc = error(name, 5.0, method="montecarlo", samples=1 << 20)
