@@ -1,0 +1,76 @@
+"""Helpers shared by the search strategies of this package: their options, designs named by
+variable values, and the trace a strategy leaves in the output directory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from dse.errors import UserError, suggest
+from dse.evaluate import Evaluator
+from dse.optimize import SearchContext
+from dse.schema import Record
+from dse.space import Space
+
+OPTIONS = "search.options"
+
+
+def options(ctx: SearchContext, schema: Record) -> dict:
+    """The strategy's `search.options`, validated (errors name `search.options.<key>`)."""
+    return schema.check(ctx.search.get("options") or {}, OPTIONS)
+
+
+def evaluator(ctx: SearchContext) -> Evaluator:
+    """The sweep's evaluator: its workload GEMMs, tensor statistics and error weights."""
+    return ctx.evaluate if isinstance(ctx.evaluate, Evaluator) else Evaluator(ctx.config)
+
+
+def need_variables(space: Space, names: list[str], why: str) -> None:
+    """UserError unless every variable of `names` is in the space."""
+    missing = [n for n in names if n not in space.names]
+    if missing:
+        raise UserError(
+            f"space: {why} needs the design variable(s) {', '.join(missing)}; "
+            f"this space has {', '.join(space.names)}"
+        )
+
+
+def value_index(space: Space, name: str, value: Any, where: str) -> int:
+    """Grid index of `value` in variable `name`'s list (UserError naming `where`)."""
+    var = space.variables[space.names.index(name)]
+    values = [str(v) for v in var.values]
+    if str(value) not in values:
+        raise UserError(
+            f"{where}: {value!r} is not a value of space.{name}{suggest(str(value), values)}; "
+            f"valid: {', '.join(values)}"
+        )
+    return values.index(str(value))
+
+
+def design_digits(space: Space, design: Mapping[str, Any], where: str) -> np.ndarray:
+    """Per-variable grid indices of a design given as {variable: value}; variables it leaves
+    out take their first listed value."""
+    digits = np.zeros(len(space.names), dtype=np.int64)
+    for name, value in design.items():
+        if name not in space.names:
+            raise UserError(
+                f"{where}.{name}: not a design variable of this sweep"
+                f"{suggest(name, space.names)}; variables: {', '.join(space.names)}"
+            )
+        digits[space.names.index(name)] = value_index(space, name, value, f"{where}.{name}")
+    return digits
+
+
+def write_trace(ctx: SearchContext, name: str, data: dict) -> None:
+    """The strategy's record of what it did, as `<output dir>/<name>.json`."""
+    path = ctx.store.dir / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, default=_plain) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {value!r}")
