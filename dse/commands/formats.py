@@ -21,13 +21,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     p.add_argument("name", nargs="?", help="format name (for show)")
+    p.add_argument(
+        "--nu", type=float, help="add the analytic NMSE and SQNR on Student-t(nu) data"
+    )
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.set_defaults(func=run)
 
 
-def catalogue() -> pd.DataFrame:
-    """One row per catalogue format: name, element, bits, block, scale, bits/element."""
-    return pd.DataFrame([parse(n).describe() for n in CATALOGUE])
+def catalogue(nu: float | None = None) -> pd.DataFrame:
+    """One row per catalogue format: name, element, bits, block, scale, bits/element, and with
+    `nu` the analytic NMSE / SQNR (and whether the value is exact or a bound)."""
+    table = pd.DataFrame([parse(n).describe() for n in CATALOGUE])
+    if nu is not None:
+        from dse.error import error
+
+        results = [error(n, nu) for n in CATALOGUE]
+        table["nmse"] = [r.nmse for r in results]
+        table["sqnr_db"] = [r.sqnr_db for r in results]
+        table["kind"] = [r.kind for r in results]
+    return table
 
 
 def details(fmt: Format) -> dict:
@@ -79,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from dse.cli import print_json
 
     if args.action == "list":
-        table = catalogue()
+        table = catalogue(args.nu)
         if args.json:
             print_json(table.to_dict(orient="records"))
         else:

@@ -302,11 +302,11 @@ def normal_float(bits: int = 4) -> LevelElement:
 
 def student_float(bits: int = 4, nu: float = 5.0) -> LevelElement:
     """SFk(nu) (Dotzel et al., ICML 2024): the NF construction with Student-t quantiles."""
-    from scipy.stats import t
+    from scipy.special import stdtrit  # the t quantile, without importing scipy.stats
 
     if not nu > 0:
         raise UserError(f"sf{bits}: nu must be positive, got {nu}")
-    return quantile_codebook(f"sf{bits}(nu={nu:g})", bits, lambda p: t.ppf(p, nu))
+    return quantile_codebook(f"sf{bits}(nu={nu:g})", bits, lambda p: stdtrit(nu, p))
 
 
 def apot4() -> LevelElement:
