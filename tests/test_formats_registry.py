@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -80,3 +81,14 @@ def test_cli_version(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0 and "dse" in capsys.readouterr().out
+
+
+def test_cli_formats_with_reference_nu(capsys):
+    assert main(["formats", "--nu", "5", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    # more bits, less error; a bound is labelled as one
+    assert rows["int8/ch"]["nmse"] < rows["int4/g128"]["nmse"] < 0.05
+    assert rows["mxfp8e4m3"]["nmse"] < rows["mxfp6e2m3"]["nmse"] * 1.2 < rows["mxfp4"]["nmse"]
+    assert rows["blockdialect/g32"]["kind"] == "upper bound"
+    assert rows["sf4(nu=5)/g128"]["sqnr_db"] == pytest.approx(-10 * math.log10(
+        rows["sf4(nu=5)/g128"]["nmse"]))
