@@ -11,11 +11,12 @@ values (cdf P(m)^(B-1), P(m) = P(|T| <= m)). The event {M in [a, b)} is
     W_j(m) = int_{-m}^{m} (x - Q_j(x))^2 f(x) dx   (closed form: `ScaledCells`).
 
 Each term is evaluated as dW_j P(b_j)^(B-1) + W_j(a_j) (P(b_j)^(B-1) - P(a_j)^(B-1)), dW_j the
-error over a_j <= |x| < b_j from tail moments: every term is non-negative and keeps its
-precision far in the tail. Conditioning on M <= cap (a tensor maximum) ends the last piece at
-cap and divides by P(cap)^B. Approximation: scale jumps are resolved only where
-P(M > m) >= `blockmax.V_MIN` (and where P(M < m) >= 1e-14); outside, the nearest piece's
-scale is used.
+error over a_j <= |x| < b_j, a difference of the tail errors beyond a_j and b_j
+(`ScaledCells.tails`, cumulative sums of per-cell errors): every term is non-negative and
+exact to ~1e-16 of the piece's total error. Conditioning on M <= cap (a tensor maximum)
+ends the last piece at cap and divides by P(cap)^B. Approximation: scale jumps are resolved
+only where P(M > m) >= `blockmax.V_MIN` (and where P(M < m) >= 1e-14); outside, the nearest
+piece's scale is used.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 from dse.error.blockmax import max_range
 from dse.error.codebook import ScaledCells, codebook
-from dse.error.student import Student, reflect
+from dse.error.student import Student
 from dse.formats import ScaledFormat
 
 
@@ -35,9 +36,9 @@ def telescoped(
     `cells.scales[j]`), shape (len(blocks), pieces)."""
     which = np.arange(a.size)
     ta, tb = dist.upper_moments(a), dist.upper_moments(b)
-    la, lb = reflect(ta, True), reflect(tb, True)
-    w_a = cells.segment(which, -a, a, la, ta)
-    dw = cells.segment(which, a, b, ta, tb) + cells.segment(which, -b, -a, lb, la)
+    (above_a, below_a), (above_b, below_b) = cells.tails(which, a, ta), cells.tails(which, b, tb)
+    w_a = np.maximum(cells.total() - above_a - below_a, 0.0)
+    dw = np.maximum(above_a - above_b + below_a - below_b, 0.0)
     e = np.asarray(blocks, dtype=np.float64)[:, None] - 1.0
     ga, gb = (1.0 - 2.0 * ta[0]) ** e, (1.0 - 2.0 * tb[0]) ** e
     return dw * gb + w_a * (gb - ga)
