@@ -114,11 +114,12 @@ def run(
     if scheduler and search["method"] != "grid":
         raise UserError("the Dask executor runs grid searches; set search.method: grid")
     space = Space.from_config(cfg["space"])
+    strategy = strategies()[search["method"]]
+    budget = strategy.budget(search, space)
     evaluate = Evaluator(cfg)
     store = ResultStore(cfg["output"]["dir"], cfg)
     started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
-    strategy = strategies()[search["method"]]
-    progress = Progress(strategy.budget(search, space), quiet=quiet)
+    progress = Progress(budget, quiet=quiet)
     ctx = SearchContext(
         space, evaluate, store, objectives_of(cfg), cfg["constraints"], search, progress, cfg,
         _dask_submit(scheduler) if scheduler else None,

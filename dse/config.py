@@ -131,6 +131,20 @@ def _normal_objectives(items: list) -> list[dict]:
     return [{"column": o, "sense": "min"} if isinstance(o, str) else o for o in items]
 
 
+def _check_options(search: dict) -> None:
+    """Validate `search.options` with the chosen strategy's own schema."""
+    strategy = strategies()[search["method"]]
+    given = search.get("options")
+    if strategy.options is not None:
+        search["options"] = strategy.options.check(given or {}, "search.options")
+    elif given:
+        raise UserError(
+            f"search.options: method {search['method']!r} takes no options "
+            f"(got {', '.join(map(str, given))}); its settings are search.population, "
+            "search.generations, search.seed and search.chunk"
+        )
+
+
 def _check_columns(cfg: dict) -> None:
     valid = metric_columns()
     for where in ("objectives", "constraints"):
@@ -170,6 +184,7 @@ def resolve(raw: Mapping[str, Any], name: str | None = None) -> dict:
     """Validate a parsed sweep file and fill in defaults (the resolved config)."""
     cfg = SCHEMA.check(copy.deepcopy(dict(raw)), "")
     normalise_config(cfg)
+    _check_options(cfg["search"])
     cfg.setdefault("name", name or "sweep")
     cfg["objectives"] = _normal_objectives(cfg["objectives"])
     _check_columns(cfg)

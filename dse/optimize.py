@@ -29,6 +29,7 @@ from pymoo.util.ref_dirs import get_reference_directions
 
 from dse.pareto import Objective, matrix
 from dse.progress import Progress
+from dse.schema import Node
 from dse.space import Space
 from dse.store import POINT, ResultStore
 
@@ -159,6 +160,7 @@ class Strategy:
     run: Callable[[SearchContext], None]
     budget: Callable[[dict, Space], int]
     doc: str = ""
+    options: Node | None = None  # schema of `search.options`, checked with the config
 
 
 #: Search strategies by the name used in `search.method`; modules in `dse.strategies` add
@@ -166,11 +168,14 @@ class Strategy:
 STRATEGIES: dict[str, Strategy] = {}
 
 
-def register(name: str, budget: Callable[[dict, Space], int], doc: str = ""):
-    """Decorator registering a search strategy under `name`."""
+def register(
+    name: str, budget: Callable[[dict, Space], int], doc: str = "", options: Node | None = None
+):
+    """Decorator registering a search strategy under `name` (with the schema of its
+    `search.options`, validated before any work)."""
 
     def wrap(fn: Callable[[SearchContext], None]) -> Callable[[SearchContext], None]:
-        STRATEGIES[name] = Strategy(fn, budget, doc)
+        STRATEGIES[name] = Strategy(fn, budget, doc, options)
         return fn
 
     return wrap

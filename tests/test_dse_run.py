@@ -114,6 +114,10 @@ BAD = [
     (lambda c: c.update(search={"method": "nsga4"}),
      "search.method: 'nsga4' is not valid (did you mean 'nsga3'"),
     (lambda c: c.update(hardware={"preset": "edge-61nm"}), "unknown hardware preset 'edge-61nm'"),
+    (lambda c: c.update(search={"method": "grid", "options": {"x": 1}}),
+     "search.options: method 'grid' takes no options"),
+    (lambda c: c.update(search={"method": "greedy-mantissa", "options": {"tolerence": 0.01}}),
+     "search.options.tolerence: unknown key 'tolerence' (did you mean 'tolerance'"),
 ]  # fmt: skip
 
 

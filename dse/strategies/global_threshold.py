@@ -159,7 +159,12 @@ def _budget(search: dict, space: Space) -> int:
     return len(opts["fractions"]) * len(opts["policies"]) + len(opts["baselines"])
 
 
-@register(NAME, _budget, "FGMP FP4/FP8 mix: one Fisher-weighted threshold vs uniform fractions")
+@register(
+    NAME,
+    _budget,
+    "FGMP FP4/FP8 mix: one Fisher-weighted threshold vs uniform fractions",
+    options=SCHEMA,
+)
 def global_threshold(ctx: SearchContext) -> None:
     opts = options(ctx, SCHEMA)
     classes = _classes(ctx, opts)

@@ -204,7 +204,12 @@ def _budget(search: dict, space: Space) -> int:
     return 1 + len(opts["compare"]) + len(_tolerances(opts)) * opts["max_evaluations"]
 
 
-@register(NAME, _budget, "Anda's greedy per-module mantissa search under an error tolerance")
+@register(
+    NAME,
+    _budget,
+    "Anda's greedy per-module mantissa search under an error tolerance",
+    options=SCHEMA,
+)
 def greedy_mantissa(ctx: SearchContext) -> None:
     opts = options(ctx, SCHEMA)
     p = _problem(ctx, opts)
