@@ -91,6 +91,11 @@ def block_scale(fmt: ScaledFormat, m: np.ndarray, sigma, amax: float) -> np.ndar
     return fmt.block_scales(sigma * np.asarray(m, dtype=np.float64), sigma * amax) / sigma
 
 
+def scale_key(fmt: ScaledFormat) -> tuple:
+    """What `block_scale` depends on: formats with equal keys have the same scale function."""
+    return fmt.scale, fmt.clip, fmt.element.max_abs, fmt.element.emax
+
+
 def scale_jumps(fmt: ScaledFormat, sigmas, amax, lo, hi) -> np.ndarray:
     """Candidate values of m (standard-t units) where g(sigma m) jumps, per sigma (rows of
     the result; `amax`, `lo`, `hi` scalars or columns of one value per row), covering

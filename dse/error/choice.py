@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaln, xlogy
+from scipy.special import gammaln
 
 from dse.error.analytic import (
     Setting,
@@ -40,6 +40,7 @@ from dse.error.analytic import (
     offset_sigmas,
     per_value,
     scale_invariant,
+    scale_key,
 )
 from dse.error.blockmax import MaxNodes, max_nodes, q_of_v, v_of_m
 from dse.error.codebook import ScaledCells, codebook, codebook_of_levels, max_error
@@ -70,7 +71,7 @@ def _check(fmt: ChoiceFormat, st: Setting) -> None:
         )
 
 
-def _scale(c: ScaledFormat, nodes: MaxNodes, sigma: float, st: Setting) -> np.ndarray:
+def _scale(c: ScaledFormat, nodes: MaxNodes, sigma, st: Setting) -> np.ndarray:
     if c.blocking.kind == "tensor":  # scale set by the tensor maximum
         return np.broadcast_to(
             block_scale(c, np.array(st.tensor_amax), sigma, st.tensor_amax), nodes.m.shape
@@ -78,7 +79,7 @@ def _scale(c: ScaledFormat, nodes: MaxNodes, sigma: float, st: Setting) -> np.nd
     return block_scale(c, nodes.m, sigma, st.tensor_amax)
 
 
-def _candidate_h(c: ScaledFormat, st: Setting, nodes: MaxNodes, sigma: float) -> np.ndarray:
+def _candidate_h(c: ScaledFormat, st: Setting, nodes: MaxNodes, sigma) -> np.ndarray:
     cb = codebook(c.element, c.rounding)
     return per_value(nodes, *conditional_error(cb, st.dist, nodes, _scale(c, nodes, sigma, st)))
 
@@ -88,7 +89,8 @@ def _breaks(fmt: ChoiceFormat, st: Setting, sigma: float, extra_marks=()) -> np.
     marks = np.concatenate(
         [codebook(c.element, c.rounding).thresholds for c in block] + [np.asarray(extra_marks)]
     )
-    return np.concatenate([breaks_of(c, st, sigma, marks) for c in block])
+    distinct = {scale_key(c): c for c in block}.values()  # candidates sharing g share breaks
+    return np.concatenate([breaks_of(c, st, sigma, marks) for c in distinct])
 
 
 def _cap(fmt: ChoiceFormat, st: Setting) -> float | None:
@@ -103,9 +105,9 @@ def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceErr
     if isinstance(sel, TopFraction):
         return mix_error(fmt, st, sel.p, nodes_n)
     if isinstance(sel, BeneficialRange):
-        return ChoiceError(
-            _average(fmt, st, lambda sg: _two_stage(fmt, st, sel, sg, nodes_n)), "exact"
-        )
+        nodes, sigma = _offset_nodes(fmt, st, nodes_n, _stage_marks(fmt, sel))
+        value = np.dot(nodes.weight, two_stage_h(fmt, st, sel, sigma, nodes))
+        return ChoiceError(float(value), "exact")
     if isinstance(sel, MinError):
         return dialect_min_error(fmt, st, nodes_n)
     raise UserError(
@@ -114,9 +116,20 @@ def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceErr
     )
 
 
-def _average(fmt: ChoiceFormat, st: Setting, one) -> float:
+def _offset_nodes(
+    fmt: ChoiceFormat, st: Setting, nodes_n: int, marks=(), extra=()
+) -> tuple[MaxNodes, np.ndarray]:
+    """Quadrature nodes for every sigma offset averaged over (`offset_sigmas`), concatenated,
+    with weights summing to 1 over all of them (a dot product is the offset average), and
+    each node's sigma. `marks`: as for `_breaks`; `extra`: breaks shared by all offsets."""
     sig = offset_sigmas(st.sigma, not all(scale_invariant(c) for c in fmt.candidates))
-    return float(np.mean([one(s) for s in sig]))
+    cap = _cap(fmt, st)
+    parts = [
+        max_nodes(st.dist, st.block, np.append(_breaks(fmt, st, sg, marks), extra), nodes_n, cap)
+        for sg in sig
+    ]
+    m, q, w = (np.concatenate([getattr(p, k) for p in parts]) for k in ("m", "q", "weight"))
+    return MaxNodes(m, q, w / sig.size, st.block), np.repeat(sig, [p.m.size for p in parts])
 
 
 def mix_error(fmt: ChoiceFormat, st: Setting, p: float, nodes_n: int = 64) -> ChoiceError:
@@ -130,17 +143,12 @@ def mix_error(fmt: ChoiceFormat, st: Setting, p: float, nodes_n: int = 64) -> Ch
     by M (tests/test_error_montecarlo.py).
     """
     cap = _cap(fmt, st)
-
-    def one(sigma: float) -> float:
-        v_cap = float(v_of_m(st.dist, np.array(cap), st.block)) if cap is not None else 0.0
-        m_p = st.dist.isf(q_of_v(np.array(p * (1.0 - v_cap) + v_cap), st.block))
-        nodes = max_nodes(
-            st.dist, st.block, np.append(_breaks(fmt, st, sigma), m_p), nodes_n, cap=cap
-        )
-        low, high = (_candidate_h(c, st, nodes, sigma) for c in fmt.candidates)
-        return float(np.dot(nodes.weight, np.where(nodes.m > m_p, high, low)))
-
-    return ChoiceError(_average(fmt, st, one), "model: threshold on the block maximum")
+    v_cap = float(v_of_m(st.dist, np.array(cap), st.block)) if cap is not None else 0.0
+    m_p = st.dist.isf(q_of_v(np.array(p * (1.0 - v_cap) + v_cap), st.block))
+    nodes, sigma = _offset_nodes(fmt, st, nodes_n, extra=m_p)
+    low, high = (_candidate_h(c, st, nodes, sigma) for c in fmt.candidates)
+    value = float(np.dot(nodes.weight, np.where(nodes.m > m_p, high, low)))
+    return ChoiceError(value, "model: threshold on the block maximum")
 
 
 def _groups(fmt: ChoiceFormat, sel: BeneficialRange):
@@ -180,17 +188,8 @@ def _elementary(spans_i, spans_j):
     return lo, hi, member(spans_i), member(spans_j)
 
 
-def _two_stage(
-    fmt: ChoiceFormat, st: Setting, sel: BeneficialRange, sigma: float, nodes_n: int
-) -> float:
-    """Exact expected error of the two-stage selection (module docstring)."""
-    breaks = _breaks(fmt, st, sigma, _stage_marks(fmt, sel))
-    nodes = max_nodes(st.dist, st.block, breaks, nodes_n, cap=_cap(fmt, st))
-    return float(np.dot(nodes.weight, two_stage_h(fmt, st, sel, sigma, nodes)))
-
-
 def two_stage_h(
-    fmt: ChoiceFormat, st: Setting, sel: BeneficialRange, sigma: float, nodes: MaxNodes
+    fmt: ChoiceFormat, st: Setting, sel: BeneficialRange, sigma, nodes: MaxNodes
 ) -> np.ndarray:
     """Per-value expected error of the two-stage selection given M, at each node."""
     tops, groups, _, group = _groups(fmt, sel)
@@ -230,36 +229,18 @@ def _pair_h(fmt, st: Setting, sel: BeneficialRange, nodes: MaxNodes, s, i: int, 
     for name, mask in (("A", in_i & ~in_j), ("B", in_j & ~in_i)):
         x0 = np.minimum(lo[mask][:, None] * s, m)  # region cut at the maximum
         x1 = np.minimum(hi[mask][:, None] * s, m)
-        prob[name] = (2 * (dist.sf(x0) - dist.sf(x1))).sum(axis=0) / inside
+        q0, q1 = dist.sf(x0), dist.sf(x1)
+        prob[name] = (2 * (q0 - q1)).sum(axis=0) / inside
         err[name] = {
-            k: (c.window(which, x1) - c.window(which, x0)).sum(axis=0) / inside
+            k: (c.window(which, x1, q1) - c.window(which, x0, q0)).sum(axis=0) / inside
             for k, c in cells.items()
         }
         own[name] = ((r >= lo[mask][:, None]) & (r < hi[mask][:, None])).any(axis=0)
     prob_r = np.maximum(1.0 - prob["A"] - prob["B"], 0.0)
-    a = np.arange(n_other + 1)[:, None]
-    b = np.arange(n_other + 1)[None, :]
-    valid = a + b <= n_other
-    rest = np.maximum(n_other - a - b, 0)
-    logp = (
-        np.where(
-            valid,
-            gammaln(n_other + 1) - gammaln(a + 1) - gammaln(b + 1) - gammaln(rest + 1),
-            -np.inf,
-        )[None]
-        + xlogy(a, prob["A"][:, None, None])
-        + xlogy(b, prob["B"][:, None, None])
-        + xlogy(rest, prob_r[:, None, None])
-    )
-    pmf = np.exp(logp)
-    diff = (a + own["A"][:, None, None]) - (b + own["B"][:, None, None])
-    pick_i = (diff > 0) | ((diff == 0) & (sel.tie == "first"))
+    lead = own["A"].astype(int) - own["B"].astype(int)
+    counts = _stage2_counts(prob["A"], prob["B"], prob_r, lead, n_other, sel.tie == "first")
     h = np.zeros_like(m)
-    for k, chosen in ((i, pick_i), (j, ~pick_i)):
-        w = pmf * chosen
-        p_k = w.sum(axis=(1, 2))
-        n_a = (w * a).sum(axis=(1, 2))
-        n_b = (w * b).sum(axis=(1, 2))
+    for k, (p_k, n_a, n_b) in zip((i, j), counts):
         n_r = n_other * p_k - n_a - n_b
         tot = cells[k].window(which, m, nodes.q) / inside
         e_rest = tot - err["A"][k] - err["B"][k]
@@ -272,6 +253,41 @@ def _pair_h(fmt, st: Setting, sel: BeneficialRange, nodes: MaxNodes, s, i: int, 
             + p_k * e_max
         ) / nodes.block
     return h
+
+
+#: Stage 2 drops the count pairs with a + b above k where P(a + b > k) < STAGE2_EPS (an
+#: approximation: it moves each expectation by < 1e-17 relative), k from STAGE2_TOTALS.
+STAGE2_EPS, STAGE2_TOTALS = 1e-17, (1, 2, 4, 8, 16)
+
+
+def _stage2_counts(pa, pb, pr, lead, n: int, tie_first: bool):
+    """Per node, for candidate i then j of stage 2: (P(chosen), E[a; chosen], E[b; chosen]),
+    a, b, n - a - b multinomial(n; pa, pb, pr) counts of the other values in regions A, B and
+    the rest, i chosen when a + lead > b (`lead`: the maximum's own vote, -1, 0 or 1) or on a
+    tie if `tie_first`. A finite sum over the count pairs, ordered by a + b and cut per node
+    where the rest is negligible (STAGE2_EPS; bound P(a + b > k) <= C(n, k+1) (pa + pb)^(k+1))."""
+    total, a = (v.astype(np.float64) for v in np.tril_indices(n + 1))  # a <= total <= n
+    b, rest = total - a, n - total
+    log_c = gammaln(n + 1) - gammaln(a + 1) - gammaln(b + 1) - gammaln(rest + 1)
+    feats, counts = np.stack([np.ones_like(a), a, b], axis=1), np.stack([a, b, rest])
+    with np.errstate(divide="ignore"):
+        # a count of zero in an empty region contributes 0 * log 0 = 0: log 0 -> -1e300
+        logs = np.maximum(np.log(np.stack([pa, pb, pr], axis=-1)), -1e300)
+        ks = np.array([k for k in STAGE2_TOTALS if k < n] + [n])
+        log_tail = gammaln(n + 1) - gammaln(ks + 2) - gammaln(n - ks)  # -inf at k = n
+        log_tail = log_tail + (ks + 1) * np.log(pa + pb)[:, None]
+    need = ks[np.argmax(log_tail < np.log(STAGE2_EPS), axis=1)]
+    out = np.empty((2, 3, len(lead)))
+    for k in np.unique(need):
+        pairs = (k + 1) * (k + 2) // 2
+        for d in np.unique(lead):
+            at = (need == k) & (lead == d)
+            diff = a[:pairs] + d - b[:pairs]
+            pick = ((diff > 0) | ((diff == 0) & tie_first))[:, None]
+            pmf = np.exp(log_c[:pairs] + logs[at] @ counts[:, :pairs])
+            f = np.concatenate([feats[:pairs] * pick, feats[:pairs] * ~pick], axis=1)
+            out[:, :, at] = (pmf @ f).T.reshape(2, 3, -1)
+    return out
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -292,17 +308,11 @@ def dialect_min_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> Choi
     )
     two = BeneficialRange()
     marks = np.concatenate([_stage_marks(fmt, two), union.thresholds])
-
-    def one(sigma: float) -> tuple[float, float]:
-        nodes = max_nodes(
-            st.dist, st.block, _breaks(fmt, st, sigma, marks), nodes_n, cap=_cap(fmt, st)
-        )
-        each = np.stack([_candidate_h(c, st, nodes, sigma) for c in fmt.candidates])
-        upper = np.minimum(each.min(axis=0), two_stage_h(fmt, st, two, sigma, nodes))
-        s = _scale(fmt.candidates[0], nodes, sigma, st)
-        lower = per_value(nodes, *conditional_error(union, st.dist, nodes, s))
-        return float(np.dot(nodes.weight, upper)), float(np.dot(nodes.weight, lower))
-
-    sig = offset_sigmas(st.sigma, not all(scale_invariant(c) for c in fmt.candidates))
-    up, low = np.mean([one(s) for s in sig], axis=0)
-    return ChoiceError(float(up), "upper bound", float(low))
+    nodes, sigma = _offset_nodes(fmt, st, nodes_n, marks)
+    each = np.stack([_candidate_h(c, st, nodes, sigma) for c in fmt.candidates])
+    upper = np.minimum(each.min(axis=0), two_stage_h(fmt, st, two, sigma, nodes))
+    s = _scale(fmt.candidates[0], nodes, sigma, st)
+    lower = per_value(nodes, *conditional_error(union, st.dist, nodes, s))
+    return ChoiceError(
+        float(np.dot(nodes.weight, upper)), "upper bound", float(np.dot(nodes.weight, lower))
+    )
