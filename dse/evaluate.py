@@ -269,9 +269,12 @@ class Evaluator:
                     ev.gemm_latency_ns[:, idx].sum(1) * 1e-6 / self.per_token_div
                 )
                 out[f"energy_uj_{cls}"] = ev.gemm_energy_pj[:, idx].sum(1) * per_tok
+        # a format pair the unit style cannot run: its error stands, its costs are undefined
         infeasible = np.isnan(unit[0]).any(axis=1)
         result = pd.DataFrame(out)
-        result.loc[infeasible, [c for c in result if c not in ("error_exact",)]] = np.nan
+        error_cols = ("model_nmse", "model_sqnr_db", "error_exact", "nmse_w_", "nmse_a_",
+                      "nmse_out_", "bits_per_", "weight_memory_gb")  # fmt: skip
+        result.loc[infeasible, [c for c in result if not c.startswith(error_cols)]] = np.nan
         return pd.concat([points, result], axis=1)
 
 

@@ -270,3 +270,19 @@ def test_progress_bar_shows_rate_and_time_left(monkeypatch):
     silent.close()
     assert quiet.getvalue() == ""
     assert not progress.Progress(10, stream=io.StringIO()).enabled  # not a terminal
+
+
+def test_run_set_overrides_and_unrunnable_pairs_keep_their_error(tmp_path, capsys):
+    cfg = small(tmp_path)
+    cfg["space"] = {"weight_format": ["int4/g128"], "act_format": ["e4m3", "anda(m=6)"]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    # a bit-serial unit cannot stream floating-point (e4m3) activations: no cost, but an error
+    assert main(["run", str(path), "--quiet", "--set", "hardware.style=bit_serial",
+                 "--set", "workload.batch=2"]) == 0  # fmt: skip
+    table = pd.read_csv(tmp_path / "out" / "results.csv")
+    fp8 = table[table.act_format == "e4m3"].iloc[0]
+    anda = table[table.act_format == "anda(m=6)"].iloc[0]
+    assert np.isnan(fp8.energy_per_token_uj) and fp8.model_nmse > 0
+    assert np.isfinite(anda.energy_per_token_uj) and anda.model_nmse > 0
+    assert yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())["workload"]["batch"] == 2

@@ -17,6 +17,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", help="sweep file (YAML), e.g. configs/quickstart.yaml")
     p.add_argument("-o", "--output", help="output directory (default: output.dir of the file)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override an entry of the file, e.g. workload.batch=16 (repeatable)",
+    )
     p.add_argument("--scheduler", help="evaluate on Dask: tcp://HOST:PORT, or 'local'")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -25,11 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from dse.api import run
+    from dse.api import apply_sets, run
     from dse.cli import print_json
-    from dse.config import load
+    from dse.config import load, resolve
 
     cfg = load(args.config)
+    if args.sets:
+        cfg = resolve(apply_sets(cfg, args.sets))
     out = Path(args.output or cfg["output"]["dir"])
     table = run(
         cfg,
