@@ -46,9 +46,11 @@ def objectives_of(cfg: Mapping) -> list[Objective]:
 
 
 def mark(table: pd.DataFrame, cfg: Mapping) -> pd.DataFrame:
-    """Add `feasible` (constraints met) and `on_front` (non-dominated among feasible rows)."""
+    """Add `feasible` (constraints met and every objective defined) and `on_front`
+    (non-dominated among feasible rows)."""
     table = table.copy()
-    ok = feasible(table, cfg["constraints"])
+    defined = np.isfinite(matrix(table, objectives_of(cfg))).all(axis=1)
+    ok = feasible(table, cfg["constraints"]) & defined
     front = np.zeros(len(table), dtype=bool)
     if ok.any():
         front[np.flatnonzero(ok)] = non_dominated(matrix(table[ok], objectives_of(cfg)))
