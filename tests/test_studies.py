@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import dse
-from dse.error import error
+from dse.error import error, nmse
 from dse.errors import UserError
 from dse.formats import parse
 from dse.pareto import non_dominated
@@ -243,8 +243,14 @@ def test_blockdialect_at_matched_bits_for_weights_and_activations(tmp_path):
             assert e[f"{sel}/b16"] < e[f"{sel}/b32"] < e[f"{sel}/b64"]
         for b in (16, 32, 64):
             assert e[f"blockdialect/b{b}"] <= e[f"blockdialect(sel=two-stage)/b{b}"]
-    # at 4.5 bits NVFP4 is within 1 % of BlockDialect-16 (4.56 bits) on weights
-    assert w["nvfp4"] == pytest.approx(w["blockdialect/b16"], rel=0.01)
+    # the analytic min-error value is an upper bound: even so BlockDialect-16 (4.56 bits) is
+    # within 1 % of NVFP4 (4.5 bits) on weights; Monte Carlo through the exact quantizer shows
+    # it clearly better (measured 0.00743 vs 0.00864 at nu = 6.8)
+    assert w["blockdialect/b16"] <= 1.01 * w["nvfp4"]
+    nu_w = 6.8
+    bd, bd_se = nmse("blockdialect/b16", nu_w, method="montecarlo", samples=1 << 18, seed=2)
+    assert w["blockdialect/b16"] >= bd - 3 * bd_se  # the bound holds
+    assert bd + 3 * bd_se < 0.95 * w["nvfp4"]
     # MAC units (45 nm, scalar core as in the published table): a DialectFP4 MAC costs about
     # an E2M1 one; in a 32-lane dot unit its codebook decoders make it the larger
     core = {f: mac_unit(f, f, "scalar", k=16).group("core").area_um2
