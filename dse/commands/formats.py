@@ -21,9 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     p.add_argument("name", nargs="?", help="format name (for show)")
-    p.add_argument(
-        "--nu", type=float, help="add the analytic NMSE and SQNR on Student-t(nu) data"
-    )
+    p.add_argument("--nu", type=float, help="add the analytic NMSE and SQNR on Student-t(nu) data")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.set_defaults(func=run)
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from dse.commands import add_set_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -17,14 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", help="sweep file (YAML), e.g. configs/quickstart.yaml")
     p.add_argument("-o", "--output", help="output directory (default: output.dir of the file)")
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="override an entry of the file, e.g. workload.batch=16 (repeatable)",
-    )
+    add_set_option(p, required=False)
     p.add_argument("--scheduler", help="evaluate on Dask: tcp://HOST:PORT, or 'local'")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

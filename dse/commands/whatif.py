@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from dse.commands import add_set_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -14,15 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "print the chosen design's metrics before and after, and how the Pareto front moved.",
     )
     p.add_argument("config", help="sweep file (YAML)")
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        required=True,
-        help="an override; repeat for several",
-    )
+    add_set_option(p, required=True)
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.set_defaults(func=handle)
 
