@@ -179,8 +179,7 @@ def scaled_errors(
         return np.broadcast_to(total, (blocks.size, *shape)).copy()
     if continuous(fmt):
         lo, hi = int(blocks.min()), int(blocks.max())
-        nd = shared_nodes(dist, lo, hi) if not shape and refine == 1.0 else None
-        nd = nd or nodes(dist, lo, hi, None, refine)
+        nd = shared_nodes(dist, lo, hi) if refine == 1.0 else nodes(dist, lo, hi, None, refine)
         sig = sigmas.reshape((-1,) + (1,) * nd.m.ndim)
         s = block_scale(fmt, nd.m, sig, dist.lead(amax, nd.m))  # (sigmas, *nu, nodes)
         m, q = (np.broadcast_to(v, s.shape).ravel() for v in (nd.m, nd.q))

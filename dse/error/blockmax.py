@@ -27,8 +27,9 @@ so that nodes deep in the tail keep full precision.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 import numpy as np
 
@@ -140,10 +141,29 @@ def nodes(
     return Nodes(dist, dist.isf(q), q, y, wy)
 
 
-@lru_cache(maxsize=1024)
-def shared_nodes(dist: Student, lo_block: int, hi_block: int) -> Nodes:
-    """`nodes` without breaks, cached: one set per distribution and range of block sizes."""
-    return nodes(dist, lo_block, hi_block)
+class _SharedNodes:
+    """`nodes` without breaks, cached (least recently used): one set per distribution (its
+    nu values, scalar or array) and range of block sizes."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize, self.data = maxsize, OrderedDict()
+
+    def __call__(self, dist: Student, lo_block: int, hi_block: int) -> Nodes:
+        nu = np.asarray(dist.nu, dtype=np.float64)
+        key = (nu.tobytes(), nu.shape, lo_block, hi_block)
+        if key in self.data:
+            self.data.move_to_end(key)
+        else:
+            self.data[key] = nodes(dist, lo_block, hi_block)
+            if len(self.data) > self.maxsize:
+                self.data.popitem(last=False)
+        return self.data[key]
+
+    def cache_clear(self) -> None:
+        self.data.clear()
+
+
+shared_nodes = _SharedNodes(1024)
 
 
 def max_nodes(

@@ -96,10 +96,13 @@ class ScaledCells:
 
     @cached_property
     def errors(self) -> np.ndarray:
-        """Error of each cell over the whole line, shape (S, n)."""
-        x = self.scales[:, None] * np.concatenate([self.cb.lower, self.cb.upper[-1:]])
-        a, b = x[:, :-1], x[:, 1:]
-        mom = interval_moments(self.dist, a, b, self.tt[:, :, :-1], self.tt[:, :, 1:])
+        """Error of each cell over the whole line, shape (S, n): moments from the tail moments
+        at its ends (`interval_moments`; a cell's side of 0 does not depend on the scale)."""
+        ta, tb = self.tt[:, :, :-1], self.tt[:, :, 1:]
+        mom = np.where(self.cb.lower >= 0, ta - tb, tb - ta)
+        k = np.flatnonzero((self.cb.lower < 0) & (self.cb.upper >= 0))  # the cell holding 0
+        if k.size:
+            mom[:, :, k] = interval_moments(self.dist, -1.0, 1.0, ta[:, :, k], tb[:, :, k])
         return squared_error(mom, self.scales[:, None] * self.cb.levels)
 
     @cached_property
