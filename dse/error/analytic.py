@@ -92,8 +92,10 @@ def block_scale(fmt: ScaledFormat, m: np.ndarray, sigma, amax: float) -> np.ndar
 
 
 def scale_key(fmt: ScaledFormat) -> tuple:
-    """What `block_scale` depends on: formats with equal keys have the same scale function."""
-    return fmt.scale, fmt.clip, fmt.element.max_abs, fmt.element.emax
+    """What `block_scale` depends on: formats with equal keys have the same scale function
+    (a power-of-two scale sees the element's emax only, the others its largest value)."""
+    el = fmt.element
+    return fmt.scale, fmt.clip, el.emax if fmt.scale.kind == "pow2" else el.max_abs
 
 
 def scale_jumps(fmt: ScaledFormat, sigmas, amax, lo, hi) -> np.ndarray:

@@ -51,6 +51,12 @@ class Codebook:
         """(unique |t|, index of each threshold in it): a symmetric codebook needs half."""
         return np.unique(np.abs(self.thresholds), return_inverse=True)
 
+    @cached_property
+    def reflection(self) -> np.ndarray:
+        """Factors turning upper moments at |t| into the tail moments at each threshold t,
+        shape (3, 1, n-1) (`student.reflect`)."""
+        return reflect(np.ones((3, 1, self.thresholds.size)), self.thresholds < 0)
+
     def cell(self, v: np.ndarray) -> np.ndarray:
         """Index of the cell holding each value `v` (in codebook units)."""
         return np.searchsorted(self.thresholds, v, side="right")
@@ -90,16 +96,15 @@ class ScaledCells:
         self.scales = s = np.where(s > 0, s, TINY)
         ua, inv = cb.abs_thresholds
         up = dist.upper_moments(s[:, None] * ua[None, :])  # (3, S, unique |t|)
-        tt = reflect(up[:, :, inv], (cb.thresholds < 0)[None, None, :])  # (3, S, n-1)
-        zero = np.zeros((3, s.size, 1))  # tails at +-inf vanish
-        self.tt = np.concatenate([zero, tt, zero], axis=2)  # (3, S, n+1): cell k is [k, k+1]
+        self.tt = np.zeros((3, s.size, cb.levels.size + 1))  # cell k is [k, k+1]; 0 at +-inf
+        self.tt[:, :, 1:-1] = up[:, :, inv] * cb.reflection  # tail moments at the thresholds
 
     @cached_property
     def errors(self) -> np.ndarray:
         """Error of each cell over the whole line, shape (S, n): moments from the tail moments
         at its ends (`interval_moments`; a cell's side of 0 does not depend on the scale)."""
         ta, tb = self.tt[:, :, :-1], self.tt[:, :, 1:]
-        mom = np.where(self.cb.lower >= 0, ta - tb, tb - ta)
+        mom = (ta - tb) * np.where(self.cb.lower >= 0, 1.0, -1.0)
         k = np.flatnonzero((self.cb.lower < 0) & (self.cb.upper >= 0))  # the cell holding 0
         if k.size:
             mom[:, :, k] = interval_moments(self.dist, -1.0, 1.0, ta[:, :, k], tb[:, :, k])

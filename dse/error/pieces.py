@@ -30,12 +30,11 @@ from dse.formats import ScaledFormat
 
 
 def telescoped(
-    dist: Student, cells: ScaledCells, a: np.ndarray, b: np.ndarray, blocks: np.ndarray
+    cells: ScaledCells, a: np.ndarray, b: np.ndarray, ta, tb, blocks: np.ndarray
 ) -> np.ndarray:
     """The terms of the sum above for pieces [a, b) (0 < a <= b <= inf; piece j uses scale
-    `cells.scales[j]`), shape (len(blocks), pieces)."""
+    `cells.scales[j]`; `ta`, `tb` the upper moments at a and b), shape (len(blocks), pieces)."""
     which = np.arange(a.size)
-    ta, tb = dist.upper_moments(a), dist.upper_moments(b)
     (above_a, below_a), (above_b, below_b) = cells.tails(which, a, ta), cells.tails(which, b, tb)
     w_a = np.maximum(cells.total() - above_a - below_a, 0.0)
     dw = np.maximum(above_a - above_b + below_a - below_b, 0.0)
@@ -79,10 +78,12 @@ def piece_sums(
     s = scale(rep, sig, amax)
     keep = (b > a).ravel()
     row = np.repeat(np.arange(a.shape[0]), a.shape[1])[keep]
-    nu = dist.nu if not shape else np.repeat(np.ravel(dist.nu), n_sig)[row]
-    piece_dist = dist if not shape else Student(nu)
+    row_dist = dist if not shape else Student(np.repeat(np.ravel(dist.nu), n_sig))
+    t = row_dist.upper_moments(edges)  # at every edge once: piece j ends where j + 1 starts
+    ta, tb = (v.reshape(3, -1)[:, keep] for v in (t[:, :, :-1], t[:, :, 1:]))
+    piece_dist = dist if not shape else Student(row_dist.nu[row])
     cells = ScaledCells(piece_dist, codebook(fmt.element, fmt.rounding), s.ravel()[keep])
-    terms = telescoped(piece_dist, cells, a.ravel()[keep], b.ravel()[keep], blocks)
+    terms = telescoped(cells, a.ravel()[keep], b.ravel()[keep], ta, tb, blocks)
     sums = np.stack([np.bincount(row, t, minlength=a.shape[0]) for t in terms])
     return sums.reshape((len(blocks), *shape, n_sig))
 

@@ -84,9 +84,12 @@ class Student:
     def pdf(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
         nu, iv = self.lead(self.nu, x), self.lead(self.inv_nu, x)
+        normal = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi) if np.any(self.normal) else 0.0
+        if np.all(self.normal):
+            return normal
         with np.errstate(over="ignore", invalid="ignore"):
             t = np.exp(self.lead(self._log_norm, x) - 0.5 * (nu + 1) * np.log1p(x * x * iv))
-            return np.where(iv == 0, np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi), t)
+            return np.where(iv == 0, normal, t)
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         return special.stdtr(self.lead(self.nu, x), x)  # stdtr(inf, x) is the normal cdf
