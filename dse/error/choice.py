@@ -43,7 +43,7 @@ from dse.error.analytic import (
     scale_key,
 )
 from dse.error.blockmax import MaxNodes, max_nodes, q_of_v, v_of_m
-from dse.error.codebook import ScaledCells, codebook, codebook_of_levels, max_error
+from dse.error.codebook import codebook, codebook_of_levels, max_error, shared_cells
 from dse.errors import UserError
 from dse.formats import ChoiceFormat, ScaledFormat
 from dse.formats.selectors import BeneficialRange, MinError, TopFraction
@@ -195,6 +195,10 @@ def two_stage_h(
     tops, groups, _, group = _groups(fmt, sel)
     s = _scale(fmt.candidates[0], nodes, sigma, st)  # the dialects share the scale rule
     target = groups[group(nodes.m / s)]
+    spans = sel.ranges(fmt)
+    uniq, which = np.unique(s, return_inverse=True)
+    cbs = [codebook(c.element, c.rounding) for c in fmt.candidates]
+    cells = shared_cells(st.dist, cbs, uniq)
     h = np.zeros_like(nodes.m)
     for top in groups:
         at = np.flatnonzero(target == top)
@@ -203,47 +207,45 @@ def two_stage_h(
             continue
         sub = MaxNodes(nodes.m[at], nodes.q[at], nodes.weight[at], nodes.block)
         if members.size == 1:
-            c = fmt.candidates[members[0]]
-            cb = codebook(c.element, c.rounding)
-            h[at] = per_value(sub, *conditional_error(cb, st.dist, sub, s[at]))
+            k = members[0]
+            w = cells[k].window(which[at], sub.m, sub.q) / sub.inside
+            h[at] = per_value(sub, w, max_error(cbs[k], s[at], sub.m))
         elif members.size == 2:
-            h[at] = _pair_h(fmt, st, sel, sub, s[at], *members)
+            i, j = members
+            pair = {i: cells[i], j: cells[j]}
+            h[at] = _pair_h(fmt, st, sel, spans, sub, s[at], which[at], pair)
         else:
             raise UserError(f"{fmt.name}: two-stage selection models groups of two candidates")
     return h
 
 
-def _pair_h(fmt, st: Setting, sel: BeneficialRange, nodes: MaxNodes, s, i: int, j: int):
-    """Stage 2 between candidates i < j: exact sum over the multinomial counts of the other
-    B - 1 values in region A (only i's beneficial range), B (only j's) and the rest."""
+def _pair_h(fmt, st: Setting, sel: BeneficialRange, spans, nodes: MaxNodes, s, which, cells):
+    """Stage 2 between candidates i < j (`cells`: {i: ScaledCells, j: ScaledCells} at scales
+    indexed by `which`; `spans`: `sel.ranges(fmt)`): exact sum over the multinomial counts
+    of the other B - 1 values in region A (only i's beneficial range), B (only j's) and the
+    rest."""
     dist, n_other = st.dist, nodes.block - 1
     m, inside, r = nodes.m, nodes.inside, nodes.m / s
-    spans = sel.ranges(fmt)
+    i, j = cells
     lo, hi, in_i, in_j = _elementary(spans[i], spans[j])
-    uniq, which = np.unique(s, return_inverse=True)
-    cells = {
-        k: ScaledCells(dist, codebook(c.element, c.rounding), uniq)
-        for k, c in ((i, fmt.candidates[i]), (j, fmt.candidates[j]))
-    }
+    ends = np.append(lo, hi[-1])  # elementary interval e is [ends[e], ends[e + 1])
+    x = np.vstack([np.minimum(ends[:, None] * s, m), m])  # regions cut at the maximum; m
+    q = np.vstack([dist.sf(x[:-1]), nodes.q])
+    ux = dist.upper_moments(x, q)
+    win = {k: c.window(which, x, um=ux) / inside for k, c in cells.items()}  # (ends + 1, nodes)
     prob, err, own = {}, {}, {}
     for name, mask in (("A", in_i & ~in_j), ("B", in_j & ~in_i)):
-        x0 = np.minimum(lo[mask][:, None] * s, m)  # region cut at the maximum
-        x1 = np.minimum(hi[mask][:, None] * s, m)
-        q0, q1 = dist.sf(x0), dist.sf(x1)
-        prob[name] = (2 * (q0 - q1)).sum(axis=0) / inside
-        err[name] = {
-            k: (c.window(which, x1, q1) - c.window(which, x0, q0)).sum(axis=0) / inside
-            for k, c in cells.items()
-        }
-        own[name] = ((r >= lo[mask][:, None]) & (r < hi[mask][:, None])).any(axis=0)
+        e = np.flatnonzero(mask)
+        prob[name] = (2 * (q[e] - q[e + 1])).sum(axis=0) / inside
+        err[name] = {k: (w[e + 1] - w[e]).sum(axis=0) for k, w in win.items()}
+        own[name] = ((r >= lo[e][:, None]) & (r < hi[e][:, None])).any(axis=0)
     prob_r = np.maximum(1.0 - prob["A"] - prob["B"], 0.0)
     lead = own["A"].astype(int) - own["B"].astype(int)
     counts = _stage2_counts(prob["A"], prob["B"], prob_r, lead, n_other, sel.tie == "first")
     h = np.zeros_like(m)
     for k, (p_k, n_a, n_b) in zip((i, j), counts):
         n_r = n_other * p_k - n_a - n_b
-        tot = cells[k].window(which, m, nodes.q) / inside
-        e_rest = tot - err["A"][k] - err["B"][k]
+        e_rest = win[k][-1] - err["A"][k] - err["B"][k]
         c = fmt.candidates[k]
         e_max = max_error(codebook(c.element, c.rounding), s, m)
         h += (

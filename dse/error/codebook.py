@@ -90,12 +90,12 @@ class ScaledCells:
     A zero scale (the block quantizes to zeros) is evaluated as the scale TINY: the same
     error to ~1e-500 relative, with thresholds of the right sign."""
 
-    def __init__(self, dist: Student, cb: Codebook, scales: np.ndarray) -> None:
+    def __init__(self, dist: Student, cb: Codebook, scales: np.ndarray, up=None) -> None:
+        """`up`: the upper moments at scales x `cb.abs_thresholds[0]`, if already known."""
         self.dist, self.cb = dist, cb
-        s = np.asarray(scales, dtype=np.float64).reshape(-1)
-        self.scales = s = np.where(s > 0, s, TINY)
+        self.scales = s = positive(scales)
         ua, inv = cb.abs_thresholds
-        up = dist.upper_moments(s[:, None] * ua[None, :])  # (3, S, unique |t|)
+        up = dist.upper_moments(s[:, None] * ua[None, :]) if up is None else up  # (3, S, |t|)
         self.tt = np.zeros((3, s.size, cb.levels.size + 1))  # cell k is [k, k+1]; 0 at +-inf
         self.tt[:, :, 1:-1] = up[:, :, inv] * cb.reflection  # tail moments at the thresholds
 
@@ -141,13 +141,32 @@ class ScaledCells:
         below = squared_error(mom_down, s * self.cb.levels[down]) + left[which, down]
         return above, below
 
-    def window(self, which: np.ndarray, m: np.ndarray, sf_m: np.ndarray | None = None):
+    def window(self, which: np.ndarray, m: np.ndarray, sf_m=None, um=None) -> np.ndarray:
         """int_{-m}^{m} (x - s Q(x / s))^2 f(x) dx with s = scales[which]: the error of the
-        values inside a block whose maximum is m > 0 (`sf_m` = P(T > m) if known), as the
-        total minus both tails (absolute precision ~1e-16 of the total)."""
+        values inside a block whose maximum is m > 0 (`sf_m` = P(T > m), `um` = the upper
+        moments at m, if known), as the total minus both tails (absolute precision ~1e-16 of
+        the total)."""
         m = np.asarray(m, dtype=np.float64)
-        above, below = self.tails(which, m, self.dist.upper_moments(m, sf_m))
+        um = self.dist.upper_moments(m, sf_m) if um is None else um
+        above, below = self.tails(which, m, um)
         return np.maximum(self.total()[which] - above - below, 0.0)
+
+
+def positive(scales: np.ndarray) -> np.ndarray:
+    """Scales flattened, a zero scale replaced by TINY (see `ScaledCells`)."""
+    s = np.asarray(scales, dtype=np.float64).reshape(-1)
+    return np.where(s > 0, s, TINY)
+
+
+def shared_cells(dist: Student, cbs: list[Codebook], scales: np.ndarray) -> list[ScaledCells]:
+    """`ScaledCells` of several codebooks at the same scales, with the tail moments computed
+    once for the union of their |thresholds| (codebooks that share levels share cdf calls)."""
+    s = positive(scales)
+    ua = np.unique(np.concatenate([cb.abs_thresholds[0] for cb in cbs]))
+    up = dist.upper_moments(s[:, None] * ua[None, :])
+    return [
+        ScaledCells(dist, cb, s, up[:, :, np.searchsorted(ua, cb.abs_thresholds[0])]) for cb in cbs
+    ]
 
 
 def max_error(cb: Codebook, s: np.ndarray, m: np.ndarray) -> np.ndarray:
