@@ -34,10 +34,9 @@ def telescoped(
 ) -> np.ndarray:
     """The terms of the sum above for pieces [a, b) (0 < a <= b <= inf; piece j uses scale
     `cells.scales[j]`; `ta`, `tb` the upper moments at a and b), shape (len(blocks), pieces)."""
-    which = np.arange(a.size)
-    (above_a, below_a), (above_b, below_b) = cells.tails(which, a, ta), cells.tails(which, b, tb)
-    w_a = np.maximum(cells.total() - above_a - below_a, 0.0)
-    dw = np.maximum(above_a - above_b + below_a - below_b, 0.0)
+    above, below = cells.tails(np.arange(a.size), np.stack([a, b]), np.stack([ta, tb], axis=1))
+    w_a = np.maximum(cells.total() - above[0] - below[0], 0.0)
+    dw = np.maximum(above[0] - above[1] + below[0] - below[1], 0.0)
     e = np.asarray(blocks, dtype=np.float64)[:, None] - 1.0
     ga, gb = (1.0 - 2.0 * ta[0]) ** e, (1.0 - 2.0 * tb[0]) ** e
     return dw * gb + w_a * (gb - ga)
