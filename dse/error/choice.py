@@ -191,7 +191,8 @@ def _elementary(spans_i, spans_j):
 def two_stage_h(
     fmt: ChoiceFormat, st: Setting, sel: BeneficialRange, sigma, nodes: MaxNodes
 ) -> np.ndarray:
-    """Per-value expected error of the two-stage selection given M, at each node."""
+    """Per-value expected error of the two-stage selection given M, at each node (stage 2
+    of every pair of candidates in one multinomial pass)."""
     tops, groups, _, group = _groups(fmt, sel)
     s = _scale(fmt.candidates[0], nodes, sigma, st)  # the dialects share the scale rule
     target = groups[group(nodes.m / s)]
@@ -200,6 +201,7 @@ def two_stage_h(
     cbs = [codebook(c.element, c.rounding) for c in fmt.candidates]
     cells = shared_cells(st.dist, cbs, uniq)
     h = np.zeros_like(nodes.m)
+    pairs = []
     for top in groups:
         at = np.flatnonzero(target == top)
         members = np.flatnonzero(tops == top)
@@ -211,21 +213,27 @@ def two_stage_h(
             w = cells[k].window(which[at], sub.m, sub.q) / sub.inside
             h[at] = per_value(sub, w, max_error(cbs[k], s[at], sub.m))
         elif members.size == 2:
-            i, j = members
-            pair = {i: cells[i], j: cells[j]}
-            h[at] = _pair_h(fmt, st, sel, spans, sub, s[at], which[at], pair)
+            pair = {k: cells[k] for k in members}
+            pairs.append((at, members, _regions(st, spans, sub, s[at], which[at], pair)))
         else:
             raise UserError(f"{fmt.name}: two-stage selection models groups of two candidates")
+    if pairs:
+        cat = [np.concatenate([r[key] for *_, r in pairs]) for key in ("A", "B", "R", "lead")]
+        counts = _stage2_counts(*cat, nodes.block - 1, sel.tie == "first")
+        ends = np.cumsum([0] + [at.size for at, *_ in pairs])
+        for (at, members, r), a, b in zip(pairs, ends[:-1], ends[1:]):
+            pair_cbs, cnt = [cbs[k] for k in members], counts[:, :, a:b]
+            h[at] = _pair_h(pair_cbs, members, r, s[at], nodes.m[at], cnt, nodes.block)
     return h
 
 
-def _pair_h(fmt, st: Setting, sel: BeneficialRange, spans, nodes: MaxNodes, s, which, cells):
+def _regions(st: Setting, spans, nodes: MaxNodes, s, which, cells) -> dict:
     """Stage 2 between candidates i < j (`cells`: {i: ScaledCells, j: ScaledCells} at scales
-    indexed by `which`; `spans`: `sel.ranges(fmt)`): exact sum over the multinomial counts
-    of the other B - 1 values in region A (only i's beneficial range), B (only j's) and the
-    rest."""
-    dist, n_other = st.dist, nodes.block - 1
-    m, inside, r = nodes.m, nodes.inside, nodes.m / s
+    indexed by `which`; `spans`: `sel.ranges(fmt)`), per node: the probabilities of the
+    regions "A" (only i's beneficial range), "B" (only j's) and "R" (the rest) for the
+    other values, each candidate k's mean error over A, B and the window (("A", k), ...),
+    and the maximum's own vote "lead" (1 in A, -1 in B, else 0)."""
+    dist, m, inside, r = st.dist, nodes.m, nodes.inside, nodes.m / s
     i, j = cells
     lo, hi, in_i, in_j = _elementary(spans[i], spans[j])
     ends = np.append(lo, hi[-1])  # elementary interval e is [ends[e], ends[e + 1])
@@ -233,33 +241,38 @@ def _pair_h(fmt, st: Setting, sel: BeneficialRange, spans, nodes: MaxNodes, s, w
     q = np.vstack([dist.sf(x[:-1]), nodes.q])
     ux = dist.upper_moments(x, q)
     win = {k: c.window(which, x, um=ux) / inside for k, c in cells.items()}  # (ends + 1, nodes)
-    prob, err, own = {}, {}, {}
-    for name, mask in (("A", in_i & ~in_j), ("B", in_j & ~in_i)):
+    out = {"lead": np.zeros(m.shape, dtype=int)}
+    for name, mask, vote in (("A", in_i & ~in_j, 1), ("B", in_j & ~in_i, -1)):
         e = np.flatnonzero(mask)
-        prob[name] = (2 * (q[e] - q[e + 1])).sum(axis=0) / inside
-        err[name] = {k: (w[e + 1] - w[e]).sum(axis=0) for k, w in win.items()}
-        own[name] = ((r >= lo[e][:, None]) & (r < hi[e][:, None])).any(axis=0)
-    prob_r = np.maximum(1.0 - prob["A"] - prob["B"], 0.0)
-    lead = own["A"].astype(int) - own["B"].astype(int)
-    counts = _stage2_counts(prob["A"], prob["B"], prob_r, lead, n_other, sel.tie == "first")
+        out[name] = (2 * (q[e] - q[e + 1])).sum(axis=0) / inside
+        for k, w in win.items():
+            out[name, k] = (w[e + 1] - w[e]).sum(axis=0)
+        out["lead"] += vote * ((r >= lo[e][:, None]) & (r < hi[e][:, None])).any(axis=0)
+    out["R"] = np.maximum(1.0 - out["A"] - out["B"], 0.0)
+    for k, w in win.items():
+        out["R", k] = w[-1] - out["A", k] - out["B", k]
+    return out
+
+
+def _pair_h(cbs, members, regions: dict, s, m, counts, block: int) -> np.ndarray:
+    """Per-value error of the stage-2 pair `members` (codebooks `cbs`) from its `_regions`
+    and `_stage2_counts`: each candidate's share of the blocks, with its expected counts in
+    A, B and the rest."""
     h = np.zeros_like(m)
-    for k, (p_k, n_a, n_b) in zip((i, j), counts):
-        n_r = n_other * p_k - n_a - n_b
-        e_rest = win[k][-1] - err["A"][k] - err["B"][k]
-        c = fmt.candidates[k]
-        e_max = max_error(codebook(c.element, c.rounding), s, m)
+    for k, cb, (p_k, n_a, n_b) in zip(members, cbs, counts):
+        n_r = (block - 1) * p_k - n_a - n_b
         h += (
-            n_a * _ratio(err["A"][k], prob["A"])
-            + n_b * _ratio(err["B"][k], prob["B"])
-            + n_r * _ratio(e_rest, prob_r)
-            + p_k * e_max
-        ) / nodes.block
+            n_a * _ratio(regions["A", k], regions["A"])
+            + n_b * _ratio(regions["B", k], regions["B"])
+            + n_r * _ratio(regions["R", k], regions["R"])
+            + p_k * max_error(cb, s, m)
+        ) / block
     return h
 
 
 #: Stage 2 drops the count pairs with a + b above k where P(a + b > k) < STAGE2_EPS (an
 #: approximation: it moves each expectation by < 1e-17 relative), k from STAGE2_TOTALS.
-STAGE2_EPS, STAGE2_TOTALS = 1e-17, (1, 2, 4, 8, 16)
+STAGE2_EPS, STAGE2_TOTALS = 1e-17, (1, 2, 3, 4, 6, 8, 12, 16, 20, 24, 28)
 
 
 def _stage2_counts(pa, pb, pr, lead, n: int, tie_first: bool):
