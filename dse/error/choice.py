@@ -90,7 +90,7 @@ def _breaks(fmt: ChoiceFormat, st: Setting, sigma: float, extra_marks=()) -> np.
         [codebook(c.element, c.rounding).thresholds for c in block] + [np.asarray(extra_marks)]
     )
     distinct = {scale_key(c): c for c in block}.values()  # candidates sharing g share breaks
-    return np.concatenate([breaks_of(c, st, sigma, marks) for c in distinct])
+    return np.unique(np.concatenate([breaks_of(c, st, sigma, marks) for c in distinct]))
 
 
 def _cap(fmt: ChoiceFormat, st: Setting) -> float | None:
