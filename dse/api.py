@@ -182,7 +182,7 @@ def apply_sets(cfg: Mapping, sets: Sequence[str]) -> dict:
     out = copy.deepcopy(dict(cfg))
     for item in sets:
         if "=" not in item:
-            raise UserError(f"--set {item!r}: expected PATH=VALUE, e.g. hardware.node=5nm")
+            raise UserError(f"--set {item!r}: expected PATH=VALUE, e.g. hardware.node_nm=5nm")
         path, text = item.split("=", 1)
         keys = path.strip().split(".")
         value: Any = yaml.safe_load(text)

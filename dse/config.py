@@ -201,7 +201,10 @@ def load(path: str | Path) -> dict:
     except FileNotFoundError:
         raise UserError(f"no such sweep file: {str(path)!r}") from None
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(exc, "problem", None) or "cannot parse"
+        raise UserError(f"{path}: not valid YAML{where}: {what}") from None
     if not isinstance(raw, Mapping):
         raise UserError(f"{path}: a sweep file is a YAML mapping (workload, space, ...)")
     return resolve(raw, name=p.stem)
