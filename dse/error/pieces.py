@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from dse.error.blockmax import max_range
-from dse.error.codebook import ScaledCells, codebook
+from dse.error.codebook import Codebook, ScaledCells, codebook, positive
 from dse.error.student import Student
 from dse.formats import ScaledFormat
 
@@ -77,14 +77,41 @@ def piece_sums(
     s = scale(rep, sig, amax)
     keep = (b > a).ravel()
     row = np.repeat(np.arange(a.shape[0]), a.shape[1])[keep]
-    row_dist = dist if not shape else Student(np.repeat(np.ravel(dist.nu), n_sig))
-    t = row_dist.upper_moments(edges)  # at every edge once: piece j ends where j + 1 starts
-    ta, tb = (v.reshape(3, -1)[:, keep] for v in (t[:, :, :-1], t[:, :, 1:]))
-    piece_dist = dist if not shape else Student(row_dist.nu[row])
-    cells = ScaledCells(piece_dist, codebook(fmt.element, fmt.rounding), s.ravel()[keep])
-    terms = telescoped(cells, a.ravel()[keep], b.ravel()[keep], ta, tb, blocks)
-    sums = np.stack([np.bincount(row, t, minlength=a.shape[0]) for t in terms])
+    nu = None if not shape else np.repeat(np.ravel(dist.nu), n_sig)[row]
+    piece_dist = dist if not shape else Student(nu)
+    a, b = a.ravel()[keep], b.ravel()[keep]
+    last = np.append(row[1:] != row[:-1], True)  # else the next piece starts where it ends
+    ta = piece_dist.upper_moments(a)
+    tb = np.concatenate([ta[:, 1:], ta[:, -1:]], axis=1)
+    tb[:, last] = (dist if not shape else Student(nu[last])).upper_moments(b[last])
+    cb, s = codebook(fmt.element, fmt.rounding), positive(s.ravel()[keep])
+    cells = ScaledCells(piece_dist, cb, s, threshold_moments(piece_dist, cb, s, row))
+    terms = telescoped(cells, a, b, ta, tb, blocks)
+    sums = np.stack([np.bincount(row, t, minlength=lo.shape[0]) for t in terms])
     return sums.reshape((len(blocks), *shape, n_sig))
+
+
+def threshold_moments(dist: Student, cb: Codebook, s: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Upper moments at s x |thresholds| of every piece (`ScaledCells`' `up`, shape (3, pieces,
+    unique |t|)), each distinct point once: a piece whose scale equals (or doubles) that of the
+    piece before it in its row repeats its thresholds t (those at 2 t): power-of-two scales
+    repeat every octave, and the products are then exactly equal."""
+    ua = cb.abs_thresholds[0]
+    n, u = s.size, ua.size
+    twice = np.minimum(np.searchsorted(ua, 2 * ua), u - 1)
+    prev = np.arange(-1, n - 1)[:, None] * u  # first index of the piece before
+    same = np.append(False, row[1:] == row[:-1])[:, None]
+    ratio = np.append(0.0, s[1:] / s[:-1])[:, None]
+    src = np.arange(n)[:, None] * u + np.arange(u)
+    src = np.where(same & (ratio == 1.0), prev + np.arange(u), src)
+    src = np.where(same & (ratio == 2.0) & (ua[twice] == 2 * ua), prev + twice, src).ravel()
+    while not np.array_equal(src[src], src):  # follow chains of repeats to the first
+        src = src[src]
+    first = np.flatnonzero(src == np.arange(src.size))
+    d = dist if np.ndim(dist.nu) == 0 else Student(dist.nu[first // u])
+    pos = np.zeros(src.size, dtype=int)
+    pos[first] = np.arange(first.size)
+    return d.upper_moments((s[:, None] * ua).ravel()[first])[:, pos[src]].reshape(3, n, u)
 
 
 def capped(sums: np.ndarray, dist: Student, blocks: np.ndarray, cap) -> np.ndarray:
