@@ -209,10 +209,8 @@ def scaled_errors(
 
 def _flat(dist: Student, shape: tuple) -> Student:
     """`dist` for arrays of `shape` = (sigmas, *nu.shape, ...) flattened."""
-    if np.ndim(dist.nu) == 0:
-        return dist
-    nu = dist.lead(dist.nu, np.empty(shape[1:]))
-    return Student(np.broadcast_to(nu, shape).ravel())
+    index = np.arange(np.size(dist.nu)).reshape(np.shape(dist.nu))
+    return dist.take(np.broadcast_to(dist.lead(index, np.empty(shape[1:])), shape).ravel())
 
 
 def scaled_error(fmt: ScaledFormat, st: Setting, nodes_n: int = 64) -> float:

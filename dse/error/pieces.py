@@ -77,13 +77,12 @@ def piece_sums(
     s = scale(rep, sig, amax)
     keep = (b > a).ravel()
     row = np.repeat(np.arange(a.shape[0]), a.shape[1])[keep]
-    nu = None if not shape else np.repeat(np.ravel(dist.nu), n_sig)[row]
-    piece_dist = dist if not shape else Student(nu)
+    piece_dist = dist.take(np.repeat(np.arange(n_nu).reshape(shape), n_sig)[row])
     a, b = a.ravel()[keep], b.ravel()[keep]
     last = np.append(row[1:] != row[:-1], True)  # else the next piece starts where it ends
     ta = piece_dist.upper_moments(a)
     tb = np.concatenate([ta[:, 1:], ta[:, -1:]], axis=1)
-    tb[:, last] = (dist if not shape else Student(nu[last])).upper_moments(b[last])
+    tb[:, last] = piece_dist.take(last).upper_moments(b[last])
     cb, s = codebook(fmt.element, fmt.rounding), positive(s.ravel()[keep])
     cells = ScaledCells(piece_dist, cb, s, threshold_moments(piece_dist, cb, s, row))
     terms = telescoped(cells, a, b, ta, tb, blocks)
@@ -108,7 +107,7 @@ def threshold_moments(dist: Student, cb: Codebook, s: np.ndarray, row: np.ndarra
     while not np.array_equal(src[src], src):  # follow chains of repeats to the first
         src = src[src]
     first = np.flatnonzero(src == np.arange(src.size))
-    d = dist if np.ndim(dist.nu) == 0 else Student(dist.nu[first // u])
+    d = dist.take(first // u)
     pos = np.zeros(src.size, dtype=int)
     pos[first] = np.arange(first.size)
     return d.upper_moments((s[:, None] * ua).ravel()[first])[:, pos[src]].reshape(3, n, u)

@@ -71,6 +71,16 @@ class Student:
     def inv_nu(self):
         return 1.0 / np.asarray(self.nu, dtype=np.float64)
 
+    def take(self, index) -> Student:
+        """The distribution of elements `index` of an array of nu, its per-nu constants
+        carried over (itself for a scalar nu)."""
+        if np.ndim(self.nu) == 0:
+            return self
+        out = Student(np.asarray(self.nu)[index])
+        for name in ("inv_nu", "_log_norm"):  # cached properties
+            out.__dict__[name] = getattr(self, name)[index]
+        return out
+
     @property
     def variance(self):
         """Var T = nu / (nu - 2) (1 for the normal)."""
