@@ -84,7 +84,8 @@ def piece_sums(
     tb = np.concatenate([ta[:, 1:], ta[:, -1:]], axis=1)
     tb[:, last] = piece_dist.take(last).upper_moments(b[last])
     cb, s = codebook(fmt.element, fmt.rounding), positive(s.ravel()[keep])
-    cells = ScaledCells(piece_dist, cb, s, threshold_moments(piece_dist, cb, s, row))
+    up = threshold_moments(piece_dist, cb, s, row) if fmt.scale.kind == "pow2" else None
+    cells = ScaledCells(piece_dist, cb, s, up)
     terms = telescoped(cells, a, b, ta, tb, blocks)
     sums = np.stack([np.bincount(row, t, minlength=lo.shape[0]) for t in terms])
     return sums.reshape((len(blocks), *shape, n_sig))
@@ -104,13 +105,12 @@ def threshold_moments(dist: Student, cb: Codebook, s: np.ndarray, row: np.ndarra
     src = np.arange(n)[:, None] * u + np.arange(u)
     src = np.where(same & (ratio == 1.0), prev + np.arange(u), src)
     src = np.where(same & (ratio == 2.0) & (ua[twice] == 2 * ua), prev + twice, src).ravel()
-    while not np.array_equal(src[src], src):  # follow chains of repeats to the first
-        src = src[src]
-    first = np.flatnonzero(src == np.arange(src.size))
-    d = dist.take(first // u)
-    pos = np.zeros(src.size, dtype=int)
-    pos[first] = np.arange(first.size)
-    return d.upper_moments((s[:, None] * ua).ravel()[first])[:, pos[src]].reshape(3, n, u)
+    nxt = src[src]
+    while not np.array_equal(nxt, src):  # follow chains of repeats to the first
+        src, nxt = nxt, nxt[nxt]
+    first = src == np.arange(src.size)
+    up = dist.take(np.flatnonzero(first) // u).upper_moments((s[:, None] * ua).ravel()[first])
+    return up[:, (np.cumsum(first) - 1)[src]].reshape(3, n, u)
 
 
 def capped(sums: np.ndarray, dist: Student, blocks: np.ndarray, cap) -> np.ndarray:
