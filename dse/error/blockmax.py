@@ -27,9 +27,8 @@ so that nodes deep in the tail keep full precision.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -141,29 +140,20 @@ def nodes(
     return Nodes(dist, dist.isf(q), q, y, wy)
 
 
-class _SharedNodes:
-    """`nodes` without breaks, cached (least recently used): one set per distribution (its
-    nu values, scalar or array) and range of block sizes."""
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize, self.data = maxsize, OrderedDict()
-
-    def __call__(self, dist: Student, lo_block: int, hi_block: int) -> Nodes:
-        nu = np.asarray(dist.nu, dtype=np.float64)
-        key = (nu.tobytes(), nu.shape, lo_block, hi_block)
-        if key in self.data:
-            self.data.move_to_end(key)
-        else:
-            self.data[key] = nodes(dist, lo_block, hi_block)
-            if len(self.data) > self.maxsize:
-                self.data.popitem(last=False)
-        return self.data[key]
-
-    def cache_clear(self) -> None:
-        self.data.clear()
+def shared_nodes(dist: Student, lo_block: int, hi_block: int) -> Nodes:
+    """`nodes` without breaks, cached: one set per distribution (scalar or array nu) and range
+    of block sizes."""
+    nu = np.asarray(dist.nu, dtype=np.float64)
+    return _nodes_of(nu.tobytes(), nu.shape, lo_block, hi_block)
 
 
-shared_nodes = _SharedNodes(1024)
+@lru_cache(maxsize=1024)
+def _nodes_of(nu: bytes, shape: tuple, lo_block: int, hi_block: int) -> Nodes:
+    v = np.frombuffer(nu).reshape(shape)
+    return nodes(Student(float(v) if not shape else v), lo_block, hi_block)
+
+
+shared_nodes.cache_clear = _nodes_of.cache_clear
 
 
 def max_nodes(
