@@ -24,7 +24,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from dse.error.student import Student, interval_moments, reflect, squared_error
+from dse.error.student import Student, interval_moments, squared_error
 from dse.formats.elements import Element
 
 #: Stand-in for a zero scale (see `ScaledCells`).
@@ -50,12 +50,6 @@ class Codebook:
     def abs_thresholds(self) -> tuple[np.ndarray, np.ndarray]:
         """(unique |t|, index of each threshold in it): a symmetric codebook needs half."""
         return np.unique(np.abs(self.thresholds), return_inverse=True)
-
-    @cached_property
-    def reflection(self) -> np.ndarray:
-        """Factors turning upper moments at |t| into the tail moments at each threshold t,
-        shape (3, 1, n-1) (`student.reflect`)."""
-        return reflect(np.ones((3, 1, self.thresholds.size)), self.thresholds < 0)
 
     def cell(self, v: np.ndarray) -> np.ndarray:
         """Index of the cell holding each value `v` (in codebook units)."""
@@ -97,14 +91,16 @@ class ScaledCells:
         ua, inv = cb.abs_thresholds
         up = dist.upper_moments(s[:, None] * ua[None, :]) if up is None else up  # (3, S, |t|)
         self.tt = np.zeros((3, s.size, cb.levels.size + 1))  # cell k is [k, k+1]; 0 at +-inf
-        self.tt[:, :, 1:-1] = up[:, :, inv] * cb.reflection  # tail moments at the thresholds
+        self.tt[:, :, 1:-1] = np.take(up, inv, axis=2)  # tail moments at the thresholds:
+        self.tt[1, :, 1:-1][:, cb.thresholds < 0] *= -1.0  # lower tails below 0 (`reflect`)
 
     @cached_property
     def errors(self) -> np.ndarray:
         """Error of each cell over the whole line, shape (S, n): moments from the tail moments
         at its ends (`interval_moments`; a cell's side of 0 does not depend on the scale)."""
         ta, tb = self.tt[:, :, :-1], self.tt[:, :, 1:]
-        mom = (ta - tb) * np.where(self.cb.lower >= 0, 1.0, -1.0)
+        mom = ta - tb
+        mom[:, :, self.cb.lower < 0] *= -1.0  # cells below 0: lower tails
         k = np.flatnonzero((self.cb.lower < 0) & (self.cb.upper >= 0))  # the cell holding 0
         if k.size:
             mom[:, :, k] = interval_moments(self.dist, -1.0, 1.0, ta[:, :, k], tb[:, :, k])
