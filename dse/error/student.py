@@ -26,6 +26,8 @@ from scipy import special
 
 from dse.errors import UserError
 
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
 
 def check_nu(nu: float) -> float:
     """nu as a float, or a UserError when the t has no variance (nu <= 2) or nu is not a number."""
@@ -91,15 +93,21 @@ class Student:
         nu = np.where(self.normal, 3.0, self.nu)  # the normal does not use it
         return special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
 
+    @cached_property
+    def _normal_count(self) -> int:
+        """How many of the nu are inf (python int: picks the pdf's formula without array ops)."""
+        return int(np.count_nonzero(self.normal))
+
     def pdf(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
+        if self._normal_count == np.size(self.nu):
+            return np.exp(-0.5 * x * x) * _INV_SQRT_2PI
         nu, iv = self.lead(self.nu, x), self.lead(self.inv_nu, x)
-        normal = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi) if np.any(self.normal) else 0.0
-        if np.all(self.normal):
-            return normal
         with np.errstate(over="ignore", invalid="ignore"):
             t = np.exp(self.lead(self._log_norm, x) - 0.5 * (nu + 1) * np.log1p(x * x * iv))
-            return np.where(iv == 0, normal, t)
+        if self._normal_count == 0:
+            return t
+        return np.where(iv == 0, np.exp(-0.5 * x * x) * _INV_SQRT_2PI, t)
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         return special.stdtr(self.lead(self.nu, x), x)  # stdtr(inf, x) is the normal cdf
@@ -121,13 +129,14 @@ class Student:
         gives zeros). `sf` = P(T > x) when the caller already has it. With iv = 1/nu:
         u1 = (1 + x^2 iv) / (1 - iv) f, u2 = u0 / (1 - 2 iv) + x (1 + x^2 iv) / (1 - 2 iv) f."""
         x = np.asarray(x, dtype=np.float64)
-        fin = np.isfinite(x)
-        xf = np.where(fin, x, 0.0)
-        f = np.where(fin, self.pdf(xf), 0.0)  # x^k f -> 0 as x -> inf for nu > 2
         u0 = self.sf(x) if sf is None else np.asarray(sf, dtype=np.float64)
         iv = self.lead(self.inv_nu, x)
-        g = (1.0 + xf * xf * iv) * f
-        return np.stack([u0, g / (1.0 - iv), (u0 + xf * g) / (1.0 - 2.0 * iv)])
+        with np.errstate(invalid="ignore"):
+            g = (1.0 + x * x * iv) * self.pdf(x)  # nan at x = inf (inf * 0)
+            out = np.stack([u0, g / (1.0 - iv), (u0 + x * g) / (1.0 - 2.0 * iv)])
+        if not np.isfinite(x).all():  # x^k f -> 0 as x -> inf for nu > 2
+            out[1:, ~np.isfinite(x)] = 0.0
+        return out
 
     def tail_moments(self, x: np.ndarray) -> np.ndarray:
         """Tail-form partial moments, shape (3, *x.shape): int_x^inf y^k f for x >= 0 and
