@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from dse.error.blockmax import max_range
-from dse.error.codebook import Codebook, ScaledCells, codebook, positive
+from dse.error.codebook import ScaledCells, codebook, positive
 from dse.error.student import Student
 from dse.formats import ScaledFormat
 
@@ -80,37 +80,46 @@ def piece_sums(
     piece_dist = dist.take(np.repeat(np.arange(n_nu).reshape(shape), n_sig)[row])
     a, b = a.ravel()[keep], b.ravel()[keep]
     last = np.append(row[1:] != row[:-1], True)  # else the next piece starts where it ends
-    ta = piece_dist.upper_moments(a)
-    tb = np.concatenate([ta[:, 1:], ta[:, -1:]], axis=1)
-    tb[:, last] = piece_dist.take(last).upper_moments(b[last])
     cb, s = codebook(fmt.element, fmt.rounding), positive(s.ravel()[keep])
-    up = threshold_moments(piece_dist, cb, s, row) if fmt.scale.kind == "pow2" else None
+    ua = cb.abs_thresholds[0]
+    src = threshold_sources(ua, s, row, fmt.scale.kind == "pow2")
+    first = src == np.arange(src.size)
+    # one pass for the upper moments at the piece ends and at every distinct threshold point
+    x = np.concatenate([a, b[last], (s[:, None] * ua).ravel()[first]])
+    at_piece = np.flatnonzero(first) // ua.size
+    owner = np.concatenate([np.arange(a.size), np.flatnonzero(last), at_piece])
+    mom = piece_dist.take(owner).upper_moments(x)
+    n_end = a.size + np.count_nonzero(last)
+    ta = mom[:, : a.size]
+    tb = np.concatenate([ta[:, 1:], ta[:, -1:]], axis=1)
+    tb[:, last] = mom[:, a.size : n_end]
+    up = mom[:, n_end:][:, (np.cumsum(first) - 1)[src]].reshape(3, s.size, ua.size)
     cells = ScaledCells(piece_dist, cb, s, up)
     terms = telescoped(cells, a, b, ta, tb, blocks)
     sums = np.stack([np.bincount(row, t, minlength=lo.shape[0]) for t in terms])
     return sums.reshape((len(blocks), *shape, n_sig))
 
 
-def threshold_moments(dist: Student, cb: Codebook, s: np.ndarray, row: np.ndarray) -> np.ndarray:
-    """Upper moments at s x |thresholds| of every piece (`ScaledCells`' `up`, shape (3, pieces,
-    unique |t|)), each distinct point once: a piece whose scale equals (or doubles) that of the
-    piece before it in its row repeats its thresholds t (those at 2 t): power-of-two scales
-    repeat every octave, and the products are then exactly equal."""
-    ua = cb.abs_thresholds[0]
+def threshold_sources(ua: np.ndarray, s: np.ndarray, row: np.ndarray, pow2: bool) -> np.ndarray:
+    """For every point s x |t| of every piece (flattened, pieces x `ua`), the index of the
+    first equal point: with power-of-two scales (`pow2`) a piece whose scale equals (or
+    doubles) that of the piece before it in its row repeats its thresholds t (those at 2 t):
+    the scales repeat every octave, and the products are then exactly equal. Otherwise every
+    point is its own."""
     n, u = s.size, ua.size
+    src = np.arange(n)[:, None] * u + np.arange(u)
+    if not pow2:
+        return src.ravel()
     twice = np.minimum(np.searchsorted(ua, 2 * ua), u - 1)
     prev = np.arange(-1, n - 1)[:, None] * u  # first index of the piece before
     same = np.append(False, row[1:] == row[:-1])[:, None]
     ratio = np.append(0.0, s[1:] / s[:-1])[:, None]
-    src = np.arange(n)[:, None] * u + np.arange(u)
     src = np.where(same & (ratio == 1.0), prev + np.arange(u), src)
     src = np.where(same & (ratio == 2.0) & (ua[twice] == 2 * ua), prev + twice, src).ravel()
     nxt = src[src]
     while not np.array_equal(nxt, src):  # follow chains of repeats to the first
         src, nxt = nxt, nxt[nxt]
-    first = src == np.arange(src.size)
-    up = dist.take(np.flatnonzero(first) // u).upper_moments((s[:, None] * ua).ravel()[first])
-    return up[:, (np.cumsum(first) - 1)[src]].reshape(3, n, u)
+    return src
 
 
 def capped(sums: np.ndarray, dist: Student, blocks: np.ndarray, cap) -> np.ndarray:
