@@ -28,6 +28,7 @@ each candidate's conditional error given M comes from `dse.error.analytic`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import gammaln
@@ -84,13 +85,16 @@ def _candidate_h(c: ScaledFormat, st: Setting, nodes: MaxNodes, sigma) -> np.nda
     return per_value(nodes, *conditional_error(cb, st.dist, nodes, _scale(c, nodes, sigma, st)))
 
 
-def _breaks(fmt: ChoiceFormat, st: Setting, sigma: float, extra_marks=()) -> np.ndarray:
+def _breaks(fmt: ChoiceFormat, st: Setting, sigmas, extra_marks=()) -> list[np.ndarray]:
+    """Per sigma of `sigmas`, the panel breaks of the candidates' scale jumps and kinks."""
     block = [c for c in fmt.candidates if c.blocking.kind == "block"]
     marks = np.concatenate(
         [codebook(c.element, c.rounding).thresholds for c in block] + [np.asarray(extra_marks)]
     )
     distinct = {scale_key(c): c for c in block}.values()  # candidates sharing g share breaks
-    return np.unique(np.concatenate([breaks_of(c, st, sigma, marks) for c in distinct]))
+    return [
+        np.unique(np.concatenate([breaks_of(c, st, sg, marks) for c in distinct])) for sg in sigmas
+    ]
 
 
 def _cap(fmt: ChoiceFormat, st: Setting) -> float | None:
@@ -125,8 +129,8 @@ def _offset_nodes(
     sig = offset_sigmas(st.sigma, not all(scale_invariant(c) for c in fmt.candidates))
     cap = _cap(fmt, st)
     parts = [
-        max_nodes(st.dist, st.block, np.append(_breaks(fmt, st, sg, marks), extra), nodes_n, cap)
-        for sg in sig
+        max_nodes(st.dist, st.block, np.append(br, extra), nodes_n, cap)
+        for br in _breaks(fmt, st, sig, marks)
     ]
     m, q, w = (np.concatenate([getattr(p, k) for p in parts]) for k in ("m", "q", "weight"))
     return MaxNodes(m, q, w / sig.size, st.block), np.repeat(sig, [p.m.size for p in parts])
@@ -151,9 +155,11 @@ def mix_error(fmt: ChoiceFormat, st: Setting, p: float, nodes_n: int = 64) -> Ch
     return ChoiceError(value, "model: threshold on the block maximum")
 
 
+@lru_cache(maxsize=256)
 def _groups(fmt: ChoiceFormat, sel: BeneficialRange):
     """Stage 1 of BlockDialect as in `selectors.BeneficialRange.choose`: the candidates'
-    largest levels, the group boundaries in scaled-maximum units, and the group of r."""
+    largest levels, the group boundaries in scaled-maximum units, and the group of r (cached
+    per record)."""
     tops = np.array([c.element.max_abs for c in fmt.candidates])
     groups = np.unique(tops)
     if sel.group_rule == "nearest":
@@ -173,8 +179,21 @@ def _groups(fmt: ChoiceFormat, sel: BeneficialRange):
 def _stage_marks(fmt: ChoiceFormat, sel: BeneficialRange) -> np.ndarray:
     """Scaled-maximum values where the two-stage selection changes: group boundaries and the
     ends of the beneficial ranges."""
-    spans = sel.ranges(fmt)
+    spans = _ranges(fmt, sel)
     return np.concatenate([_groups(fmt, sel)[2], [e for s in spans for span in s for e in span]])
+
+
+@lru_cache(maxsize=256)
+def _ranges(fmt: ChoiceFormat, sel: BeneficialRange) -> list:
+    """`sel.ranges(fmt)`, cached per record (read only)."""
+    return sel.ranges(fmt)
+
+
+@lru_cache(maxsize=1024)
+def _pair_intervals(fmt: ChoiceFormat, sel: BeneficialRange, i: int, j: int):
+    """`_elementary` of the beneficial ranges of candidates i and j, cached per record."""
+    spans = _ranges(fmt, sel)
+    return _elementary(spans[i], spans[j])
 
 
 def _elementary(spans_i, spans_j):
@@ -196,7 +215,6 @@ def two_stage_h(
     tops, groups, _, group = _groups(fmt, sel)
     s = _scale(fmt.candidates[0], nodes, sigma, st)  # the dialects share the scale rule
     target = groups[group(nodes.m / s)]
-    spans = sel.ranges(fmt)
     uniq, which = np.unique(s, return_inverse=True)
     cbs = [codebook(c.element, c.rounding) for c in fmt.candidates]
     cells = shared_cells(st.dist, cbs, uniq)
@@ -214,7 +232,8 @@ def two_stage_h(
             h[at] = per_value(sub, w, max_error(cbs[k], s[at], sub.m))
         elif members.size == 2:
             pair = {k: cells[k] for k in members}
-            pairs.append((at, members, _regions(st, spans, sub, s[at], which[at], pair)))
+            intervals = _pair_intervals(fmt, sel, *(int(k) for k in members))
+            pairs.append((at, members, _regions(st, intervals, sub, s[at], which[at], pair)))
         else:
             raise UserError(f"{fmt.name}: two-stage selection models groups of two candidates")
     if pairs:
@@ -227,15 +246,14 @@ def two_stage_h(
     return h
 
 
-def _regions(st: Setting, spans, nodes: MaxNodes, s, which, cells) -> dict:
+def _regions(st: Setting, intervals, nodes: MaxNodes, s, which, cells) -> dict:
     """Stage 2 between candidates i < j (`cells`: {i: ScaledCells, j: ScaledCells} at scales
-    indexed by `which`; `spans`: `sel.ranges(fmt)`), per node: the probabilities of the
+    indexed by `which`; `intervals`: their `_pair_intervals`), per node: the probabilities of the
     regions "A" (only i's beneficial range), "B" (only j's) and "R" (the rest) for the
     other values, each candidate k's mean error over A, B and the window (("A", k), ...),
     and the maximum's own vote "lead" (1 in A, -1 in B, else 0)."""
     dist, m, inside, r = st.dist, nodes.m, nodes.inside, nodes.m / s
-    i, j = cells
-    lo, hi, in_i, in_j = _elementary(spans[i], spans[j])
+    lo, hi, in_i, in_j = intervals
     ends = np.append(lo, hi[-1])  # elementary interval e is [ends[e], ends[e + 1])
     x = np.vstack([np.minimum(ends[:, None] * s, m), m])  # regions cut at the maximum; m
     q = np.vstack([dist.sf(x[:-1]), nodes.q])
