@@ -27,6 +27,7 @@ each candidate's conditional error given M comes from `dse.error.analytic`.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -44,7 +45,12 @@ from dse.error.analytic import (
     scale_key,
 )
 from dse.error.blockmax import MaxNodes, max_nodes, q_of_v, v_of_m
-from dse.error.codebook import codebook, codebook_of_levels, max_error, shared_cells
+from dse.error.codebook import (
+    StackedCells,
+    codebook,
+    codebook_of_levels,
+    max_error,
+)
 from dse.errors import UserError
 from dse.formats import ChoiceFormat, ScaledFormat
 from dse.formats.selectors import BeneficialRange, MinError, TopFraction
@@ -211,78 +217,109 @@ def two_stage_h(
     fmt: ChoiceFormat, st: Setting, sel: BeneficialRange, sigma, nodes: MaxNodes
 ) -> np.ndarray:
     """Per-value expected error of the two-stage selection given M, at each node (stage 2
-    of every pair of candidates in one multinomial pass)."""
+    of every pair of candidates in one pass)."""
     tops, groups, _, group = _groups(fmt, sel)
     s = _scale(fmt.candidates[0], nodes, sigma, st)  # the dialects share the scale rule
     target = groups[group(nodes.m / s)]
     uniq, which = np.unique(s, return_inverse=True)
     cbs = [codebook(c.element, c.rounding) for c in fmt.candidates]
-    cells = shared_cells(st.dist, cbs, uniq)
+    cells = StackedCells(st.dist, cbs, uniq)
     h = np.zeros_like(nodes.m)
-    pairs = []
+    pair_at, pair_members = [], []
     for top in groups:
         at = np.flatnonzero(target == top)
         members = np.flatnonzero(tops == top)
         if at.size == 0:
             continue
-        sub = MaxNodes(nodes.m[at], nodes.q[at], nodes.weight[at], nodes.block)
         if members.size == 1:
             k = members[0]
-            w = cells[k].window(which[at], sub.m, sub.q) / sub.inside
-            h[at] = per_value(sub, w, max_error(cbs[k], s[at], sub.m))
+            sub = MaxNodes(nodes.m[at], nodes.q[at], nodes.weight[at], nodes.block)
+            w = cells.window(cells.row(k, which[at]), sub.m, sub.q)
+            h[at] = per_value(sub, w / sub.inside, max_error(cbs[k], s[at], sub.m))
         elif members.size == 2:
-            pair = {k: cells[k] for k in members}
-            intervals = _pair_intervals(fmt, sel, *(int(k) for k in members))
-            pairs.append((at, members, _regions(st, intervals, sub, s[at], which[at], pair)))
+            pair_at.append(at)
+            pair_members.append(members)
         else:
             raise UserError(f"{fmt.name}: two-stage selection models groups of two candidates")
-    if pairs:
-        cat = [np.concatenate([r[key] for *_, r in pairs]) for key in ("A", "B", "R", "lead")]
-        counts = _stage2_counts(*cat, nodes.block - 1, sel.tie == "first")
-        ends = np.cumsum([0] + [at.size for at, *_ in pairs])
-        for (at, members, r), a, b in zip(pairs, ends[:-1], ends[1:]):
-            pair_cbs, cnt = [cbs[k] for k in members], counts[:, :, a:b]
-            h[at] = _pair_h(pair_cbs, members, r, s[at], nodes.m[at], cnt, nodes.block)
+    if pair_at:
+        at = np.concatenate(pair_at)
+        sizes = [a.size for a in pair_at]
+        members = np.repeat(np.array(pair_members), sizes, axis=0)  # (nodes, 2)
+        plans = [_pair_intervals(fmt, sel, int(i), int(j)) for i, j in pair_members]
+        sub = MaxNodes(nodes.m[at], nodes.q[at], nodes.weight[at], nodes.block)
+        r = _regions(st, plans, sizes, sub, s[at], which[at], cells, members)
+        counts = _stage2_counts(
+            r["A"], r["B"], r["R"], r["lead"], nodes.block - 1, sel.tie == "first"
+        )
+        bounds = np.cumsum([0, *sizes])
+        for g, (a, b) in enumerate(itertools.pairwise(bounds)):
+            part = {key: v[a:b] for key, v in r.items()}
+            pair_cbs = [cbs[k] for k in pair_members[g]]
+            h[at[a:b]] = _pair_h(
+                pair_cbs, part, s[at[a:b]], sub.m[a:b], counts[:, :, a:b], nodes.block
+            )
     return h
 
 
-def _regions(st: Setting, intervals, nodes: MaxNodes, s, which, cells) -> dict:
-    """Stage 2 between candidates i < j (`cells`: {i: ScaledCells, j: ScaledCells} at scales
-    indexed by `which`; `intervals`: their `_pair_intervals`), per node: the probabilities of the
-    regions "A" (only i's beneficial range), "B" (only j's) and "R" (the rest) for the
-    other values, each candidate k's mean error over A, B and the window (("A", k), ...),
-    and the maximum's own vote "lead" (1 in A, -1 in B, else 0)."""
+def _regions(st: Setting, plans, sizes, nodes: MaxNodes, s, which, cells, members) -> dict:
+    """Stage 2 between the candidates i < j of each pair, for all pairs at once: per node (the
+    nodes of pair g are the g-th run of `sizes`; `plans` their `_pair_intervals`; `members`
+    (i, j) per node; `cells`: `StackedCells` of all candidates at scales indexed by `which`)
+    the probabilities of the regions "A" (only i's beneficial range), "B" (only j's) and "R"
+    (the rest) for the other values, each candidate's mean error over A, B and the window
+    (("A", 0) for i, ("A", 1) for j, ...), and the maximum's own vote "lead" (1 in A, -1 in
+    B, else 0). Pairs with fewer elementary intervals are padded with empty ones at their
+    last end."""
     dist, m, inside, r = st.dist, nodes.m, nodes.inside, nodes.m / s
-    lo, hi, in_i, in_j = intervals
-    ends = np.append(lo, hi[-1])  # elementary interval e is [ends[e], ends[e + 1])
-    x = np.vstack([np.minimum(ends[:, None] * s, m), m])  # regions cut at the maximum; m
-    q = np.vstack([dist.sf(x[:-1]), nodes.q])
-    ux = dist.upper_moments(x, q)
-    win = {k: c.window(which, x, um=ux) / inside for k, c in cells.items()}  # (ends + 1, nodes)
+    e_max = max(p[0].size for p in plans)
+    ends = np.stack([np.append(p[0], np.full(e_max + 1 - p[0].size, p[1][-1])) for p in plans])
+    pad = [np.zeros(e_max - p[0].size, dtype=bool) for p in plans]
+    in_a = np.stack([np.append(p[2] & ~p[3], z) for p, z in zip(plans, pad)])
+    in_b = np.stack([np.append(p[3] & ~p[2], z) for p, z in zip(plans, pad)])
+    g = np.repeat(np.arange(len(plans)), sizes)
+    # Regions are cut at the maximum: their ends are x = min(end * s, m), then m itself. Below
+    # m, x depends on a node only through its pair and scale, so the tail moments and windows
+    # there are evaluated once per (pair, distinct scale), at m once per node, then gathered.
+    combo, node_ix = np.unique(g * cells.size + which, return_inverse=True)
+    pair_c, which_c = np.divmod(combo, cells.size)
+    xe = ends[pair_c].T * cells.scales[which_c]  # (e_max + 1, combos)
+    qe = dist.sf(xe)
+    ue = dist.upper_moments(xe, qe)
+    um = dist.upper_moments(m, nodes.q)
+    below = xe[:, node_ix] < m
+    q = np.vstack([np.where(below, qe[:, node_ix], nodes.q), nodes.q])
+    pair_members = members[np.searchsorted(g, np.arange(len(plans)))]  # (pairs, 2)
+    win = []  # per candidate of the pair, (e_max + 2, nodes): at the ends, then at m
+    for p in (0, 1):
+        w_e = cells.window(cells.row(pair_members[pair_c, p], which_c), xe, um=ue)
+        w_m = cells.window(cells.row(members[:, p], which), m, um=um)
+        win.append(np.vstack([np.where(below, w_e[:, node_ix], w_m), w_m]) / inside)
+    ends, in_a, in_b = ends[g].T, in_a[g].T, in_b[g].T  # (e_max + 1 or e_max, nodes)
     out = {"lead": np.zeros(m.shape, dtype=int)}
-    for name, mask, vote in (("A", in_i & ~in_j, 1), ("B", in_j & ~in_i, -1)):
-        e = np.flatnonzero(mask)
-        out[name] = (2 * (q[e] - q[e + 1])).sum(axis=0) / inside
-        for k, w in win.items():
-            out[name, k] = (w[e + 1] - w[e]).sum(axis=0)
-        out["lead"] += vote * ((r >= lo[e][:, None]) & (r < hi[e][:, None])).any(axis=0)
+    prob = 2 * (q[:-1] - q[1:])  # (e_max + 1, nodes): the last row is [end, m)
+    for name, mask, vote in (("A", in_a, 1), ("B", in_b, -1)):
+        out[name] = (prob[:-1] * mask).sum(axis=0) / inside
+        for p, w in enumerate(win):
+            out[name, p] = ((w[1:-1] - w[:-2]) * mask).sum(axis=0)
+        hit = (r >= ends[:-1]) & (r < ends[1:]) & mask
+        out["lead"] += vote * hit.any(axis=0)
     out["R"] = np.maximum(1.0 - out["A"] - out["B"], 0.0)
-    for k, w in win.items():
-        out["R", k] = w[-1] - out["A", k] - out["B", k]
+    for p, w in enumerate(win):
+        out["R", p] = w[-1] - out["A", p] - out["B", p]
     return out
 
 
-def _pair_h(cbs, members, regions: dict, s, m, counts, block: int) -> np.ndarray:
-    """Per-value error of the stage-2 pair `members` (codebooks `cbs`) from its `_regions`
-    and `_stage2_counts`: each candidate's share of the blocks, with its expected counts in
-    A, B and the rest."""
+def _pair_h(cbs, regions: dict, s, m, counts, block: int) -> np.ndarray:
+    """Per-value error of a stage-2 pair (codebooks `cbs`) from its `_regions` and
+    `_stage2_counts`: each candidate's share of the blocks, with its expected counts in A, B
+    and the rest."""
     h = np.zeros_like(m)
-    for k, cb, (p_k, n_a, n_b) in zip(members, cbs, counts):
+    for p, (cb, (p_k, n_a, n_b)) in enumerate(zip(cbs, counts)):
         n_r = (block - 1) * p_k - n_a - n_b
         h += (
-            n_a * _ratio(regions["A", k], regions["A"])
-            + n_b * _ratio(regions["B", k], regions["B"])
-            + n_r * _ratio(regions["R", k], regions["R"])
+            n_a * _ratio(regions["A", p], regions["A"])
+            + n_b * _ratio(regions["B", p], regions["B"])
+            + n_r * _ratio(regions["R", p], regions["R"])
             + p_k * max_error(cb, s, m)
         ) / block
     return h

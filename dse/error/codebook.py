@@ -127,15 +127,23 @@ class ScaledCells:
         which, x = np.broadcast_arrays(which, np.asarray(x, dtype=np.float64))
         s = self.scales[which]
         with np.errstate(over="ignore"):
-            up = self.cb.cell(x / s)  # the upper threshold of cell `up` lies above x
-            down = self.cb.cell(-x / s)  # the lower threshold of cell `down` lies below -x
+            up = self._cell(which, x / s)  # the upper threshold of cell `up` lies above x
+            down = self._cell(which, -x / s)  # the lower threshold of cell `down` lies below -x
         mom_up = ux - self.tt[:, which, up + 1]
         sign = np.array([1.0, -1.0, 1.0]).reshape((3,) + (1,) * x.ndim)
         mom_down = sign * ux - self.tt[:, which, down]
         left, right, _ = self._sums
-        above = squared_error(mom_up, s * self.cb.levels[up]) + right[which, up]
-        below = squared_error(mom_down, s * self.cb.levels[down]) + left[which, down]
+        above = squared_error(mom_up, s * self._level(which, up)) + right[which, up]
+        below = squared_error(mom_down, s * self._level(which, down)) + left[which, down]
         return above, below
+
+    def _cell(self, which: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Cell index of `v` (codebook units) for the rows `which`."""
+        return self.cb.cell(v)
+
+    def _level(self, which: np.ndarray, cell: np.ndarray) -> np.ndarray:
+        """Level of `cell` for the rows `which`."""
+        return self.cb.levels[cell]
 
     def window(self, which: np.ndarray, m: np.ndarray, sf_m=None, um=None) -> np.ndarray:
         """int_{-m}^{m} (x - s Q(x / s))^2 f(x) dx with s = scales[which]: the error of the
@@ -154,15 +162,54 @@ def positive(scales: np.ndarray) -> np.ndarray:
     return np.where(s > 0, s, TINY)
 
 
-def shared_cells(dist: Student, cbs: list[Codebook], scales: np.ndarray) -> list[ScaledCells]:
-    """`ScaledCells` of several codebooks at the same scales, with the tail moments computed
-    once for the union of their |thresholds| (codebooks that share levels share cdf calls)."""
-    s = positive(scales)
-    ua = np.unique(np.concatenate([cb.abs_thresholds[0] for cb in cbs]))
-    up = dist.upper_moments(s[:, None] * ua[None, :])
-    return [
-        ScaledCells(dist, cb, s, up[:, :, np.searchsorted(ua, cb.abs_thresholds[0])]) for cb in cbs
-    ]
+class StackedCells(ScaledCells):
+    """`ScaledCells` of K codebooks at the same S scales, as one set of K x S rows (row k S + i:
+    codebook k at scale i), so that windows and tails of different codebooks are evaluated in
+    one pass (codebooks with fewer levels get empty cells at +inf). The tail moments at the
+    union of their |thresholds| are computed once (codebooks that share levels share cdf
+    calls)."""
+
+    def __init__(self, dist: Student, cbs: list[Codebook], scales: np.ndarray) -> None:
+        s = positive(scales)
+        k, n = len(cbs), max(cb.levels.size for cb in cbs)
+        self.dist, self.size = dist, s.size
+        self.scales = np.tile(s, k)
+        pad = [n - cb.levels.size for cb in cbs]  # empty cells [inf, inf) of the last level
+        self.thr = np.stack([np.append(cb.thresholds, [np.inf] * p) for cb, p in zip(cbs, pad)])
+        self.levels = np.stack(
+            [np.append(cb.levels, cb.levels[-1:].repeat(p)) for cb, p in zip(cbs, pad)]
+        )
+        self.row_k = np.repeat(np.arange(k), s.size)
+        ua = np.unique(np.abs(self.thr))
+        up = dist.upper_moments(s[:, None] * ua[None, :])  # (3, S, |t|)
+        t = up[:, :, np.searchsorted(ua, np.abs(self.thr))]  # (3, S, K, n - 1)
+        t[1] *= np.where(self.thr < 0, -1.0, 1.0)  # lower tails below 0 (`reflect`)
+        self.tt = np.zeros((3, k * s.size, n + 1))
+        self.tt[:, :, 1:-1] = t.transpose(0, 2, 1, 3).reshape(3, k * s.size, n - 1)
+
+    def row(self, k, which) -> np.ndarray:
+        """Row of codebook `k` at scale index `which` (arrays broadcast)."""
+        return np.asarray(k) * self.size + which
+
+    @cached_property
+    def errors(self) -> np.ndarray:
+        """As `ScaledCells.errors`, per row."""
+        ta, tb = self.tt[:, :, :-1], self.tt[:, :, 1:]
+        inf = np.full((self.thr.shape[0], 1), np.inf)
+        lower = np.concatenate([-inf, self.thr], axis=1)
+        upper = np.concatenate([self.thr, inf], axis=1)
+        mom = ta - tb
+        mom = np.where((lower < 0)[self.row_k], -mom, mom)
+        r = np.arange(self.row_k.size)
+        zero = np.argmax((lower < 0) & (upper >= 0), axis=1)[self.row_k]  # the cell holding 0
+        mom[:, r, zero] = interval_moments(self.dist, -1.0, 1.0, ta[:, r, zero], tb[:, r, zero])
+        return squared_error(mom, self.scales[:, None] * self.levels[self.row_k])
+
+    def _cell(self, which: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return np.count_nonzero(self.thr[self.row_k[which]] <= v[..., None], axis=-1)
+
+    def _level(self, which: np.ndarray, cell: np.ndarray) -> np.ndarray:
+        return self.levels[self.row_k[which], cell]
 
 
 def max_error(cb: Codebook, s: np.ndarray, m: np.ndarray) -> np.ndarray:
