@@ -120,27 +120,27 @@ def scale_jumps(fmt: ScaledFormat, sigmas, amax, lo, hi) -> np.ndarray:
     return x / sig
 
 
-def kinks(jumps: np.ndarray, lo: float, hi: float, scale, marks: np.ndarray) -> np.ndarray:
-    """Values of m where the scaled maximum m / s crosses one of `marks` (element units) while
-    s = scale(m) stays constant between `jumps`: the kinks of the block-maximum terms."""
-    edges = np.unique(np.concatenate([[lo, hi], jumps]))
-    mids = np.sqrt(edges[:-1] * edges[1:])
-    s = scale(mids)
-    x = s[:, None] * np.abs(marks)[None, :]
-    inside = (x > edges[:-1, None]) & (x < edges[1:, None])
-    return x[inside]
-
-
-def breaks_of(fmt: ScaledFormat, st: Setting, sigma: float, marks) -> np.ndarray:
-    """Panel boundaries for a quadrature over M of conditional errors given M (per-block
-    choices): the jumps of the scale and the kinks where m / s crosses `marks`."""
+def breaks_of(fmt: ScaledFormat, st: Setting, sigmas, marks) -> list[np.ndarray]:
+    """Per sigma of `sigmas`, panel boundaries for a quadrature over M of conditional errors
+    given M (per-block choices): the jumps of the scale and the kinks where m / s crosses
+    `marks` (element units) while s stays constant between jumps. All sigmas in one pass."""
+    sig = np.asarray(sigmas, dtype=np.float64).reshape(-1, 1)
     if continuous(fmt):
-        return np.empty(0)  # s proportional to m up to fine rounding: m / s is constant
+        return [np.empty(0)] * sig.size  # s proportional to m up to fine rounding
     lo, hi = max_range(st.dist, st.block)
-    j = scale_jumps(fmt, sigma, st.tensor_amax, lo, hi)[0]
-    jumps = j[(j > lo) & (j < hi)]
-    scale = lambda m: block_scale(fmt, m, sigma, st.tensor_amax)  # noqa: E731
-    return np.concatenate([jumps, kinks(jumps, lo, hi, scale, marks)])
+    j = scale_jumps(fmt, sig, st.tensor_amax, lo, hi)  # (sigmas, candidates)
+    inside = (j > lo) & (j < hi)
+    # edges per sigma; candidates outside (lo, hi) become empty intervals at lo (no kinks)
+    edges = np.sort(
+        np.concatenate(
+            [np.full_like(sig, lo), np.where(inside, j, lo), np.full_like(sig, hi)], axis=1
+        ),
+        axis=1,
+    )
+    s = block_scale(fmt, np.sqrt(edges[:, :-1] * edges[:, 1:]), sig, st.tensor_amax)
+    x = s[:, :, None] * np.abs(marks)
+    kink = (x > edges[:, :-1, None]) & (x < edges[:, 1:, None])
+    return [np.concatenate([j[r][inside[r]], x[r][kink[r]]]) for r in range(sig.size)]
 
 
 def conditional_error(

@@ -98,9 +98,8 @@ def _breaks(fmt: ChoiceFormat, st: Setting, sigmas, extra_marks=()) -> list[np.n
         [codebook(c.element, c.rounding).thresholds for c in block] + [np.asarray(extra_marks)]
     )
     distinct = {scale_key(c): c for c in block}.values()  # candidates sharing g share breaks
-    return [
-        np.unique(np.concatenate([breaks_of(c, st, sg, marks) for c in distinct])) for sg in sigmas
-    ]
+    per = [breaks_of(c, st, sigmas, marks) for c in distinct]
+    return [np.unique(np.concatenate(row)) for row in zip(*per)]
 
 
 def _cap(fmt: ChoiceFormat, st: Setting) -> float | None:
@@ -348,9 +347,10 @@ def _stage2_counts(pa, pb, pr, lead, n: int, tie_first: bool):
         log_tail = log_tail + (ks + 1) * np.log(pa + pb)[:, None]
     need = ks[np.argmax(log_tail < np.log(STAGE2_EPS), axis=1)]
     out = np.empty((2, 3, len(lead)))
+    leads = np.unique(lead)
     for k in np.unique(need):
         pairs = (k + 1) * (k + 2) // 2
-        for d in np.unique(lead):
+        for d in leads:
             at = (need == k) & (lead == d)
             diff = a[:pairs] + d - b[:pairs]
             pick = ((diff > 0) | ((diff == 0) & tie_first))[:, None]
