@@ -119,25 +119,44 @@ def nodes(
     """Nodes for E[h(M)] for every block size in [lo_block, hi_block] (module docstring);
     `refine` multiplies the number of nodes per panel. Vectorised over nu (arrays of shape
     (*nu.shape, nodes)) when there are no breaks."""
+    return _lane_nodes(dist, lo_block, hi_block, [() if breaks is None else breaks], refine)[0]
+
+
+def _lane_nodes(
+    dist: Student, lo_block: int, hi_block: int, breaks: list, refine: float
+) -> tuple[Nodes, np.ndarray]:
+    """`nodes` for several independent sets of breaks ("lanes", one node set each, for a scalar
+    nu when there is more than one) in one pass: the lanes' nodes concatenated, and the
+    number of nodes per lane."""
     p = dist.lead(4.0 / (1.0 - 2.0 * dist.inv_nu), np.empty((*np.shape(dist.nu), 1)))
     y_lo = max(0.0, math.log(lo_block) - LOW)
     y_t = math.log(hi_block) + HIGH
     bulk = np.linspace(y_lo, y_t, max(1, math.ceil((y_t - y_lo) / PANEL)) + 1)
-    yb = np.empty(0)
-    if breaks is not None and np.size(breaks):
-        q = dist.sf(np.asarray(breaks, dtype=np.float64))
-        yb = -np.log(2.0 * q[q > 0])
-    y, wy = _panels(bulk, yb[(yb > y_lo) & (yb < y_t)], math.ceil(BULK_NODES * refine))
+    lane = np.repeat(np.arange(len(breaks)), [np.size(b) for b in breaks])
+    m_b = np.concatenate([np.ravel(b) for b in breaks]).astype(np.float64)
+    q = dist.sf(m_b) if m_b.size else m_b
+    lane, q = lane[q > 0], q[q > 0]
+    yb = -np.log(2.0 * q)
+    mid = (yb > y_lo) & (yb < y_t)
+    y, wy, n_bulk = _panels(bulk, yb[mid], lane[mid], len(breaks), math.ceil(BULK_NODES * refine))
     # tail in u = w / w_t on [0, 1/2, 1], w = e^(-y/p), w_t = e^(-y_t/p)
-    u_b = np.exp(-(yb[yb > y_t] - y_t) / p).ravel() if yb.size else yb
-    u, wu = _panels(np.array([0.0, 0.5, 1.0]), u_b, math.ceil(TAIL_NODES * refine))
-    y_tail = y_t - p * np.log(u)
-    y = np.concatenate([np.broadcast_to(y, (*np.shape(p)[:-1], y.size)), y_tail], axis=-1)
-    wy = np.concatenate([np.broadcast_to(wy, y.shape[:-1] + wy.shape), wu * p / u], axis=-1)
+    deep = yb > y_t
+    u_b = np.exp(-(yb[deep] - y_t) / p).ravel() if yb.size else yb
+    k_tail = math.ceil(TAIL_NODES * refine)
+    u, wu, n_tail = _panels(np.array([0.0, 0.5, 1.0]), u_b, lane[deep], len(breaks), k_tail)
+    y_tail, w_tail = y_t - p * np.log(u), wu * p / u
+    if len(breaks) == 1:
+        y = np.concatenate([np.broadcast_to(y, (*np.shape(p)[:-1], y.size)), y_tail], axis=-1)
+        wy = np.concatenate([np.broadcast_to(wy, y.shape[:-1] + wy.shape), w_tail], axis=-1)
+    else:  # lane by lane: its bulk nodes, then its tail nodes
+        cb, ct = np.cumsum(n_bulk) - n_bulk, np.cumsum(n_tail) - n_tail
+        parts = [(slice(i, i + n), slice(j, j + m)) for i, n, j, m in zip(cb, n_bulk, ct, n_tail)]
+        y = np.concatenate([v for sb, st in parts for v in (y[sb], y_tail[st])])
+        wy = np.concatenate([v for sb, st in parts for v in (wy[sb], w_tail[st])])
     wy = np.where(y < 690.0, wy, 0.0)  # beyond, q = e^-y / 2 underflows (nu near 2 only)
     y = np.minimum(y, 690.0)
     q = 0.5 * np.exp(-y)
-    return Nodes(dist, dist.isf(q), q, y, wy)
+    return Nodes(dist, dist.isf(q), q, y, wy), n_bulk + n_tail
 
 
 def shared_nodes(dist: Student, lo_block: int, hi_block: int) -> Nodes:
@@ -166,39 +185,63 @@ def max_nodes(
     """Nodes and weights for E[h(M)], M the absolute maximum of `block` values, with panels
     split at `breaks` (values of m); `n` / 64 refines the rule. With `cap`, the law of M is
     conditioned on M <= cap (a block of a tensor whose absolute maximum is `cap`)."""
+    return lane_max_nodes(dist, block, [() if breaks is None else breaks], n, cap)[0]
+
+
+def lane_max_nodes(
+    dist: Student, block: int, breaks: list, n: int = 64, cap: float | None = None
+) -> tuple[MaxNodes, np.ndarray]:
+    """`max_nodes` for each set of breaks of `breaks` (scalar nu), in one pass: the node sets
+    concatenated, each with weights summing to 1, and the number of nodes per set."""
     if cap is not None:
-        breaks = np.append(np.asarray([] if breaks is None else breaks, dtype=np.float64), cap)
-    nd = nodes(dist, block, block, breaks, n / 64)
-    return MaxNodes(nd.m, nd.q, nd.weights(block, cap), block)
+        breaks = [np.append(np.asarray(b, dtype=np.float64), cap) for b in breaks]
+    nd, sizes = _lane_nodes(dist, block, block, breaks, n / 64)
+    w = nd.wy * np.exp(-nd.y + (block - 1) * np.log1p(-np.exp(-nd.y)))
+    if cap is not None:
+        w = np.where(nd.m <= cap, w, 0.0)
+    bounds = np.cumsum(sizes)
+    w = w / np.repeat([w[b - c : b].sum() for b, c in zip(bounds, sizes)], sizes)
+    return MaxNodes(nd.m, nd.q, w, block), sizes
 
 
-def _panels(edges: np.ndarray, breaks: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _panels(
+    edges: np.ndarray, breaks: np.ndarray, lane: np.ndarray, lanes: int, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gauss-Legendre nodes and weights on the panels between `edges`, each split at the
-    `breaks` inside it; a piece gets ceil(k * its share of the panel) nodes, >= MIN_NODES."""
-    cut = np.unique(np.concatenate([edges, breaks]))
-    lo, length = cut[:-1], np.diff(cut)
+    `breaks` inside it, for each of `lanes` independent sets of breaks (`lane`: the set of
+    each break): the nodes lane by lane, and their number per lane. A piece gets
+    ceil(k * its share of the panel) nodes, >= MIN_NODES."""
+    vals = np.concatenate([np.tile(edges, lanes), breaks])
+    ids = np.concatenate([np.repeat(np.arange(lanes), edges.size), lane])
+    order = np.lexsort((vals, ids))
+    vals, ids = vals[order], ids[order]
+    new = np.append(True, (vals[1:] != vals[:-1]) | (ids[1:] != ids[:-1]))
+    cut, cut_lane = vals[new], ids[new]  # sorted distinct cuts per lane
+    same = cut_lane[1:] == cut_lane[:-1]
+    lo, length, lane = cut[:-1][same], np.diff(cut)[same], cut_lane[:-1][same]
     panel = np.diff(edges)[np.clip(np.searchsorted(edges, lo, side="right") - 1, 0, None)]
     keep = length > 1e-13 * panel
-    lo, length, panel = lo[keep], length[keep], panel[keep]
+    lo, length, panel, lane = lo[keep], length[keep], panel[keep], lane[keep]
     counts = np.maximum(MIN_NODES, np.ceil(k * length / panel - 1e-9)).astype(int)
-    x_parts, w_parts = [], []
-    for c in np.unique(counts):  # one Gauss-Legendre rule per distinct piece size
-        x, w = _gauss(int(c))
-        sel = counts == c
-        x_parts.append((lo[sel, None] + length[sel, None] * x[None, :]).ravel())
-        w_parts.append((length[sel, None] * w[None, :]).ravel())
-    return np.concatenate(x_parts), np.concatenate(w_parts)
+    x_table, w_table = _gauss_table(int(counts.max()))
+    order = np.lexsort((counts, lane))  # pieces grouped by lane, then by number of nodes
+    piece = np.repeat(order, counts[order])
+    starts = np.cumsum(counts[order]) - counts[order]
+    j = np.arange(piece.size) - np.repeat(starts, counts[order])  # node index within its piece
+    c = counts[piece]
+    sizes = np.bincount(lane, counts, minlength=lanes).astype(int)
+    return lo[piece] + length[piece] * x_table[c, j], length[piece] * w_table[c, j], sizes
 
 
-_GAUSS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-
-def _gauss(k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gauss-Legendre nodes and weights on [0, 1]."""
-    if k not in _GAUSS:
-        x, w = np.polynomial.legendre.leggauss(k)
-        _GAUSS[k] = (0.5 * (x + 1.0), 0.5 * w)
-    return _GAUSS[k]
+@lru_cache(maxsize=16)
+def _gauss_table(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [0, 1] for 1..k nodes: row c holds the c-node rule
+    (zero-padded)."""
+    x, w = np.zeros((k + 1, k)), np.zeros((k + 1, k))
+    for c in range(1, k + 1):
+        xc, wc = np.polynomial.legendre.leggauss(c)
+        x[c, :c], w[c, :c] = 0.5 * (xc + 1.0), 0.5 * wc
+    return x, w
 
 
 def median_max(dist: Student, size: int):

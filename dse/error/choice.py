@@ -44,7 +44,7 @@ from dse.error.analytic import (
     scale_invariant,
     scale_key,
 )
-from dse.error.blockmax import MaxNodes, max_nodes, q_of_v, v_of_m
+from dse.error.blockmax import MaxNodes, lane_max_nodes, q_of_v, v_of_m
 from dse.error.codebook import (
     StackedCells,
     codebook,
@@ -133,12 +133,9 @@ def _offset_nodes(
     each node's sigma. `marks`: as for `_breaks`; `extra`: breaks shared by all offsets."""
     sig = offset_sigmas(st.sigma, not all(scale_invariant(c) for c in fmt.candidates))
     cap = _cap(fmt, st)
-    parts = [
-        max_nodes(st.dist, st.block, np.append(br, extra), nodes_n, cap)
-        for br in _breaks(fmt, st, sig, marks)
-    ]
-    m, q, w = (np.concatenate([getattr(p, k) for p in parts]) for k in ("m", "q", "weight"))
-    return MaxNodes(m, q, w / sig.size, st.block), np.repeat(sig, [p.m.size for p in parts])
+    breaks = [np.append(br, extra) for br in _breaks(fmt, st, sig, marks)]
+    nodes, sizes = lane_max_nodes(st.dist, st.block, breaks, nodes_n, cap)
+    return MaxNodes(nodes.m, nodes.q, nodes.weight / sig.size, st.block), np.repeat(sig, sizes)
 
 
 def mix_error(fmt: ChoiceFormat, st: Setting, p: float, nodes_n: int = 64) -> ChoiceError:
