@@ -219,24 +219,29 @@ def two_stage_h(
     target = groups[group(nodes.m / s)]
     uniq, which = np.unique(s, return_inverse=True)
     cbs = [codebook(c.element, c.rounding) for c in fmt.candidates]
-    cells = StackedCells(st.dist, cbs, uniq)
     h = np.zeros_like(nodes.m)
-    pair_at, pair_members = [], []
+    single_at, single_k, pair_at, pair_members = [], [], [], []
     for top in groups:
         at = np.flatnonzero(target == top)
         members = np.flatnonzero(tops == top)
         if at.size == 0:
             continue
         if members.size == 1:
-            k = members[0]
-            sub = MaxNodes(nodes.m[at], nodes.q[at], nodes.weight[at], nodes.block)
-            w = cells.window(cells.row(k, which[at]), sub.m, sub.q)
-            h[at] = per_value(sub, w / sub.inside, max_error(cbs[k], s[at], sub.m))
+            single_at.append(at)
+            single_k.append(members[0])
         elif members.size == 2:
             pair_at.append(at)
             pair_members.append(members)
         else:
             raise UserError(f"{fmt.name}: two-stage selection models groups of two candidates")
+    # cell rows: each candidate at the scales of the nodes where it competes
+    keys = [k * uniq.size + which[at] for at, k in zip(single_at, single_k)]
+    keys += [k * uniq.size + which[at] for at, ks in zip(pair_at, pair_members) for k in ks]
+    cells = StackedCells(st.dist, cbs, uniq, np.unique(np.concatenate(keys)))
+    for at, k in zip(single_at, single_k):
+        sub = MaxNodes(nodes.m[at], nodes.q[at], nodes.weight[at], nodes.block)
+        w = cells.window(cells.row(k, which[at]), sub.m, sub.q)
+        h[at] = per_value(sub, w / sub.inside, max_error(cbs[k], s[at], sub.m))
     if pair_at:
         at = np.concatenate(pair_at)
         sizes = [a.size for a in pair_at]
@@ -278,16 +283,17 @@ def _regions(st: Setting, plans, sizes, nodes: MaxNodes, s, which, cells, member
     # there are evaluated once per (pair, distinct scale), at m once per node, then gathered.
     combo, node_ix = np.unique(g * cells.size + which, return_inverse=True)
     pair_c, which_c = np.divmod(combo, cells.size)
-    xe = ends[pair_c].T * cells.scales[which_c]  # (e_max + 1, combos)
+    pair_members = members[np.searchsorted(g, np.arange(len(plans)))]  # (pairs, 2)
+    rows_c = [cells.row(pair_members[pair_c, p], which_c) for p in (0, 1)]
+    xe = ends[pair_c].T * cells.scales[rows_c[0]]  # (e_max + 1, combos)
     qe = dist.sf(xe)
     ue = dist.upper_moments(xe, qe)
     um = dist.upper_moments(m, nodes.q)
     below = xe[:, node_ix] < m
     q = np.vstack([np.where(below, qe[:, node_ix], nodes.q), nodes.q])
-    pair_members = members[np.searchsorted(g, np.arange(len(plans)))]  # (pairs, 2)
     win = []  # per candidate of the pair, (e_max + 2, nodes): at the ends, then at m
     for p in (0, 1):
-        w_e = cells.window(cells.row(pair_members[pair_c, p], which_c), xe, um=ue)
+        w_e = cells.window(rows_c[p], xe, um=ue)
         w_m = cells.window(cells.row(members[:, p], which), m, um=um)
         win.append(np.vstack([np.where(below, w_e[:, node_ix], w_m), w_m]) / inside)
     ends, in_a, in_b = ends[g].T, in_a[g].T, in_b[g].T  # (e_max + 1 or e_max, nodes)

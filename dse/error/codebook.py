@@ -163,33 +163,34 @@ def positive(scales: np.ndarray) -> np.ndarray:
 
 
 class StackedCells(ScaledCells):
-    """`ScaledCells` of K codebooks at the same S scales, as one set of K x S rows (row k S + i:
-    codebook k at scale i), so that windows and tails of different codebooks are evaluated in
-    one pass (codebooks with fewer levels get empty cells at +inf). The tail moments at the
-    union of their |thresholds| are computed once (codebooks that share levels share cdf
-    calls)."""
+    """`ScaledCells` of several codebooks at chosen scales, as one table of rows (row r:
+    codebook k at scale i, from its key k S + i, S = number of scales), so that windows and
+    tails of different codebooks are evaluated in one pass (codebooks with fewer levels get
+    empty cells at +inf). The tail moments at the union of their |thresholds| are computed
+    once per scale (codebooks that share levels share cdf calls)."""
 
-    def __init__(self, dist: Student, cbs: list[Codebook], scales: np.ndarray) -> None:
+    def __init__(self, dist: Student, cbs: list[Codebook], scales: np.ndarray, keys) -> None:
+        """`keys`: the rows' keys k S + i (ascending, distinct)."""
         s = positive(scales)
-        k, n = len(cbs), max(cb.levels.size for cb in cbs)
-        self.dist, self.size = dist, s.size
-        self.scales = np.tile(s, k)
+        n = max(cb.levels.size for cb in cbs)
+        self.dist, self.size, self.keys = dist, s.size, keys
+        self.row_k, at = np.divmod(keys, s.size)
+        self.scales = s[at]
         pad = [n - cb.levels.size for cb in cbs]  # empty cells [inf, inf) of the last level
         self.thr = np.stack([np.append(cb.thresholds, [np.inf] * p) for cb, p in zip(cbs, pad)])
         self.levels = np.stack(
             [np.append(cb.levels, cb.levels[-1:].repeat(p)) for cb, p in zip(cbs, pad)]
         )
-        self.row_k = np.repeat(np.arange(k), s.size)
         ua = np.unique(np.abs(self.thr))
         up = dist.upper_moments(s[:, None] * ua[None, :])  # (3, S, |t|)
-        t = up[:, :, np.searchsorted(ua, np.abs(self.thr))]  # (3, S, K, n - 1)
-        t[1] *= np.where(self.thr < 0, -1.0, 1.0)  # lower tails below 0 (`reflect`)
-        self.tt = np.zeros((3, k * s.size, n + 1))
-        self.tt[:, :, 1:-1] = t.transpose(0, 2, 1, 3).reshape(3, k * s.size, n - 1)
+        t = up[:, at[:, None], np.searchsorted(ua, np.abs(self.thr))[self.row_k]]  # (3, R, n - 1)
+        t[1] *= np.where(self.thr < 0, -1.0, 1.0)[self.row_k]  # lower tails below 0 (`reflect`)
+        self.tt = np.zeros((3, keys.size, n + 1))
+        self.tt[:, :, 1:-1] = t
 
     def row(self, k, which) -> np.ndarray:
-        """Row of codebook `k` at scale index `which` (arrays broadcast)."""
-        return np.asarray(k) * self.size + which
+        """Row of codebook `k` at scale index `which` (arrays broadcast; the row must exist)."""
+        return np.searchsorted(self.keys, np.asarray(k) * self.size + which)
 
     @cached_property
     def errors(self) -> np.ndarray:
@@ -199,7 +200,7 @@ class StackedCells(ScaledCells):
         lower = np.concatenate([-inf, self.thr], axis=1)
         upper = np.concatenate([self.thr, inf], axis=1)
         mom = ta - tb
-        mom = np.where((lower < 0)[self.row_k], -mom, mom)
+        mom *= np.where(lower < 0, -1.0, 1.0)[self.row_k]  # cells below 0: lower tails
         r = np.arange(self.row_k.size)
         zero = np.argmax((lower < 0) & (upper >= 0), axis=1)[self.row_k]  # the cell holding 0
         mom[:, r, zero] = interval_moments(self.dist, -1.0, 1.0, ta[:, r, zero], tb[:, r, zero])
