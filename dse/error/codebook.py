@@ -47,6 +47,12 @@ class Codebook:
         return np.concatenate([self.thresholds, [np.inf]])
 
     @cached_property
+    def signs(self) -> np.ndarray:
+        """-1 for the cells whose lower end is below 0, else 1 (so also, from index 1, -1 for
+        the negative thresholds): reflections by a multiply, faster than masked negation."""
+        return np.where(self.lower < 0, -1.0, 1.0)
+
+    @cached_property
     def abs_thresholds(self) -> tuple[np.ndarray, np.ndarray]:
         """(unique |t|, index of each threshold in it): a symmetric codebook needs half."""
         return np.unique(np.abs(self.thresholds), return_inverse=True)
@@ -92,7 +98,7 @@ class ScaledCells:
         up = dist.upper_moments(s[:, None] * ua[None, :]) if up is None else up  # (3, S, |t|)
         self.tt = np.zeros((3, s.size, cb.levels.size + 1))  # cell k is [k, k+1]; 0 at +-inf
         self.tt[:, :, 1:-1] = np.take(up, inv, axis=2)  # tail moments at the thresholds:
-        self.tt[1, :, 1:-1][:, cb.thresholds < 0] *= -1.0  # lower tails below 0 (`reflect`)
+        self.tt[1, :, 1:-1] *= cb.signs[1:]  # lower tails below 0 (`reflect`)
 
     @cached_property
     def errors(self) -> np.ndarray:
@@ -100,7 +106,7 @@ class ScaledCells:
         at its ends (`interval_moments`; a cell's side of 0 does not depend on the scale)."""
         ta, tb = self.tt[:, :, :-1], self.tt[:, :, 1:]
         mom = ta - tb
-        mom[:, :, self.cb.lower < 0] *= -1.0  # cells below 0: lower tails
+        mom *= self.cb.signs  # cells below 0: lower tails
         k = np.flatnonzero((self.cb.lower < 0) & (self.cb.upper >= 0))  # the cell holding 0
         if k.size:
             mom[:, :, k] = interval_moments(self.dist, -1.0, 1.0, ta[:, :, k], tb[:, :, k])
