@@ -286,8 +286,12 @@ def _regions(st: Setting, plans, sizes, nodes: MaxNodes, s, which, cells, member
     pair_members = members[np.searchsorted(g, np.arange(len(plans)))]  # (pairs, 2)
     rows_c = [cells.row(pair_members[pair_c, p], which_c) for p in (0, 1)]
     xe = ends[pair_c].T * cells.scales[rows_c[0]]  # (e_max + 1, combos)
-    qe = dist.sf(xe)
-    ue = dist.upper_moments(xe, qe)
+    col = np.minimum(np.searchsorted(cells.ua, ends), cells.ua.size - 1)
+    if np.array_equal(cells.ua[col], ends):  # ends at thresholds (round to nearest)
+        ue = cells.up[:, which_c, col[pair_c].T]  # the same products s x |t|
+    else:
+        ue = dist.upper_moments(xe)
+    qe = ue[0]
     um = dist.upper_moments(m, nodes.q)
     below = xe[:, node_ix] < m
     q = np.vstack([np.where(below, qe[:, node_ix], nodes.q), nodes.q])

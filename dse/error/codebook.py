@@ -172,8 +172,9 @@ class StackedCells(ScaledCells):
     """`ScaledCells` of several codebooks at chosen scales, as one table of rows (row r:
     codebook k at scale i, from its key k S + i, S = number of scales), so that windows and
     tails of different codebooks are evaluated in one pass (codebooks with fewer levels get
-    empty cells at +inf). The tail moments at the union of their |thresholds| are computed
-    once per scale (codebooks that share levels share cdf calls)."""
+    empty cells at +inf). The tail moments at the union of their |thresholds| `ua` are
+    computed once per scale (`up`, (3, scales, |t|); codebooks that share levels share cdf
+    calls)."""
 
     def __init__(self, dist: Student, cbs: list[Codebook], scales: np.ndarray, keys) -> None:
         """`keys`: the rows' keys k S + i (ascending, distinct)."""
@@ -187,8 +188,8 @@ class StackedCells(ScaledCells):
         self.levels = np.stack(
             [np.append(cb.levels, cb.levels[-1:].repeat(p)) for cb, p in zip(cbs, pad)]
         )
-        ua = np.unique(np.abs(self.thr))
-        up = dist.upper_moments(s[:, None] * ua[None, :])  # (3, S, |t|)
+        self.ua = ua = np.unique(np.abs(self.thr))
+        self.up = up = dist.upper_moments(s[:, None] * ua[None, :])  # (3, S, |t|)
         t = up[:, at[:, None], np.searchsorted(ua, np.abs(self.thr))[self.row_k]]  # (3, R, n - 1)
         t[1] *= np.where(self.thr < 0, -1.0, 1.0)[self.row_k]  # lower tails below 0 (`reflect`)
         self.tt = np.zeros((3, keys.size, n + 1))
