@@ -27,7 +27,6 @@ each candidate's conditional error given M comes from `dse.error.analytic`.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -252,13 +251,8 @@ def two_stage_h(
         counts = _stage2_counts(
             r["A"], r["B"], r["R"], r["lead"], nodes.block - 1, sel.tie == "first"
         )
-        bounds = np.cumsum([0, *sizes])
-        for g, (a, b) in enumerate(itertools.pairwise(bounds)):
-            part = {key: v[a:b] for key, v in r.items()}
-            pair_cbs = [cbs[k] for k in pair_members[g]]
-            h[at[a:b]] = _pair_h(
-                pair_cbs, part, s[at[a:b]], sub.m[a:b], counts[:, :, a:b], nodes.block
-            )
+        rows = [cells.row(members[:, p], which[at]) for p in (0, 1)]
+        h[at] = _pair_h(cells, rows, r, s[at], sub.m, counts, nodes.block)
     return h
 
 
@@ -315,18 +309,18 @@ def _regions(st: Setting, plans, sizes, nodes: MaxNodes, s, which, cells, member
     return out
 
 
-def _pair_h(cbs, regions: dict, s, m, counts, block: int) -> np.ndarray:
-    """Per-value error of a stage-2 pair (codebooks `cbs`) from its `_regions` and
-    `_stage2_counts`: each candidate's share of the blocks, with its expected counts in A, B
-    and the rest."""
+def _pair_h(cells, rows, regions: dict, s, m, counts, block: int) -> np.ndarray:
+    """Per-value error of the stage-2 pairs from their `_regions` and `_stage2_counts`: each
+    candidate's share of the blocks, with its expected counts in A, B and the rest (`rows`:
+    the `StackedCells` rows of candidates i and j at each node)."""
     h = np.zeros_like(m)
-    for p, (cb, (p_k, n_a, n_b)) in enumerate(zip(cbs, counts)):
+    for p, (p_k, n_a, n_b) in enumerate(counts):
         n_r = (block - 1) * p_k - n_a - n_b
         h += (
             n_a * _ratio(regions["A", p], regions["A"])
             + n_b * _ratio(regions["B", p], regions["B"])
             + n_r * _ratio(regions["R", p], regions["R"])
-            + p_k * max_error(cb, s, m)
+            + p_k * cells.max_error(rows[p], s, m)
         ) / block
     return h
 

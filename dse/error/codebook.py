@@ -219,6 +219,13 @@ class StackedCells(ScaledCells):
     def _level(self, which: np.ndarray, cell: np.ndarray) -> np.ndarray:
         return self.levels[self.row_k[which], cell]
 
+    def max_error(self, which: np.ndarray, s: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """`max_error` with the codebook of each row `which`."""
+        s = np.where(s > 0, s, TINY)
+        up = m - s * self._level(which, self._cell(which, m / s))
+        down = m + s * self._level(which, self._cell(which, -m / s))
+        return 0.5 * (up * up + down * down)
+
 
 def max_error(cb: Codebook, s: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Squared error of the block maximum, +m or -m with probability 1/2 each (a zero scale
