@@ -82,34 +82,33 @@ def piece_sums(
     last = np.append(row[1:] != row[:-1], True)  # else the next piece starts where it ends
     cb, s = codebook(fmt.element, fmt.rounding), positive(s.ravel()[keep])
     ua = cb.abs_thresholds[0]
-    src = threshold_sources(ua, s, row, fmt.scale.kind == "pow2")
-    first = src == np.arange(src.size)
-    # one pass for the upper moments at the piece ends and at every distinct threshold point
-    x = np.concatenate([a, b[last], (s[:, None] * ua).ravel()[first]])
-    at_piece = np.flatnonzero(first) // ua.size
-    owner = np.concatenate([np.arange(a.size), np.flatnonzero(last), at_piece])
-    mom = piece_dist.take(owner).upper_moments(x)
+    x, owner = [a, b[last]], [np.arange(a.size), np.flatnonzero(last)]
+    if fmt.scale.kind == "pow2":  # thresholds in the same pass, each distinct point once
+        src = threshold_sources(ua, s, row)
+        first = src == np.arange(src.size)
+        x.append((s[:, None] * ua).ravel()[first])
+        owner.append(np.flatnonzero(first) // ua.size)
+    mom = piece_dist.take(np.concatenate(owner)).upper_moments(np.concatenate(x))
     n_end = a.size + np.count_nonzero(last)
     ta = mom[:, : a.size]
     tb = np.concatenate([ta[:, 1:], ta[:, -1:]], axis=1)
     tb[:, last] = mom[:, a.size : n_end]
-    up = mom[:, n_end:][:, (np.cumsum(first) - 1)[src]].reshape(3, s.size, ua.size)
+    up = None  # other scales: `ScaledCells` computes them, broadcasting nu per piece
+    if fmt.scale.kind == "pow2":
+        up = mom[:, n_end:][:, (np.cumsum(first) - 1)[src]].reshape(3, s.size, ua.size)
     cells = ScaledCells(piece_dist, cb, s, up)
     terms = telescoped(cells, a, b, ta, tb, blocks)
     sums = np.stack([np.bincount(row, t, minlength=lo.shape[0]) for t in terms])
     return sums.reshape((len(blocks), *shape, n_sig))
 
 
-def threshold_sources(ua: np.ndarray, s: np.ndarray, row: np.ndarray, pow2: bool) -> np.ndarray:
-    """For every point s x |t| of every piece (flattened, pieces x `ua`), the index of the
-    first equal point: with power-of-two scales (`pow2`) a piece whose scale equals (or
-    doubles) that of the piece before it in its row repeats its thresholds t (those at 2 t):
-    the scales repeat every octave, and the products are then exactly equal. Otherwise every
-    point is its own."""
+def threshold_sources(ua: np.ndarray, s: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """For every point s x |t| of every piece of power-of-two scales (flattened, pieces x
+    `ua`), the index of the first equal point: a piece whose scale equals (or doubles) that of
+    the piece before it in its row repeats its thresholds t (those at 2 t): the scales repeat
+    every octave, and the products are then exactly equal."""
     n, u = s.size, ua.size
     src = np.arange(n)[:, None] * u + np.arange(u)
-    if not pow2:
-        return src.ravel()
     twice = np.minimum(np.searchsorted(ua, 2 * ua), u - 1)
     prev = np.arange(-1, n - 1)[:, None] * u  # first index of the piece before
     same = np.append(False, row[1:] == row[:-1])[:, None]
