@@ -10,8 +10,8 @@ from scipy import integrate, optimize, stats
 
 from dse.error import error, gemm_nmse, nmse, optimal_clip
 from dse.error.analytic import Setting, scaled_error
-from dse.error.blockmax import max_nodes, median_max
-from dse.error.codebook import ScaledCells, codebook, codebook_of_levels
+from dse.error.blockmax import lane_max_nodes, max_nodes, median_max
+from dse.error.codebook import ScaledCells, StackedCells, codebook, codebook_of_levels
 from dse.error.student import Student, interval_moments
 from dse.errors import UserError
 from dse.formats import parse
@@ -102,6 +102,39 @@ def test_conditional_error_against_direct_integration():
     f = lambda x: (x - s * fmt.element.round(np.array(x) / s)) ** 2 * stats.t.pdf(x, 4.0)  # noqa: E731
     pts = [s * t for t in cb.thresholds if abs(s * t) < m]
     assert inner == pytest.approx(integrate.quad(f, -m, m, points=pts, limit=200)[0], rel=1e-9)
+
+
+@pytest.mark.parametrize("nu", [3.0, math.inf])
+def test_stacked_cells_equal_one_table_per_codebook(nu):
+    d = Student(nu)
+    cbs = [
+        codebook_of_levels((-2.0, -1.0, 0.0, 1.0, 2.0), "even"),
+        codebook(parse("sf4").element, "even"),
+    ]
+    scales = np.array([0.0, 0.3, 1.0, 4.0])
+    keys = np.array([1, 2, 3, 4, 6])  # codebook 0 at scales 1..3, codebook 1 at scales 0, 2
+    stacked = StackedCells(d, cbs, scales, keys)
+    m = np.array([[0.5, 2.0, 7.0], [1.0, 3.0, np.inf]])
+    for k, i in [(0, 1), (0, 3), (1, 0), (1, 2)]:
+        one = ScaledCells(d, cbs[k], scales[i : i + 1])
+        rows = np.broadcast_to(stacked.row(k, i), m.shape)
+        np.testing.assert_array_equal(
+            stacked.window(rows, m), one.window(np.zeros(m.shape, int), m)
+        )
+        np.testing.assert_array_equal(
+            stacked.errors[rows[0, 0], : cbs[k].levels.size], one.errors[0]
+        )
+
+
+def test_lane_nodes_equal_one_node_set_per_lane():
+    d = Student(4.0)
+    lanes = [np.array([1.5, 2.5, 9.0]), np.empty(0), np.array([0.7, 30.0])]
+    nodes, sizes = lane_max_nodes(d, 32, lanes, 64, cap=20.0)
+    bounds = np.cumsum(sizes)
+    for br, b, n in zip(lanes, bounds, sizes):
+        one = max_nodes(d, 32, br, 64, cap=20.0)
+        for key in ("m", "q", "weight"):
+            np.testing.assert_array_equal(getattr(nodes, key)[b - n : b], getattr(one, key))
 
 
 def test_vectorised_over_nu_and_block_and_cached():
