@@ -1,5 +1,6 @@
-"""Helpers shared by the search strategies of this package: their options, designs named by
-variable values, and the trace a strategy leaves in the output directory."""
+"""Helpers shared by the search strategies of this package: where their options live
+(validated with the config), designs named by variable values, and the trace a strategy
+leaves in the output directory."""
 
 from __future__ import annotations
 
@@ -12,15 +13,9 @@ import numpy as np
 from dse.errors import UserError, suggest
 from dse.evaluate import Evaluator
 from dse.optimize import SearchContext
-from dse.schema import Record
 from dse.space import Space
 
 OPTIONS = "search.options"
-
-
-def options(ctx: SearchContext, schema: Record) -> dict:
-    """The strategy's `search.options`, validated (errors name `search.options.<key>`)."""
-    return schema.check(ctx.search.get("options") or {}, OPTIONS)
 
 
 def evaluator(ctx: SearchContext) -> Evaluator:

@@ -45,7 +45,6 @@ from dse.strategies._common import (
     design_digits,
     evaluator,
     need_variables,
-    options,
     write_trace,
 )
 from workloads import LINEAR_CLASSES, operand_stats
@@ -155,7 +154,7 @@ def _threshold(classes: list[_Class], p: float) -> float:
 
 
 def _budget(search: dict, space: Space) -> int:
-    opts = SCHEMA.check(search.get("options") or {}, OPTIONS)
+    opts = search["options"]  # validated with the config (dse.config)
     return len(opts["fractions"]) * len(opts["policies"]) + len(opts["baselines"])
 
 
@@ -166,7 +165,7 @@ def _budget(search: dict, space: Space) -> int:
     options=SCHEMA,
 )
 def global_threshold(ctx: SearchContext) -> None:
-    opts = options(ctx, SCHEMA)
+    opts = ctx.search["options"]
     classes = _classes(ctx, opts)
     base = np.zeros(len(ctx.space.names), dtype=np.int64)
     cols = [ctx.space.names.index(c.variable) for c in classes]

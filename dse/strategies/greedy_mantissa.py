@@ -45,7 +45,6 @@ from dse.strategies._common import (
     design_digits,
     evaluator,
     need_variables,
-    options,
     value_index,
     write_trace,
 )
@@ -200,7 +199,7 @@ def _tolerances(opts: dict) -> list[float]:
 
 
 def _budget(search: dict, space: Space) -> int:
-    opts = SCHEMA.check(search.get("options") or {}, OPTIONS)
+    opts = search["options"]  # validated with the config (dse.config)
     return 1 + len(opts["compare"]) + len(_tolerances(opts)) * opts["max_evaluations"]
 
 
@@ -211,7 +210,7 @@ def _budget(search: dict, space: Space) -> int:
     options=SCHEMA,
 )
 def greedy_mantissa(ctx: SearchContext) -> None:
-    opts = options(ctx, SCHEMA)
+    opts = ctx.search["options"]
     p = _problem(ctx, opts)
     ev = _Evaluations(ctx, opts["metric"])
     ref = p.base.copy()
