@@ -91,8 +91,10 @@ class MaxNodes:
 
 
 def q_of_v(v: np.ndarray, block: int) -> np.ndarray:
-    """Per-value tail P(T > m) at the m where P(M > m) = v: (1 - (1 - v)^(1/B)) / 2."""
-    return -np.expm1(np.log1p(-v) / block) / 2.0
+    """Per-value tail P(T > m) at the m where P(M > m) = v: (1 - (1 - v)^(1/B)) / 2.
+    At v = 1 (m = 0) log1p gives -inf and the tail its limit 1/2."""
+    with np.errstate(divide="ignore"):
+        return -np.expm1(np.log1p(-v) / block) / 2.0
 
 
 def v_of_m(dist: Student, m: np.ndarray, block: int) -> np.ndarray:
