@@ -16,3 +16,8 @@ def add_set_option(parser, required: bool = False) -> None:
         required=required,
         help="override an entry of the sweep file, e.g. hardware.node_nm=7nm (repeatable)",
     )
+
+
+def add_json_option(parser) -> None:
+    """The `--json` flag every table-printing command takes: one JSON document on stdout."""
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")

@@ -8,6 +8,8 @@ import math
 
 import pandas as pd
 
+from dse.commands import add_json_option
+
 
 def _nu(text: str) -> float:
     if text.lower() in ("inf", "normal"):
@@ -52,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="Monte Carlo sampler (stratified: by the block maximum's rank)",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_json_option(p)
     p.set_defaults(func=run)
 
 

@@ -6,6 +6,7 @@ import argparse
 
 import pandas as pd
 
+from dse.commands import add_json_option
 from dse.formats import CATALOGUE, ChoiceFormat, Format, ScaledFormat, parse
 
 _VALUES_SHOWN = 64  # beyond this many levels, `show` prints the ends of the list only
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     p.add_argument("name", nargs="?", help="format name (for show)")
     p.add_argument("--nu", type=float, help="add the analytic NMSE and SQNR on Student-t(nu) data")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_json_option(p)
     p.set_defaults(func=run)
 
 

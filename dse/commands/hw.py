@@ -7,6 +7,8 @@ import argparse
 
 import pandas as pd
 
+from dse.commands import add_json_option
+
 #: Example GEMMs shown by `dse hw show` (Y[M,N] = A[M,K] @ W[K,N]): a Llama-2-7B-sized
 #: projection in decode (M = 1) and in a 2048-token prefill.
 EXAMPLE_GEMMS = {"decode 1x4096x4096": (1, 4096, 4096, 1),
@@ -33,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "argument, list the presets.",
     )
     show.add_argument("hardware", nargs="?", help="preset name or path to a YAML file")
-    show.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_json_option(show)
     show.set_defaults(func=run_show)
 
     mac = actions.add_parser(
@@ -49,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     mac.add_argument("--k", type=int, default=4096, help="reduction length (default 4096)")
     mac.add_argument("--node", type=int, default=45, help="technology node in nm (default 45)")
     mac.add_argument("--vdd", type=float, help="supply voltage in V (default: the node's)")
-    mac.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_json_option(mac)
     mac.set_defaults(func=run_mac)
 
     cal = actions.add_parser(
@@ -58,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Horowitz's 45 nm table and BlockDialect's Table 5 MACs: published vs "
         "model, with the error and whether a point anchors a fit.",
     )
-    cal.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_json_option(cal)
     cal.set_defaults(func=run_calibration)
 
 

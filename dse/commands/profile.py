@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from dse.commands import add_json_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -39,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="subsample tensors larger than this for the fits (default 1e6)",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_json_option(p)
     p.set_defaults(func=run)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from dse.commands import add_json_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sort", help="column to sort by; prefix - for descending")
     p.add_argument("--top", type=int, help="keep the first N rows")
     p.add_argument("--columns", help="comma-separated columns to show")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_json_option(p)
     p.set_defaults(func=handle)
 
 

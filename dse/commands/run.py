@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dse.commands import add_set_option
+from dse.commands import add_json_option, add_set_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", help="evaluate on Dask: tcp://HOST:PORT, or 'local'")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    add_json_option(p)
     p.set_defaults(func=handle)
 
 

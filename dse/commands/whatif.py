@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dse.commands import add_set_option
+from dse.commands import add_json_option, add_set_option
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", help="sweep file (YAML)")
     add_set_option(p, required=True)
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_json_option(p)
     p.set_defaults(func=handle)
 
 

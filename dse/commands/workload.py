@@ -8,6 +8,8 @@ import sys
 
 import pandas as pd
 
+from dse.commands import add_json_option
+
 _DEFAULT_TOKENS = 2048  # default sequence length / context: a stated choice, not a standard
 _BF16 = ("bf16", 16.0)  # default format of every operand: bfloat16, 16 bits per element
 _SOURCE_WIDTH = 60  # characters of each statistics source shown in text mode (full in --json)
@@ -30,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="list the model presets",
         description="List the model presets with their sizes.",
     )
-    ls.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_json_option(ls)
     ls.set_defaults(func=run_list)
 
     show = actions.add_parser(
@@ -86,7 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="`dse profile` YAML whose per-class fits replace the default statistics",
     )
-    show.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    add_json_option(show)
     show.set_defaults(func=run_show)
 
 
