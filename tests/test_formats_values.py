@@ -70,6 +70,14 @@ def test_wide_floats_match_casts(el, dtype):
     with np.errstate(over="ignore"):
         ref = x.astype(dtype).astype(np.float64)
     np.testing.assert_array_equal(el.round(x, "even", saturate=False), ref)
+    # the arithmetic rounding on the bit fields (what `round` uses for non-native formats)
+    ours = el.round_arithmetic(x, "even", saturate=False)
+    np.testing.assert_array_equal(ours, ref)
+    np.testing.assert_array_equal(np.signbit(ours), np.signbit(ref))
+    # saturating: both paths clamp to the largest finite value, signs kept
+    sat = el.round(x, "even", saturate=True)
+    np.testing.assert_array_equal(sat, el.round_arithmetic(x, "even", saturate=True))
+    np.testing.assert_array_equal(np.abs(sat[np.abs(x) > el.max_abs]), el.max_abs)
 
 
 def test_rounding_modes_on_e2m1_by_hand():

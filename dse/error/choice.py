@@ -45,7 +45,7 @@ from dse.error.analytic import (
 )
 from dse.error.blockmax import MaxNodes, lane_max_nodes, q_of_v, v_of_m
 from dse.error.codebook import (
-    StackedCells,
+    ScaledCells,
     codebook,
     codebook_of_levels,
     max_error,
@@ -236,7 +236,7 @@ def two_stage_h(
     # cell rows: each candidate at the scales of the nodes where it competes
     keys = [k * uniq.size + which[at] for at, k in zip(single_at, single_k)]
     keys += [k * uniq.size + which[at] for at, ks in zip(pair_at, pair_members) for k in ks]
-    cells = StackedCells(st.dist, cbs, uniq, np.unique(np.concatenate(keys)))
+    cells = ScaledCells(st.dist, cbs, uniq, np.unique(np.concatenate(keys)))
     for at, k in zip(single_at, single_k):
         sub = MaxNodes(nodes.m[at], nodes.q[at], nodes.weight[at], nodes.block)
         w = cells.window(cells.row(k, which[at]), sub.m, sub.q)
@@ -259,7 +259,7 @@ def two_stage_h(
 def _regions(st: Setting, plans, sizes, nodes: MaxNodes, s, which, cells, members) -> dict:
     """Stage 2 between the candidates i < j of each pair, for all pairs at once: per node (the
     nodes of pair g are the g-th run of `sizes`; `plans` their `_pair_intervals`; `members`
-    (i, j) per node; `cells`: `StackedCells` of all candidates at scales indexed by `which`)
+    (i, j) per node; `cells`: `ScaledCells` of all candidates at scales indexed by `which`)
     the probabilities of the regions "A" (only i's beneficial range), "B" (only j's) and "R"
     (the rest) for the other values, each candidate's mean error over A, B and the window
     (("A", 0) for i, ("A", 1) for j, ...), and the maximum's own vote "lead" (1 in A, -1 in
@@ -312,7 +312,7 @@ def _regions(st: Setting, plans, sizes, nodes: MaxNodes, s, which, cells, member
 def _pair_h(cells, rows, regions: dict, s, m, counts, block: int) -> np.ndarray:
     """Per-value error of the stage-2 pairs from their `_regions` and `_stage2_counts`: each
     candidate's share of the blocks, with its expected counts in A, B and the rest (`rows`:
-    the `StackedCells` rows of candidates i and j at each node)."""
+    the `ScaledCells` rows of candidates i and j at each node)."""
     h = np.zeros_like(m)
     for p, (p_k, n_a, n_b) in enumerate(counts):
         n_r = (block - 1) * p_k - n_a - n_b

@@ -24,7 +24,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from dse.error.student import Student, interval_moments, squared_error
+from dse.error.student import Student
 from dse.formats.elements import Element
 
 #: Stand-in for a zero scale (see `ScaledCells`).
@@ -82,149 +82,142 @@ def codebook_of_levels(levels: tuple[float, ...], rounding: str) -> Codebook:
     return Codebook(v, t)
 
 
+@dataclass(frozen=True, eq=False)
+class Folded:
+    """Codebooks folded onto |x| over the union of their |thresholds| `ua` (ascending):
+    interval i is [ua_{i-1}, ua_i) (ua_{-1} = 0, ua_n = inf), where codebook k rounds x to
+    `pos[k, i]` and -x to -`neg[k, i]`. By the symmetry of f the error of both signs over
+    s [ua_{i-1}, ua_i) is, from the interval's moments M (x >= 0),
+
+        2 M2 - 2 s (pos + neg) M1 + s^2 (pos^2 + neg^2) M0,
+
+    so an interval costs one closed form for both half-lines (DESIGN.md §3)."""
+
+    ua: np.ndarray
+    pos: np.ndarray
+    neg: np.ndarray
+
+    @cached_property
+    def c1(self) -> np.ndarray:
+        return self.pos + self.neg
+
+    @cached_property
+    def c2(self) -> np.ndarray:
+        return self.pos * self.pos + self.neg * self.neg
+
+
+@lru_cache(maxsize=512)
+def folded(cbs: tuple[Codebook, ...]) -> Folded:
+    """`Folded` of codebooks (cached per tuple of records)."""
+    ua = np.unique(np.abs(np.concatenate([cb.thresholds for cb in cbs])))
+    lo = np.concatenate([[0.0], ua])
+    mid = np.concatenate([0.5 * (lo[:-1] + ua), [2.0 * lo[-1] + 1.0]])  # inside each interval
+    pos = np.stack([cb.quantize(mid) for cb in cbs])
+    neg = np.stack([-cb.quantize(-mid) for cb in cbs])
+    return Folded(ua, pos, neg)
+
+
 class ScaledCells:
-    """A codebook's cells at a set of scales (standard-t units): the tail moments at every
-    threshold and the exact error of every cell, computed once per scale, and from their
-    cumulative sums the error above x, below -x and inside [-x, x] for any x >= 0.
+    """Codebooks at scales (standard-t units), folded (`Folded`): the error of every interval
+    at every scale, computed once, and from their cumulative sums the error inside [-x, x]
+    and beyond it for any x >= 0, each with absolute precision ~1e-16 of its own size.
 
+    Rows: codebook k at scale i for the keys k S + i (ascending, distinct; S = number of
+    scales; default: one codebook at every scale). The upper moments at scales x `ua` are
+    computed once per scale (`up`, (3, S, |ua|); pass them if already known), so codebooks
+    that share thresholds share cdf calls. `dist` has a scalar nu or one nu per scale.
     A zero scale (the block quantizes to zeros) is evaluated as the scale TINY: the same
-    error to ~1e-500 relative, with thresholds of the right sign."""
+    error to ~1e-500 relative."""
 
-    def __init__(self, dist: Student, cb: Codebook, scales: np.ndarray, up=None) -> None:
-        """`up`: the upper moments at scales x `cb.abs_thresholds[0]`, if already known."""
-        self.dist, self.cb = dist, cb
-        self.scales = s = positive(scales)
-        ua, inv = cb.abs_thresholds
-        up = dist.upper_moments(s[:, None] * ua[None, :]) if up is None else up  # (3, S, |t|)
-        self.tt = np.zeros((3, s.size, cb.levels.size + 1))  # cell k is [k, k+1]; 0 at +-inf
-        self.tt[:, :, 1:-1] = np.take(up, inv, axis=2)  # tail moments at the thresholds:
-        self.tt[1, :, 1:-1] *= cb.signs[1:]  # lower tails below 0 (`reflect`)
+    def __init__(self, dist: Student, cbs, scales: np.ndarray, keys=None, up=None) -> None:
+        cbs = (cbs,) if isinstance(cbs, Codebook) else tuple(cbs)
+        s = positive(scales)
+        self.dist, self.fold, self.size = dist, folded(cbs), s.size
+        self.keys = np.arange(s.size) if keys is None else np.asarray(keys)
+        self.row_k, at = np.divmod(self.keys, s.size)
+        self.scales = s[at]
+        self.ua = self.fold.ua
+        self.up = dist.upper_moments(s[:, None] * self.ua) if up is None else up  # (3, S, |ua|)
+        zero = dist.upper_at_zero
+        n = self.ua.size
+        self.bounds = np.empty((3, self.keys.size, n + 2))  # upper moments at interval ends
+        self.bounds[:, :, 0] = zero[:, at] if zero.ndim > 1 else zero[:, None]
+        self.bounds[:, :, 1:-1] = self.up if keys is None else self.up[:, at]
+        self.bounds[:, :, -1] = 0.0
+        one = len(cbs) == 1  # one codebook: its coefficients broadcast over rows
+        self.c1 = self.fold.c1[0] if one else self.fold.c1[self.row_k]
+        self.c2 = self.fold.c2[0] if one else self.fold.c2[self.row_k]
+
+    def _error(self, mom: np.ndarray, s, c1, c2) -> np.ndarray:
+        """The folded error over intervals with moments `mom` (3, ...), clamped at 0."""
+        return np.maximum(2.0 * mom[2] - 2.0 * s * c1 * mom[1] + s * s * c2 * mom[0], 0.0)
 
     @cached_property
     def errors(self) -> np.ndarray:
-        """Error of each cell over the whole line, shape (S, n): moments from the tail moments
-        at its ends (`interval_moments`; a cell's side of 0 does not depend on the scale)."""
-        ta, tb = self.tt[:, :, :-1], self.tt[:, :, 1:]
-        mom = ta - tb
-        mom *= self.cb.signs  # cells below 0: lower tails
-        k = np.flatnonzero((self.cb.lower < 0) & (self.cb.upper >= 0))  # the cell holding 0
-        if k.size:
-            mom[:, :, k] = interval_moments(self.dist, -1.0, 1.0, ta[:, :, k], tb[:, :, k])
-        return squared_error(mom, self.scales[:, None] * self.cb.levels)
+        """Error of each interval at each row, shape (rows, |ua| + 1)."""
+        mom = self.bounds[:, :, :-1] - self.bounds[:, :, 1:]
+        return self._error(mom, self.scales[:, None], self.c1, self.c2)
 
     @cached_property
-    def _sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(error of the cells left of cell k, right of cell k, total), per scale."""
+    def _sums(self) -> tuple[np.ndarray, np.ndarray]:
+        """(error of the intervals below interval i, above it), per row: cumulative sums
+        from either end, so that each keeps the precision of its own size."""
         e = self.errors
         zero = np.zeros((e.shape[0], 1))
-        left = np.concatenate([zero, np.cumsum(e, axis=1)], axis=1)
-        right = np.concatenate([np.cumsum(e[:, :0:-1], axis=1)[:, ::-1], zero], axis=1)
-        return left[:, :-1], right, left[:, -1]
+        below = np.concatenate([zero, np.cumsum(e[:, :-1], axis=1)], axis=1)
+        above = np.concatenate([np.cumsum(e[:, :0:-1], axis=1)[:, ::-1], zero], axis=1)
+        return below, above
 
     def total(self) -> np.ndarray:
-        """Error over the whole line, per scale."""
-        return self._sums[2]
+        """Error over the whole line, per row."""
+        return self._sums[0][:, -1] + self.errors[:, -1]
 
-    def tails(self, which, x, ux) -> tuple[np.ndarray, np.ndarray]:
-        """(int_x^inf, int_-inf^-x) of (y - s Q(y / s))^2 f(y) dy with s = scales[which], for
-        x >= 0 (arrays broadcasting with `which`, x = inf allowed); `ux` = the upper moments at
-        x (`Student.upper_moments`, shape (3, ...)). The cell holding +-x contributes the
-        closed form over its part beyond +-x; the other cells their cumulative sum."""
-        which, x = np.broadcast_arrays(which, np.asarray(x, dtype=np.float64))
+    def _part(self, which: np.ndarray, x: np.ndarray, mom_of) -> tuple:
+        """(moments, scale, coefficients, index) of the interval holding x, for each x
+        (`mom_of(index)`: the moments of its part on the wanted side of x)."""
         s = self.scales[which]
         with np.errstate(over="ignore"):
-            up = self._cell(which, x / s)  # the upper threshold of cell `up` lies above x
-            down = self._cell(which, -x / s)  # the lower threshold of cell `down` lies below -x
-        mom_up = ux - self.tt[:, which, up + 1]
-        sign = np.array([1.0, -1.0, 1.0]).reshape((3,) + (1,) * x.ndim)
-        mom_down = sign * ux - self.tt[:, which, down]
-        left, right, _ = self._sums
-        above = squared_error(mom_up, s * self._level(which, up)) + right[which, up]
-        below = squared_error(mom_down, s * self._level(which, down)) + left[which, down]
-        return above, below
+            i = np.searchsorted(self.ua, x / s, side="right")  # x in interval i
+        c1 = self.c1[i] if self.c1.ndim == 1 else self.c1[which, i]
+        c2 = self.c2[i] if self.c2.ndim == 1 else self.c2[which, i]
+        return mom_of(i), s, c1, c2, i
 
-    def _cell(self, which: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Cell index of `v` (codebook units) for the rows `which`."""
-        return self.cb.cell(v)
+    def inside(self, which, x, ux) -> np.ndarray:
+        """int_{-x}^{x} (y - s Q(y / s))^2 f(y) dy for rows `which` and x >= 0 (broadcasting
+        arrays, x = inf allowed; `ux` = the upper moments at x, shape (3, ...))."""
+        which, x = np.broadcast_arrays(which, np.asarray(x, dtype=np.float64))
+        mom, s, c1, c2, i = self._part(which, x, lambda i: self.bounds[:, which, i] - ux)
+        return self._sums[0][which, i] + self._error(mom, s, c1, c2)
 
-    def _level(self, which: np.ndarray, cell: np.ndarray) -> np.ndarray:
-        """Level of `cell` for the rows `which`."""
-        return self.cb.levels[cell]
+    def beyond(self, which, x, ux) -> np.ndarray:
+        """The same error over |y| > x (tail form: keeps its relative precision far out)."""
+        which, x = np.broadcast_arrays(which, np.asarray(x, dtype=np.float64))
+        mom, s, c1, c2, i = self._part(which, x, lambda i: ux - self.bounds[:, which, i + 1])
+        return self._sums[1][which, i] + self._error(mom, s, c1, c2)
 
     def window(self, which: np.ndarray, m: np.ndarray, sf_m=None, um=None) -> np.ndarray:
-        """int_{-m}^{m} (x - s Q(x / s))^2 f(x) dx with s = scales[which]: the error of the
-        values inside a block whose maximum is m > 0 (`sf_m` = P(T > m), `um` = the upper
-        moments at m, if known), as the total minus both tails (absolute precision ~1e-16 of
-        the total)."""
+        """`inside` at m > 0: the error of the values inside a block whose maximum is m
+        (`sf_m` = P(T > m), `um` = the upper moments at m, if known)."""
         m = np.asarray(m, dtype=np.float64)
-        um = self.dist.upper_moments(m, sf_m) if um is None else um
-        above, below = self.tails(which, m, um)
-        return np.maximum(self.total()[which] - above - below, 0.0)
+        return self.inside(which, m, self.dist.upper_moments(m, sf_m) if um is None else um)
+
+    def row(self, k, which) -> np.ndarray:
+        """Row of codebook `k` at scale index `which` (arrays broadcast; the row must exist)."""
+        return np.searchsorted(self.keys, np.asarray(k) * self.size + which)
+
+    def max_error(self, which: np.ndarray, s: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """`max_error` with the codebook of each row `which` at scales `s`."""
+        s = np.where(s > 0, s, TINY)
+        i = np.searchsorted(self.ua, m / s, side="right")
+        k = self.row_k[which]
+        up, down = m - s * self.fold.pos[k, i], m - s * self.fold.neg[k, i]
+        return 0.5 * (up * up + down * down)
 
 
 def positive(scales: np.ndarray) -> np.ndarray:
     """Scales flattened, a zero scale replaced by TINY (see `ScaledCells`)."""
     s = np.asarray(scales, dtype=np.float64).reshape(-1)
     return np.where(s > 0, s, TINY)
-
-
-class StackedCells(ScaledCells):
-    """`ScaledCells` of several codebooks at chosen scales, as one table of rows (row r:
-    codebook k at scale i, from its key k S + i, S = number of scales), so that windows and
-    tails of different codebooks are evaluated in one pass (codebooks with fewer levels get
-    empty cells at +inf). The tail moments at the union of their |thresholds| `ua` are
-    computed once per scale (`up`, (3, scales, |t|); codebooks that share levels share cdf
-    calls)."""
-
-    def __init__(self, dist: Student, cbs: list[Codebook], scales: np.ndarray, keys) -> None:
-        """`keys`: the rows' keys k S + i (ascending, distinct)."""
-        s = positive(scales)
-        n = max(cb.levels.size for cb in cbs)
-        self.dist, self.size, self.keys = dist, s.size, keys
-        self.row_k, at = np.divmod(keys, s.size)
-        self.scales = s[at]
-        pad = [n - cb.levels.size for cb in cbs]  # empty cells [inf, inf) of the last level
-        self.thr = np.stack([np.append(cb.thresholds, [np.inf] * p) for cb, p in zip(cbs, pad)])
-        self.levels = np.stack(
-            [np.append(cb.levels, cb.levels[-1:].repeat(p)) for cb, p in zip(cbs, pad)]
-        )
-        self.ua = ua = np.unique(np.abs(self.thr))
-        self.up = up = dist.upper_moments(s[:, None] * ua[None, :])  # (3, S, |t|)
-        t = up[:, at[:, None], np.searchsorted(ua, np.abs(self.thr))[self.row_k]]  # (3, R, n - 1)
-        t[1] *= np.where(self.thr < 0, -1.0, 1.0)[self.row_k]  # lower tails below 0 (`reflect`)
-        self.tt = np.zeros((3, keys.size, n + 1))
-        self.tt[:, :, 1:-1] = t
-
-    def row(self, k, which) -> np.ndarray:
-        """Row of codebook `k` at scale index `which` (arrays broadcast; the row must exist)."""
-        return np.searchsorted(self.keys, np.asarray(k) * self.size + which)
-
-    @cached_property
-    def errors(self) -> np.ndarray:
-        """As `ScaledCells.errors`, per row."""
-        ta, tb = self.tt[:, :, :-1], self.tt[:, :, 1:]
-        inf = np.full((self.thr.shape[0], 1), np.inf)
-        lower = np.concatenate([-inf, self.thr], axis=1)
-        upper = np.concatenate([self.thr, inf], axis=1)
-        mom = ta - tb
-        mom *= np.where(lower < 0, -1.0, 1.0)[self.row_k]  # cells below 0: lower tails
-        r = np.arange(self.row_k.size)
-        zero = np.argmax((lower < 0) & (upper >= 0), axis=1)[self.row_k]  # the cell holding 0
-        mom[:, r, zero] = interval_moments(self.dist, -1.0, 1.0, ta[:, r, zero], tb[:, r, zero])
-        return squared_error(mom, self.scales[:, None] * self.levels[self.row_k])
-
-    def _cell(self, which: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return np.count_nonzero(self.thr[self.row_k[which]] <= v[..., None], axis=-1)
-
-    def _level(self, which: np.ndarray, cell: np.ndarray) -> np.ndarray:
-        return self.levels[self.row_k[which], cell]
-
-    def max_error(self, which: np.ndarray, s: np.ndarray, m: np.ndarray) -> np.ndarray:
-        """`max_error` with the codebook of each row `which`."""
-        s = np.where(s > 0, s, TINY)
-        up = m - s * self._level(which, self._cell(which, m / s))
-        down = m + s * self._level(which, self._cell(which, -m / s))
-        return 0.5 * (up * up + down * down)
 
 
 def max_error(cb: Codebook, s: np.ndarray, m: np.ndarray) -> np.ndarray:

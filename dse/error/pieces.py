@@ -12,7 +12,7 @@ values (cdf P(m)^(B-1), P(m) = P(|T| <= m)). The event {M in [a, b)} is
 
 Each term is evaluated as dW_j P(b_j)^(B-1) + W_j(a_j) (P(b_j)^(B-1) - P(a_j)^(B-1)), dW_j the
 error over a_j <= |x| < b_j, a difference of the tail errors beyond a_j and b_j
-(`ScaledCells.tails`, cumulative sums of per-cell errors): every term is non-negative and
+(`ScaledCells.beyond`, cumulative sums of per-interval errors): every term is non-negative and
 exact to ~1e-16 of the piece's total error. Conditioning on M <= cap (a tensor maximum)
 ends the last piece at cap and divides by P(cap)^B. Approximation: scale jumps are resolved
 only where P(M > m) >= `blockmax.V_MIN` (and where P(M < m) >= 1e-14); outside, the nearest
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from dse.error.blockmax import max_range
-from dse.error.codebook import ScaledCells, codebook, positive
+from dse.error.codebook import ScaledCells, codebook, folded, positive
 from dse.error.student import Student
 from dse.formats import ScaledFormat
 
@@ -32,11 +32,11 @@ from dse.formats import ScaledFormat
 def telescoped(
     cells: ScaledCells, a: np.ndarray, b: np.ndarray, ta, tb, blocks: np.ndarray
 ) -> np.ndarray:
-    """The terms of the sum above for pieces [a, b) (0 < a <= b <= inf; piece j uses scale
-    `cells.scales[j]`; `ta`, `tb` the upper moments at a and b), shape (len(blocks), pieces)."""
-    above, below = cells.tails(np.arange(a.size), np.stack([a, b]), np.stack([ta, tb], axis=1))
-    w_a = np.maximum(cells.total() - above[0] - below[0], 0.0)
-    dw = np.maximum(above[0] - above[1] + below[0] - below[1], 0.0)
+    """The terms of the sum above for pieces [a, b) (0 < a <= b <= inf; piece j uses row j of
+    `cells`; `ta`, `tb` the upper moments at a and b), shape (len(blocks), pieces)."""
+    beyond = cells.beyond(np.arange(a.size), np.stack([a, b]), np.stack([ta, tb], axis=1))
+    w_a = np.maximum(cells.total() - beyond[0], 0.0)  # absolute precision ~1e-16 of the total
+    dw = np.maximum(beyond[0] - beyond[1], 0.0)
     e = np.asarray(blocks, dtype=np.float64)[:, None] - 1.0
     ga, gb = (1.0 - 2.0 * ta[0]) ** e, (1.0 - 2.0 * tb[0]) ** e
     return dw * gb + w_a * (gb - ga)
@@ -58,12 +58,15 @@ def piece_sums(
     Vectorised over nu (`dist.nu`, `amax` and `end` may be arrays of nu's shape) and sigma:
     one row per (nu, sigma). `jumps(sig, amax, lo, hi)`: candidate values of m where the scale
     may jump, per row (a boundary that is no jump is harmless); `scale(m, sig, amax)`: the
-    scale at m. Arguments come as columns of one value per row."""
+    scale at m. Arguments come as columns of one value per row. The tail moments at every
+    piece end and every threshold of every piece's scale come from one pass, each distinct
+    point once (`distinct_moments`)."""
     shape = np.shape(dist.nu)
     n_nu, n_sig = int(np.prod(shape)), sigmas.size
-    col = lambda v: np.repeat(np.broadcast_to(v, shape).ravel(), n_sig)[:, None]  # noqa: E731
-    lo, _ = max_range(dist, int(np.min(blocks)))
-    _, hi = max_range(dist, int(np.max(blocks)))
+    nu_row = np.repeat(np.arange(n_nu), n_sig)  # the nu of each row
+    zero = np.zeros_like(nu_row)
+    col = lambda v: np.ravel(v)[nu_row if np.size(v) > 1 else zero][:, None]  # noqa: E731
+    lo, hi = max_range(dist, int(np.min(blocks)), int(np.max(blocks)))
     end, amax = col(end), col(amax)
     lo = np.minimum(np.maximum(col(lo), start), end)
     hi = np.maximum(np.minimum(col(hi), end), start)
@@ -77,48 +80,41 @@ def piece_sums(
     s = scale(rep, sig, amax)
     keep = (b > a).ravel()
     row = np.repeat(np.arange(a.shape[0]), a.shape[1])[keep]
-    piece_dist = dist.take(np.repeat(np.arange(n_nu).reshape(shape), n_sig)[row])
+    piece_dist = dist.take(nu_row[row])
     a, b = a.ravel()[keep], b.ravel()[keep]
     last = np.append(row[1:] != row[:-1], True)  # else the next piece starts where it ends
     cb, s = codebook(fmt.element, fmt.rounding), positive(s.ravel()[keep])
-    ua = cb.abs_thresholds[0]
-    x, owner = [a, b[last]], [np.arange(a.size), np.flatnonzero(last)]
-    if fmt.scale.kind == "pow2":  # thresholds in the same pass, each distinct point once
-        src = threshold_sources(ua, s, row)
-        first = src == np.arange(src.size)
-        x.append((s[:, None] * ua).ravel()[first])
-        owner.append(np.flatnonzero(first) // ua.size)
-    mom = piece_dist.take(np.concatenate(owner)).upper_moments(np.concatenate(x))
+    ua = folded((cb,)).ua
+    x = np.concatenate([a, b[last], (s[:, None] * ua).ravel()])
+    mom = distinct_moments(
+        dist, nu_row[np.concatenate([row, row[last], np.repeat(row, ua.size)])], x
+    )
     n_end = a.size + np.count_nonzero(last)
     ta = mom[:, : a.size]
     tb = np.concatenate([ta[:, 1:], ta[:, -1:]], axis=1)
     tb[:, last] = mom[:, a.size : n_end]
-    up = None  # other scales: `ScaledCells` computes them, broadcasting nu per piece
-    if fmt.scale.kind == "pow2":
-        up = mom[:, n_end:][:, (np.cumsum(first) - 1)[src]].reshape(3, s.size, ua.size)
-    cells = ScaledCells(piece_dist, cb, s, up)
+    up = mom[:, n_end:]
+    cells = ScaledCells(piece_dist, cb, s, up=up.reshape(3, s.size, ua.size))
     terms = telescoped(cells, a, b, ta, tb, blocks)
     sums = np.stack([np.bincount(row, t, minlength=lo.shape[0]) for t in terms])
     return sums.reshape((len(blocks), *shape, n_sig))
 
 
-def threshold_sources(ua: np.ndarray, s: np.ndarray, row: np.ndarray) -> np.ndarray:
-    """For every point s x |t| of every piece of power-of-two scales (flattened, pieces x
-    `ua`), the index of the first equal point: a piece whose scale equals (or doubles) that of
-    the piece before it in its row repeats its thresholds t (those at 2 t): the scales repeat
-    every octave, and the products are then exactly equal."""
-    n, u = s.size, ua.size
-    src = np.arange(n)[:, None] * u + np.arange(u)
-    twice = np.minimum(np.searchsorted(ua, 2 * ua), u - 1)
-    prev = np.arange(-1, n - 1)[:, None] * u  # first index of the piece before
-    same = np.append(False, row[1:] == row[:-1])[:, None]
-    ratio = np.append(0.0, s[1:] / s[:-1])[:, None]
-    src = np.where(same & (ratio == 1.0), prev + np.arange(u), src)
-    src = np.where(same & (ratio == 2.0) & (ua[twice] == 2 * ua), prev + twice, src).ravel()
-    nxt = src[src]
-    while not np.array_equal(nxt, src):  # follow chains of repeats to the first
-        src, nxt = nxt, nxt[nxt]
-    return src
+def distinct_moments(dist: Student, nu_of: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """`upper_moments` at points x > 0 of the distributions nu_of (indices into dist.nu),
+    each distinct (nu, x) pair evaluated once: piece ends and the thresholds of scales that
+    repeat every octave (powers of two, float scale formats) coincide exactly, a sixth to a
+    half of the points. Sorted by log2 x within each nu (a key; equal pairs end up adjacent
+    unless a different x has the same key, which only costs a repeated evaluation)."""
+    with np.errstate(divide="ignore"):
+        order = np.argsort(np.log2(x) + 4096.0 * nu_of)  # |log2 x| < 2048 for floats
+    xs, ns = x[order], nu_of[order]
+    new = np.empty(x.size, dtype=bool)
+    new[:1] = True
+    new[1:] = (xs[1:] != xs[:-1]) | (ns[1:] != ns[:-1])
+    inverse = np.empty(x.size, dtype=np.intp)
+    inverse[order] = np.cumsum(new) - 1
+    return dist.take(ns[new]).upper_moments(xs[new])[:, inverse]
 
 
 def capped(sums: np.ndarray, dist: Student, blocks: np.ndarray, cap) -> np.ndarray:

@@ -81,6 +81,7 @@ class Student:
         out = Student(np.asarray(self.nu)[index])
         for name in ("inv_nu", "_log_norm"):  # cached properties
             out.__dict__[name] = getattr(self, name)[index]
+        out.__dict__["upper_at_zero"] = self.upper_at_zero[:, index]
         return out
 
     @property
@@ -137,6 +138,13 @@ class Student:
         if not np.isfinite(x).all():  # x^k f -> 0 as x -> inf for nu > 2
             out[1:, ~np.isfinite(x)] = 0.0
         return out
+
+    @cached_property
+    def upper_at_zero(self) -> np.ndarray:
+        """`upper_moments` at 0 in closed form, shape (3, *nu.shape): (1/2, f(0) / (1 - iv),
+        Var T / 2), f(0) = exp(log normaliser) (1 / sqrt(2 pi) for the normal)."""
+        f0 = np.where(self.normal, _INV_SQRT_2PI, np.exp(self._log_norm))
+        return np.stack([np.full(f0.shape, 0.5), f0 / (1.0 - self.inv_nu), 0.5 * self.variance])
 
     def tail_moments(self, x: np.ndarray) -> np.ndarray:
         """Tail-form partial moments, shape (3, *x.shape): int_x^inf y^k f for x >= 0 and

@@ -116,9 +116,31 @@ class FloatElement:
         vals = np.concatenate([mag, -mag]) if self.signed else mag
         return np.unique(vals) + 0.0  # one zero, printed as +0
 
+    @cached_property
+    def _native(self) -> np.dtype | None:
+        """The numpy dtype with exactly this format's bit fields and semantics (IEEE binary16
+        or binary32), whose cast is the same round-to-nearest-even, or None."""
+        fields = (self.exp_bits, self.man_bits, self.bias, self.subnormals, self.nonfinite)
+        ok = self.signed and self.has_zero
+        return {(5, 10, 15, True, "ieee"): np.float16, (8, 23, 127, True, "ieee"): np.float32}.get(
+            fields if ok else None
+        )
+
     def round(self, x: np.ndarray, mode: Rounding = "even", saturate: bool = True) -> np.ndarray:
-        """Round real values onto the format (vectorised, exact in float64)."""
+        """Round real values onto the format (vectorised, exact in float64): numpy's cast
+        where it is the same rounding (`_native`, faster), else `round_arithmetic`."""
         _check_rounding(mode)
+        x = np.asarray(x, dtype=np.float64)
+        if mode != "even" or self._native is None:
+            return self.round_arithmetic(x, mode, saturate)
+        with np.errstate(over="ignore"):
+            y = x.astype(self._native).astype(np.float64)
+        return np.copysign(self._overflow(np.abs(x), np.abs(y), True), y) if saturate else y
+
+    def round_arithmetic(
+        self, x: np.ndarray, mode: Rounding = "even", saturate: bool = True
+    ) -> np.ndarray:
+        """`round` by arithmetic on the bit fields (any format, any mode)."""
         x = np.asarray(x, dtype=np.float64)
         a = np.abs(x)
         emin = 1 - self.bias
