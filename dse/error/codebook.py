@@ -10,7 +10,8 @@ Thresholds (`dse.formats.elements` rounding):
 
 With a scale s the cells are s [t_{k-1}, t_k) with levels s q_k, and the squared error over
 any interval follows exactly from the partial moments (DESIGN.md §3):
-int_a^b (x - s q)^2 f = M2 - 2 s q M1 + s^2 q^2 M0 over [a, b].
+int_a^b (x - s q)^2 f = M2 - 2 s q M1 + s^2 q^2 M0 over [a, b]. Since f is symmetric, the
+errors are evaluated on |x| (`Folded`), in upper-tail moments only.
 
 Plain casts (scale rule "none") overflow to inf in IEEE formats; this model counts those
 values as saturated at the largest finite level (their infinite error would make every
@@ -37,25 +38,6 @@ class Codebook:
 
     levels: np.ndarray
     thresholds: np.ndarray
-
-    @cached_property
-    def lower(self) -> np.ndarray:
-        return np.concatenate([[-np.inf], self.thresholds])
-
-    @cached_property
-    def upper(self) -> np.ndarray:
-        return np.concatenate([self.thresholds, [np.inf]])
-
-    @cached_property
-    def signs(self) -> np.ndarray:
-        """-1 for the cells whose lower end is below 0, else 1 (so also, from index 1, -1 for
-        the negative thresholds): reflections by a multiply, faster than masked negation."""
-        return np.where(self.lower < 0, -1.0, 1.0)
-
-    @cached_property
-    def abs_thresholds(self) -> tuple[np.ndarray, np.ndarray]:
-        """(unique |t|, index of each threshold in it): a symmetric codebook needs half."""
-        return np.unique(np.abs(self.thresholds), return_inverse=True)
 
     def cell(self, v: np.ndarray) -> np.ndarray:
         """Index of the cell holding each value `v` (in codebook units)."""

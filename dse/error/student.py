@@ -8,9 +8,9 @@ each follows by differentiating the right-hand side):
     integral x f dx     = -(nu + x^2) f(x) / (nu - 1)
     integral x^2 f dx   = (nu F(x) - x (nu + x^2) f(x)) / (nu - 2)
 
-and for the normal: Phi(x), -phi(x), Phi(x) - x phi(x). We evaluate them in *tail form*:
-for x >= 0 the upper-tail moments int_x^inf y^k f dy, for x < 0 the lower-tail moments
-int_-inf^x y^k f dy, so that intervals far in a tail keep full relative precision (a cell of
+and for the normal: Phi(x), -phi(x), Phi(x) - x phi(x). We evaluate them in *tail form*,
+the upper-tail moments int_x^inf y^k f dy for x >= 0 (`Student.upper_moments`; the lower tail
+follows by symmetry), so that intervals far in a tail keep full relative precision (a cell of
 a cast to fp16 at x = 1e4 has probability ~1e-12; a difference of cdfs near 1 would lose it).
 Distribution functions come from scipy.special (stdtr, stdtrit, ndtr, ndtri, gammaln).
 """
@@ -146,38 +146,3 @@ class Student:
         f0 = np.where(self.normal, _INV_SQRT_2PI, np.exp(self._log_norm))
         return np.stack([np.full(f0.shape, 0.5), f0 / (1.0 - self.inv_nu), 0.5 * self.variance])
 
-    def tail_moments(self, x: np.ndarray) -> np.ndarray:
-        """Tail-form partial moments, shape (3, *x.shape): int_x^inf y^k f for x >= 0 and
-        int_-inf^x y^k f for x < 0 (k = 0, 1, 2), from the upper moments at |x| by symmetry."""
-        x = np.asarray(x, dtype=np.float64)
-        return reflect(self.upper_moments(np.abs(x)), x < 0)
-
-
-def reflect(upper: np.ndarray, negative: np.ndarray | bool) -> np.ndarray:
-    """Tail moments at -x from the upper moments at x >= 0 (where `negative`): the lower tail
-    int_-inf^-x y^k f = (-1)^k int_x^inf y^k f by symmetry of f."""
-    sign = np.array([1.0, -1.0, 1.0]).reshape((3,) + (1,) * (np.ndim(upper) - 1))
-    return np.where(negative, sign * upper, upper)
-
-
-def interval_moments(dist: Student, a: np.ndarray, b: np.ndarray, ta=None, tb=None) -> np.ndarray:
-    """int_a^b y^k f dy for k = 0, 1, 2 (shape (3, ...)), a <= b, accurate in both tails.
-
-    `ta`, `tb` are the tail moments at a and b when already known.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    ta = dist.tail_moments(a) if ta is None else ta
-    tb = dist.tail_moments(b) if tb is None else tb
-    right = ta - tb  # both endpoints >= 0: upper tails
-    left = tb - ta  # both <= 0: lower tails
-    straddle = -ta - tb  # a < 0 <= b: the whole line minus both tails
-    straddle[0] += 1.0
-    straddle[2] += dist.lead(dist.variance, straddle[2])
-    return np.where(a >= 0, right, np.where(b < 0, left, straddle))
-
-
-def squared_error(mom: np.ndarray, level: np.ndarray) -> np.ndarray:
-    """int (y - level)^2 f dy over an interval, from its moments `mom` (3, ...); clamped at 0
-    against rounding (the exact value is non-negative)."""
-    return np.maximum(mom[2] - 2.0 * level * mom[1] + level * level * mom[0], 0.0)
