@@ -108,8 +108,8 @@ def max_range(dist: Student, block: int, hi_block: int | None = None):
     (default `block`): the range where breaks matter (floats, or arrays of nu's shape)."""
     v = np.array([1 - 1e-14, V_MIN])
     b = np.array([block, block if hi_block is None else hi_block])
-    q = np.broadcast_to(q_of_v(v, b), (*np.shape(dist.nu), 2))
-    m = dist.isf(q)
+    q = q_of_v(v, b)
+    m = dist.isf(np.broadcast_to(q, (*np.shape(dist.nu), 2)) if np.ndim(dist.nu) else q)
     return (float(m[0]), float(m[1])) if m.ndim == 1 else (m[..., 0], m[..., 1])
 
 
@@ -251,7 +251,8 @@ def _gauss_table(k: int) -> tuple[np.ndarray, np.ndarray]:
 def median_max(dist: Student, size: int):
     """Median of the absolute maximum of `size` iid standard-t values (closed form: G^-1(1/2)),
     the default model of a tensor's absolute maximum (an array for an array of nu)."""
-    m = dist.isf(np.broadcast_to(q_of_v(np.array(0.5), size), np.shape(dist.nu)))
+    q = q_of_v(np.array(0.5), size)
+    m = dist.isf(np.broadcast_to(q, np.shape(dist.nu)) if np.ndim(dist.nu) else q)
     return float(m) if m.ndim == 0 else m
 
 

@@ -141,18 +141,21 @@ class ScaledCells:
         return self._error(mom, self.scales[:, None], self.c1, self.c2)
 
     @cached_property
-    def _sums(self) -> tuple[np.ndarray, np.ndarray]:
-        """(error of the intervals below interval i, above it), per row: cumulative sums
-        from either end, so that each keeps the precision of its own size."""
+    def _below(self) -> np.ndarray:
+        """Error of the intervals below interval i, per row (cumulative from 0)."""
         e = self.errors
-        zero = np.zeros((e.shape[0], 1))
-        below = np.concatenate([zero, np.cumsum(e[:, :-1], axis=1)], axis=1)
-        above = np.concatenate([np.cumsum(e[:, :0:-1], axis=1)[:, ::-1], zero], axis=1)
-        return below, above
+        return np.concatenate([np.zeros((e.shape[0], 1)), np.cumsum(e[:, :-1], axis=1)], axis=1)
+
+    @cached_property
+    def _above(self) -> np.ndarray:
+        """Error of the intervals above interval i, per row (cumulative from the far end, so
+        that a tail keeps the precision of its own size)."""
+        e = self.errors
+        return np.concatenate([np.cumsum(e[:, :0:-1], axis=1)[:, ::-1], np.zeros_like(e[:, :1])], 1)
 
     def total(self) -> np.ndarray:
         """Error over the whole line, per row."""
-        return self._sums[0][:, -1] + self.errors[:, -1]
+        return self._above[:, 0] + self.errors[:, 0]
 
     def _part(self, which: np.ndarray, x: np.ndarray, mom_of) -> tuple:
         """(moments, scale, coefficients, index) of the interval holding x, for each x
@@ -165,17 +168,15 @@ class ScaledCells:
         return mom_of(i), s, c1, c2, i
 
     def inside(self, which, x, ux) -> np.ndarray:
-        """int_{-x}^{x} (y - s Q(y / s))^2 f(y) dy for rows `which` and x >= 0 (broadcasting
-        arrays, x = inf allowed; `ux` = the upper moments at x, shape (3, ...))."""
-        which, x = np.broadcast_arrays(which, np.asarray(x, dtype=np.float64))
+        """int_{-x}^{x} (y - s Q(y / s))^2 f(y) dy for rows `which` and x >= 0 (arrays that
+        broadcast, x = inf allowed; `ux` = the upper moments at x, shape (3, ...))."""
         mom, s, c1, c2, i = self._part(which, x, lambda i: self.bounds[:, which, i] - ux)
-        return self._sums[0][which, i] + self._error(mom, s, c1, c2)
+        return self._below[which, i] + self._error(mom, s, c1, c2)
 
     def beyond(self, which, x, ux) -> np.ndarray:
         """The same error over |y| > x (tail form: keeps its relative precision far out)."""
-        which, x = np.broadcast_arrays(which, np.asarray(x, dtype=np.float64))
         mom, s, c1, c2, i = self._part(which, x, lambda i: ux - self.bounds[:, which, i + 1])
-        return self._sums[1][which, i] + self._error(mom, s, c1, c2)
+        return self._above[which, i] + self._error(mom, s, c1, c2)
 
     def window(self, which: np.ndarray, m: np.ndarray, sf_m=None, um=None) -> np.ndarray:
         """`inside` at m > 0: the error of the values inside a block whose maximum is m

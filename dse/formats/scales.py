@@ -58,7 +58,7 @@ class ScaleRule:
         """Per-tensor FP32 scale of a two-level rule (1 for single-level rules)."""
         if self.kind != "two_level":
             return np.ones_like(np.asarray(tensor_amax, dtype=np.float64))
-        denom = element.max_abs * float(np.max(self.format.values))
+        denom = element.max_abs * self.format.max_abs
         return FP32.round(np.asarray(tensor_amax, dtype=np.float64) / denom)
 
     def block_scale(
