@@ -32,6 +32,7 @@ defaults to the median maximum of `tensor_size` t-values (`blockmax.median_max`)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -41,6 +42,7 @@ from dse.error.pieces import capped, piece_sums
 from dse.error.student import Student
 from dse.errors import UserError
 from dse.formats import ScaledFormat
+from dse.formats.elements import Element
 
 #: Equispaced log2 offsets of sigma averaged over for scale rules that are not scale-invariant
 #: (convergence to < 1e-4 relative is checked in tests/test_error_analytic.py).
@@ -98,6 +100,15 @@ def scale_key(fmt: ScaledFormat) -> tuple:
     return fmt.scale, fmt.clip, el.emax if fmt.scale.kind == "pow2" else el.max_abs
 
 
+@lru_cache(maxsize=64)
+def rounding_midpoints(scale_format: Element) -> np.ndarray:
+    """The positive midpoints between consecutive values of a scale format (where a rounded
+    scale jumps), cached per format record (read only)."""
+    v = scale_format.values
+    mid = 0.5 * (v[1:] + v[:-1])
+    return mid[mid > 0]
+
+
 def scale_jumps(fmt: ScaledFormat, sigmas, amax, lo, hi) -> np.ndarray:
     """Candidate values of m (standard-t units) where g(sigma m) jumps, per sigma (rows of
     the result; `amax`, `lo`, `hi` scalars or columns of one value per row), covering
@@ -109,12 +120,10 @@ def scale_jumps(fmt: ScaledFormat, sigmas, amax, lo, hi) -> np.ndarray:
         k = np.array(log2_span(np.min(sig * lo) * clip, np.max(sig * hi) * clip))
         x = np.ldexp(1.0, k)[None, :] / clip
     elif rule.kind in ("real", "two_level") and not continuous(fmt):
-        v = rule.format.values
-        mid = 0.5 * (v[1:] + v[:-1])
         unit = el.max_abs / clip
         if rule.kind == "two_level":
             unit = unit * rule.tensor_scale(el, sig * amax * clip)
-        x = mid[mid > 0][None, :] * unit
+        x = rounding_midpoints(rule.format)[None, :] * unit
     else:
         x = np.empty((1, 0))
     return x / sig

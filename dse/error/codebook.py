@@ -115,8 +115,11 @@ class ScaledCells:
         cbs = (cbs,) if isinstance(cbs, Codebook) else tuple(cbs)
         s = positive(scales)
         self.dist, self.fold, self.size = dist, folded(cbs), s.size
-        self.keys = np.arange(s.size) if keys is None else np.asarray(keys)
-        self.row_k, at = np.divmod(self.keys, s.size)
+        if keys is None:  # one codebook at every scale: the rows are the scales
+            self.keys, self.row_k, at = np.arange(s.size), np.zeros(s.size, np.intp), slice(None)
+        else:
+            self.keys = np.asarray(keys)
+            self.row_k, at = np.divmod(self.keys, s.size)
         self.scales = s[at]
         self.ua = self.fold.ua
         self.up = dist.upper_moments(s[:, None] * self.ua) if up is None else up  # (3, S, |ua|)
@@ -124,7 +127,7 @@ class ScaledCells:
         n = self.ua.size
         self.bounds = np.empty((3, self.keys.size, n + 2))  # upper moments at interval ends
         self.bounds[:, :, 0] = zero[:, at] if zero.ndim > 1 else zero[:, None]
-        self.bounds[:, :, 1:-1] = self.up if keys is None else self.up[:, at]
+        self.bounds[:, :, 1:-1] = self.up[:, at]
         self.bounds[:, :, -1] = 0.0
         one = len(cbs) == 1  # one codebook: its coefficients broadcast over rows
         self.c1 = self.fold.c1[0] if one else self.fold.c1[self.row_k]

@@ -21,6 +21,8 @@ piece's scale is used.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from dse.error.blockmax import max_range
@@ -62,7 +64,7 @@ def piece_sums(
     piece end and every threshold of every piece's scale come from one pass, each distinct
     point once (`distinct_moments`)."""
     shape = np.shape(dist.nu)
-    n_nu, n_sig = int(np.prod(shape)), sigmas.size
+    n_nu, n_sig = math.prod(shape), sigmas.size
     nu_row = np.repeat(np.arange(n_nu), n_sig)  # the nu of each row
     zero = np.zeros_like(nu_row)
     col = lambda v: np.ravel(v)[nu_row if np.size(v) > 1 else zero][:, None]  # noqa: E731
@@ -106,8 +108,11 @@ def distinct_moments(dist: Student, nu_of: np.ndarray, x: np.ndarray) -> np.ndar
     repeat every octave (powers of two, float scale formats) coincide exactly, a sixth to a
     half of the points. Sorted by log2 x within each nu (a key; equal pairs end up adjacent
     unless a different x has the same key, which only costs a repeated evaluation)."""
-    with np.errstate(divide="ignore"):
-        order = np.argsort(np.log2(x) + 4096.0 * nu_of)  # |log2 x| < 2048 for floats
+    if np.ndim(dist.nu) == 0:
+        order = np.argsort(x)
+    else:
+        with np.errstate(divide="ignore"):
+            order = np.argsort(np.log2(x) + 4096.0 * nu_of)  # |log2 x| < 2048 for floats
     xs, ns = x[order], nu_of[order]
     new = np.empty(x.size, dtype=bool)
     new[:1] = True

@@ -135,7 +135,7 @@ class FloatElement:
             return self.round_arithmetic(x, mode, saturate)
         with np.errstate(over="ignore"):
             y = x.astype(self._native).astype(np.float64)
-        return np.copysign(self._overflow(np.abs(x), np.abs(y), True), y) if saturate else y
+        return np.copysign(np.minimum(np.abs(y), self.max_abs), y) if saturate else y
 
     def round_arithmetic(
         self, x: np.ndarray, mode: Rounding = "even", saturate: bool = True
@@ -143,9 +143,10 @@ class FloatElement:
         """`round` by arithmetic on the bit fields (any format, any mode)."""
         x = np.asarray(x, dtype=np.float64)
         a = np.abs(x)
-        emin = 1 - self.bias
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            e = np.maximum(exponent_floor(np.where(a > 0, a, 1.0)), emin)
+            # floor(log2 a) from frexp, at least the subnormal exponent (0, inf, NaN give
+            # any exponent: they round to themselves below); NaN propagates through every step
+            e = np.maximum(np.frexp(a)[1] - 1, 1 - self.bias)
             quantum = np.ldexp(1.0, e - self.man_bits)
             r = a / quantum
             if mode == "even":
@@ -159,11 +160,10 @@ class FloatElement:
             # below the smallest normal only zero (or, with no zero, the smallest normal) exists
             tiny = self.min_normal
             y = np.where(a < tiny, self._round_below_normal(a, tiny, mode), y)
-        y = self._overflow(a, y, saturate)
-        y = np.copysign(y, x)
+        y = np.copysign(self._overflow(y, saturate), x)
         if not self.signed:
             y = np.where(x < 0, 0.0 if self.has_zero else self.min_normal, y)
-        return np.where(np.isnan(x), np.nan, y)
+        return y
 
     def _round_below_normal(self, a: np.ndarray, tiny: float, mode: str) -> np.ndarray:
         if not self.has_zero:
@@ -171,10 +171,10 @@ class FloatElement:
         up = a >= tiny / 2 if mode == "away" else a > tiny / 2
         return np.where(up & (mode != "trunc"), tiny, 0.0)
 
-    def _overflow(self, a: np.ndarray, y: np.ndarray, saturate: bool) -> np.ndarray:
+    def _overflow(self, y: np.ndarray, saturate: bool) -> np.ndarray:
         big = self.max_abs
-        if saturate:
-            return np.where(a > big, big, np.minimum(y, big))
+        if saturate:  # a > big rounds to y >= big (big is on the grid): one minimum clamps
+            return np.minimum(y, big)
         over = np.inf if self.has_inf else np.nan
         return np.where(y > big, over, y)
 
