@@ -147,14 +147,18 @@ class ScaledCells:
     def _below(self) -> np.ndarray:
         """Error of the intervals below interval i, per row (cumulative from 0)."""
         e = self.errors
-        return np.concatenate([np.zeros((e.shape[0], 1)), np.cumsum(e[:, :-1], axis=1)], axis=1)
+        out = np.zeros_like(e)
+        np.add.accumulate(e[:, :-1], axis=1, out=out[:, 1:])
+        return out
 
     @cached_property
     def _above(self) -> np.ndarray:
         """Error of the intervals above interval i, per row (cumulative from the far end, so
         that a tail keeps the precision of its own size)."""
         e = self.errors
-        return np.concatenate([np.cumsum(e[:, :0:-1], axis=1)[:, ::-1], np.zeros_like(e[:, :1])], 1)
+        out = np.zeros_like(e)
+        np.add.accumulate(e[:, :0:-1], axis=1, out=out[:, -2::-1])
+        return out
 
     def total(self) -> np.ndarray:
         """Error over the whole line, per row."""
@@ -202,8 +206,7 @@ class ScaledCells:
 
 def positive(scales: np.ndarray) -> np.ndarray:
     """Scales flattened, a zero scale replaced by TINY (see `ScaledCells`)."""
-    s = np.asarray(scales, dtype=np.float64).reshape(-1)
-    return np.where(s > 0, s, TINY)
+    return np.fmax(np.asarray(scales, dtype=np.float64).reshape(-1), TINY)  # NaN -> TINY too
 
 
 def max_error(cb: Codebook, s: np.ndarray, m: np.ndarray) -> np.ndarray:

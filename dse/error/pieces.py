@@ -36,7 +36,7 @@ def telescoped(
 ) -> np.ndarray:
     """The terms of the sum above for pieces [a, b) (0 < a <= b <= inf; piece j uses row j of
     `cells`; `ta`, `tb` the upper moments at a and b), shape (len(blocks), pieces)."""
-    beyond = cells.beyond(np.arange(a.size), np.stack([a, b]), np.stack([ta, tb], axis=1))
+    beyond = cells.beyond(np.arange(a.size), np.array([a, b]), np.array([ta, tb]).swapaxes(0, 1))
     w_a = np.maximum(cells.total() - beyond[0], 0.0)  # absolute precision ~1e-16 of the total
     dw = np.maximum(beyond[0] - beyond[1], 0.0)
     e = np.asarray(blocks, dtype=np.float64)[:, None] - 1.0
@@ -98,7 +98,7 @@ def piece_sums(
     up = mom[:, n_end:]
     cells = ScaledCells(piece_dist, cb, s, up=up.reshape(3, s.size, ua.size))
     terms = telescoped(cells, a, b, ta, tb, blocks)
-    sums = np.stack([np.bincount(row, t, minlength=lo.shape[0]) for t in terms])
+    sums = np.array([np.bincount(row, t, minlength=lo.shape[0]) for t in terms])
     return sums.reshape((len(blocks), *shape, n_sig))
 
 
@@ -118,7 +118,7 @@ def distinct_moments(dist: Student, nu_of: np.ndarray, x: np.ndarray) -> np.ndar
     new[:1] = True
     new[1:] = (xs[1:] != xs[:-1]) | (ns[1:] != ns[:-1])
     inverse = np.empty(x.size, dtype=np.intp)
-    inverse[order] = np.cumsum(new) - 1
+    inverse[order] = np.add.accumulate(new, dtype=np.intp) - 1
     return dist.take(ns[new]).upper_moments(xs[new])[:, inverse]
 
 
