@@ -71,6 +71,8 @@ class Student:
 
     @cached_property
     def inv_nu(self):
+        if np.ndim(self.nu) == 0:  # a python float: scalar arithmetic without numpy calls
+            return 1.0 / float(self.nu)
         return 1.0 / np.asarray(self.nu, dtype=np.float64)
 
     def take(self, index) -> Student:
@@ -100,7 +102,7 @@ class Student:
     @cached_property
     def _normal_count(self) -> int:
         """How many of the nu are inf (python int: picks the pdf's formula without array ops)."""
-        return int(np.count_nonzero(self.normal))
+        return int(np.count_nonzero(self.normal)) if np.ndim(self.nu) else int(self.inv_nu == 0)
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -148,7 +150,11 @@ class Student:
     def upper_at_zero(self) -> np.ndarray:
         """`upper_moments` at 0 in closed form, shape (3, *nu.shape): (1/2, f(0) / (1 - iv),
         Var T / 2), f(0) = exp(log normaliser) (1 / sqrt(2 pi) for the normal)."""
+        iv = self.inv_nu
+        if np.ndim(self.nu) == 0:
+            f0 = _INV_SQRT_2PI if iv == 0 else math.exp(self._log_norm)
+            return np.array([0.5, f0 / (1.0 - iv), 0.5 / (1.0 - 2.0 * iv)])
         f0 = np.where(self.normal, _INV_SQRT_2PI, np.exp(self._log_norm))
         out = np.empty((3, *f0.shape))
-        out[0], out[1], out[2] = 0.5, f0 / (1.0 - self.inv_nu), 0.5 * self.variance
+        out[0], out[1], out[2] = 0.5, f0 / (1.0 - iv), 0.5 * self.variance
         return out
