@@ -89,6 +89,12 @@ class FloatElement:
         return math.ldexp(1.0, (1 if self.subnormals or self.has_zero else 0) - self.bias)
 
     @property
+    def min_value(self) -> float:
+        """Smallest value (0, or for a format with no zero its smallest normal; unsigned
+        formats clamp negative inputs to it)."""
+        return 0.0 if self.has_zero else self.min_normal
+
+    @property
     def has_inf(self) -> bool:
         return self.nonfinite == "ieee"
 
@@ -146,8 +152,8 @@ class FloatElement:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             # floor(log2 a) from frexp, at least the subnormal exponent (0, inf, NaN give
             # any exponent: they round to themselves below); NaN propagates through every step
-            e = np.maximum(np.frexp(a)[1] - 1, 1 - self.bias)
-            quantum = np.ldexp(1.0, e - self.man_bits)
+            e = np.maximum(np.frexp(a)[1] - (1 + self.man_bits), 1 - self.bias - self.man_bits)
+            quantum = np.ldexp(1.0, e)  # the spacing of the format's values around a
             r = a / quantum
             if mode == "even":
                 r = np.rint(r)
@@ -160,10 +166,9 @@ class FloatElement:
             # below the smallest normal only zero (or, with no zero, the smallest normal) exists
             tiny = self.min_normal
             y = np.where(a < tiny, self._round_below_normal(a, tiny, mode), y)
-        y = np.copysign(self._overflow(y, saturate), x)
-        if not self.signed:
-            y = np.where(x < 0, 0.0 if self.has_zero else self.min_normal, y)
-        return y
+        if not self.signed:  # negative inputs go to the smallest value; NaN stays NaN
+            return np.maximum(np.copysign(self._overflow(y, saturate), x), self.min_value)
+        return np.copysign(self._overflow(y, saturate), x)
 
     def _round_below_normal(self, a: np.ndarray, tiny: float, mode: str) -> np.ndarray:
         if not self.has_zero:

@@ -89,8 +89,8 @@ class ScaleRule:
             else:
                 t_amax = np.max(amax) * clip if tensor_amax is None else tensor_amax * clip
                 st = self.tensor_scale(element, t_amax)
-                sb = self.format.round(np.where(st > 0, m / element.max_abs / st, 0.0))
-                s = self._shifted(sb) * st
+                # st = 0 (an all-zero tensor) gives s = (saturated code) x 0 = 0 below
+                s = self._shifted(self.format.round(m / (element.max_abs * st))) * st
         return np.where(m > 0, s, 0.0)
 
     def _shifted(self, sb: np.ndarray) -> np.ndarray:
