@@ -105,12 +105,17 @@ class Student:
         return int(np.count_nonzero(self.normal)) if np.ndim(self.nu) else int(self.inv_nu == 0)
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
+        return self._density(x, 0)
+
+    def _density(self, x: np.ndarray, k: int) -> np.ndarray:
+        """f(x) (1 + x^2 / nu)^k: the density (k = 0) or, for k = 1, the factor of the first
+        two upper moments (1 for the normal: its factor tends to 1)."""
         x = np.asarray(x, dtype=np.float64)
         if self._normal_count == np.size(self.nu):
             return np.exp(-0.5 * x * x) * _INV_SQRT_2PI
         nu, iv = self.lead(self.nu, x), self.lead(self.inv_nu, x)
         with np.errstate(over="ignore", invalid="ignore"):
-            t = np.exp(self.lead(self._log_norm, x) - 0.5 * (nu + 1) * np.log1p(x * x * iv))
+            t = np.exp(self.lead(self._log_norm, x) - (0.5 * (nu + 1) - k) * np.log1p(x * x * iv))
         if self._normal_count == 0:
             return t
         return np.where(iv == 0, np.exp(-0.5 * x * x) * _INV_SQRT_2PI, t)
@@ -138,10 +143,10 @@ class Student:
         out = np.empty((3, *x.shape))
         out[0] = self.sf(x) if sf is None else sf
         iv = self.lead(self.inv_nu, x)
+        g = self._density(x, 1)  # 0 at x = inf
+        out[1] = g / (1.0 - iv)
         with np.errstate(invalid="ignore"):
-            g = (1.0 + x * x * iv) * self.pdf(x)  # nan at x = inf (inf * 0)
-            out[1] = g / (1.0 - iv)
-            out[2] = (out[0] + x * g) / (1.0 - 2.0 * iv)
+            out[2] = (out[0] + x * g) / (1.0 - 2.0 * iv)  # nan at x = inf (inf * 0)
         if not np.isfinite(x).all():  # x^k f -> 0 as x -> inf for nu > 2
             out[1:, ~np.isfinite(x)] = 0.0
         return out
