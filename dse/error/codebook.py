@@ -129,19 +129,25 @@ class ScaledCells:
         self.bounds[:, :, 0] = zero[:, at] if zero.ndim > 1 else zero[:, None]
         self.bounds[:, :, 1:-1] = self.up[:, at]
         self.bounds[:, :, -1] = 0.0
-        one = len(cbs) == 1  # one codebook: its coefficients broadcast over rows
-        self.c1 = self.fold.c1[0] if one else self.fold.c1[self.row_k]
-        self.c2 = self.fold.c2[0] if one else self.fold.c2[self.row_k]
+        # the folded error of an interval with moments M is sum_k coef_k M_k (`Folded`)
+        self.coef = np.empty((3, self.keys.size, n + 1))
+        sc = self.scales[:, None]
+        c1, c2 = (c if len(cbs) == 1 else c[self.row_k] for c in (self.fold.c1, self.fold.c2))
+        self.coef[0], self.coef[1], self.coef[2] = sc * sc * c2, -2.0 * sc * c1, 2.0
 
-    def _error(self, mom: np.ndarray, s, c1, c2) -> np.ndarray:
+    @staticmethod
+    def _error(mom: np.ndarray, coef: np.ndarray) -> np.ndarray:
         """The folded error over intervals with moments `mom` (3, ...), clamped at 0."""
-        return np.maximum(2.0 * mom[2] - 2.0 * s * c1 * mom[1] + s * s * c2 * mom[0], 0.0)
+        mom = mom * coef
+        e = mom[0]
+        e += mom[1]
+        e += mom[2]
+        return np.maximum(e, 0.0, out=e)
 
     @cached_property
     def errors(self) -> np.ndarray:
         """Error of each interval at each row, shape (rows, |ua| + 1)."""
-        mom = self.bounds[:, :, :-1] - self.bounds[:, :, 1:]
-        return self._error(mom, self.scales[:, None], self.c1, self.c2)
+        return self._error(self.bounds[:, :, :-1] - self.bounds[:, :, 1:], self.coef)
 
     @cached_property
     def _below(self) -> np.ndarray:
@@ -164,26 +170,22 @@ class ScaledCells:
         """Error over the whole line, per row."""
         return self._above[:, 0] + self.errors[:, 0]
 
-    def _part(self, which: np.ndarray, x: np.ndarray, mom_of) -> tuple:
-        """(moments, scale, coefficients, index) of the interval holding x, for each x
-        (`mom_of(index)`: the moments of its part on the wanted side of x)."""
-        s = self.scales[which]
+    def _part(self, which: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(index of the interval holding x, its error coefficients), for each x."""
         with np.errstate(over="ignore"):
-            i = np.searchsorted(self.ua, x / s, side="right")  # x in interval i
-        c1 = self.c1[i] if self.c1.ndim == 1 else self.c1[which, i]
-        c2 = self.c2[i] if self.c2.ndim == 1 else self.c2[which, i]
-        return mom_of(i), s, c1, c2, i
+            i = np.searchsorted(self.ua, x / self.scales[which], side="right")
+        return i, self.coef[:, which, i]
 
     def inside(self, which, x, ux) -> np.ndarray:
         """int_{-x}^{x} (y - s Q(y / s))^2 f(y) dy for rows `which` and x >= 0 (arrays that
         broadcast, x = inf allowed; `ux` = the upper moments at x, shape (3, ...))."""
-        mom, s, c1, c2, i = self._part(which, x, lambda i: self.bounds[:, which, i] - ux)
-        return self._below[which, i] + self._error(mom, s, c1, c2)
+        i, coef = self._part(which, x)
+        return self._below[which, i] + self._error(self.bounds[:, which, i] - ux, coef)
 
     def beyond(self, which, x, ux) -> np.ndarray:
         """The same error over |y| > x (tail form: keeps its relative precision far out)."""
-        mom, s, c1, c2, i = self._part(which, x, lambda i: ux - self.bounds[:, which, i + 1])
-        return self._above[which, i] + self._error(mom, s, c1, c2)
+        i, coef = self._part(which, x)
+        return self._above[which, i] + self._error(ux - self.bounds[:, which, i + 1], coef)
 
     def window(self, which: np.ndarray, m: np.ndarray, sf_m=None, um=None) -> np.ndarray:
         """`inside` at m > 0: the error of the values inside a block whose maximum is m
