@@ -65,39 +65,33 @@ def piece_sums(
     point once (`distinct_moments`)."""
     shape = np.shape(dist.nu)
     n_nu, n_sig = math.prod(shape), sigmas.size
-    nu_row = np.repeat(np.arange(n_nu), n_sig)  # the nu of each row
-    zero = np.zeros_like(nu_row)
-    col = lambda v: np.ravel(v)[nu_row if np.size(v) > 1 else zero][:, None]  # noqa: E731
-    lo, hi = max_range(dist, int(np.min(blocks)), int(np.max(blocks)))
+    nu_row = np.arange(n_nu).repeat(n_sig)  # the nu of each row
+    first = np.zeros_like(nu_row)
+    col = lambda v: np.ravel(v)[nu_row if np.size(v) > 1 else first][:, None]  # noqa: E731
+    lo, hi = max_range(dist, int(min(blocks)), int(max(blocks)))
     end, amax = col(end), col(amax)
     lo = np.minimum(np.maximum(col(lo), start), end)
     hi = np.maximum(np.minimum(col(hi), end), start)
-    sig = np.tile(sigmas, n_nu)[:, None]
-    j = np.sort(np.clip(jumps(sig, amax, lo, hi), lo, hi), axis=1)
-    edges = np.concatenate([np.full_like(lo, start), lo, j, hi, end], axis=1)
+    sig = (sigmas[None, :] + np.zeros((n_nu, 1))).reshape(-1, 1)
+    j = np.minimum(np.maximum(jumps(sig, amax, lo, hi), lo), hi)
+    j.sort(axis=1)
+    edges = np.concatenate([np.full(lo.shape, start), lo, j, hi, end], axis=1)
     a, b = edges[:, :-1], edges[:, 1:]
     with np.errstate(invalid="ignore"):
         rep = np.sqrt(a * b)
     rep[:, 0], rep[:, -1] = b[:, 0] * (1 - 1e-9), a[:, -1] * (1 + 1e-9)
     s = scale(rep, sig, amax)
     keep = (b > a).ravel()
-    row = np.repeat(np.arange(a.shape[0]), a.shape[1])[keep]
-    piece_dist = dist.take(nu_row[row])
+    row = np.arange(a.shape[0]).repeat(a.shape[1])[keep]
     a, b = a.ravel()[keep], b.ravel()[keep]
-    last = np.append(row[1:] != row[:-1], True)  # else the next piece starts where it ends
     cb, s = codebook(fmt.element, fmt.rounding), positive(s.ravel()[keep])
     ua = folded((cb,)).ua
-    x = np.concatenate([a, b[last], (s[:, None] * ua).ravel()])
-    mom = distinct_moments(
-        dist, nu_row[np.concatenate([row, row[last], np.repeat(row, ua.size)])], x
-    )
-    n_end = a.size + np.count_nonzero(last)
-    ta = mom[:, : a.size]
-    tb = np.concatenate([ta[:, 1:], ta[:, -1:]], axis=1)
-    tb[:, last] = mom[:, a.size : n_end]
-    up = mom[:, n_end:]
-    cells = ScaledCells(piece_dist, cb, s, up=up.reshape(3, s.size, ua.size))
-    terms = telescoped(cells, a, b, ta, tb, blocks)
+    # per piece: its ends, then its thresholds (a piece's end is the next one's start: the
+    # repeats cost nothing, `distinct_moments` evaluates each point once)
+    x = np.concatenate([a[:, None], b[:, None], s[:, None] * ua], axis=1)
+    mom = distinct_moments(dist, nu_row[row].repeat(ua.size + 2), x.ravel()).reshape(3, *x.shape)
+    cells = ScaledCells(dist.take(nu_row[row]), cb, s, up=mom[:, :, 2:])
+    terms = telescoped(cells, a, b, mom[:, :, 0], mom[:, :, 1], blocks)
     sums = np.array([np.bincount(row, t, minlength=lo.shape[0]) for t in terms])
     return sums.reshape((len(blocks), *shape, n_sig))
 
@@ -109,10 +103,10 @@ def distinct_moments(dist: Student, nu_of: np.ndarray, x: np.ndarray) -> np.ndar
     half of the points. Sorted by log2 x within each nu (a key; equal pairs end up adjacent
     unless a different x has the same key, which only costs a repeated evaluation)."""
     if np.ndim(dist.nu) == 0:
-        order = np.argsort(x)
+        order = x.argsort()
     else:
         with np.errstate(divide="ignore"):
-            order = np.argsort(np.log2(x) + 4096.0 * nu_of)  # |log2 x| < 2048 for floats
+            order = (np.log2(x) + 4096.0 * nu_of).argsort()  # |log2 x| < 2048 for floats
     xs, ns = x[order], nu_of[order]
     new = np.empty(x.size, dtype=bool)
     new[:1] = True
