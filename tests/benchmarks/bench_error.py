@@ -6,7 +6,9 @@
    at 40 values of nu in [3, 30]: 1,240 (format, nu, block) values in one call per table, the
    caches (values and quadrature nodes) cleared first. Format records are parsed before
    timing (building an element such as SF4 is a registry cost, paid once per process).
-   Every time (analytic and Monte Carlo) is the best of REPEAT runs (the machine is shared).
+   Every time is the best of several runs (the machine is shared and noisy; the minimum
+   estimates the cost without interference): REPEAT runs of each Monte Carlo and of each
+   batched table, SINGLE runs of each single cold value (a millisecond or less).
    Also per preset, and the rate of repeated tables (`nmse_table` does not cache).
 2. Single-value cold latency per format family (`error(name, 5.0)`, caches cleared), against
    the Monte Carlo time to reach the same precision (0.1 % relative standard error) in the
@@ -31,7 +33,7 @@ FOUR_BIT = ["int4", "e2m1", "nf4", "sf4", "e2m1+sr", "apot4", "e3m0"]
 BLOCKS = [16, 32, 64, 128]
 PRESETS = ["mxfp4", "nvfp4", "anda(m=3)"]
 NUS = np.linspace(3.0, 30.0, 40)
-REPEAT = 3
+REPEAT, SINGLE = 3, 25
 FAMILIES = [
     "int4/g128",
     "nf4/g64",
@@ -47,10 +49,10 @@ def clear() -> None:
     shared_nodes.cache_clear()
 
 
-def timed(fn) -> float:
-    """Best time of REPEAT cold runs of `fn` (caches cleared before each)."""
+def timed(fn, repeat: int = REPEAT) -> float:
+    """Best time of `repeat` cold runs of `fn` (caches cleared before each)."""
     best = float("inf")
-    for _ in range(REPEAT):
+    for _ in range(repeat):
         clear()
         t = time.perf_counter()
         fn()
@@ -85,7 +87,7 @@ def main() -> None:
     )
     for name in FAMILIES:
         fmt = parse(name)
-        t_a = timed(lambda fmt=fmt: error(fmt, 5.0))
+        t_a = timed(lambda fmt=fmt: error(fmt, 5.0), SINGLE)
         a = error(name, 5.0).nmse
         t_mc = float("inf")
         for _ in range(REPEAT):
