@@ -92,7 +92,10 @@ class MaxNodes:
 
 def q_of_v(v: np.ndarray, block: int) -> np.ndarray:
     """Per-value tail P(T > m) at the m where P(M > m) = v: (1 - (1 - v)^(1/B)) / 2.
-    At v = 1 (m = 0) log1p gives -inf and the tail its limit 1/2."""
+    At v = 1 (m = 0) log1p gives -inf and the tail its limit 1/2. Python floats for python
+    scalars (math's functions: no array calls)."""
+    if isinstance(v, float) and isinstance(block, (int, np.integer)):
+        return 0.5 if v == 1.0 else -math.expm1(math.log1p(-v) / block) / 2.0
     with np.errstate(divide="ignore"):
         return -np.expm1(np.log1p(-v) / block) / 2.0
 
@@ -106,9 +109,7 @@ def v_of_m(dist: Student, m: np.ndarray, block: int) -> np.ndarray:
 def max_range(dist: Student, block: int, hi_block: int | None = None):
     """m at tail probabilities 1 - 1e-14 of M for `block` values and V_MIN for `hi_block`
     (default `block`): the range where breaks matter (floats, or arrays of nu's shape)."""
-    v = np.array([1 - 1e-14, V_MIN])
-    b = np.array([block, block if hi_block is None else hi_block])
-    q = q_of_v(v, b)
+    q = np.array([q_of_v(1 - 1e-14, block), q_of_v(V_MIN, block if hi_block is None else hi_block)])
     m = dist.isf(np.broadcast_to(q, (*np.shape(dist.nu), 2)) if np.ndim(dist.nu) else q)
     return (float(m[0]), float(m[1])) if m.ndim == 1 else (m[..., 0], m[..., 1])
 
@@ -251,8 +252,8 @@ def _gauss_table(k: int) -> tuple[np.ndarray, np.ndarray]:
 def median_max(dist: Student, size: int):
     """Median of the absolute maximum of `size` iid standard-t values (closed form: G^-1(1/2)),
     the default model of a tensor's absolute maximum (an array for an array of nu)."""
-    q = q_of_v(np.array(0.5), size)
-    m = dist.isf(np.broadcast_to(q, np.shape(dist.nu)) if np.ndim(dist.nu) else q)
+    q = q_of_v(0.5, size)
+    m = dist.isf(np.full(np.shape(dist.nu), q) if np.ndim(dist.nu) else q)
     return float(m) if m.ndim == 0 else m
 
 
