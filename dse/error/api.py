@@ -150,9 +150,10 @@ class _Cache:
         self.maxsize, self.data = maxsize, OrderedDict()
 
     def get(self, key):
-        if key in self.data:
+        value = self.data.get(key)
+        if value is not None:
             self.data.move_to_end(key)
-        return self.data.get(key)
+        return value
 
     def put(self, key, value) -> None:
         self.data[key] = value

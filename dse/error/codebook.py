@@ -133,7 +133,9 @@ class ScaledCells:
         self.coef = np.empty((3, self.keys.size, n + 1))
         sc = self.scales[:, None]
         c1, c2 = (c if len(cbs) == 1 else c[self.row_k] for c in (self.fold.c1, self.fold.c2))
-        self.coef[0], self.coef[1], self.coef[2] = sc * sc * c2, -2.0 * sc * c1, 2.0
+        np.multiply(sc * sc, c2, out=self.coef[0])
+        np.multiply(-2.0 * sc, c1, out=self.coef[1])
+        self.coef[2] = 2.0
 
     @staticmethod
     def _error(mom: np.ndarray, coef: np.ndarray) -> np.ndarray:

@@ -139,9 +139,11 @@ class FloatElement:
         x = np.asarray(x, dtype=np.float64)
         if mode != "even" or self._native is None:
             return self.round_arithmetic(x, mode, saturate)
+        if saturate:  # clamped first, the cast cannot overflow (max_abs is a value)
+            big = self.max_abs
+            return np.minimum(np.maximum(x, -big), big).astype(self._native).astype(np.float64)
         with np.errstate(over="ignore"):
-            y = x.astype(self._native).astype(np.float64)
-        return np.copysign(np.minimum(np.abs(y), self.max_abs), y) if saturate else y
+            return x.astype(self._native).astype(np.float64)
 
     def round_arithmetic(
         self, x: np.ndarray, mode: Rounding = "even", saturate: bool = True
