@@ -31,16 +31,15 @@ from dse.error.student import Student
 from dse.formats import ScaledFormat
 
 
-def telescoped(
-    cells: ScaledCells, a: np.ndarray, b: np.ndarray, ta, tb, blocks: np.ndarray
-) -> np.ndarray:
-    """The terms of the sum above for pieces [a, b) (0 < a <= b <= inf; piece j uses row j of
-    `cells`; `ta`, `tb` the upper moments at a and b), shape (len(blocks), pieces)."""
-    beyond = cells.beyond(np.arange(a.size), np.array([a, b]), np.array([ta, tb]).swapaxes(0, 1))
+def telescoped(cells: ScaledCells, ab: np.ndarray, uab: np.ndarray, blocks) -> np.ndarray:
+    """The terms of the sum above for pieces [a, b) (ab = [a, b], shape (2, pieces),
+    0 < a <= b <= inf; piece j uses row j of `cells`; `uab` the upper moments at a and b,
+    shape (3, 2, pieces)), shape (len(blocks), pieces)."""
+    beyond = cells.beyond(np.arange(ab.shape[1]), ab, uab)
     w_a = np.maximum(cells.total() - beyond[0], 0.0)  # absolute precision ~1e-16 of the total
     dw = np.maximum(beyond[0] - beyond[1], 0.0)
     e = np.asarray(blocks, dtype=np.float64)[:, None] - 1.0
-    ga, gb = (1.0 - 2.0 * ta[0]) ** e, (1.0 - 2.0 * tb[0]) ** e
+    ga, gb = (1.0 - 2.0 * uab[0, 0]) ** e, (1.0 - 2.0 * uab[0, 1]) ** e
     return dw * gb + w_a * (gb - ga)
 
 
@@ -66,8 +65,7 @@ def piece_sums(
     shape = np.shape(dist.nu)
     n_nu, n_sig = math.prod(shape), sigmas.size
     nu_row = np.arange(n_nu).repeat(n_sig)  # the nu of each row
-    first = np.zeros_like(nu_row)
-    col = lambda v: np.ravel(v)[nu_row if np.size(v) > 1 else first][:, None]  # noqa: E731
+    col = lambda v: np.ravel(v)[nu_row][:, None] if np.ndim(v) else np.full((nu_row.size, 1), v)  # noqa: E731
     lo, hi = max_range(dist, int(min(blocks)), int(max(blocks)))
     end, amax = col(end), col(amax)
     lo = np.minimum(np.maximum(col(lo), start), end)
@@ -91,7 +89,7 @@ def piece_sums(
     x = np.concatenate([a[:, None], b[:, None], s[:, None] * ua], axis=1)
     mom = distinct_moments(dist, nu_row[row].repeat(ua.size + 2), x.ravel()).reshape(3, *x.shape)
     cells = ScaledCells(dist.take(nu_row[row]), cb, s, up=mom[:, :, 2:])
-    terms = telescoped(cells, a, b, mom[:, :, 0], mom[:, :, 1], blocks)
+    terms = telescoped(cells, x[:, :2].T, mom[:, :, :2].transpose(0, 2, 1), blocks)
     sums = np.array([np.bincount(row, t, minlength=lo.shape[0]) for t in terms])
     return sums.reshape((len(blocks), *shape, n_sig))
 
