@@ -65,7 +65,10 @@ def piece_sums(
     shape = np.shape(dist.nu)
     n_nu, n_sig = math.prod(shape), sigmas.size
     nu_row = np.arange(n_nu).repeat(n_sig)  # the nu of each row
-    col = lambda v: np.ravel(v)[nu_row][:, None] if np.ndim(v) else np.full((nu_row.size, 1), v)  # noqa: E731
+
+    def col(v):  # one value per row, as a column
+        return np.ravel(v)[nu_row][:, None] if np.ndim(v) else np.full((nu_row.size, 1), v)
+
     lo, hi = max_range(dist, int(min(blocks)), int(max(blocks)))
     end, amax = col(end), col(amax)
     lo = np.minimum(np.maximum(col(lo), start), end)
