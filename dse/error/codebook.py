@@ -116,7 +116,7 @@ class ScaledCells:
         s = positive(scales)
         self.dist, self.fold, self.size = dist, folded(cbs), s.size
         if keys is None:  # one codebook at every scale: the rows are the scales
-            self.keys, self.row_k, at = np.arange(s.size), np.zeros(s.size, np.intp), slice(None)
+            self.keys, self.row_k, at = None, 0, slice(None)
         else:
             self.keys = np.asarray(keys)
             self.row_k, at = np.divmod(self.keys, s.size)
@@ -125,12 +125,13 @@ class ScaledCells:
         self.up = dist.upper_moments(s[:, None] * self.ua) if up is None else up  # (3, S, |ua|)
         zero = dist.upper_at_zero
         n = self.ua.size
-        self.bounds = np.empty((3, self.keys.size, n + 2))  # upper moments at interval ends
+        rows = self.scales.size
+        self.bounds = np.empty((3, rows, n + 2))  # upper moments at interval ends
         self.bounds[:, :, 0] = zero[:, at] if zero.ndim > 1 else zero[:, None]
         self.bounds[:, :, 1:-1] = self.up[:, at]
         self.bounds[:, :, -1] = 0.0
         # the folded error of an interval with moments M is sum_k coef_k M_k (`Folded`)
-        self.coef = np.empty((3, self.keys.size, n + 1))
+        self.coef = np.empty((3, rows, n + 1))
         sc = self.scales[:, None]
         c1, c2 = (c if len(cbs) == 1 else c[self.row_k] for c in (self.fold.c1, self.fold.c2))
         np.multiply(sc * sc, c2, out=self.coef[0])
@@ -197,13 +198,15 @@ class ScaledCells:
 
     def row(self, k, which) -> np.ndarray:
         """Row of codebook `k` at scale index `which` (arrays broadcast; the row must exist)."""
+        if self.keys is None:  # one codebook (k = 0): the row is the scale index
+            return np.asarray(which) + 0 * np.asarray(k)
         return np.searchsorted(self.keys, np.asarray(k) * self.size + which)
 
     def max_error(self, which: np.ndarray, s: np.ndarray, m: np.ndarray) -> np.ndarray:
         """`max_error` with the codebook of each row `which` at scales `s`."""
         s = np.where(s > 0, s, TINY)
         i = np.searchsorted(self.ua, m / s, side="right")
-        k = self.row_k[which]
+        k = self.row_k if self.keys is None else self.row_k[which]
         up, down = m - s * self.fold.pos[k, i], m - s * self.fold.neg[k, i]
         return 0.5 * (up * up + down * down)
 

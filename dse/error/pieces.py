@@ -67,7 +67,7 @@ def piece_sums(
     nu_row = np.arange(n_nu).repeat(n_sig)  # the nu of each row
 
     def col(v):  # one value per row, as a column
-        return np.ravel(v)[nu_row][:, None] if np.ndim(v) else np.full((nu_row.size, 1), v)
+        return np.ravel(v)[nu_row][:, None] if np.ndim(v) else v + np.zeros((nu_row.size, 1))
 
     lo, hi = max_range(dist, int(min(blocks)), int(max(blocks)))
     end, amax = col(end), col(amax)
