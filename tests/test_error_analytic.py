@@ -96,6 +96,47 @@ def test_sigma_offset_average_converged(monkeypatch):
     assert scaled_error(parse("mxfp4"), st) == pytest.approx(base, rel=1e-4)
 
 
+@pytest.mark.parametrize("nu", [3.0, math.inf])
+@pytest.mark.parametrize("block", [16, 64])
+def test_choice_offset_average_converged(monkeypatch, nu, block):
+    """BlockDialect's two-stage model averaged over CHOICE_OFFSETS log2 offsets of sigma, against
+    64 offsets (the documented bound, 3e-6 relative)."""
+    import dse.error.choice as ch
+
+    d = Student(nu)
+    fmt = parse(f"blockdialect(sel=two-stage)/b{block}")
+    st = Setting(d, block, None, median_max(d, 1 << 24))
+    base = ch.choice_error(fmt, st).value
+    monkeypatch.setattr(ch, "CHOICE_OFFSETS", 64)
+    assert ch.choice_error(fmt, st).value == pytest.approx(base, rel=3e-6)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 31])
+@pytest.mark.parametrize("tie_first", [True, False])
+def test_stage2_counts_against_enumeration(n, tie_first):
+    """The stage-2 count sums against the multinomial enumerated term by term, for region
+    probabilities where the rest is or is not the largest, or zero (the sums drop count pairs
+    of total probability < STAGE2_EPS = 1e-17)."""
+    from dse.error.choice import _stage2_counts
+
+    rng = np.random.default_rng(n)
+    p = np.vstack([rng.dirichlet([1, 1, 1], 12), rng.dirichlet([0.2, 0.2, 9], 6)])
+    p = np.vstack([p, [[0.0, 0.1, 0.9], [0.3, 0.0, 0.7], [0.6, 0.4, 0.0]]])
+    lead = rng.integers(-1, 2, len(p))
+    got = _stage2_counts(*p.T, lead, n, tie_first)
+    for j, (pa, pb, pr) in enumerate(p):
+        ref = np.zeros((2, 3))
+        for a in range(n + 1):
+            for b in range(n + 1 - a):
+                c = math.factorial(n) // (
+                    math.factorial(a) * math.factorial(b) * math.factorial(n - a - b)
+                )
+                pmf = c * pa**a * pb**b * pr ** (n - a - b)
+                first = a + lead[j] > b or (a + lead[j] == b and tie_first)
+                ref[0 if first else 1] += pmf * np.array([1.0, a, b])
+        np.testing.assert_allclose(got[:, :, j], ref, rtol=1e-10, atol=1e-15)  # STAGE2_EPS cut
+
+
 def test_conditional_error_against_direct_integration():
     """E[err | M = m] for one block maximum, against quad over the truncated law."""
     d, fmt, m = Student(4.0), parse("sf4(nu=5)/g64"), 2.7

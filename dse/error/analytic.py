@@ -63,13 +63,15 @@ class Setting:
     tensor_amax: float
 
 
-def offset_sigmas(sigma: float | None, averaged: bool) -> np.ndarray:
-    """The sigmas to average over: the given one, or OFFSETS equispaced log2 offsets in [1, 2)."""
+def offset_sigmas(sigma: float | None, averaged: bool, count: int | None = None) -> np.ndarray:
+    """The sigmas to average over: the given one, or `count` (default OFFSETS) equispaced log2
+    offsets in [1, 2)."""
     if sigma is not None:
         return np.array([float(sigma)])
     if not averaged:
         return np.array([1.0])
-    return 2.0 ** ((np.arange(OFFSETS) + 0.5) / OFFSETS)
+    n = OFFSETS if count is None else count
+    return 2.0 ** ((np.arange(n) + 0.5) / n)
 
 
 def scale_invariant(fmt: ScaledFormat) -> bool:

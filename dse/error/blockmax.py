@@ -143,12 +143,12 @@ def _lane_nodes(
     lane, q = lane[q > 0], q[q > 0]
     yb = -np.log(2.0 * q)
     mid = (yb > y_lo) & (yb < y_t)
-    y, wy, n_bulk = panels(bulk, yb[mid], lane[mid], len(breaks), math.ceil(BULK_NODES * refine))
+    y, wy, n_bulk = _panels(bulk, yb[mid], lane[mid], len(breaks), math.ceil(BULK_NODES * refine))
     # tail in u = w / w_t on [0, 1/2, 1], w = e^(-y/p), w_t = e^(-y_t/p)
     deep = yb > y_t
     u_b = np.exp(-(yb[deep] - y_t) / p).ravel() if yb.size else yb
     k_tail = math.ceil(TAIL_NODES * refine)
-    u, wu, n_tail = panels(np.array([0.0, 0.5, 1.0]), u_b, lane[deep], len(breaks), k_tail)
+    u, wu, n_tail = _panels(np.array([0.0, 0.5, 1.0]), u_b, lane[deep], len(breaks), k_tail)
     y_tail, w_tail = y_t - p * np.log(u), wu * p / u
     if len(breaks) == 1:
         y = np.concatenate([np.broadcast_to(y, (*np.shape(p)[:-1], y.size)), y_tail], axis=-1)
@@ -209,7 +209,7 @@ def lane_max_nodes(
     return MaxNodes(nd.m, nd.q, w, block), sizes
 
 
-def panels(
+def _panels(
     edges: np.ndarray, breaks: np.ndarray, lane: np.ndarray, lanes: int, k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gauss-Legendre nodes and weights on the panels between `edges`, each split at the

@@ -85,9 +85,23 @@ def _scale(c: ScaledFormat, nodes: MaxNodes, sigma, st: Setting) -> np.ndarray:
     return block_scale(c, nodes.m, sigma, st.tensor_amax)
 
 
-def _candidate_h(c: ScaledFormat, st: Setting, nodes: MaxNodes, sigma) -> np.ndarray:
-    cb = codebook(c.element, c.rounding)
-    return per_value(nodes, *conditional_error(cb, st.dist, nodes, _scale(c, nodes, sigma, st)))
+def _candidates_h(fmt: ChoiceFormat, st: Setting, nodes: MaxNodes, sigma) -> np.ndarray:
+    """Per-value error given M of every candidate at each node, shape (candidates, nodes):
+    candidates with the same scales share one table of cells and one pass over the nodes."""
+    out = np.empty((len(fmt.candidates), nodes.m.size))
+    um = st.dist.upper_moments(nodes.m, nodes.q)
+    same = {}
+    for k, c in enumerate(fmt.candidates):
+        same.setdefault((c.blocking.kind, *scale_key(c)), []).append(k)
+    for ks in same.values():
+        s = _scale(fmt.candidates[ks[0]], nodes, sigma, st)
+        uniq, which = np.unique(s, return_inverse=True)
+        cbs = [codebook(fmt.candidates[k].element, fmt.candidates[k].rounding) for k in ks]
+        cells = ScaledCells(st.dist, cbs, uniq, np.arange(len(ks) * uniq.size))
+        rows = np.arange(len(ks))[:, None] * uniq.size + which  # (group member, node)
+        inner = cells.inside(rows, nodes.m, um[:, None]) / nodes.inside
+        out[ks] = per_value(nodes, inner, cells.max_error(rows, s, nodes.m))
+    return out
 
 
 def _breaks(fmt: ChoiceFormat, st: Setting, sigmas, extra_marks=()) -> list[np.ndarray]:
@@ -124,13 +138,31 @@ def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceErr
     )
 
 
+#: Equispaced log2 offsets of sigma averaged over when a candidate is not scale-invariant:
+#: each offset is a node set of its own, split at that offset's breaks, so the cost grows
+#: linearly with the count. The expected error is a smooth periodic function of the offset,
+#: for which the midpoint rule converges fast: 4 offsets are within 3e-6 relative of 64 for
+#: BlockDialect's two-stage selection (nu 3..inf, blocks 16..64; tests/test_error_analytic.py).
+#: The min-error bound, a minimum over the candidates and so less smooth in the offset, keeps
+#: analytic.OFFSETS (8): with 4 it moves by up to 6.5e-4 (its quadrature error is itself up to
+#: 9e-4 against 64 offsets with 4x the nodes over M).
+CHOICE_OFFSETS = 4
+
+
 def _offset_nodes(
-    fmt: ChoiceFormat, st: Setting, nodes_n: int, marks=(), extra=()
+    fmt: ChoiceFormat,
+    st: Setting,
+    nodes_n: int,
+    marks=(),
+    extra=(),
+    offsets: int | None = CHOICE_OFFSETS,
 ) -> tuple[MaxNodes, np.ndarray]:
-    """Quadrature nodes for every sigma offset averaged over (`offset_sigmas`), concatenated,
-    with weights summing to 1 over all of them (a dot product is the offset average), and
-    each node's sigma. `marks`: as for `_breaks`; `extra`: breaks shared by all offsets."""
-    sig = offset_sigmas(st.sigma, not all(scale_invariant(c) for c in fmt.candidates))
+    """Quadrature nodes for every sigma offset averaged over (`offset_sigmas`, `offsets` of
+    them, None: analytic.OFFSETS), concatenated, with weights summing to 1 over all of them (a
+    dot product is the offset average), and each node's sigma. `marks`: as for `_breaks`;
+    `extra`: breaks shared by all offsets."""
+    averaged = not all(scale_invariant(c) for c in fmt.candidates)
+    sig = offset_sigmas(st.sigma, averaged, offsets)
     cap = _cap(fmt, st)
     breaks = [np.append(br, extra) for br in _breaks(fmt, st, sig, marks)]
     nodes, sizes = lane_max_nodes(st.dist, st.block, breaks, nodes_n, cap)
@@ -151,7 +183,7 @@ def mix_error(fmt: ChoiceFormat, st: Setting, p: float, nodes_n: int = 64) -> Ch
     v_cap = float(v_of_m(st.dist, np.array(cap), st.block)) if cap is not None else 0.0
     m_p = st.dist.isf(q_of_v(np.array(p * (1.0 - v_cap) + v_cap), st.block))
     nodes, sigma = _offset_nodes(fmt, st, nodes_n, extra=m_p)
-    low, high = (_candidate_h(c, st, nodes, sigma) for c in fmt.candidates)
+    low, high = _candidates_h(fmt, st, nodes, sigma)
     value = float(np.dot(nodes.weight, np.where(nodes.m > m_p, high, low)))
     return ChoiceError(value, "model: threshold on the block maximum")
 
@@ -335,30 +367,49 @@ def _stage2_counts(pa, pb, pr, lead, n: int, tie_first: bool):
     a, b, n - a - b multinomial(n; pa, pb, pr) counts of the other values in regions A, B and
     the rest, i chosen when a + lead > b (`lead`: the maximum's own vote, -1, 0 or 1) or on a
     tie if `tie_first`. A finite sum over the count pairs, ordered by a + b and cut per node
-    where the rest is negligible (STAGE2_EPS; bound P(a + b > k) <= C(n, k+1) (pa + pb)^(k+1))."""
-    total, a = (v.astype(np.float64) for v in np.tril_indices(n + 1))  # a <= total <= n
-    b, rest = total - a, n - total
-    log_c = gammaln(n + 1) - gammaln(a + 1) - gammaln(b + 1) - gammaln(rest + 1)
-    feats, counts = np.stack([np.ones_like(a), a, b], axis=1), np.stack([a, b, rest])
+    where the rest is negligible (STAGE2_EPS; bound P(a + b > k) <= C(n, k+1) (pa + pb)^(k+1)),
+    summed as a polynomial: with p the largest of (pa, pb, pr) and x, y the other two counts,
+    p^n sum_{x, y} c(x, y) f(x, y) (p_x / p)^x (p_y / p)^y (`_stage2_kernel`; no power above
+    1). A cut k < n implies pa + pb < 1e-17^(1/29) = 0.26, so there p = pr, x, y = a, b <= k."""
+    probs = np.stack([pa, pb, pr])
     with np.errstate(divide="ignore"):
-        # a count of zero in an empty region contributes 0 * log 0 = 0: log 0 -> -1e300
-        logs = np.maximum(np.log(np.stack([pa, pb, pr], axis=-1)), -1e300)
         ks = np.array([k for k in STAGE2_TOTALS if k < n] + [n])
         log_tail = gammaln(n + 1) - gammaln(ks + 2) - gammaln(n - ks)  # -inf at k = n
         log_tail = log_tail + (ks + 1) * np.log(pa + pb)[:, None]
     need = ks[np.argmax(log_tail < np.log(STAGE2_EPS), axis=1)]
+    pivot = np.argmax(probs, axis=0)
+    group = (need * 3 + lead + 1) * 3 + pivot  # one key per (cut, lead, pivot)
     out = np.empty((2, 3, len(lead)))
-    leads = np.unique(lead)
-    for k in np.unique(need):
-        pairs = (k + 1) * (k + 2) // 2
-        for d in leads:
-            at = (need == k) & (lead == d)
-            diff = a[:pairs] + d - b[:pairs]
-            pick = ((diff > 0) | ((diff == 0) & tie_first))[:, None]
-            pmf = np.exp(log_c[:pairs] + logs[at] @ counts[:, :pairs])
-            f = np.concatenate([feats[:pairs] * pick, feats[:pairs] * ~pick], axis=1)
-            out[:, :, at] = (pmf @ f).T.reshape(2, 3, -1)
+    for key in np.unique(group):
+        at = group == key
+        k, d, piv = int(key // 9), int(key // 3 % 3 - 1), int(key % 3)
+        p = probs[piv, at]
+        powers = np.ones((2, p.size, k + 1))  # (p_x / p)^x, (p_y / p)^y
+        powers[..., 1:] = (probs[[i for i in range(3) if i != piv]][:, at] / p)[..., None]
+        np.cumprod(powers, axis=-1, out=powers)
+        kern = _stage2_kernel(n, k, d, piv, tie_first)
+        sums = np.einsum("nfy,ny->nf", (powers[0] @ kern).reshape(-1, 6, k + 1), powers[1])
+        out[:, :, at] = (sums * p[:, None] ** n).T.reshape(2, 3, -1)
     return out
+
+
+@lru_cache(maxsize=64)
+def _stage2_kernel(n: int, k: int, lead: int, pivot: int, tie_first: bool) -> np.ndarray:
+    """c(x, y) f(x, y) of `_stage2_counts` for the count pairs with a + b <= k: the
+    multinomial coefficient times the features (1, a, b) of candidate i chosen, then of j
+    chosen, indexed (x, feature, y) by the two counts other than `pivot` (0: a, 1: b, 2: the
+    rest) and flattened to (k + 1, 6 (k + 1)) (cached, read only)."""
+    pairs = (k + 1) * (k + 2) // 2
+    total, a = (v[:pairs].astype(np.float64) for v in np.tril_indices(n + 1))  # by a + b
+    b, rest = total - a, n - total
+    coef = np.exp(gammaln(n + 1) - gammaln(a + 1) - gammaln(b + 1) - gammaln(rest + 1))
+    diff = a + lead - b
+    pick = ((diff > 0) | ((diff == 0) & tie_first))[:, None]
+    feats = np.stack([np.ones_like(a), a, b], axis=1) * coef[:, None]
+    x, y = np.delete(np.stack([a, b, rest]).astype(int), pivot, axis=0)
+    kern = np.zeros((k + 1, 6, k + 1))
+    kern[x, :, y] = np.hstack([feats * pick, feats * ~pick])
+    return kern.reshape(k + 1, -1)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -379,8 +430,8 @@ def dialect_min_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> Choi
     )
     two = BeneficialRange()
     marks = np.concatenate([_stage_marks(fmt, two), union.thresholds])
-    nodes, sigma = _offset_nodes(fmt, st, nodes_n, marks)
-    each = np.stack([_candidate_h(c, st, nodes, sigma) for c in fmt.candidates])
+    nodes, sigma = _offset_nodes(fmt, st, nodes_n, marks, offsets=None)
+    each = _candidates_h(fmt, st, nodes, sigma)
     upper = np.minimum(each.min(axis=0), two_stage_h(fmt, st, two, sigma, nodes))
     s = _scale(fmt.candidates[0], nodes, sigma, st)
     lower = per_value(nodes, *conditional_error(union, st.dist, nodes, s))
