@@ -86,14 +86,21 @@ def test_quadrature_converged(name, nu):
     assert scaled_error(fmt, st) == pytest.approx(scaled_error(fmt, st, 400), rel=5e-5)
 
 
-def test_sigma_offset_average_converged(monkeypatch):
+@pytest.mark.parametrize("name", ["mxfp4", "anda(m=3)", "e4m3/g32:e8m0@0.9"])
+def test_sigma_offset_average_converged(monkeypatch, name):
+    """The offset average with PIECE_OFFSETS / OFFSETS offsets against 64 offsets, for blocks
+    in each tier (the documented bounds: 4.7e-6, 2.1e-6, 3e-6 relative)."""
     import dse.error.analytic as an
 
-    d = Student(5.0)
-    st = Setting(d, 32, None, math.inf)
-    base = scaled_error(parse("mxfp4"), st)
+    d = Student(np.array([3.0, 5.0, math.inf]))
+    blocks = [8, 64, 128, 512, 4096]
+    base = an.scaled_errors(parse(name), d, blocks, None, math.inf)
+    assert [an.piece_offsets(b) for b in blocks] == [4, 4, 6, 8, 8]
     monkeypatch.setattr(an, "OFFSETS", 64)
-    assert scaled_error(parse("mxfp4"), st) == pytest.approx(base, rel=1e-4)
+    monkeypatch.setattr(an, "PIECE_OFFSETS", ())
+    ref = an.scaled_errors(parse(name), d, blocks, None, math.inf)
+    np.testing.assert_allclose(base, ref, rtol=5e-6)
+    assert not np.array_equal(base, ref)  # the offsets did change
 
 
 @pytest.mark.parametrize("nu", [3.0, math.inf])

@@ -64,11 +64,18 @@ class Nodes:
         """Upper-tail partial moments at every node, shape (3, n) (`Student.upper_moments`)."""
         return self.dist.upper_moments(self.m, self.q)
 
+    @cached_property
+    def _log_weight(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ln(wy e^-y), ln(1 - e^-y)): the density of M in y is B e^-y (1 - e^-y)^(B-1)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.wy) - self.y, np.log1p(-np.exp(-self.y))
+
     def weights(self, block: int, cap: float | None = None) -> np.ndarray:
         """Weights of E[h(M)] for blocks of `block` values, normalised to sum to 1 (which
         makes the rule exact for constants); with `cap`, for the law of M conditioned on
         M <= cap (`cap` must be a break of the nodes)."""
-        w = self.wy * np.exp(-self.y + (block - 1) * np.log1p(-np.exp(-self.y)))
+        base, log_below = self._log_weight
+        w = np.exp(base + (block - 1) * log_below)
         if cap is not None:
             w = np.where(self.m <= cap, w, 0.0)
         return w / w.sum(axis=-1, keepdims=True)
