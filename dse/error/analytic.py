@@ -205,9 +205,9 @@ def scaled_errors(
         sig = sigmas.reshape((-1,) + (1,) * nd.m.ndim)
         s = block_scale(fmt, nd.m, sig, dist.lead(amax, nd.m))  # (sigmas, *nu, nodes)
         m, q = (np.broadcast_to(v, s.shape).ravel() for v in (nd.m, nd.q))
-        flat = _flat(dist, s.shape)
-        cells = ScaledCells(flat, cb, s.ravel())
-        inner = (cells.window(np.arange(m.size), m, q) / (1.0 - 2.0 * q)).reshape(s.shape)
+        um = np.broadcast_to(nd.moments[:, None], (3, *s.shape)).reshape(3, -1)  # shared
+        cells = ScaledCells(_flat(dist, s.shape), cb, s.ravel())
+        inner = (cells.window(np.arange(m.size), m, um=um) / (1.0 - 2.0 * q)).reshape(s.shape)
         e_max = max_error(cb, s.ravel(), m).reshape(s.shape)
         inner, e_max = inner.mean(axis=0), e_max.mean(axis=0)
         out = [(nd.weights(b) * ((b - 1) * inner + e_max)).sum(axis=-1) / b for b in blocks]
