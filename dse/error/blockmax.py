@@ -18,10 +18,12 @@ do. Panels:
 * `breaks` (values of m where h is not smooth) split the panels; each piece gets nodes in
   proportion to its share of the panel, at least MIN_NODES.
 
-Measured against a 4x refined rule (fp32-scaled INT4/E2M1+SR/NF4, nu in {3, 4, 8, inf}, blocks
-2..4096): relative error < 2e-6 with 36-46 nodes (< 1.2e-5 at nu = 2.5); the convergence test
-is in tests/test_error_analytic.py. Quantities are kept in tail probabilities (q = P(T > m))
-so that nodes deep in the tail keep full precision.
+Measured against a 4x refined rule (fp32-scaled INT4, E2M1, NF4, SF4, E2M1+SR, APoT4, E3M0,
+INT8, E4M3; nu in {2.5, 3, 4, 5, 8, 30, inf}; blocks 2..4096): relative error < 4.4e-6 with
+36-51 nodes (< 7.3e-7 for nu >= 3 and blocks >= 32; 6 bulk nodes per panel gave < 4.8e-6 and
+3e-7 for 13 % more time); the convergence test is in tests/test_error_analytic.py.
+Quantities are kept in tail probabilities (q = P(T > m)) so that nodes deep in the tail keep
+full precision.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from dse.error.student import Student
 #: is held constant; the omitted effect is < 1e-12 relative for nu >= 3).
 V_MIN = 1e-40
 #: Bulk panel width in y, Gauss nodes per bulk panel and per tail panel, fewest per piece.
-PANEL, BULK_NODES, TAIL_NODES, MIN_NODES = 1.5, 6, 8, 2
+PANEL, BULK_NODES, TAIL_NODES, MIN_NODES = 1.5, 5, 8, 2
 #: The bulk spans y in [ln(B_lo) - LOW, ln(B_hi) + HIGH].
 LOW, HIGH = math.log(37.0), 4.5
 
