@@ -191,7 +191,7 @@ def scaled_errors(
     each of `blocks` values per scale and each nu of `dist` (`amax` a float or one value per
     nu), averaged over sigma's offset if needed; `refine` multiplies the quadrature nodes."""
     blocks = np.atleast_1d(np.asarray(blocks, dtype=np.int64))
-    shape = np.shape(dist.nu)
+    shape = () if dist.scalar else np.shape(dist.nu)
     cb = codebook(fmt.element, fmt.rounding)
     sigmas = offset_sigmas(sigma, not scale_invariant(fmt))
     if fmt.scale.kind == "none":  # a plain cast: codebook scaled by 1/sigma, no block

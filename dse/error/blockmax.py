@@ -119,7 +119,8 @@ def max_range(dist: Student, block: int, hi_block: int | None = None):
     """m at tail probabilities 1 - 1e-14 of M for `block` values and V_MIN for `hi_block`
     (default `block`): the range where breaks matter (floats, or arrays of nu's shape)."""
     q = np.array([q_of_v(1 - 1e-14, block), q_of_v(V_MIN, block if hi_block is None else hi_block)])
-    m = dist.isf(np.broadcast_to(q, (*np.shape(dist.nu), 2)) if np.ndim(dist.nu) else q)
+    m = q if dist.scalar else np.broadcast_to(q, (*np.shape(dist.nu), 2))
+    m = dist.isf(m)
     return (float(m[0]), float(m[1])) if m.ndim == 1 else (m[..., 0], m[..., 1])
 
 
@@ -262,7 +263,7 @@ def median_max(dist: Student, size: int):
     """Median of the absolute maximum of `size` iid standard-t values (closed form: G^-1(1/2)),
     the default model of a tensor's absolute maximum (an array for an array of nu)."""
     q = q_of_v(0.5, size)
-    m = dist.isf(np.full(np.shape(dist.nu), q) if np.ndim(dist.nu) else q)
+    m = dist.isf(q if dist.scalar else np.full(np.shape(dist.nu), q))
     return float(m) if m.ndim == 0 else m
 
 

@@ -62,12 +62,14 @@ def piece_sums(
     scale at m. Arguments come as columns of one value per row. The tail moments at every
     piece end and every threshold of every piece's scale come from one pass, each distinct
     point once (`distinct_moments`)."""
-    shape = np.shape(dist.nu)
+    shape = () if dist.scalar else np.shape(dist.nu)
     n_nu, n_sig = math.prod(shape), sigmas.size
     nu_row = np.arange(n_nu).repeat(n_sig)  # the nu of each row
 
     def col(v):  # one value per row, as a column
-        return np.ravel(v)[nu_row][:, None] if np.ndim(v) else v + np.zeros((nu_row.size, 1))
+        if isinstance(v, np.ndarray) and v.ndim:
+            return v.ravel()[nu_row][:, None]
+        return v + np.zeros((nu_row.size, 1))
 
     lo, hi = max_range(dist, int(min(blocks)), int(max(blocks)))
     end, amax = col(end), col(amax)
@@ -103,7 +105,7 @@ def distinct_moments(dist: Student, nu_of: np.ndarray, x: np.ndarray) -> np.ndar
     repeat every octave (powers of two, float scale formats) coincide exactly, a sixth to a
     half of the points. Sorted by log2 x within each nu (a key; equal pairs end up adjacent
     unless a different x has the same key, which only costs a repeated evaluation)."""
-    if np.ndim(dist.nu) == 0:
+    if dist.scalar:
         order = x.argsort()
     else:
         with np.errstate(divide="ignore"):

@@ -54,7 +54,9 @@ class Student:
     nu: float | np.ndarray
 
     def __post_init__(self) -> None:
-        if np.ndim(self.nu) == 0:
+        scalar = np.ndim(self.nu) == 0
+        object.__setattr__(self, "scalar", scalar)  # one nu (not a field: no eq/hash role)
+        if scalar:
             check_nu(self.nu)
         elif not np.all(np.asarray(self.nu) > 2):
             raise UserError("degrees of freedom nu must all be > 2 or inf")
@@ -65,20 +67,20 @@ class Student:
 
     def lead(self, v, x):
         """`v` (a scalar or an array of nu's shape) shaped to broadcast against `x`."""
-        if np.ndim(v) == 0:
+        if not isinstance(v, np.ndarray) or v.ndim == 0:
             return v
         return np.reshape(v, np.shape(v) + (1,) * (np.ndim(x) - np.ndim(v)))
 
     @cached_property
     def inv_nu(self):
-        if np.ndim(self.nu) == 0:  # a python float: scalar arithmetic without numpy calls
+        if self.scalar:  # a python float: scalar arithmetic without numpy calls
             return 1.0 / float(self.nu)
         return 1.0 / np.asarray(self.nu, dtype=np.float64)
 
     def take(self, index) -> Student:
         """The distribution of elements `index` of an array of nu, its per-nu constants
         carried over (itself for a scalar nu)."""
-        if np.ndim(self.nu) == 0:
+        if self.scalar:
             return self
         out = Student(np.asarray(self.nu)[index])
         for name in ("inv_nu", "_log_norm"):  # cached properties
@@ -93,7 +95,7 @@ class Student:
 
     @cached_property
     def _log_norm(self):
-        if np.ndim(self.nu) == 0:  # math's scalar functions: a fifth of the time
+        if self.scalar:  # math's scalar functions: a fifth of the time
             nu = 3.0 if math.isinf(self.nu) else float(self.nu)  # the normal does not use it
             return math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
         nu = np.where(self.normal, 3.0, self.nu)
@@ -102,7 +104,7 @@ class Student:
     @cached_property
     def _normal_count(self) -> int:
         """How many of the nu are inf (python int: picks the pdf's formula without array ops)."""
-        return int(np.count_nonzero(self.normal)) if np.ndim(self.nu) else int(self.inv_nu == 0)
+        return int(self.inv_nu == 0) if self.scalar else int(np.count_nonzero(self.normal))
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
         return self._density(x, 0)
@@ -111,7 +113,7 @@ class Student:
         """f(x) (1 + x^2 / nu)^k: the density (k = 0) or, for k = 1, the factor of the first
         two upper moments (1 for the normal: its factor tends to 1)."""
         x = np.asarray(x, dtype=np.float64)
-        if self._normal_count == np.size(self.nu):
+        if self._normal_count == (1 if self.scalar else np.size(self.nu)):
             return np.exp(-0.5 * x * x) * _INV_SQRT_2PI
         nu, iv = self.lead(self.nu, x), self.lead(self.inv_nu, x)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -156,7 +158,7 @@ class Student:
         """`upper_moments` at 0 in closed form, shape (3, *nu.shape): (1/2, f(0) / (1 - iv),
         Var T / 2), f(0) = exp(log normaliser) (1 / sqrt(2 pi) for the normal)."""
         iv = self.inv_nu
-        if np.ndim(self.nu) == 0:
+        if self.scalar:
             f0 = _INV_SQRT_2PI if iv == 0 else math.exp(self._log_norm)
             return np.array([0.5, f0 / (1.0 - iv), 0.5 / (1.0 - 2.0 * iv)])
         f0 = np.where(self.normal, _INV_SQRT_2PI, np.exp(self._log_norm))
