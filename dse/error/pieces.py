@@ -54,7 +54,8 @@ def piece_sums(
     jumps,
     scale,
 ) -> np.ndarray:
-    """Sum of the terms over M in [start, end) for `fmt`, shape (blocks, *nu.shape, sigmas).
+    """Sum of the terms over M in [start, end) (start > 0) for `fmt`, shape (blocks, *nu.shape,
+    sigmas).
 
     Vectorised over nu (`dist.nu`, `amax` and `end` may be arrays of nu's shape) and sigma:
     one row per (nu, sigma). `jumps(sig, amax, lo, hi)`: candidate values of m where the scale
@@ -80,8 +81,7 @@ def piece_sums(
     j.sort(axis=1)
     edges = np.concatenate([np.full(lo.shape, start), lo, j, hi, end], axis=1)
     a, b = edges[:, :-1], edges[:, 1:]
-    with np.errstate(invalid="ignore"):
-        rep = np.sqrt(a * b)
+    rep = np.sqrt(a * b)  # a >= start > 0: no 0 x inf
     rep[:, 0], rep[:, -1] = b[:, 0] * (1 - 1e-9), a[:, -1] * (1 + 1e-9)
     s = scale(rep, sig, amax)
     keep = (b > a).ravel()
@@ -125,5 +125,5 @@ def capped(sums: np.ndarray, dist: Student, blocks: np.ndarray, cap) -> np.ndarr
     if cap is None:
         return sums
     p_cap = 1.0 - 2.0 * dist.sf(cap)
-    e = np.asarray(blocks, dtype=np.float64).reshape((-1,) + (1,) * np.ndim(p_cap))
+    e = np.asarray(blocks, dtype=np.float64).reshape((-1,) + (1,) * p_cap.ndim)
     return sums / (p_cap**e)[..., None]

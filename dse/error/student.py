@@ -147,10 +147,10 @@ class Student:
         iv = self.lead(self.inv_nu, x)
         g = self._density(x, 1)  # 0 at x = inf
         out[1] = g / (1.0 - iv)
-        with np.errstate(invalid="ignore"):
-            out[2] = (out[0] + x * g) / (1.0 - 2.0 * iv)  # nan at x = inf (inf * 0)
-        if not np.isfinite(x).all():  # x^k f -> 0 as x -> inf for nu > 2
-            out[1:, ~np.isfinite(x)] = 0.0
+        infinite = x == np.inf
+        if infinite.any():  # x g = inf * 0 there; x^k f -> 0 as x -> inf for nu > 2
+            x = np.where(infinite, 0.0, x)
+        out[2] = (out[0] + x * g) / (1.0 - 2.0 * iv)
         return out
 
     @cached_property
