@@ -92,31 +92,38 @@ def piece_sums(
     # per piece: its ends, then its thresholds (a piece's end is the next one's start: the
     # repeats cost nothing, `distinct_moments` evaluates each point once)
     x = np.concatenate([a[:, None], b[:, None], s[:, None] * ua], axis=1)
-    mom = distinct_moments(dist, nu_row[row].repeat(ua.size + 2), x.ravel()).reshape(3, *x.shape)
-    cells = ScaledCells(dist.take(nu_row[row]), cb, s, up=mom[:, :, 2:])
+    nu_of = None if dist.scalar else nu_row[row]  # each piece's nu
+    per_point = None if dist.scalar else nu_of.repeat(ua.size + 2)
+    mom = distinct_moments(dist, per_point, x.ravel()).reshape(3, *x.shape)
+    cells = ScaledCells(dist if dist.scalar else dist.take(nu_of), cb, s, up=mom[:, :, 2:])
     terms = telescoped(cells, x[:, :2].T, mom[:, :, :2].transpose(0, 2, 1), blocks)
     sums = np.array([np.bincount(row, t, minlength=lo.shape[0]) for t in terms])
     return sums.reshape((len(blocks), *shape, n_sig))
 
 
-def distinct_moments(dist: Student, nu_of: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """`upper_moments` at points x > 0 of the distributions nu_of (indices into dist.nu),
-    each distinct (nu, x) pair evaluated once: piece ends and the thresholds of scales that
-    repeat every octave (powers of two, float scale formats) coincide exactly, a sixth to a
-    half of the points. Sorted by log2 x within each nu (a key; equal pairs end up adjacent
-    unless a different x has the same key, which only costs a repeated evaluation)."""
-    if dist.scalar:
+def distinct_moments(dist: Student, nu_of: np.ndarray | None, x: np.ndarray) -> np.ndarray:
+    """`upper_moments` at points x > 0 of the distributions nu_of (indices into dist.nu; None
+    for a scalar nu), each distinct (nu, x) pair evaluated once: piece ends and the thresholds
+    of scales that repeat every octave (powers of two, float scale formats) coincide exactly,
+    a sixth to a half of the points. Sorted by log2 x within each nu (a key; equal pairs end
+    up adjacent unless a different x has the same key, which only costs a repeated
+    evaluation)."""
+    if nu_of is None:
         order = x.argsort()
     else:
         with np.errstate(divide="ignore"):
             order = (np.log2(x) + 4096.0 * nu_of).argsort()  # |log2 x| < 2048 for floats
-    xs, ns = x[order], nu_of[order]
+    xs = x[order]
     new = np.empty(x.size, dtype=bool)
     new[:1] = True
-    new[1:] = (xs[1:] != xs[:-1]) | (ns[1:] != ns[:-1])
+    new[1:] = xs[1:] != xs[:-1]
+    if nu_of is not None:
+        ns = nu_of[order]
+        new[1:] |= ns[1:] != ns[:-1]
+        dist = dist.take(ns[new])
     inverse = np.empty(x.size, dtype=np.intp)
     inverse[order] = np.add.accumulate(new, dtype=np.intp) - 1
-    return dist.take(ns[new]).upper_moments(xs[new])[:, inverse]
+    return dist.upper_moments(xs[new])[:, inverse]
 
 
 def capped(sums: np.ndarray, dist: Student, blocks: np.ndarray, cap) -> np.ndarray:
