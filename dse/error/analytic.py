@@ -192,31 +192,38 @@ def scaled_errors(
     nu), averaged over sigma's offset if needed; `refine` multiplies the quadrature nodes."""
     blocks = np.atleast_1d(np.asarray(blocks, dtype=np.int64))
     shape = () if dist.scalar else np.shape(dist.nu)
+    averaged = sigma is None and not scale_invariant(fmt)
+    if fmt.scale.kind != "none" and not continuous(fmt):
+        return _piecewise_errors(fmt, dist, blocks, shape, sigma, averaged, amax)
     cb = codebook(fmt.element, fmt.rounding)
-    sigmas = offset_sigmas(sigma, not scale_invariant(fmt))
+    sigmas = offset_sigmas(sigma, averaged)
     if fmt.scale.kind == "none":  # a plain cast: codebook scaled by 1/sigma, no block
         flat = _flat(dist, (sigmas.size, *shape))
         s = np.broadcast_to(1.0 / sigmas.reshape((-1,) + (1,) * len(shape)), (sigmas.size, *shape))
         total = ScaledCells(flat, cb, s.ravel()).total().reshape(s.shape).mean(axis=0)
         return np.broadcast_to(total, (blocks.size, *shape)).copy()
-    if continuous(fmt):
-        lo, hi = int(blocks.min()), int(blocks.max())
-        nd = shared_nodes(dist, lo, hi) if refine == 1.0 else nodes(dist, lo, hi, None, refine)
-        sig = sigmas.reshape((-1,) + (1,) * nd.m.ndim)
-        s = block_scale(fmt, nd.m, sig, dist.lead(amax, nd.m))  # (sigmas, *nu, nodes)
-        m, q = (np.broadcast_to(v, s.shape).ravel() for v in (nd.m, nd.q))
-        um = np.broadcast_to(nd.moments[:, None], (3, *s.shape)).reshape(3, -1)  # shared
-        cells = ScaledCells(_flat(dist, s.shape), cb, s.ravel())
-        inner = (cells.window(np.arange(m.size), m, um=um) / (1.0 - 2.0 * q)).reshape(s.shape)
-        e_max = max_error(cb, s.ravel(), m).reshape(s.shape)
-        inner, e_max = inner.mean(axis=0), e_max.mean(axis=0)
-        out = [(nd.weights(b) * ((b - 1) * inner + e_max)).sum(axis=-1) / b for b in blocks]
-        return np.array(out)
+    # scales continuous in M: Gauss-Legendre quadrature over M
+    lo, hi = int(blocks.min()), int(blocks.max())
+    nd = shared_nodes(dist, lo, hi) if refine == 1.0 else nodes(dist, lo, hi, None, refine)
+    sig = sigmas.reshape((-1,) + (1,) * nd.m.ndim)
+    s = block_scale(fmt, nd.m, sig, dist.lead(amax, nd.m))  # (sigmas, *nu, nodes)
+    m, q = (np.broadcast_to(v, s.shape).ravel() for v in (nd.m, nd.q))
+    um = np.broadcast_to(nd.moments[:, None], (3, *s.shape)).reshape(3, -1)  # shared
+    cells = ScaledCells(_flat(dist, s.shape), cb, s.ravel())
+    inner = (cells.window(np.arange(m.size), m, um=um) / (1.0 - 2.0 * q)).reshape(s.shape)
+    e_max = max_error(cb, s.ravel(), m).reshape(s.shape)
+    inner, e_max = inner.mean(axis=0), e_max.mean(axis=0)
+    out = [(nd.weights(b) * ((b - 1) * inner + e_max)).sum(axis=-1) / b for b in blocks]
+    return np.array(out)
+
+
+def _piecewise_errors(fmt, dist, blocks, shape, sigma, averaged, amax) -> np.ndarray:
+    """`scaled_errors` for scales piecewise constant in M: the exact sums of
+    `dse.error.pieces`, each block size averaged over its own number of sigma offsets."""
     cap = cap_of(fmt, amax)
-    averaged = sigma is None and not scale_invariant(fmt)
     counts = [piece_offsets(int(b)) if averaged else 1 for b in blocks]
     out = np.empty((blocks.size, *shape))
-    for n in set(counts):  # each block with its own number of offsets
+    for n in set(counts):
         at = [i for i, c in enumerate(counts) if c == n]
         sums = piece_sums(
             fmt,
