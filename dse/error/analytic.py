@@ -221,14 +221,12 @@ def _piecewise_errors(fmt, dist, blocks, shape, sigma, averaged, amax) -> np.nda
     """`scaled_errors` for scales piecewise constant in M: the exact sums of
     `dse.error.pieces`, each block size averaged over its own number of sigma offsets."""
     cap = cap_of(fmt, amax)
-    counts = [piece_offsets(int(b)) if averaged else 1 for b in blocks]
-    out = np.empty((blocks.size, *shape))
-    for n in set(counts):
-        at = [i for i, c in enumerate(counts) if c == n]
+
+    def errors(group: np.ndarray, n: int) -> np.ndarray:
         sums = piece_sums(
             fmt,
             dist,
-            blocks[at],
+            group,
             offset_sigmas(sigma, averaged, n),
             amax,
             TINY,
@@ -236,7 +234,14 @@ def _piecewise_errors(fmt, dist, blocks, shape, sigma, averaged, amax) -> np.nda
             lambda sig, amx, lo, hi: scale_jumps(fmt, sig, amx, lo, hi),
             lambda m, sig, amx: block_scale(fmt, m, sig, amx),
         )
-        out[at] = capped(sums, dist, blocks[at], cap).sum(axis=-1) / sums.shape[-1]
+        return capped(sums, dist, group, cap).sum(axis=-1) / n
+
+    counts = np.array([piece_offsets(int(b)) if averaged else 1 for b in blocks])
+    if (counts == counts[0]).all():
+        return errors(blocks, int(counts[0]))
+    out = np.empty((blocks.size, *shape))
+    for n in np.unique(counts):
+        out[counts == n] = errors(blocks[counts == n], int(n))
     return out
 
 
