@@ -95,7 +95,7 @@ def piece_sums(
     nu_of = None if dist.scalar else nu_row[row]  # each piece's nu
     per_point = None if dist.scalar else nu_of.repeat(ua.size + 2)
     mom = distinct_moments(dist, per_point, x.ravel()).reshape(3, *x.shape)
-    cells = ScaledCells(dist if dist.scalar else dist.take(nu_of), cb, s, up=mom[:, :, 2:])
+    cells = ScaledCells(dist.take(nu_of), cb, s, up=mom[:, :, 2:])  # take: a scalar nu as is
     terms = telescoped(cells, x[:, :2].T, mom[:, :, :2].transpose(0, 2, 1), blocks)
     sums = np.array([np.bincount(row, t, minlength=lo.shape[0]) for t in terms])
     return sums.reshape((len(blocks), *shape, n_sig))
