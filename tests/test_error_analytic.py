@@ -241,3 +241,15 @@ def test_bad_input_is_one_clear_error(kwargs, word):
 def test_gemm_helper():
     assert gemm_nmse(0.01, 0.02) == pytest.approx(0.0302)
     assert gemm_nmse([0.0, 0.1], 0.0).tolist() == [0.0, 0.1]
+
+
+def test_blockdialect_blocks_beyond_the_stage2_range_are_refused():
+    """The stage-2 sums hold in floating point up to STAGE2_MAX_BLOCK values per block: a
+    finite value there, a clear error beyond (not a NaN)."""
+    from dse.error.choice import STAGE2_MAX_BLOCK
+
+    for sel in ("blockdialect(sel=two-stage)", "blockdialect"):
+        v = error(f"{sel}/b{STAGE2_MAX_BLOCK}", 5.0).nmse
+        assert np.isfinite(v) and 0 < v < error(f"{sel}/b{STAGE2_MAX_BLOCK}", 3.0).nmse
+        with pytest.raises(UserError, match="at most 601 values"):
+            error(f"{sel}/b1024", 5.0)

@@ -126,6 +126,12 @@ def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceErr
     sel = fmt.selector
     if isinstance(sel, TopFraction):
         return mix_error(fmt, st, sel.p, nodes_n)
+    if isinstance(sel, (BeneficialRange, MinError)) and st.block > STAGE2_MAX_BLOCK:
+        raise UserError(
+            f"{fmt.name}: the analytic BlockDialect model sums multinomial counts in floating "
+            f"point for blocks of at most {STAGE2_MAX_BLOCK} values, not {st.block}; use "
+            "method='montecarlo'"
+        )
     if isinstance(sel, BeneficialRange):
         nodes, sigma = _offset_nodes(fmt, st, nodes_n, _stage_marks(fmt, sel))
         value = np.dot(nodes.weight, two_stage_h(fmt, st, sel, sigma, nodes))
@@ -360,6 +366,10 @@ def _pair_h(cells, rows, regions: dict, s, m, counts, block: int) -> np.ndarray:
 #: Stage 2 drops the count pairs with a + b above k where P(a + b > k) < STAGE2_EPS (an
 #: approximation: it moves each expectation by < 1e-17 relative), k from STAGE2_TOTALS.
 STAGE2_EPS, STAGE2_TOTALS = 1e-17, (1, 2, 3, 4, 6, 8, 12, 16, 20, 24, 28)
+#: Largest block of the stage-2 sums: the multinomial coefficients (up to 3^n) and p^n (down
+#: to 3^-n) of `_stage2_counts` stay inside the float range for n = block - 1 <= 600 (they
+#: overflow near n = 645: NaN from a two-stage block of ~700 values).
+STAGE2_MAX_BLOCK = 601
 
 
 def _stage2_counts(pa, pb, pr, lead, n: int, tie_first: bool):
