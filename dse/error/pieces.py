@@ -38,8 +38,8 @@ def telescoped(cells: ScaledCells, ab: np.ndarray, uab: np.ndarray, blocks) -> n
     beyond = cells.beyond(np.arange(ab.shape[1]), ab, uab)
     w_a = np.maximum(cells.total() - beyond[0], 0.0)  # absolute precision ~1e-16 of the total
     dw = np.maximum(beyond[0] - beyond[1], 0.0)
-    e = np.asarray(blocks, dtype=np.float64)[:, None] - 1.0
-    ga, gb = (1.0 - 2.0 * uab[0, 0]) ** e, (1.0 - 2.0 * uab[0, 1]) ** e
+    e = np.asarray(blocks, dtype=np.float64)[:, None, None] - 1.0
+    ga, gb = ((1.0 - 2.0 * uab[0]) ** e).swapaxes(0, 1)  # P(|T| < a)^(B-1), same at b
     return dw * gb + w_a * (gb - ga)
 
 

@@ -73,7 +73,9 @@ class ScaleRule:
         A block whose maximum is 0, or whose scale rounds to 0, gets s = 0: it quantizes to
         zeros. `tensor_amax` is needed by two-level rules only (defaults to max(amax)).
         """
-        m = np.asarray(amax, dtype=np.float64) * clip
+        m = np.asarray(amax, dtype=np.float64)
+        if clip != 1.0:
+            m = m * clip
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if self.kind == "none":
                 s = np.ones_like(m)
@@ -87,7 +89,7 @@ class ScaleRule:
                     x = np.clip(e - element.emax, self.exp_min, self.exp_max)
                 s = np.ldexp(1.0, x)
             else:
-                t_amax = np.max(amax) * clip if tensor_amax is None else tensor_amax * clip
+                t_amax = np.max(m) if tensor_amax is None else tensor_amax * clip
                 st = self.tensor_scale(element, t_amax)
                 # st = 0 (an all-zero tensor) gives s = (saturated code) x 0 = 0 below
                 s = self._shifted(self.format.round(m / (element.max_abs * st))) * st
