@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
 
 
 class UserError(ValueError):
@@ -27,3 +30,19 @@ def unknown(what: str, given: object, choices: Iterable[str]) -> UserError:
         f"unknown {what} {given!r}{suggest(str(given), choices)}; valid choices: "
         + ", ".join(choices)
     )
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """The text of the file `path`, or a UserError naming it: "cannot read <what> 'path': ..."."""
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise UserError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+
+
+def load_yaml(path: str | Path, what: str):
+    """The YAML document in `path` (`read_text`), or a UserError naming the file."""
+    try:
+        return yaml.safe_load(read_text(path, what))
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({exc})") from None

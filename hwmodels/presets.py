@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
-from dse.errors import UserError, unknown
+from dse.errors import UserError, load_yaml, unknown
 from dse.formats import parse
 from hwmodels.accelerator import Design
 from hwmodels.layout import LAYOUTS, tensor_bits
@@ -175,8 +175,6 @@ def preset_names() -> list[str]:
 
 def load(name_or_path: str) -> HardwareSpec:
     """A preset by name (configs/hardware/NAME.yaml) or a YAML file by path."""
-    import yaml
-
     path = Path(name_or_path)
     if not path.suffix:
         path = PRESET_DIR / f"{name_or_path}.yaml"
@@ -184,10 +182,7 @@ def load(name_or_path: str) -> HardwareSpec:
             raise unknown("hardware preset", name_or_path, preset_names())
     elif not path.is_file():
         raise UserError(f"hardware description {name_or_path!r}: no such file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({exc})") from None
+    data = load_yaml(path, "hardware description")
     if isinstance(data, Mapping):
         data = {"name": path.stem, **data}
     return spec_from_dict(data, path.stem)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dse.errors import UserError, unknown
+from dse.errors import UserError, read_text, unknown
 from workloads.spec import ModelSpec
 
 
@@ -124,9 +124,7 @@ def load_hf_config(path: str | Path, name: str | None = None) -> ModelSpec:
     if path.is_dir():
         path = path / "config.json"
     try:
-        config = json.loads(path.read_text())
-    except OSError as exc:
-        raise UserError(f"cannot read model config {str(path)!r}: {exc.strerror}") from None
+        config = json.loads(read_text(path, "model config"))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(config, dict):

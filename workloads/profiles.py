@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from dse.errors import UserError
+from dse.errors import UserError, load_yaml
 
 _MODULE_CLASS = {
     "q_proj": "qkv", "k_proj": "qkv", "v_proj": "qkv", "qkv_proj": "qkv",
@@ -90,12 +89,7 @@ def load_profile_stats(path: str | Path) -> ProfileStats:
 
 
 def _read_tensors(path: Path) -> Mapping:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise UserError(f"cannot read profile {str(path)!r}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({exc})") from None
+    data = load_yaml(path, "profile")
     tensors = data.get("tensors") if isinstance(data, Mapping) else None
     if not isinstance(tensors, Mapping):
         raise UserError(f"{path}: expected a `tensors:` mapping of tensor name -> fit")

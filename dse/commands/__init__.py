@@ -21,3 +21,13 @@ def add_set_option(parser, required: bool = False) -> None:
 def add_json_option(parser) -> None:
     """The `--json` flag every table-printing command takes: one JSON document on stdout."""
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+
+def help_of(parser):
+    """The handler of a command given no action: print its help, exit status 0."""
+
+    def handler(args) -> int:
+        parser.print_help()
+        return 0
+
+    return handler

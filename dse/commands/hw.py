@@ -7,7 +7,7 @@ import argparse
 
 import pandas as pd
 
-from dse.commands import add_json_option
+from dse.commands import add_json_option, help_of
 
 #: Example GEMMs shown by `dse hw show` (Y[M,N] = A[M,K] @ W[K,N]): a Llama-2-7B-sized
 #: projection in decode (M = 1) and in a 2048-token prefill.
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "`dse hw calibration` compares the models with the published 45 nm points.",
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION")
-    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
+    p.set_defaults(func=help_of(p))
 
     show = actions.add_parser(
         "show",

@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 
-from dse.commands import add_json_option
+from dse.commands import add_json_option, help_of
 
 _DEFAULT_TOKENS = 2048  # default sequence length / context: a stated choice, not a standard
 _BF16 = ("bf16", 16.0)  # default format of every operand: bfloat16, 16 bits per element
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the chosen formats, totals and the Student-t statistics of each tensor class.",
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION")
-    p.set_defaults(func=lambda args: _help(p))
+    p.set_defaults(func=help_of(p))
 
     ls = actions.add_parser(
         "list",
@@ -230,11 +230,6 @@ def _human(value: object) -> str:
         return str(value)
     text = f"{value:.6g}" if isinstance(value, float) else str(value)
     return text if abs(value) < 1e4 else f"{text} ({_short(value)})"
-
-
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 0
 
 
 __all__ = ["register", "run_list", "run_show"]
