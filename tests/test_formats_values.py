@@ -80,6 +80,22 @@ def test_wide_floats_match_casts(el, dtype):
     np.testing.assert_array_equal(np.abs(sat[np.abs(x) > el.max_abs]), el.max_abs)
 
 
+def test_e8m0_rounds_in_its_lowest_binade_without_subnormals():
+    # E8M0 has no zero and no subnormals: its lowest value is 2^-127 (code 0). Values in
+    # [2^-127, 1.5 * 2^-127) round down to it, (1.5, 2) * 2^-127 up to 2^-126; the tie
+    # 1.5 * 2^-127 goes up as in every other binade (ml_dtypes 0.7 does the same). Closed
+    # form, independent of any ml_dtypes release.
+    lo = 2.0**-127
+    x = np.array([lo, 1.2 * lo, 1.49 * lo, 1.5 * lo, 1.51 * lo, 0.3 * lo, 3 * lo, 1.5])
+    want = np.array([lo, lo, lo, 2 * lo, 2 * lo, lo, 4 * lo, 2.0])
+    for mode in ("even", "away", "trunc"):
+        got = E8M0.round_arithmetic(x, mode)
+        exp = want.copy()
+        if mode == "trunc":  # toward zero
+            exp[3], exp[4], exp[6], exp[7] = lo, lo, 2 * lo, 1.0
+        np.testing.assert_array_equal(got, exp, err_msg=mode)
+
+
 def test_rounding_modes_on_e2m1_by_hand():
     e2m1 = ocp_float(2, 1)
     x = np.array([0.25, 0.75, 1.25, 2.5, 5.0, -5.0, 2.9, -0.2, 7.0])

@@ -88,6 +88,11 @@ class FloatElement:
     def min_normal(self) -> float:
         return math.ldexp(1.0, (1 if self.subnormals or self.has_zero else 0) - self.bias)
 
+    @cached_property
+    def _min_quantum_exp(self) -> int:
+        """log2 of the value spacing in the smallest normal binade."""
+        return math.frexp(self.min_normal)[1] - 1 - self.man_bits
+
     @property
     def min_value(self) -> float:
         """Smallest value (0, or for a format with no zero its smallest normal; unsigned
@@ -152,9 +157,11 @@ class FloatElement:
         x = np.asarray(x, dtype=np.float64)
         a = np.abs(x)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            # floor(log2 a) from frexp, at least the subnormal exponent (0, inf, NaN give
-            # any exponent: they round to themselves below); NaN propagates through every step
-            e = np.maximum(np.frexp(a)[1] - (1 + self.man_bits), 1 - self.bias - self.man_bits)
+            # the quantum is 2^(floor(log2 a) - M), from frexp, and at least the quantum of the
+            # smallest normal binade (the subnormals' spacing; without subnormals values below
+            # it are handled apart). 0, inf and NaN give any exponent: they round to themselves
+            # below; NaN propagates through every step
+            e = np.maximum(np.frexp(a)[1] - (1 + self.man_bits), self._min_quantum_exp)
             quantum = np.ldexp(1.0, e)  # the spacing of the format's values around a
             r = a / quantum
             if mode == "even":

@@ -1,0 +1,71 @@
+"""Reliability: every bad input or fault gets one clear line and exit status 2, and no run ever
+loses, locks or corrupts results already computed.
+
+Each case asserts the exit status, one line on stderr naming the offending key or path, no
+traceback, and that the files already in the output directory are byte-identical afterwards.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dse.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKSTART = ROOT / "configs" / "quickstart.yaml"
+
+
+def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of `dse ARGS` run in this process (an exception other than
+    the CLI's own handling propagates and fails the test: that is the traceback a user sees)."""
+    capsys.readouterr()
+    status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def cli_process(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`dse ARGS` in a separate Python process (for concurrency and whole-process faults)."""
+    return subprocess.run(
+        [sys.executable, "-m", "dse.cli", *map(str, args)],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def assert_clear_error(status: int, err: str, *names: str) -> None:
+    """Exit 2, one line on stderr that starts with 'dse: error:' and names every one of `names`,
+    and no traceback."""
+    assert status == 2, err
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("dse: error:"), err
+    for name in names:
+        assert name in lines[0], (name, err)
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file below `directory` (relative path -> bytes)."""
+    if not directory.exists():
+        return {}
+    return {
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+# --- 1. a fresh machine ------------------------------------------------------------------------
+
+
+# --- 2. never lose or corrupt work -------------------------------------------------------------
+
+
+# --- 3. every bad input gets one clear line and exit 2 -----------------------------------------
+
+
+# --- 4. random sweep files ---------------------------------------------------------------------
