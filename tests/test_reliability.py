@@ -28,7 +28,9 @@ def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
     return status, out, err
 
 
-def cli_process(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def cli_process(
+    *args: str, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """`dse ARGS` in a separate Python process (for concurrency and whole-process faults)."""
     return subprocess.run(
         [sys.executable, "-m", "dse.cli", *map(str, args)],
