@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import moocore
 import numpy as np
 import pandas as pd
 from pymoo.indicators.hv import HV
-from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from dse.errors import unknown
 
@@ -44,14 +44,17 @@ def matrix(df: pd.DataFrame, objectives: Sequence[Objective]) -> np.ndarray:
 
 
 def non_dominated(f: np.ndarray) -> np.ndarray:
-    """Boolean mask of the non-dominated rows of `f` (minimisation; duplicates all kept)."""
+    """Boolean mask of the non-dominated rows of `f` (minimisation). Duplicates of a
+    non-dominated row are all kept; a row with a NaN or infinite objective is never on the
+    front and dominates nothing.
+
+    moocore's dimension-sweep filter (O(n log n) for up to 3 objectives; Kung, Luccio and
+    Preparata 1975), which returns only the first front instead of ranking every front."""
+    f = np.asarray(f, dtype=float)
     mask = np.zeros(len(f), dtype=bool)
-    if len(f):
-        finite = np.all(np.isfinite(f), axis=1)
-        idx = np.flatnonzero(finite)
-        if idx.size:
-            front = NonDominatedSorting().do(f[idx], only_non_dominated_front=True)
-            mask[idx[front]] = True
+    finite = np.flatnonzero(np.all(np.isfinite(f), axis=1))
+    if finite.size:
+        mask[finite] = moocore.is_nondominated(f[finite], keep_weakly=True)
     return mask
 
 

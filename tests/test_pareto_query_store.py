@@ -25,9 +25,35 @@ def brute_force_front(f: np.ndarray) -> np.ndarray:
 
 def test_non_dominated_matches_brute_force():
     rng = np.random.default_rng(0)
-    for k in (2, 3):
-        f = rng.random((300, k)).round(2)  # rounding makes ties and duplicates
-        np.testing.assert_array_equal(non_dominated(f), brute_force_front(f))
+    for k in (1, 2, 3, 4, 5):
+        for decimals in (1, 2, 6):  # coarse rounding makes ties and duplicates
+            f = rng.random((300, k)).round(decimals)
+            np.testing.assert_array_equal(non_dominated(f), brute_force_front(f))
+
+
+def brute_force_finite_front(f: np.ndarray) -> np.ndarray:
+    """Brute force over the rows with every objective finite (the others are never on it)."""
+    finite = np.all(np.isfinite(f), axis=1)
+    mask = np.zeros(len(f), dtype=bool)
+    mask[finite] = brute_force_front(f[finite])
+    return mask
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        np.zeros((0, 2)),
+        np.array([[1.0, 2.0]]),
+        np.ones((7, 3)),  # all identical: every row kept
+        np.array([[1.0, 2.0], [1.0, 2.0], [0.5, 3.0], [2.0, 2.0], [1.0, 2.5]]),  # weak ties
+        np.array([[np.nan, 0.0], [1.0, 1.0], [0.0, np.nan], [2.0, 0.5]]),  # NaN rows
+        np.array([[-np.inf, 0.0], [1.0, 1.0], [np.inf, -1.0], [0.0, 2.0]]),  # inf rows
+        np.full((3, 2), np.nan),
+        np.array([[3.0, 1.0, 2.0], [1.0, 3.0, 2.0], [2.0, 2.0, 1.0], [3.0, 3.0, 3.0]]),
+    ],
+)
+def test_non_dominated_on_degenerate_inputs(f):
+    np.testing.assert_array_equal(non_dominated(f), brute_force_finite_front(f))
 
 
 def test_front_honours_maximisation():
