@@ -97,3 +97,44 @@ def knee(f: np.ndarray) -> int:
     objective to [0, 1] over the front (a simple, stated choice among knee definitions)."""
     ideal, nadir = bounds(f)
     return int(np.argmin(np.linalg.norm(normalise(f, ideal, nadir), axis=1)))
+
+
+class RunningFront:
+    """The non-dominated set of a stream of result chunks, with the counts a summary needs.
+
+    `update(ids, f, ok)` takes a chunk's point ids, its objective matrix (minimisation) and its
+    feasibility mask; rows that are infeasible or have a non-finite objective never enter. The
+    state is the current front only (ids and objective vectors), so memory is bounded by the
+    front's size, not by the number of points. The final front equals `non_dominated` over all
+    feasible finite rows at once, duplicates of a front vector included: a row dominated by a
+    later row is dropped when that row arrives, and dominance is transitive.
+    """
+
+    def __init__(self, n_objectives: int):
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.f = np.zeros((0, n_objectives))
+        self.evaluated = 0
+        self.feasible = 0
+
+    def update(self, ids: np.ndarray, f: np.ndarray, ok: np.ndarray) -> None:
+        ids, f = np.asarray(ids, dtype=np.int64), np.asarray(f, dtype=float)
+        ok = np.asarray(ok, dtype=bool) & np.all(np.isfinite(f), axis=1)
+        self.evaluated += len(ids)
+        self.feasible += int(ok.sum())
+        if not ok.any():
+            return
+        cand_ids = np.concatenate([self.ids, ids[ok]])
+        cand_f = np.vstack([self.f, f[ok]])
+        keep = non_dominated(cand_f)
+        self.ids, self.f = cand_ids[keep], cand_f[keep]
+
+    def merge(self, other: RunningFront) -> None:
+        """Fold another stream's front and counts into this one (map-reduce)."""
+        evaluated, feasible = self.evaluated + other.evaluated, self.feasible + other.feasible
+        self.update(other.ids, other.f, np.ones(len(other.ids), dtype=bool))
+        self.evaluated, self.feasible = evaluated, feasible
+
+    def best(self) -> np.ndarray:
+        """Per objective, the least value over the feasible rows seen (every objective's best
+        is attained on the front), NaN before any feasible row."""
+        return self.f.min(axis=0) if len(self.f) else np.full(self.f.shape[1], np.nan)

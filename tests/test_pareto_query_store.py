@@ -130,3 +130,27 @@ def test_store_resumes_and_refuses_other_configs(tmp_path):
     assert config_hash({"space": {"x": [1], "y": [2]}}) != config_hash(
         {"space": {"y": [2], "x": [1]}}
     )
+
+
+def test_running_front_over_chunks_equals_the_front_of_the_whole():
+    from dse.pareto import RunningFront
+
+    rng = np.random.default_rng(3)
+    for k in (2, 3, 4):
+        f = rng.random((2000, k)).round(2)  # ties and duplicates across chunks
+        f[rng.random(2000) < 0.05, rng.integers(k)] = np.nan
+        ok = rng.random(2000) < 0.8
+        whole = np.zeros(2000, dtype=bool)
+        whole[ok] = non_dominated(f[ok])
+        ids = rng.permutation(2000)  # any point order
+        halves = [RunningFront(k), RunningFront(k)]
+        for n, lo in enumerate(range(0, 2000, 137)):
+            sel = ids[lo : lo + 137]
+            halves[n % 2].update(sel, f[sel], ok[sel])
+        merged = halves[0]
+        merged.merge(halves[1])
+        assert sorted(merged.ids) == sorted(np.flatnonzero(whole))
+        assert merged.evaluated == 2000
+        assert merged.feasible == int((ok & np.isfinite(f).all(axis=1)).sum())
+        finite_ok = ok & np.isfinite(f).all(axis=1)
+        np.testing.assert_array_equal(merged.best(), f[finite_ok].min(axis=0))
