@@ -159,3 +159,23 @@ def test_global_threshold_names_the_smallest_fraction_within_tolerance(tmp_path)
     # the global threshold needs no more FP8 than a uniform fraction for the same tolerance
     assert chosen[(0.5, "global")] <= chosen[(0.5, "uniform")]
     assert chosen[(0.5, "global")] >= chosen[(1.0, "global")]
+
+
+@pytest.mark.parametrize(("nu", "block"), [(5.0, 32), (6.8, 128)])
+def test_supernormal_scale_rule_is_the_student_t_studys(nu, block):
+    """The Student-t study's quantizer (cornell-zhang/llm-datatypes, `quantize_4bit`) scales
+    each group by absmax / max(codebook), the largest positive level (8 for E2M1+SR), with no
+    sign flip, so a negative maximum clips at -6. That rule, written out here and run on
+    Student-t samples, gives the engine's analytic NMSE: the engine's rule is the study's."""
+    from dse.error import error
+    from dse.formats import parse
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_t(nu, size=1 << 19).reshape(-1, block)
+    base = [0, 0.5, 1, 1.5, 2, 3, 4, 6]
+    for name, levels in (("e2m1", base), ("e2m1+sr", [*base, 8])):
+        lv = np.unique(np.concatenate([-np.array(base), levels]))
+        s = np.abs(x).max(axis=1, keepdims=True) / lv.max()
+        q = lv[np.searchsorted((lv[1:] + lv[:-1]) / 2, x / s)] * s
+        mc = ((q - x) ** 2).sum() / (x**2).sum()
+        assert error(parse(f"{name}/g{block}"), nu).nmse == pytest.approx(mc, rel=0.03)
