@@ -10,6 +10,8 @@ attn_score, attn_context) as suffixes.
 
 from __future__ import annotations
 
+from workloads import CLASSES
+
 #: column -> (unit, meaning). Units are also in the names where a name has one.
 METRICS: dict[str, tuple[str, str]] = {
     "model_nmse": (
@@ -18,6 +20,13 @@ METRICS: dict[str, tuple[str, str]] = {
         "weights (analytic Student-t model)",
     ),
     "model_sqnr_db": ("dB", "-10 log10 model_nmse"),
+    "ppl_change_pct": (
+        "%",
+        "predicted perplexity change of the model from model_nmse and its parameter count "
+        "(dse.accuracy: calibrated on published RTN results; approximation)",
+    ),
+    "ppl_change_pct_lo": ("%", "lower end of the ppl_change_pct band (80 % of held-out cases)"),
+    "ppl_change_pct_hi": ("%", "upper end of the ppl_change_pct band (80 % of held-out cases)"),
     "error_exact": (
         "bool",
         "false when any error term is an approximation (BlockDialect "
@@ -62,6 +71,11 @@ PER_CLASS: dict[str, tuple[str, str]] = {
     "energy_uj": ("uJ", "energy per token spent in the class's GEMMs"),
     "latency_ms": ("ms", "latency per token spent in the class's GEMMs"),
 }
+
+
+def metric_columns() -> list[str]:
+    """Every column an objective, a constraint or a strategy's `metric` may name."""
+    return [*METRICS, *(f"{p}_{c}" for p in PER_CLASS for c in CLASSES)]
 
 
 def units_table() -> list[dict[str, str]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from dse.columns import METRICS, PER_CLASS
+from dse.columns import metric_columns
 from dse.errors import UserError, suggest
 from dse.formats import parse
 from dse.hardware import HARDWARE_VARIABLES, base_hardware, check_values, normalise_config
@@ -34,12 +34,6 @@ FORMAT_VARIABLES = (
     + [f"{o}_format_{c}" for o in ("weight", "act") for c in LINEAR_CLASSES]
     + [f"{o}_{m}" for o in OPERANDS for m in ("block", "scale", "clip")]
 )
-
-
-def metric_columns() -> list[str]:
-    """Every column an objective or constraint may name."""
-    per_class = [f"{p}_{c}" for p in PER_CLASS for c in CLASSES]
-    return [*METRICS, *per_class]
 
 
 def _format_name(value: str) -> None:

@@ -11,7 +11,8 @@ Model error. A GEMM's output NMSE is nmse_w + nmse_a + nmse_w nmse_a (independen
 errors, `dse.error.gemm_nmse`); the model's is the mean over the step's GEMMs, each GEMM of
 a layer counting once per layer (the lm_head once), weighted by its class's sensitivity
 (`workload.sensitivity`, default 1). This aggregate is an approximation: it ignores how errors
-propagate through non-linearities and residual connections.
+propagate through non-linearities and residual connections. `dse.accuracy` maps it to a
+predicted perplexity change calibrated on published results.
 
 Which fit each error uses (DESIGN.md section 3): block- and channel-scaled formats see the
 within-group shape (`nu_within`) when it is known, per-tensor scales and plain casts the
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dse.accuracy import ppl_change_pct
 from dse.error import error, gemm_nmse
 from dse.errors import UserError
 from dse.formats import parse, with_options
@@ -45,6 +47,7 @@ from workloads import (
     load_model,
     load_profile_stats,
     operand_stats,
+    parameter_count,
     phase_gemms,
 )
 
@@ -72,6 +75,7 @@ class Evaluator:
         if weights.sum() <= 0:
             raise UserError("workload.sensitivity: at least one class needs a positive weight")
         self.error_weights = weights / weights.sum()
+        self.params = parameter_count(self.spec)
         self.handled = self.batch * (self.tokens if self.phase == "prefill" else 1)
         self.per_token_div = self.tokens if self.phase == "prefill" else 1
         self._errors: dict[tuple, tuple[float, bool]] = {}
@@ -189,6 +193,7 @@ class Evaluator:
         out["model_nmse"] = model
         with np.errstate(divide="ignore"):
             out["model_sqnr_db"] = -10 * np.log10(model)
+        out.update(ppl_change_pct(model, self.params))
         out["error_exact"] = np.column_stack(per_gemm["exact"]).all(axis=1)
         for cls in CLASSES:
             idx = [i for i, g in enumerate(gemms) if g.tensor_class == cls]
@@ -272,8 +277,8 @@ class Evaluator:
         # a format pair the unit style cannot run: its error stands, its costs are undefined
         infeasible = np.isnan(unit[0]).any(axis=1)
         result = pd.DataFrame(out)
-        error_cols = ("model_nmse", "model_sqnr_db", "error_exact", "nmse_w_", "nmse_a_",
-                      "nmse_out_", "bits_per_", "weight_memory_gb")  # fmt: skip
+        error_cols = ("model_nmse", "model_sqnr_db", "ppl_change_pct", "error_exact", "nmse_w_",
+                      "nmse_a_", "nmse_out_", "bits_per_", "weight_memory_gb")  # fmt: skip
         result.loc[infeasible, [c for c in result if not c.startswith(error_cols)]] = np.nan
         return pd.concat([points, result], axis=1)
 

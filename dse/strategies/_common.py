@@ -10,9 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from dse.columns import METRICS, metric_columns
 from dse.errors import UserError, suggest
 from dse.evaluate import Evaluator
 from dse.optimize import SearchContext
+from dse.schema import ListOf, Num, OneOf, Str
 from dse.space import Space
 
 OPTIONS = "search.options"
@@ -21,6 +23,38 @@ OPTIONS = "search.options"
 def evaluator(ctx: SearchContext) -> Evaluator:
     """The sweep's evaluator: its workload GEMMs, tensor statistics and error weights."""
     return ctx.evaluate if isinstance(ctx.evaluate, Evaluator) else Evaluator(ctx.config)
+
+
+def metric_option() -> Str:
+    """The `metric` option of a strategy with a tolerance: a result column."""
+    return Str(choices=metric_columns(), doc="result column compared with the reference")
+
+
+def tolerance_option(min_items: int = 1) -> OneOf:
+    """The `tolerance` option: one value or a list (one search each), see `error_limit`."""
+    return OneOf(
+        [Num(0), ListOf(Num(0), min_items=min_items)],
+        doc="allowed increase over the reference: percent of perplexity for ppl_change_pct "
+        "(1 = perplexity within 1 %), a relative increase (0.01 = 1 %) for other columns",
+    )
+
+
+def tolerances(value: float | list) -> list[float]:
+    """The tolerance option as a list."""
+    return [float(x) for x in (value if isinstance(value, list) else [value])]
+
+
+def error_limit(metric: str, reference: float, tolerance: float) -> float:
+    """The largest value of result column `metric` within `tolerance` of the reference's value.
+
+    Columns in percent (the accuracy axis: `ppl_change_pct` and its band) are changes of a
+    quantity q (perplexity) relative to the unquantized model; `tolerance` is then in percent
+    of q, as the studies state theirs ("perplexity within 1 %"): q <= q_ref (1 + t / 100).
+    Other columns (errors such as model_nmse) may grow by the fraction t: v <= v_ref (1 + t).
+    """
+    if METRICS.get(metric, ("",))[0] == "%":
+        return 100 * ((1 + reference / 100) * (1 + tolerance / 100) - 1)
+    return reference * (1 + tolerance)
 
 
 def need_variables(space: Space, names: list[str], why: str) -> None:

@@ -26,6 +26,11 @@ evaluated by the engine as usual (the analytic error of fp4fp8(p) ranks blocks w
 by their maximum: the threshold model of `dse.error.choice`). `baselines` names formats applied
 to every searched variable (e.g. e4m3 for all-FP8), evaluated for comparison. The policies'
 fractions and points go to `<output dir>/global-threshold.json`.
+
+With `tolerance` (e.g. 1 with the default `metric: ppl_change_pct`: predicted perplexity within
+1 % of the all-`reference` design's, FGMP's FP8 model), the trace also names, per tolerance and
+policy, the smallest listed fraction whose design is within it (`within_tolerance`; null when
+none is).
 """
 
 from __future__ import annotations
@@ -43,8 +48,12 @@ from dse.space import Space
 from dse.strategies._common import (
     OPTIONS,
     design_digits,
+    error_limit,
     evaluator,
+    metric_option,
     need_variables,
+    tolerance_option,
+    tolerances,
     write_trace,
 )
 from workloads import LINEAR_CLASSES, operand_stats
@@ -62,6 +71,9 @@ SCHEMA = Record(
         "blocks": Num(64, integer=True, doc="Monte Carlo blocks per class"),
         "seed": Num(0, integer=True),
         "baselines": ListOf(Str(), doc="formats set on every variable, for comparison"),
+        "tolerance": tolerance_option(min_items=0),
+        "metric": metric_option(),
+        "reference": Str(doc="format set on every variable in the tolerance's reference design"),
     },
     defaults={
         "variables": [f"weight_format_{c}" for c in LINEAR_CLASSES],
@@ -71,6 +83,9 @@ SCHEMA = Record(
         "blocks": 16384,
         "seed": 0,
         "baselines": [],
+        "tolerance": [],
+        "metric": "ppl_change_pct",
+        "reference": "e4m3",
     },
 )
 
@@ -155,7 +170,8 @@ def _threshold(classes: list[_Class], p: float) -> float:
 
 def _budget(search: dict, space: Space) -> int:
     opts = search["options"]  # validated with the config (dse.config)
-    return len(opts["fractions"]) * len(opts["policies"]) + len(opts["baselines"])
+    reference = 1 if tolerances(opts["tolerance"]) else 0
+    return len(opts["fractions"]) * len(opts["policies"]) + len(opts["baselines"]) + reference
 
 
 @register(
@@ -184,7 +200,7 @@ def global_threshold(ctx: SearchContext) -> None:
         digits.append(design_digits(ctx.space, design, f"{OPTIONS}.baselines[{i}]"))
         runs.append({"policy": "baseline", "format": fmt})
     points = ctx.space.index_of(np.array(digits))
-    ctx.cache().get(points)
+    values = ctx.cache().get(points)[opts["metric"]].to_numpy(dtype=float)
     for run, point in zip(runs, points):
         run["point"] = int(point)
     write_trace(ctx, NAME, {
@@ -194,4 +210,29 @@ def global_threshold(ctx: SearchContext) -> None:
         "blocks": opts["blocks"],
         "lambda": {c.variable: c.lam.tolist() for c in classes},
         "runs": runs,
+        **(_within_tolerance(ctx, opts, runs, values) if tolerances(opts["tolerance"]) else {}),
     })  # fmt: skip
+
+
+def _within_tolerance(ctx: SearchContext, opts: dict, runs: list[dict], values) -> dict:
+    """Per tolerance and policy, the smallest FP8 fraction whose design's `metric` is within
+    the tolerance of the reference design's (every variable in `reference`; FGMP compares
+    with its FP8 model), as FGMP picks its operating points."""
+    design = dict.fromkeys(opts["variables"], opts["reference"])
+    ref_point = ctx.space.index_of(design_digits(ctx.space, design, f"{OPTIONS}.reference")[None])
+    ref = float(ctx.cache().get(ref_point)[opts["metric"]].iloc[0])
+    chosen = []
+    for t in tolerances(opts["tolerance"]):
+        limit = error_limit(opts["metric"], ref, t)
+        for policy in opts["policies"]:
+            ok = [r for r, v in zip(runs, values) if r["policy"] == policy and v <= limit]
+            best = min(ok, key=lambda r: r["fraction"], default=None)
+            chosen.append({
+                "tolerance": t, "policy": policy, "limit": limit,
+                "fraction": best and best["fraction"], "point": best and best["point"],
+            })  # fmt: skip
+    return {
+        "metric": opts["metric"],
+        "reference": {"format": opts["reference"], "point": int(ref_point[0]), "value": ref},
+        "within_tolerance": chosen,
+    }

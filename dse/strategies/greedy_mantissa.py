@@ -15,11 +15,13 @@ Bit operations: BOPs = sum over the searched modules of MACs x weight bits x m, 
 workload's (phase, batch, tokens) MACs of the module's GEMMs, weight bits the element bits of
 the module's weight format (4 for int4/g128) and m the mantissa length, hidden bit included.
 
-Accuracy stand-in: a design is within tolerance t when its error column (`metric`, default
-model_nmse) is at most (1 + t) times that of the reference design, whose modules use the
-`reference` format (fp16: the paper's FP16-activation baseline) and whose other variables are
-`reference_design`. The paper's tolerances are accuracy losses (0.1 % and 1 %); used here as
-relative NMSE increases they are a stand-in, not a calibrated mapping.
+Tolerance: a design is within tolerance t when its result column `metric` is within t of the
+reference design's (`dse.strategies._common.error_limit`), whose modules use the `reference`
+format (fp16: the paper's FP16-activation baseline) and whose other variables are
+`reference_design`. With `metric: ppl_change_pct` (the calibrated accuracy axis,
+`dse.accuracy`) t is in percent of perplexity: t = 1 keeps the predicted perplexity within 1 %
+of the reference's, as the paper's accuracy-loss tolerances (0.1 % and 1 %) are stated. With
+the default `metric: model_nmse` t is a relative NMSE increase, a stand-in for accuracy.
 
 Every evaluated point lands in the results table; `<output dir>/greedy-mantissa.json` holds the
 reference, each search's trace and chosen tuple, and the `compare` designs' points.
@@ -38,13 +40,17 @@ from dse.errors import UserError
 from dse.formats import parse
 from dse.hardware import base_hardware
 from dse.optimize import SearchContext, register
-from dse.schema import ListOf, MapOf, Num, OneOf, Record, Str
+from dse.schema import ListOf, MapOf, Num, Record, Str
 from dse.space import Space
 from dse.strategies._common import (
     OPTIONS,
     design_digits,
+    error_limit,
     evaluator,
+    metric_option,
     need_variables,
+    tolerance_option,
+    tolerances,
     value_index,
     write_trace,
 )
@@ -56,10 +62,10 @@ _ANDA = re.compile(r"anda\(m=(\d+)\)")
 SCHEMA = Record(
     {
         "modules": ListOf(Str(), min_items=1, doc="space variables searched, one m each"),
-        "tolerance": OneOf([Num(0), ListOf(Num(0), min_items=1)], doc="relative error increase"),
+        "tolerance": tolerance_option(),
         "start": ListOf(Num(1, 16, integer=True), min_items=2, doc="[low, high] uniform starts"),
         "max_evaluations": Num(1, integer=True, doc="evaluations per search"),
-        "metric": Str(doc="error column compared with the reference"),
+        "metric": metric_option(),
         "reference": Str(doc="format of the searched modules in the reference design"),
         "reference_design": MapOf(doc="other variables' values in the reference design"),
         "compare": ListOf(MapOf(), doc="further designs to evaluate, as {variable: value}"),
@@ -193,14 +199,9 @@ def _search(p: _Problem, ev: _Evaluations, limit: float, opts: dict) -> dict:
     return {"limit": limit, "evaluations": len(trace), "chosen": best, "trace": trace}
 
 
-def _tolerances(opts: dict) -> list[float]:
-    t = opts["tolerance"]
-    return [float(x) for x in (t if isinstance(t, list) else [t])]
-
-
 def _budget(search: dict, space: Space) -> int:
     opts = search["options"]  # validated with the config (dse.config)
-    return 1 + len(opts["compare"]) + len(_tolerances(opts)) * opts["max_evaluations"]
+    return 1 + len(opts["compare"]) + len(tolerances(opts["tolerance"])) * opts["max_evaluations"]
 
 
 @register(
@@ -221,7 +222,8 @@ def greedy_mantissa(ctx: SearchContext) -> None:
     ref = design_digits(ctx.space, ref_design, f"{OPTIONS}.reference_design")
     ref_error = ev.error(ref, "reference")
     searches = [
-        {"tolerance": t, **_search(p, ev, ref_error * (1 + t), opts)} for t in _tolerances(opts)
+        {"tolerance": t, **_search(p, ev, error_limit(opts["metric"], ref_error, t), opts)}
+        for t in tolerances(opts["tolerance"])
     ]
     compared = []
     for i, design in enumerate(opts["compare"]):
