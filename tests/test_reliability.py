@@ -64,6 +64,29 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 # --- 1. a fresh machine ------------------------------------------------------------------------
 
 
+def test_api_functions_survive_importing_the_api(tmp_path: Path) -> None:
+    """`dse.query` (and `dse.run`, `dse.whatif`) stay the API functions after the API module is
+    imported: no submodule of `dse` may carry their names (importing it would replace the
+    function on the package). A fresh interpreter, as a user's script would be."""
+    import dse
+
+    results = tmp_path / "results.csv"
+    results.write_text("weight_format,model_nmse\nint4,0.02\nnvfp4,0.008\n")
+    script = (
+        "import sys, dse\n"
+        "a = dse.query(sys.argv[1], where='model_nmse < 0.01')\n"
+        "b = dse.query(sys.argv[1], where='model_nmse < 0.01')\n"
+        "assert list(a['weight_format']) == list(b['weight_format']) == ['nvfp4']\n"
+        "assert callable(dse.run) and callable(dse.whatif), (dse.run, dse.whatif)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(results)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    names = {p.stem for p in Path(dse.__file__).parent.iterdir()}
+    assert not names & set(dse.__all__) - {"UserError", "__version__"}, names
+
+
 # --- 2. never lose or corrupt work -------------------------------------------------------------
 
 
