@@ -19,7 +19,7 @@ from hwmodels.presets import HardwareSpec, load, spec_from_dict
 _NOT_VARIABLES = {
     "name", "description", "technology", "weight_format", "activation_format", "output_format",
 }  # fmt: skip
-#: Used when the sweep gives no preset: the illustrative edge design of configs/hardware/.
+#: Used when the sweep gives no preset: the illustrative edge design (`dse hw show edge-16nm`).
 DEFAULT_PRESET = "edge-16nm"
 
 HARDWARE_VARIABLES: tuple[str, ...] = tuple(

@@ -20,9 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "hw",
         help="hardware cost breakdowns: an accelerator, one MAC unit, calibration",
         description="Hardware cost models. `dse hw show PRESET|PATH` prints the unit, memory "
-        "and accelerator breakdowns of a hardware description (a preset in configs/hardware "
-        "or a YAML file); `dse hw mac WFMT AFMT` prints one unit's area and energy breakdown; "
-        "`dse hw calibration` compares the models with the published 45 nm points.",
+        "and accelerator breakdowns of a hardware description (a preset shipped with the "
+        "package, listed by `dse hw show`, or a YAML file in the same keys); `dse hw mac WFMT "
+        "AFMT` prints one unit's area and energy breakdown; `dse hw calibration` compares the "
+        "models with the published 45 nm points.",
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     p.set_defaults(func=help_of(p))
