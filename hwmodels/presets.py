@@ -4,8 +4,8 @@
 `load(name_or_path)` reads one of the presets shipped in the package (`hwmodels/data/presets/`,
 read with `importlib.resources`) or a YAML file. Keys:
 
-    name, description, node_nm, vdd (V, default: the node's), freq_ghz, rows, cols,
-    style (scalar | dot | bit_serial), lanes, weight_format, activation_format,
+    name, description, node_nm (28, '28nm' or '28 nm'), vdd (V, default: the node's), freq_ghz,
+    rows, cols, style (scalar | dot | bit_serial), lanes, weight_format, activation_format,
     output_format (default: the activation format), layout (packed | block | bitplane),
     word_bits, weight_buffer_kib, act_buffer_kib, out_buffer_kib,
     off_chip (hbm2 | hbm3 | ddr3 | lpddr4 | lpddr5), bandwidth_gbs, dram_pj_per_bit
@@ -25,7 +25,7 @@ from dse.formats import parse
 from hwmodels.accelerator import Design
 from hwmodels.layout import LAYOUTS, tensor_bits
 from hwmodels.memory import off_chip
-from hwmodels.technology import Technology, technology
+from hwmodels.technology import Technology, parse_node, technology
 from hwmodels.units import STYLES, MacUnit, mac_unit
 
 #: The shipped presets, package data (a `Traversable`: works from a wheel or a zip too).
@@ -124,7 +124,7 @@ class HardwareSpec:
 
 _FIELDS = {f.name: f for f in fields(HardwareSpec)}
 _NUMBERS = {
-    "node_nm": int, "rows": int, "cols": int, "lanes": int, "word_bits": int, "k": int,
+    "rows": int, "cols": int, "lanes": int, "word_bits": int, "k": int,
     "freq_ghz": float, "vdd": float, "weight_buffer_kib": float, "act_buffer_kib": float,
     "out_buffer_kib": float, "bandwidth_gbs": float, "dram_pj_per_bit": float,
     "other_fraction": float,
@@ -140,6 +140,8 @@ def spec_from_dict(d: Mapping, where: str = "hardware") -> HardwareSpec:
     for key, value in d.items():
         if key not in _FIELDS:
             raise unknown(f"{where} key", key, _FIELDS)
+        if key == "node_nm":
+            value = parse_node(value, f"{where}.node_nm")
         if key in _NUMBERS and value is not None:
             try:
                 value = _NUMBERS[key](value)

@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     mac.add_argument("--style", default="dot", help="scalar, dot or bit_serial (default dot)")
     mac.add_argument("--lanes", type=int, help="MACs per cycle of a dot unit (default: block)")
     mac.add_argument("--k", type=int, default=4096, help="reduction length (default 4096)")
-    mac.add_argument("--node", type=int, default=45, help="technology node in nm (default 45)")
+    mac.add_argument("--node", default="45", help=
+                     "technology node: 28, 28nm or '28 nm' (default 45)")
     mac.add_argument("--vdd", type=float, help="supply voltage in V (default: the node's)")
     add_json_option(mac)
     mac.set_defaults(func=run_mac)
@@ -196,13 +197,13 @@ def run_show(args: argparse.Namespace) -> int:
 def run_mac(args: argparse.Namespace) -> int:
     from dse.cli import print_json
     from dse.errors import UserError
-    from hwmodels.technology import technology
+    from hwmodels.technology import parse_node, technology
     from hwmodels.units import mac_unit
 
     if args.k < 1 or (args.lanes is not None and args.lanes < 1):
         raise UserError("--k and --lanes must be >= 1")
     unit = mac_unit(args.weight, args.activation, args.style, args.lanes, args.k,
-                    technology(args.node, args.vdd))  # fmt: skip
+                    technology(parse_node(args.node, "--node"), args.vdd))  # fmt: skip
     if args.json:
         print_json(unit.as_dict())
     else:
