@@ -7,7 +7,7 @@ import argparse
 
 import pandas as pd
 
-from dse.commands import add_json_option, help_of
+from dse.commands import add_json_option, examples, help_of
 
 #: Example GEMMs shown by `dse hw show` (Y[M,N] = A[M,K] @ W[K,N]): a Llama-2-7B-sized
 #: projection in decode (M = 1) and in a 2048-token prefill.
@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Print the unit, memory, accelerator and technology breakdowns of a "
         "hardware preset or YAML file, with the roofline of two example GEMMs. Without an "
         "argument, list the presets.",
+        **examples("dse hw show", "dse hw show edge-16nm", "dse hw show datacenter-7nm --json"),
     )
     show.add_argument("hardware", nargs="?", help="preset name or path to a YAML file")
     add_json_option(show)
@@ -44,6 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="area and energy breakdown of one MAC / dot-product unit",
         description="Area (um^2), energy per MAC (pJ) and MACs per cycle of the unit "
         "computing WFMT x AFMT products, with its breakdown.",
+        **examples(
+            "dse hw mac nvfp4 mxfp8e4m3",
+            'dse hw mac int4/g128 "anda(m=6)" --style bit_serial --lanes 64 --node 28nm',
+            "dse hw mac blockdialect/b32 e4m3 --lanes 32 --node 7",
+        ),
     )
     mac.add_argument("weight", help="weight format, e.g. nvfp4, int4/g128, blockdialect/b32")
     mac.add_argument("activation", help="activation format, e.g. e4m3, anda(m=6), mxfp8")
@@ -61,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the models against the published 45 nm points",
         description="Horowitz's 45 nm table and BlockDialect's Table 5 MACs: published vs "
         "model, with the error and whether a point anchors a fit.",
+        **examples("dse hw calibration"),
     )
     add_json_option(cal)
     cal.set_defaults(func=run_calibration)
