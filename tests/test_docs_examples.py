@@ -184,6 +184,38 @@ def test_every_override_quoted_in_help_is_valid() -> None:
         resolve(apply_sets(cfg, [item]))
 
 
+def test_format_names_quoted_in_help_parse() -> None:
+    """The format names listed after "e.g." at the end of a help text (descriptions and
+    options) are valid."""
+    from dse.formats import parse
+
+    names = set()
+    for parser in _parsers(build_parser()):
+        texts = [parser.description or ""] + [a.help or "" for a in parser._actions]
+        for text in texts:
+            listed = text.rsplit("e.g. ", 1)[-1].removesuffix(".").split(", ")
+            if "format" in text and "e.g. " in text and not any(" " in n for n in listed):
+                names |= set(listed)
+    assert {"nvfp4", "anda(m=6)", "sf4(nu=5)/g128", "e2m1/g32:e8m0"} <= names, names
+    for name in names:
+        parse(name)
+
+
+@pytest.mark.parametrize("name", DOCS)
+def test_document_yaml_blocks_are_valid_sweeps(name: str) -> None:
+    """A ```yaml block is a whole sweep file, or sections (e.g. `search:`) that complete the
+    quickstart's; either passes the sweep-file validator."""
+    import yaml
+
+    from dse.config import resolve
+
+    blocks = re.findall(r"```yaml\n(.*?)```", DOCS[name].read_text(), flags=re.S)
+    assert blocks
+    quickstart = yaml.safe_load((ROOT / "configs" / "quickstart.yaml").read_text())
+    for block in blocks:
+        resolve({**quickstart, **yaml.safe_load(block)})
+
+
 @pytest.mark.parametrize("name", DOCS)
 def test_document_python_snippets_run(
     name: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
