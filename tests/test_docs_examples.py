@@ -15,6 +15,7 @@ import re
 import shlex
 import shutil
 from importlib.metadata import metadata
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +131,9 @@ def run(command: str, capsys: pytest.CaptureFixture) -> str:
     status = main(args[1:])
     out, err = capsys.readouterr()
     assert status == 0, (command, err[-2000:])
+    for flag, value in pairwise(args):
+        if flag in ("-o", "--output") and value != "-":
+            assert Path(value).exists(), (command, value)  # the output the example names
     return out
 
 
