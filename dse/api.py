@@ -24,10 +24,10 @@ import yaml
 from dse import config as config_mod
 from dse.errors import UserError
 from dse.evaluate import Evaluator
+from dse.filters import query as query_table
 from dse.optimize import SearchContext, feasible, strategies
 from dse.pareto import Objective, bounds, hypervolume, knee, matrix, non_dominated
 from dse.progress import Progress
-from dse.query import query as query_table
 from dse.space import Space
 from dse.store import ResultStore, read_results
 
@@ -272,6 +272,6 @@ def query(
     top: int | None = None,
     columns: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Filter and sort a finished sweep's results (see `dse.query` for the language)."""
+    """Filter and sort a finished sweep's results (see `dse.filters` for the language)."""
     table, _ = read_results(results)
     return query_table(table, where, sort, top, columns)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:  # importlib.resources.abc is Python >= 3.11
+    from importlib.resources.abc import Traversable
 
 
 class UserError(ValueError):
@@ -32,15 +37,21 @@ def unknown(what: str, given: object, choices: Iterable[str]) -> UserError:
     )
 
 
-def read_text(path: str | Path, what: str) -> str:
-    """The text of the file `path`, or a UserError naming it: "cannot read <what> 'path': ..."."""
+def read_text(path: str | Path | Traversable, what: str) -> str:
+    """The text of the file `path` (or of package data), or a UserError naming it: "cannot read
+    <what> 'path': ..."."""
     try:
-        return Path(path).read_text()
+        return (Path(path) if isinstance(path, (str, os.PathLike)) else path).read_text()
     except OSError as exc:
         raise UserError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
 
 
-def load_yaml(path: str | Path, what: str):
+def stems(folder: Path | Traversable, suffix: str) -> list[str]:
+    """Sorted names, without `suffix`, of the files in `folder` (e.g. package data) ending in it."""
+    return sorted(p.name.removesuffix(suffix) for p in folder.iterdir() if p.name.endswith(suffix))
+
+
+def load_yaml(path: str | Path | Traversable, what: str):
     """The YAML document in `path` (`read_text`), or a UserError naming the file."""
     try:
         return yaml.safe_load(read_text(path, what))

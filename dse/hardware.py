@@ -14,12 +14,13 @@ from typing import Any
 
 from dse.errors import UserError
 from hwmodels.presets import HardwareSpec, load, spec_from_dict
+from hwmodels.technology import parse_node
 
 #: HardwareSpec fields that are not design variables (text, nested tables, formats).
 _NOT_VARIABLES = {
     "name", "description", "technology", "weight_format", "activation_format", "output_format",
 }  # fmt: skip
-#: Used when the sweep gives no preset: the illustrative edge design of configs/hardware/.
+#: Used when the sweep gives no preset: the illustrative edge design (`dse hw show edge-16nm`).
 DEFAULT_PRESET = "edge-16nm"
 
 HARDWARE_VARIABLES: tuple[str, ...] = tuple(
@@ -27,25 +28,15 @@ HARDWARE_VARIABLES: tuple[str, ...] = tuple(
 )
 
 
-def normalise(key: str, value: Any) -> Any:
-    """Accept technology nodes written as "5nm" or "5 nm" as well as 5."""
-    if key == "node_nm" and isinstance(value, str):
-        text = value.strip().lower().removesuffix("nm").strip()
-        try:
-            return int(text)
-        except ValueError:
-            raise UserError(f"node_nm: expected a node such as 7 or '7nm', got {value!r}") from None
-    return value
-
-
 def normalise_config(cfg: dict) -> None:
-    """Normalise node values in the `hardware:` section and in `space.node_nm` (in place)."""
+    """Technology nodes written 5, '5nm' or '5 nm' in the `hardware:` section and in
+    `space.node_nm` as numbers (in place; `hwmodels.technology.parse_node`)."""
     hw = cfg.get("hardware") or {}
     if "node_nm" in hw:
-        hw["node_nm"] = normalise("node_nm", hw["node_nm"])
+        hw["node_nm"] = parse_node(hw["node_nm"], "hardware.node_nm")
     node = (cfg.get("space") or {}).get("node_nm")
     if isinstance(node, list):
-        cfg["space"]["node_nm"] = [normalise("node_nm", v) for v in node]
+        cfg["space"]["node_nm"] = [parse_node(v, f"space.node_nm[{i}]") for i, v in enumerate(node)]
 
 
 def base_hardware(section: Mapping[str, Any]) -> dict:

@@ -8,6 +8,8 @@ Depends on `dse.formats` and `dse.errors` only. Units: um^2, pJ, ns, bytes, GB/s
     tensor_bits(fmt, shape, layout, ...)       -> TensorBits   (hwmodels.layout)
     evaluate(Design, gemms, tech)              -> Evaluation   (hwmodels.accelerator)
     load(preset_or_path) / spec_from_dict(d)   -> HardwareSpec (hwmodels.presets)
+
+The hardware presets are package data in `hwmodels/data/presets/` (read with importlib.resources).
 """
 
 from hwmodels.accelerator import Design, Evaluation, Gemms, evaluate

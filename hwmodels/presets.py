@@ -1,10 +1,11 @@
 """Hardware descriptions: a validated record, built from a plain dict or a preset YAML file.
 
 `spec_from_dict(d)` is the configuration interface (the DSE config layer passes a dict);
-`load(name_or_path)` reads one of the presets in `configs/hardware/` or a YAML file. Keys:
+`load(name_or_path)` reads one of the presets shipped in the package (`hwmodels/data/presets/`,
+read with `importlib.resources`) or a YAML file. Keys:
 
-    name, description, node_nm, vdd (V, default: the node's), freq_ghz, rows, cols,
-    style (scalar | dot | bit_serial), lanes, weight_format, activation_format,
+    name, description, node_nm (28, '28nm' or '28 nm'), vdd (V, default: the node's), freq_ghz,
+    rows, cols, style (scalar | dot | bit_serial), lanes, weight_format, activation_format,
     output_format (default: the activation format), layout (packed | block | bitplane),
     word_bits, weight_buffer_kib, act_buffer_kib, out_buffer_kib,
     off_chip (hbm2 | hbm3 | ddr3 | lpddr4 | lpddr5), bandwidth_gbs, dram_pj_per_bit
@@ -16,17 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from importlib.resources import files
 from pathlib import Path
 
-from dse.errors import UserError, load_yaml, unknown
+from dse.errors import UserError, load_yaml, stems, unknown
 from dse.formats import parse
 from hwmodels.accelerator import Design
 from hwmodels.layout import LAYOUTS, tensor_bits
 from hwmodels.memory import off_chip
-from hwmodels.technology import Technology, technology
+from hwmodels.technology import Technology, parse_node, technology
 from hwmodels.units import STYLES, MacUnit, mac_unit
 
-PRESET_DIR = Path(__file__).resolve().parents[1] / "configs" / "hardware"
+#: The shipped presets, package data (a `Traversable`: works from a wheel or a zip too).
+PRESETS = files("hwmodels") / "data" / "presets"
 _SHAPE = (4096, 4096)  # tensor shape used to turn a format's storage into bits per element
 
 
@@ -121,7 +124,7 @@ class HardwareSpec:
 
 _FIELDS = {f.name: f for f in fields(HardwareSpec)}
 _NUMBERS = {
-    "node_nm": int, "rows": int, "cols": int, "lanes": int, "word_bits": int, "k": int,
+    "rows": int, "cols": int, "lanes": int, "word_bits": int, "k": int,
     "freq_ghz": float, "vdd": float, "weight_buffer_kib": float, "act_buffer_kib": float,
     "out_buffer_kib": float, "bandwidth_gbs": float, "dram_pj_per_bit": float,
     "other_fraction": float,
@@ -137,6 +140,8 @@ def spec_from_dict(d: Mapping, where: str = "hardware") -> HardwareSpec:
     for key, value in d.items():
         if key not in _FIELDS:
             raise unknown(f"{where} key", key, _FIELDS)
+        if key == "node_nm":
+            value = parse_node(value, f"{where}.node_nm")
         if key in _NUMBERS and value is not None:
             try:
                 value = _NUMBERS[key](value)
@@ -169,20 +174,21 @@ def spec_from_dict(d: Mapping, where: str = "hardware") -> HardwareSpec:
 
 
 def preset_names() -> list[str]:
-    """Names of the presets in configs/hardware/."""
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+    """Names of the shipped presets (`dse hw show` lists them)."""
+    return stems(PRESETS, ".yaml")
 
 
 def load(name_or_path: str) -> HardwareSpec:
-    """A preset by name (configs/hardware/NAME.yaml) or a YAML file by path."""
+    """A shipped preset by name (e.g. 'edge-16nm') or a YAML file by path."""
     path = Path(name_or_path)
     if not path.suffix:
-        path = PRESET_DIR / f"{name_or_path}.yaml"
-        if not path.is_file():
+        if name_or_path not in preset_names():
             raise unknown("hardware preset", name_or_path, preset_names())
+        data = load_yaml(PRESETS / f"{name_or_path}.yaml", "hardware preset")
     elif not path.is_file():
         raise UserError(f"hardware description {name_or_path!r}: no such file")
-    data = load_yaml(path, "hardware description")
+    else:
+        data = load_yaml(path, "hardware description")
     if isinstance(data, Mapping):
         data = {"name": path.stem, **data}
     return spec_from_dict(data, path.stem)

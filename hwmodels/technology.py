@@ -22,6 +22,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from numbers import Real
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -144,10 +145,19 @@ def _neighbours(node_nm: int) -> tuple[int, int, float]:
     return big, small, t
 
 
-def _check_node(node_nm: int) -> int:
-    if node_nm not in DEFAULT_VDD:
-        raise unknown("technology node (nm)", node_nm, [str(n) for n in NODES])
-    return int(node_nm)
+def parse_node(value: int | str, where: str = "node_nm") -> int:
+    """A technology node in nm from 28, '28nm' or '28 nm' (any case and spacing): the one
+    parser of the CLI, hardware files and sweep files. An unknown node is a UserError naming
+    `where` (the option or YAML path), the value and the modelled nodes."""
+    number = value
+    if isinstance(value, str):
+        text = value.strip().lower().removesuffix("nm").strip()
+        number = int(text) if text.isdigit() else None
+    whole = isinstance(number, Real) and not isinstance(number, bool)
+    node = int(number) if whole and float(number).is_integer() else None
+    if node not in DEFAULT_VDD:
+        raise UserError(f"{where}: {unknown('technology node (nm)', value, map(str, NODES))}")
+    return node
 
 
 def _poly(node: int, vdd: np.ndarray) -> np.ndarray:
@@ -157,7 +167,7 @@ def _poly(node: int, vdd: np.ndarray) -> np.ndarray:
 
 def logic_area_factor(node_nm: int) -> float:
     """Logic area at `node_nm` relative to 45 nm (Stillmaker & Baas; see `node_note`)."""
-    big, small, t = _neighbours(_check_node(node_nm))
+    big, small, t = _neighbours(parse_node(node_nm))
     return math.exp((1 - t) * math.log(SB_AREA[big]) + t * math.log(SB_AREA[small]))
 
 
@@ -255,7 +265,7 @@ def technology(
 ) -> Technology:
     """The constants at `node_nm` and `vdd` (default: the node's nominal voltage), with
     `overrides` (name -> value) replacing any of them. Unknown names are a UserError."""
-    node = _check_node(node_nm)
+    node = parse_node(node_nm)
     area, energy, v = node_factors(np.array([node]), None if vdd is None else np.array([vdd]))
     values: dict[str, float] = {k: c.value for k, c in REFERENCE_45NM.items()}
     sources: dict[str, str] = {k: f"{c.source} [{c.unit}]" for k, c in REFERENCE_45NM.items()}

@@ -12,7 +12,7 @@ import html
 import json
 import math
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 
 import numpy as np
 import plotly.graph_objects as go
@@ -116,7 +116,7 @@ def cards(items: list[tuple[str, str]]) -> str:
 
 @cache
 def _report_js() -> str:
-    return Path(__file__).with_name("report.js").read_text()
+    return (files("reports") / "report.js").read_text()
 
 
 def plotly_script(mode: str) -> str:

@@ -146,7 +146,8 @@ def test_unsatisfiable_constraints_keep_results(tmp_path, capsys):
 def test_published_schema_is_in_step_with_the_validator():
     jsonschema = pytest.importorskip("jsonschema")
     published = json.loads((ROOT / "configs" / "sweep.schema.json").read_text())
-    assert published == json_schema(), "regenerate with: python -m dse.config"
+    regenerate = "python -m dse.config > configs/sweep.schema.json"
+    assert published == json_schema(), f"regenerate with: {regenerate}"
     validator = jsonschema.Draft202012Validator(published)
     for path in sorted((ROOT / "configs").glob("*.yaml")):
         validator.validate(yaml.safe_load(path.read_text()))

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from dse.errors import UserError
+from dse.filters import query, where
 from dse.pareto import Objective, front, hypervolume, knee, non_dominated
-from dse.query import query, where
 from dse.store import ResultStore, config_hash
 
 

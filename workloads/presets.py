@@ -1,4 +1,5 @@
-"""Preset models: HuggingFace config.json files shipped in `workloads/presets/`.
+"""Preset models: HuggingFace config.json files shipped in `workloads/presets/` (package data,
+read with `importlib.resources`).
 
 Each preset file holds the fields of the released checkpoint's `config.json`
 (`_name_or_path` names the checkpoint); the preset id is the file name without `.json`.
@@ -8,18 +9,20 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
-from dse.errors import unknown
+from dse.errors import stems, unknown
 from workloads.hf import load_hf_config, spec_from_hf_config
 from workloads.spec import ModelSpec
 
-PRESET_DIR = Path(__file__).with_name("presets")
+#: The shipped presets (a `Traversable`: works from a wheel or a zip too).
+PRESETS = files("workloads") / "presets"
 
 
 def preset_names() -> list[str]:
     """Ids of the shipped presets, sorted (e.g. 'llama-2-7b', 'opt-1.3b', 'tiny')."""
-    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+    return stems(PRESETS, ".json")
 
 
 def preset_config(name: str) -> dict:
@@ -27,7 +30,7 @@ def preset_config(name: str) -> dict:
     key = name.strip().lower()
     if key not in preset_names():
         raise unknown("model", name, preset_names())
-    return json.loads((PRESET_DIR / f"{key}.json").read_text())
+    return json.loads((PRESETS / f"{key}.json").read_text())
 
 
 @cache

@@ -22,8 +22,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from functools import cache
+from importlib.resources import files
 from numbers import Real
-from pathlib import Path
 
 import pandas as pd
 import yaml
@@ -36,7 +36,8 @@ OPERAND_CLASSES = {
     "activation": CLASSES,
     "kv_cache": ATTENTION_CLASSES,
 }
-DEFAULTS_FILE = Path(__file__).with_name("tensor_stats.yaml")
+#: The default statistics, package data (read with importlib.resources).
+DEFAULTS_FILE = files("workloads") / "tensor_stats.yaml"
 
 
 @dataclass(frozen=True)

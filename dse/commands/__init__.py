@@ -1,8 +1,29 @@
 """Subcommands of `dse`: each module here defines `register(subparsers)`.
 
 `dse.cli` discovers the modules, so adding a command means adding a module, nothing else.
-A command's handler takes the parsed arguments and returns an exit status.
+A command's handler takes the parsed arguments and returns an exit status. Each command's help
+ends with `examples(...)`: whole command lines, run from the repository root by
+tests/test_docs_examples.py.
 """
+
+import argparse
+
+
+class _ExamplesFormatter(argparse.HelpFormatter):
+    """argparse's help layout, keeping the lines of an "examples:" epilog as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("examples:"):
+            return "\n".join(indent + line for line in text.splitlines())
+        return super()._fill_text(text, width, indent)
+
+
+def examples(*commands: str) -> dict:
+    """`add_parser` keywords for an "examples:" epilog of whole `dse ...` command lines."""
+    return {
+        "epilog": "examples:\n" + "\n".join(f"  {c}" for c in commands),
+        "formatter_class": _ExamplesFormatter,
+    }
 
 
 def add_set_option(parser, required: bool = False) -> None:

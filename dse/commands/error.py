@@ -8,7 +8,7 @@ import math
 
 import pandas as pd
 
-from dse.commands import add_json_option
+from dse.commands import add_json_option, examples
 
 
 def _nu(text: str) -> float:
@@ -29,6 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Carlo estimate from N sampled values through the format's exact quantizer, with its "
         "standard error. Per-channel formats take --block as the row length, per-tensor "
         "formats as the tensor size.",
+        **examples(
+            "dse error nvfp4 --nu 5",
+            'dse error "sf4(nu=5)/g128" --nu 3 5 inf --mc 100000',
+            "dse error int4/g128 --nu 6.8 --block 32 64 128",
+        ),
     )
     p.add_argument("format", help="format name, e.g. int4/g128, mxfp4, nvfp4, anda(m=6)")
     p.add_argument("--nu", type=_nu, nargs="+", default=[5.0], help="degrees of freedom (> 2)")

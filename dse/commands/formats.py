@@ -6,7 +6,7 @@ import argparse
 
 import pandas as pd
 
-from dse.commands import add_json_option
+from dse.commands import add_json_option, examples
 from dse.formats import CATALOGUE, ChoiceFormat, Format, ScaledFormat, parse
 
 _VALUES_SHOWN = 64  # beyond this many levels, `show` prints the ends of the list only
@@ -19,6 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="List the catalogue of number formats with their bit accounting, or show "
         "one format's codebook (`dse formats show NAME`). Names follow the grammar in the "
         "README, e.g. int4/g128, e2m1/g32:e8m0, sf4(nu=5)/g128, mxfp4, nvfp4, anda(m=6).",
+        **examples(
+            "dse formats",
+            "dse formats --nu 5",
+            "dse formats show e2m1/g32:e8m0",
+            'dse formats show "anda(m=6)"',
+        ),
     )
     p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     p.add_argument("name", nargs="?", help="format name (for show)")

@@ -7,7 +7,7 @@ import argparse
 
 import pandas as pd
 
-from dse.commands import add_json_option, help_of
+from dse.commands import add_json_option, examples, help_of
 
 #: Example GEMMs shown by `dse hw show` (Y[M,N] = A[M,K] @ W[K,N]): a Llama-2-7B-sized
 #: projection in decode (M = 1) and in a 2048-token prefill.
@@ -20,9 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "hw",
         help="hardware cost breakdowns: an accelerator, one MAC unit, calibration",
         description="Hardware cost models. `dse hw show PRESET|PATH` prints the unit, memory "
-        "and accelerator breakdowns of a hardware description (a preset in configs/hardware "
-        "or a YAML file); `dse hw mac WFMT AFMT` prints one unit's area and energy breakdown; "
-        "`dse hw calibration` compares the models with the published 45 nm points.",
+        "and accelerator breakdowns of a hardware description (a preset shipped with the "
+        "package, listed by `dse hw show`, or a YAML file in the same keys); `dse hw mac WFMT "
+        "AFMT` prints one unit's area and energy breakdown; `dse hw calibration` compares the "
+        "models with the published 45 nm points.",
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     p.set_defaults(func=help_of(p))
@@ -33,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Print the unit, memory, accelerator and technology breakdowns of a "
         "hardware preset or YAML file, with the roofline of two example GEMMs. Without an "
         "argument, list the presets.",
+        **examples("dse hw show", "dse hw show edge-16nm", "dse hw show datacenter-7nm --json"),
     )
     show.add_argument("hardware", nargs="?", help="preset name or path to a YAML file")
     add_json_option(show)
@@ -43,13 +45,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="area and energy breakdown of one MAC / dot-product unit",
         description="Area (um^2), energy per MAC (pJ) and MACs per cycle of the unit "
         "computing WFMT x AFMT products, with its breakdown.",
+        **examples(
+            "dse hw mac nvfp4 mxfp8e4m3",
+            'dse hw mac int4/g128 "anda(m=6)" --style bit_serial --lanes 64 --node 28nm',
+            "dse hw mac blockdialect/b32 e4m3 --lanes 32 --node 7",
+        ),
     )
     mac.add_argument("weight", help="weight format, e.g. nvfp4, int4/g128, blockdialect/b32")
     mac.add_argument("activation", help="activation format, e.g. e4m3, anda(m=6), mxfp8")
     mac.add_argument("--style", default="dot", help="scalar, dot or bit_serial (default dot)")
     mac.add_argument("--lanes", type=int, help="MACs per cycle of a dot unit (default: block)")
     mac.add_argument("--k", type=int, default=4096, help="reduction length (default 4096)")
-    mac.add_argument("--node", type=int, default=45, help="technology node in nm (default 45)")
+    mac.add_argument("--node", default="45", help=
+                     "technology node: 28, 28nm or '28 nm' (default 45)")
     mac.add_argument("--vdd", type=float, help="supply voltage in V (default: the node's)")
     add_json_option(mac)
     mac.set_defaults(func=run_mac)
@@ -59,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the models against the published 45 nm points",
         description="Horowitz's 45 nm table and BlockDialect's Table 5 MACs: published vs "
         "model, with the error and whether a point anchors a fit.",
+        **examples("dse hw calibration"),
     )
     add_json_option(cal)
     cal.set_defaults(func=run_calibration)
@@ -195,13 +204,13 @@ def run_show(args: argparse.Namespace) -> int:
 def run_mac(args: argparse.Namespace) -> int:
     from dse.cli import print_json
     from dse.errors import UserError
-    from hwmodels.technology import technology
+    from hwmodels.technology import parse_node, technology
     from hwmodels.units import mac_unit
 
     if args.k < 1 or (args.lanes is not None and args.lanes < 1):
         raise UserError("--k and --lanes must be >= 1")
     unit = mac_unit(args.weight, args.activation, args.style, args.lanes, args.k,
-                    technology(args.node, args.vdd))  # fmt: skip
+                    technology(parse_node(args.node, "--node"), args.vdd))  # fmt: skip
     if args.json:
         print_json(unit.as_dict())
     else:

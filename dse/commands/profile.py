@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dse.commands import add_json_option
+from dse.commands import add_json_option, examples
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "pooled and within groups (rows or blocks divided by their RMS), with the "
         "Kolmogorov-Smirnov distance of the t fit and of the best centred normal. Writes YAML "
         "(nu = .inf means normal). A file that cannot be read is reported and skipped.",
+        **examples(
+            "dse profile model.safetensors -o stats.yaml",
+            "dse profile weights.npz --group 128 -o -",
+        ),
     )
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument(

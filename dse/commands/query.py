@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dse.commands import add_json_option
+from dse.commands import add_json_option, examples
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,10 +14,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Answer questions over a finished sweep's results. --where takes column "
         "names, numbers, quoted strings, + - * /, comparisons and and/or/not, e.g. "
         '"model_nmse < 0.01 and area_mm2 < 5"; nothing else is evaluated.',
+        **examples(
+            'dse query out/quickstart --where "model_nmse < 0.01 and area_mm2 < 5"',
+            "dse query out/quickstart --where on_front --sort=-tokens_per_s --top 3 "
+            "--columns weight_format,act_format,tokens_per_s",
+        ),
     )
     p.add_argument("results", help="a sweep's output directory or its results.csv")
     p.add_argument("--where", help="filter expression")
-    p.add_argument("--sort", help="column to sort by; prefix - for descending")
+    p.add_argument("--sort", help="column to sort by; prefix - for descending (--sort=-COLUMN)")
     p.add_argument("--top", type=int, help="keep the first N rows")
     p.add_argument("--columns", help="comma-separated columns to show")
     add_json_option(p)

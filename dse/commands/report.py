@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dse.commands import examples
 from dse.errors import UserError
 
 
@@ -16,6 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "present, run.json) as one self-contained HTML file: summary, Pareto views, formats, "
         "breakdowns and the table of front designs. Works offline: plotly.js is embedded "
         "unless --cdn is given.",
+        **examples("dse report out/quickstart", "dse report out/quickstart -o report.html --cdn"),
     )
     p.add_argument("results", metavar="RESULTS_DIR", help="output directory of a sweep")
     p.add_argument(

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dse.commands import add_json_option, add_set_option
+from dse.commands import add_json_option, add_set_option, examples
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,6 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run the sweep in CONFIG: evaluate its design points, write the results "
         "table (resumable: re-running the same config continues where it stopped) and the "
         "HTML report to the output directory.",
+        **examples(
+            "dse run configs/quickstart.yaml",
+            "dse run configs/quickstart.yaml --set hardware.node_nm=7nm -o out/quickstart-7nm "
+            "--no-report",
+        ),
     )
     p.add_argument("config", help="sweep file (YAML), e.g. configs/quickstart.yaml")
     p.add_argument("-o", "--output", help="output directory (default: output.dir of the file)")

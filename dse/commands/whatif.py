@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dse.commands import add_json_option, add_set_option
+from dse.commands import add_json_option, add_set_option, examples
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,8 +12,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "whatif",
         help="re-evaluate a sweep with overrides and show what changed",
         description="Re-evaluate CONFIG with PATH=VALUE overrides (e.g. "
-        "hardware.dram_bandwidth_gbs=512, space.weight_format=nvfp4, hardware.node=5nm) and "
+        "space.bandwidth_gbs=512, space.weight_format=nvfp4, hardware.node_nm=5nm) and "
         "print the chosen design's metrics before and after, and how the Pareto front moved.",
+        **examples(
+            "dse whatif configs/quickstart.yaml --set hardware.node_nm=5nm",
+            "dse whatif configs/quickstart.yaml --set space.bandwidth_gbs=512 "
+            "--set space.weight_format=nvfp4",
+        ),
     )
     p.add_argument("config", help="sweep file (YAML)")
     add_set_option(p, required=True)

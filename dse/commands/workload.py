@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 
-from dse.commands import add_json_option, help_of
+from dse.commands import add_json_option, examples, help_of
 
 _DEFAULT_TOKENS = 2048  # default sequence length / context: a stated choice, not a standard
 _BF16 = ("bf16", 16.0)  # default format of every operand: bfloat16, 16 bits per element
@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "list",
         help="list the model presets",
         description="List the model presets with their sizes.",
+        **examples("dse workload list"),
     )
     add_json_option(ls)
     ls.set_defaults(func=run_list)
@@ -41,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Print the GEMMs of one step (Y[M,N] = A[M,K] @ B[K,N], `count` times), "
         "their MACs and input bytes at the chosen formats, the totals, and the tensor "
         "statistics by class.",
+        **examples(
+            "dse workload show llama-2-7b",
+            "dse workload show llama-3-8b --phase prefill --batch 1 --seq 4096 "
+            "--weight-format nvfp4 --act-format mxfp8",
+        ),
     )
     show.add_argument(
         "model", help="preset id (see `dse workload list`) or path to a HuggingFace config.json"
