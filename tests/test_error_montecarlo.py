@@ -74,9 +74,15 @@ def test_clip_ratio_and_fixed_sigma_agree():
 
 @pytest.mark.parametrize(
     ("name", "nu"),
-    [("fp4fp8(p=0.6)", 3.0), ("fp4fp8(p=0.1)/g32", math.inf), ("fp4fp8(threshold=2)", 5.0)],
+    [
+        ("fp4fp8(p=0.6)", 3.0),
+        ("fp4fp8(p=0.1)/g32", math.inf),
+        ("fp4fp8(threshold=2)", 5.0),
+        ("nvfp4(cal=2)", 8.0),
+        ("nvfp4(cal=8)/g32", 30.0),
+    ],
 )
-def test_mix_selection_agrees_with_monte_carlo(name, nu):
+def test_choice_models_agree_with_monte_carlo(name, nu):
     _check(name, nu, samples=1 << 18)
 
 
