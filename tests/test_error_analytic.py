@@ -268,12 +268,12 @@ def test_clark_minimum_of_normals():
 @pytest.mark.parametrize("nu", [3.0, math.inf])
 def test_block_sum_means_match_the_exact_cells(nu):
     import dse.error.choice as ch
-    from dse.error.blocksums import block_sums
+    from dse.error.blocksums import BlockSums
 
     fmt = parse("nvfp4(cal=4)")
     st = Setting(Student(nu), 16, None, median_max(Student(nu), 4096))
     nodes, sigma = ch._offset_nodes(fmt, st, 64)
-    bs = block_sums([ch._term(c, nodes, sigma, st) for c in fmt.candidates], nodes, st.dist)
+    bs = BlockSums([ch._term(c, nodes, sigma, st) for c in fmt.candidates], nodes, st.dist)
     exact = ch._candidates_h(fmt, st, nodes, sigma)  # per value, from the cells
     np.testing.assert_allclose(nodes.weight @ (bs.mean / 16).T, nodes.weight @ exact.T, rtol=1e-6)
-    assert (np.diagonal(bs.cov).T >= 0).all()  # variances
+    assert (np.diagonal(bs.cov()) >= 0).all()  # variances

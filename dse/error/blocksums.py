@@ -43,10 +43,18 @@ class Term:
     s: np.ndarray
     other: tuple[Codebook, np.ndarray] | None = None
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """The function at points x (nodes, points), signed."""
-        q = _quantized(self.cb, self.s, x)
-        ref = x if self.other is None else _quantized(*self.other, x)
+    @property
+    def symmetric(self) -> bool:
+        """g(-x) = g(x): every codebook symmetric about 0."""
+        books = [self.cb] + ([self.other[0]] if self.other is not None else [])
+        return all(np.array_equal(cb.levels, -cb.levels[::-1]) for cb in books)
+
+    def __call__(self, x: np.ndarray, quantized=None) -> np.ndarray:
+        """The function at points x (nodes, points), signed; `quantized(cb, s)`: the points
+        quantized by `cb` at scales `s`, if known."""
+        quantized = quantized or (lambda cb, s: _quantized(cb, s, x))
+        q = quantized(self.cb, self.s)
+        ref = x if self.other is None else quantized(*self.other)
         return (ref - q) ** 2
 
 
@@ -55,43 +63,59 @@ def _quantized(cb: Codebook, s: np.ndarray, x: np.ndarray) -> np.ndarray:
     return s * cb.quantize(x / s)
 
 
-@dataclass(frozen=True)
 class BlockSums:
-    """Mean (terms, nodes), covariance (terms, terms, nodes) and, if asked for, third joint
-    cumulants (terms, terms, terms, nodes) of the block sums S_a given M."""
+    """The law of the block sums S_a of `terms` given M, at every node of `nodes` (module
+    docstring): `mean` (terms, nodes), `cov()` and `third(u, v, r)`."""
 
-    mean: np.ndarray
-    cov: np.ndarray
-    third: np.ndarray | None = None
+    def __init__(self, terms: list[Term], nodes: MaxNodes, dist) -> None:
+        m = nodes.m
+        cuts = [np.minimum(b, m[:, None]) for b in _breaks(terms)]
+        top = np.log2(max(float(m.max()), 1.0))
+        grid = 2.0 ** np.arange(GRID_LOW, np.ceil(top) + 1)
+        cuts.append(np.minimum(grid[None, :], m[:, None]))
+        ends = np.sort(np.concatenate([np.zeros((m.size, 1)), *cuts, m[:, None]], axis=1), axis=1)
+        a, width = ends[:, :-1], np.diff(ends, axis=1)
+        gx, gw = np.polynomial.legendre.leggauss(GAUSS)
+        x = (a[:, :, None] + width[:, :, None] * (0.5 * (gx + 1.0))).reshape(m.size, -1)
+        w = (width[:, :, None] * (0.5 * gw)).reshape(m.size, -1) * dist.pdf(x)
+        w /= nodes.inside[:, None]
+        if all(t.symmetric for t in terms):  # g(-x) = g(x): one side, twice the weight
+            x, w = x[:, None, :], 2.0 * w
+        else:
+            x = np.stack([x, -x], axis=1)
+        x, w = x.reshape(m.size, -1), np.broadcast_to(w[:, None, :], x.shape).reshape(m.size, -1)
+        memo = {}
 
+        def quantized(cb, s):  # each (codebook, scales) once
+            key = (id(cb), s.tobytes())
+            if key not in memo:
+                memo[key] = _quantized(cb, s, x)
+            return memo[key]
 
-def block_sums(terms: list[Term], nodes: MaxNodes, dist, third: bool = False) -> BlockSums:
-    """`BlockSums` of `terms` at every node of `nodes` (see the module docstring); `third`:
-    with the third cumulants (B - 1 times those of one value: the maximum's term, two equally
-    likely values, has none)."""
-    m = nodes.m
-    cuts = [np.minimum(b, m[:, None]) for b in _breaks(terms)]
-    top = np.log2(max(float(m.max()), 1.0))
-    grid = 2.0 ** np.arange(GRID_LOW, np.ceil(top) + 1)
-    cuts.append(np.minimum(grid[None, :], m[:, None]))
-    ends = np.sort(np.concatenate([np.zeros((m.size, 1)), *cuts, m[:, None]], axis=1), axis=1)
-    a, width = ends[:, :-1], np.diff(ends, axis=1)
-    gx, gw = np.polynomial.legendre.leggauss(GAUSS)
-    x = (a[:, :, None] + width[:, :, None] * (0.5 * (gx + 1.0))).reshape(m.size, -1)
-    w = (width[:, :, None] * (0.5 * gw)).reshape(m.size, -1) * dist.pdf(x) / nodes.inside[:, None]
-    vals = np.stack([np.stack([t(x), t(-x)]) for t in terms])  # (terms, sign, nodes, points)
-    mean = np.einsum("asnp,np->an", vals, w)
-    second = np.einsum("asnp,bsnp,np->abn", vals, vals, w)
-    e = np.stack([t(np.stack([m, -m], axis=1)) for t in terms])  # (terms, nodes, sign)
-    e_mean = e.mean(axis=2)
-    half = 0.5 * (e[:, :, 0] - e[:, :, 1])
-    b = nodes.block - 1
-    cov = b * (second - mean[:, None] * mean[None, :]) + half[:, None] * half[None, :]
-    k3 = None
-    if third:
-        c = vals - mean[:, None, :, None]
-        k3 = b * np.einsum("asnp,bsnp,csnp,np->abcn", c, c, c, w)
-    return BlockSums(e_mean + b * mean, cov, k3)
+        vals = np.stack([t(x, quantized) for t in terms])  # (terms, nodes, points)
+        mean = np.einsum("anp,np->an", vals, w)
+        self.centred, self.w = vals - mean[:, :, None], w
+        e = np.stack([t(np.stack([m, -m], axis=1)) for t in terms])  # (terms, nodes, sign)
+        self.half = 0.5 * (e[:, :, 0] - e[:, :, 1])
+        self.b = nodes.block - 1
+        self.mean = e.mean(axis=2) + self.b * mean
+
+    def cov(self) -> np.ndarray:
+        """Cov(S_a, S_b), (terms, terms, nodes): B - 1 times that of one value, plus the
+        maximum's (its two equally likely values)."""
+        root = self.centred * np.sqrt(self.w)
+        per = np.matmul(root.transpose(1, 0, 2), root.transpose(1, 2, 0)).transpose(1, 2, 0)
+        return self.b * per + self.half[:, None] * self.half[None, :]
+
+    def combo(self, u) -> np.ndarray:
+        """The centred per-value terms of the sum sum_a u_a S_a, (nodes, points)."""
+        return np.tensordot(np.asarray(u, dtype=np.float64), self.centred, axes=1)
+
+    def third(self, u, v, r) -> np.ndarray:
+        """Joint third cumulant of the sums u.S, v.S, r.S (coefficient vectors over the terms),
+        per node: B - 1 times that of one value (the maximum's symmetric two-point term has
+        none)."""
+        return self.b * np.einsum("np,np->n", self.combo(u) * self.combo(v), self.combo(r) * self.w)
 
 
 def _breaks(terms: list[Term]) -> list[np.ndarray]:

@@ -47,7 +47,7 @@ from dse.error.analytic import (
     scale_key,
 )
 from dse.error.blockmax import MaxNodes, lane_max_nodes
-from dse.error.blocksums import Term, block_sums
+from dse.error.blocksums import BlockSums, Term
 from dse.error.codebook import (
     ScaledCells,
     codebook,
@@ -216,12 +216,14 @@ def mix_error(fmt: ChoiceFormat, st: Setting, sel, nodes_n: int = 64) -> ChoiceE
     nodes, sigma = _offset_nodes(fmt, st, nodes_n)
     low, high = (_term(c, nodes, sigma, st) for c in fmt.candidates)
     score = Term(low.cb, low.s, (high.cb, high.s))
-    bs = block_sums([low, high, score], nodes, st.dist, third=True)
+    bs = BlockSums([low, high, score], nodes, st.dist)
+    d, s = (1.0, -1.0, 0.0), (0.0, 0.0, 1.0)  # D = S_low - S_high, T
+    cov = bs.cov()
     mu_d = bs.mean[0] - bs.mean[1]
-    mu_t, sd_t = bs.mean[2], np.sqrt(np.maximum(bs.cov[2, 2], 1e-300))
-    a = (bs.cov[0, 2] - bs.cov[1, 2]) / sd_t
-    g = bs.third[2, 2, 2] / sd_t**3
-    c = (bs.third[0, 2, 2] - bs.third[1, 2, 2]) / sd_t**2 - a * g
+    mu_t, sd_t = bs.mean[2], np.sqrt(np.maximum(cov[2, 2], 1e-300))
+    a = (cov[0, 2] - cov[1, 2]) / sd_t
+    g = bs.third(s, s, s) / sd_t**3
+    c = bs.third(d, s, s) / sd_t**2 - a * g
 
     def tail(t):  # z clipped at +-40, where Phi and phi vanish (t = +-inf: p = 0 or 1)
         z = np.clip((t - mu_t) / sd_t, -40.0, 40.0)
@@ -258,8 +260,8 @@ def scale_search_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> Cho
     tests/test_error_montecarlo.py covers blocks 16..64 and nu 3..inf).
     """
     nodes, sigma = _offset_nodes(fmt, st, nodes_n)
-    bs = block_sums([_term(c, nodes, sigma, st) for c in fmt.candidates], nodes, st.dist)
-    value = float(np.dot(nodes.weight, clark_min(bs.mean, bs.cov))) / st.block
+    bs = BlockSums([_term(c, nodes, sigma, st) for c in fmt.candidates], nodes, st.dist)
+    value = float(np.dot(nodes.weight, clark_min(bs.mean, bs.cov()))) / st.block
     return ChoiceError(value, SEARCH_KIND)
 
 
