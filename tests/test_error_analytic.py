@@ -253,3 +253,27 @@ def test_blockdialect_blocks_beyond_the_stage2_range_are_refused():
         assert np.isfinite(v) and 0 < v < error(f"{sel}/b{STAGE2_MAX_BLOCK}", 3.0).nmse
         with pytest.raises(UserError, match="at most 601 values"):
             error(f"{sel}/b1024", 5.0)
+
+
+def test_clark_minimum_of_normals():
+    from dse.error.choice import clark_min
+
+    # two iid N(0, 1): E[min] = -1 / sqrt(pi) (exact for two); a dominated third changes nothing
+    two = clark_min(np.zeros((2, 1)), np.eye(2)[:, :, None])
+    assert two[0] == pytest.approx(-1 / math.sqrt(math.pi), rel=1e-12)
+    three = clark_min(np.array([[0.0], [0.0], [50.0]]), np.eye(3)[:, :, None])
+    assert three[0] == pytest.approx(two[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("nu", [3.0, math.inf])
+def test_block_sum_means_match_the_exact_cells(nu):
+    import dse.error.choice as ch
+    from dse.error.blocksums import BlockSums
+
+    fmt = parse("nvfp4(cal=4)")
+    st = Setting(Student(nu), 16, None, median_max(Student(nu), 4096))
+    nodes, sigma = ch._offset_nodes(fmt, st, 64)
+    bs = BlockSums([ch._term(c, nodes, sigma, st) for c in fmt.candidates], nodes, st.dist)
+    exact = ch._candidates_h(fmt, st, nodes, sigma)  # per value, from the cells
+    np.testing.assert_allclose(nodes.weight @ (bs.mean / 16).T, nodes.weight @ exact.T, rtol=1e-6)
+    assert (np.diagonal(bs.cov()) >= 0).all()  # variances

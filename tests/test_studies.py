@@ -54,8 +54,9 @@ def test_calibrated_nvfp4_is_a_scale_search_without_flag_bits():
         a = error(c, 5).nmse
         mc = error(c, 5, method="montecarlo", samples=1 << 17)
         assert abs(a - mc.nmse) < 4 * mc.se
-    with pytest.raises(UserError, match="no analytic model"):
-        error(cal, 5)
+    # the search's analytic model (the least-error candidate per block) beats the rounded scale
+    searched = error(cal, 5)
+    assert searched.kind.startswith("model") and searched.nmse < error("nvfp4", 5).nmse
     with pytest.raises(UserError, match="cal"):
         parse("nvfp4(cal=9)")
 

@@ -46,7 +46,8 @@ class ErrorResult:
     """One NMSE value and what it is.
 
     `kind`: "exact" (the model's exact value, up to quadrature), "upper bound",
-    or "model: ..." (exact for a stated simplification of the format's selection);
+    or "model: ..." (an approximate law of a per-block choice; the label says which and
+    how far from Monte Carlo it was measured);
     `lower`: a lower bound on NMSE when `kind` is a bound; `fit`: which profile level
     supplied nu ("pooled", "within_group" or None); `se`: Monte Carlo standard error.
     """

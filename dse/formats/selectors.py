@@ -21,7 +21,7 @@ candidate index per block.
                        scale, the one with the least (weighted) squared error per block. The
                        chosen scale is what the block stores (`in_scale`): no flag bits. With
                        per-value Fisher weights this is FGMP's sensitivity-weighted clipping
-                       (Hooper et al. 2025). No analytic model: Monte Carlo only.
+                       (Hooper et al. 2025). Analytic model (unweighted): `dse.error.choice`.
 """
 
 from __future__ import annotations

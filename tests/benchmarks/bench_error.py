@@ -41,6 +41,9 @@ FAMILIES = [
     "nvfp4",
     "anda(m=4)",
     "blockdialect(sel=two-stage)/b32",
+    "blockdialect/b32",
+    "fp4fp8(p=0.3)",
+    "nvfp4(cal=4)",
 ]
 
 
