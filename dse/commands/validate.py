@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
             "model": str(ckpt.path), "sentences": len(sentences), "acts": args.acts,
             "formats": [r.summary() for r in results], "spearman": rho, "spearman_formats": n_rho,
             "tensors": ckpt.linears,
-            "per_tensor": {r.format: {"pred_w": r.pred_w, "meas_w": r.meas_w,
-                                      "pred_a": r.pred_a, "meas_a": r.meas_a} for r in results},
+            "per_tensor": {r.format: {k: getattr(r, k).tolist() for k in
+                                      ("pred_w", "meas_w", "pred_a", "meas_a")} for r in results},
         })  # fmt: skip
         return 0
     table = pd.DataFrame([r.summary() for r in results]).rename(columns=COLUMNS)
