@@ -110,16 +110,18 @@ def test_loader_reads_a_users_directory(tmp_path):
     assert out.shape == (2, 64) and np.all(np.isfinite(out))
 
 
+def _config(**entries):
+    return lambda root: (root / "config.json").write_text(json.dumps(entries))
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
         (lambda r: (r / "vocab.txt").unlink(), r"not a BERT checkpoint directory: missing vocab"),
         (lambda r: (r / "config.json").write_text("{"), r"config.json: not JSON"),
-        (lambda r: (r / "config.json").write_text(json.dumps({**TINY_CONFIG, "hidden_act": "relu"})),
-         r"hidden_act = 'relu' is not supported; valid: gelu"),
-        (lambda r: (r / "config.json").write_text(json.dumps({"model_type": "bert"})),
-         r"missing numeric keys: hidden_size"),
-    ],  # fmt: skip
+        (_config(**{**TINY_CONFIG, "hidden_act": "relu"}), r"'relu' is not supported; valid: gelu"),
+        (_config(model_type="bert"), r"missing numeric keys: hidden_size"),
+    ],
 )
 def test_loader_errors_name_the_file_and_key(tmp_path, edit, message):
     root = tiny_checkpoint(tmp_path / "m")
