@@ -80,7 +80,9 @@ def tiny_checkpoint(root, config=TINY_CONFIG, words=("hello", "world", "the", "a
     vocab = SPECIALS + list(words)
     t = {
         "embeddings.word_embeddings.weight": rng.normal(0, 1, (len(vocab), d)),
-        "embeddings.position_embeddings.weight": rng.normal(0, 0.1, (32, d)),
+        "embeddings.position_embeddings.weight": rng.normal(
+            0, 0.1, (config["max_position_embeddings"], d)
+        ),
         "embeddings.token_type_embeddings.weight": rng.normal(0, 0.1, (2, d)),
         "embeddings.LayerNorm.weight": np.ones(d), "embeddings.LayerNorm.bias": np.zeros(d),
     }  # fmt: skip
@@ -273,3 +275,13 @@ def test_checkpoint_copy_in_another_directory_loads(minilm, tmp_path):
         (tmp_path / f).symlink_to(minilm.path / f)
     assert checkpoint.load(tmp_path).weights.keys() == minilm.weights.keys()
     shutil.rmtree(tmp_path)
+
+
+def test_validate_max_length_beyond_the_models_positions_is_a_clear_error(tmp_path, capsys):
+    # 8 positions: the bundled sentences are longer, so --max-length 12 would index past them
+    root = tiny_checkpoint(tmp_path / "m", {**TINY_CONFIG, "max_position_embeddings": 8})
+    assert main(["validate", "--model", str(root), "--max-length", "12"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("dse: error: --max-length 12 exceeds the model's max_position_embeddings "
+                   "(8)\n")  # fmt: skip
+

@@ -24,6 +24,7 @@ from dse.error import gemm_nmse
 from dse.error.profile import error_for_stats, profile_array
 from dse.errors import UserError
 from dse.formats import parse
+from dse.formats.format import Format
 from dse.validation.bert import Encoder, normalize
 from dse.validation.checkpoint import Checkpoint
 
@@ -57,6 +58,11 @@ def reference(
     ckpt: Checkpoint, sentences: list[str], max_length: int = 128, acts: bool = False
 ) -> Reference:
     """Tokenize, run the float64 encoder once and profile what the formats will quantize."""
+    positions = int(ckpt.config.get("max_position_embeddings", max_length))
+    if max_length > positions:
+        raise UserError(
+            f"--max-length {max_length} exceeds the model's max_position_embeddings ({positions})"
+        )
     ids, mask = ckpt.tokenizer.batch(sentences, max_length)
     inputs: dict[str, np.ndarray] = {}
 
@@ -141,7 +147,7 @@ def evaluate(ref: Reference, name: str) -> FormatResult:
     )
 
 
-def _predict(fmt, stats: dict, what: str, notes: list[str]) -> float:
+def _predict(fmt: Format, stats: dict, what: str, notes: list[str]) -> float:
     """The analytic NMSE, or NaN with a note when the model has none for these statistics
     (e.g. a fitted nu <= 2: no variance)."""
     try:
