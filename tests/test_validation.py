@@ -163,6 +163,19 @@ def test_validate_bad_input_is_one_clear_line(capsys, argv, message):
     assert err.count("\n") == 1 and err.startswith("dse: error:") and message in err
 
 
+def test_a_non_finite_prediction_is_reported_not_hidden(tmp_path, monkeypatch):
+    ref = compare.reference(checkpoint.load(tiny_checkpoint(tmp_path / "m")), ["hello"], 8)
+
+    class Nan:
+        nmse = float("nan")
+
+    monkeypatch.setattr(compare, "error_for_stats", lambda fmt, stats: Nan())
+    r = compare.evaluate(ref, "e4m3")
+    assert np.isnan(r.pred_model) and len(r.notes) == 12
+    assert r.notes[0].startswith("e4m3: encoder.layer.0.attention.self.query: the error model "
+                                 "returned nan (nu = ")  # fmt: skip
+
+
 def test_missing_checkpoint_package_says_how_to_install_it(monkeypatch, capsys):
     monkeypatch.setattr(checkpoint, "BUNDLED_PACKAGE", "no-such-checkpoint-package")
     assert main(["validate", "--formats", "mxfp4"]) == 2

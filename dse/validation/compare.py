@@ -21,7 +21,7 @@ import numpy as np
 from scipy import stats as scistats
 
 from dse.error import gemm_nmse
-from dse.error.profile import error_for_stats, profile_array
+from dse.error.profile import error_for_stats, fit_level, profile_array
 from dse.errors import UserError
 from dse.formats import parse
 from dse.formats.format import Format
@@ -149,12 +149,18 @@ def evaluate(ref: Reference, name: str) -> FormatResult:
 
 def _predict(fmt: Format, stats: dict, what: str, notes: list[str]) -> float:
     """The analytic NMSE, or NaN with a note when the model has none for these statistics
-    (e.g. a fitted nu <= 2: no variance)."""
+    (e.g. a fitted nu <= 2: no variance) or returns a non-finite value."""
     try:
-        return error_for_stats(fmt, stats).nmse
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            value = error_for_stats(fmt, stats).nmse
     except UserError as exc:
         notes.append(f"{fmt.name}: {what}: no prediction: {exc}")
         return float("nan")
+    if not np.isfinite(value):
+        fit = stats[fit_level(fmt)]
+        notes.append(f"{fmt.name}: {what}: the error model returned {value} "
+                     f"(nu = {fit['nu']:.4g})")  # fmt: skip
+    return value
 
 
 def spearman(results: list[FormatResult]) -> tuple[float, int]:
