@@ -1,0 +1,172 @@
+"""The engine's predicted errors beside measured ones, on a real encoder.
+
+Per format: every linear weight (out, in) is quantized along `in` (its GEMM's reduction axis)
+and, with `acts`, every linear input (tokens, in) along `in` too, in the same format. Measured
+per-tensor NMSE = ||Q(W) - W||^2 / ||W||^2, exactly. Predicted: `dse profile` statistics of the
+unquantized tensor (the Student-t fits, groups = rows) through `error_for_stats`, the analytic
+model. Model error predicted the way sweeps aggregate (`dse.evaluate`): the mean over the
+linear GEMMs of nmse_w + nmse_a + nmse_w nmse_a, each GEMM once (the attention-score GEMMs
+are not quantized here). Measured end to end, over the sentences: relative output MSE of the
+mean-pooled embeddings, sum ||e_q - e||^2 / sum ||e||^2 (before the L2 normalisation), and the
+mean of 1 - cos(e_q, e).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats as scistats
+
+from dse.error import gemm_nmse
+from dse.error.profile import error_for_stats, fit_level, profile_array
+from dse.errors import UserError
+from dse.formats import parse
+from dse.formats.format import Format
+from dse.validation.bert import Encoder, normalize
+from dse.validation.checkpoint import Checkpoint
+
+SENTENCES = Path(__file__).with_name("sentences.json")
+
+
+def bundled_sentences() -> list[str]:
+    """The bundled English sentences (dse/validation/sentences.json)."""
+    return json.loads(SENTENCES.read_text())["sentences"]
+
+
+def nmse(q: np.ndarray, x: np.ndarray) -> float:
+    """||q - x||^2 / ||x||^2."""
+    return float(np.sum((q - x) ** 2) / np.sum(x * x))
+
+
+@dataclass
+class Reference:
+    """The unquantized run: inputs, pooled outputs and `dse profile` statistics of the linear
+    weights (and, when `acts`, of each linear's input over the real tokens)."""
+
+    ckpt: Checkpoint
+    ids: np.ndarray
+    mask: np.ndarray
+    pooled: np.ndarray
+    weight_stats: dict[str, dict]
+    act_stats: dict[str, dict] | None
+
+
+def reference(
+    ckpt: Checkpoint, sentences: list[str], max_length: int = 128, acts: bool = False
+) -> Reference:
+    """Tokenize, run the float64 encoder once and profile what the formats will quantize."""
+    positions = int(ckpt.config.get("max_position_embeddings", max_length))
+    if max_length > positions:
+        raise UserError(
+            f"--max-length {max_length} exceeds the model's max_position_embeddings ({positions})"
+        )
+    ids, mask = ckpt.tokenizer.batch(sentences, max_length)
+    inputs: dict[str, np.ndarray] = {}
+
+    def record(name: str, x: np.ndarray) -> np.ndarray:
+        inputs[name] = x
+        return x
+
+    pooled = Encoder(ckpt)(ids, mask, record)
+    wstats = {n: profile_array(ckpt.weights[f"{n}.weight"], "float64") for n in ckpt.linears}
+    astats = {n: profile_array(inputs[n], "float64") for n in ckpt.linears} if acts else None
+    return Reference(ckpt, ids, mask, pooled, wstats, astats)
+
+
+@dataclass
+class FormatResult:
+    """One format's predicted and measured errors; per-tensor arrays follow `ckpt.linears`."""
+
+    format: str
+    bits_per_element: float
+    pred_w: np.ndarray
+    meas_w: np.ndarray
+    pred_a: np.ndarray
+    meas_a: np.ndarray
+    pred_model: float
+    rel_mse: float
+    one_minus_cos: float
+    notes: list[str]
+
+    @property
+    def weight_rel_error(self) -> np.ndarray:
+        """|predicted / measured - 1| of each weight tensor's NMSE."""
+        return np.abs(self.pred_w / self.meas_w - 1.0)
+
+    def summary(self) -> dict:
+        """The table row: medians over tensors, 90th percentile of the relative errors."""
+        row = {
+            "format": self.format,
+            "bits_per_element": self.bits_per_element,
+            "pred_weight_nmse": float(np.median(self.pred_w)),
+            "meas_weight_nmse": float(np.median(self.meas_w)),
+            "weight_p90_rel_err": float(np.percentile(self.weight_rel_error, 90)),
+        }
+        if np.any(self.meas_a):
+            row["pred_act_nmse"] = float(np.median(self.pred_a))
+            row["meas_act_nmse"] = float(np.median(self.meas_a))
+        return {**row, "pred_model_nmse": self.pred_model, "meas_rel_output_mse": self.rel_mse,
+                "meas_1_minus_cos": self.one_minus_cos}  # fmt: skip
+
+
+def evaluate(ref: Reference, name: str) -> FormatResult:
+    """Quantize with format `name`, run the encoder, compare with the prediction."""
+    fmt = parse(name)
+    ckpt, linears = ref.ckpt, ref.ckpt.linears
+    qw = {f"{n}.weight": fmt.quantize(ckpt.weights[f"{n}.weight"], axis=-1) for n in linears}
+    meas_w = np.array([nmse(qw[f"{n}.weight"], ckpt.weights[f"{n}.weight"]) for n in linears])
+    notes: list[str] = []
+    pred_w = np.array([_predict(fmt, ref.weight_stats[n], n, notes) for n in linears])
+    meas_a = dict.fromkeys(linears, 0.0)
+
+    def quantize_input(n: str, x: np.ndarray) -> np.ndarray:
+        q = fmt.quantize(x, axis=-1)
+        meas_a[n] = nmse(q, x)
+        return q
+
+    hook = quantize_input if ref.act_stats is not None else None
+    out = Encoder(ckpt, qw)(ref.ids, ref.mask, hook)
+    pred_a = np.array(
+        [_predict(fmt, ref.act_stats[n], f"{n} input", notes) if hook else 0.0 for n in linears]
+    )
+    cos = np.sum(normalize(out) * normalize(ref.pooled), axis=-1)
+    return FormatResult(
+        format=name,
+        bits_per_element=float(fmt.bits_per_element),
+        pred_w=pred_w,
+        meas_w=meas_w,
+        pred_a=pred_a,
+        meas_a=np.array([meas_a[n] for n in linears]),
+        pred_model=float(np.mean(gemm_nmse(pred_w, pred_a))),
+        rel_mse=nmse(out, ref.pooled),
+        one_minus_cos=float(np.mean(1.0 - cos)),
+        notes=notes,
+    )
+
+
+def _predict(fmt: Format, stats: dict, what: str, notes: list[str]) -> float:
+    """The analytic NMSE, or NaN with a note when the model has none for these statistics
+    (e.g. a fitted nu <= 2: no variance) or returns a non-finite value."""
+    try:
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            value = error_for_stats(fmt, stats).nmse
+    except UserError as exc:
+        notes.append(f"{fmt.name}: {what}: no prediction: {exc}")
+        return float("nan")
+    if not np.isfinite(value):
+        fit = stats[fit_level(fmt)]
+        notes.append(f"{fmt.name}: {what}: the error model returned {value} "
+                     f"(nu = {fit['nu']:.4g})")  # fmt: skip
+    return value
+
+
+def spearman(results: list[FormatResult]) -> tuple[float, int]:
+    """Spearman rank correlation of predicted model error and measured relative output MSE,
+    over the formats with a prediction, and how many those are."""
+    pairs = [(r.pred_model, r.rel_mse) for r in results if np.isfinite(r.pred_model)]
+    if len(pairs) < 3:
+        return float("nan"), len(pairs)
+    return float(scistats.spearmanr(*zip(*pairs)).statistic), len(pairs)
