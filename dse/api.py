@@ -24,12 +24,13 @@ import yaml
 from dse import config as config_mod
 from dse.errors import UserError
 from dse.evaluate import Evaluator
+from dse.files import write_atomic
 from dse.filters import query as query_table
 from dse.optimize import SearchContext, feasible, strategies
 from dse.pareto import Objective, bounds, hypervolume, knee, matrix, non_dominated
 from dse.progress import Progress
 from dse.space import Space
-from dse.store import ResultStore, read_results
+from dse.store import ResultStore, config_hash, read_results
 
 #: Chunks a Dask run keeps in flight per worker (bounds memory for huge grids).
 _IN_FLIGHT_PER_WORKER = 2
@@ -105,8 +106,12 @@ def run(
     scheduler: str | None = None,
     output_dir: str | Path | None = None,
     report: bool | None = None,
+    fresh: bool = False,
 ) -> pd.DataFrame:
-    """Run a sweep and return its results table (one row per evaluated design point)."""
+    """Run a sweep and return its results table (one row per evaluated design point).
+
+    Rows already in the output directory for the same workload, hardware, space and formats
+    are reused (`dse.store`); `fresh=True` moves such a directory's results aside first."""
     cfg = _resolved(config)
     if output_dir is not None:
         cfg["output"]["dir"] = str(output_dir)
@@ -119,30 +124,32 @@ def run(
     strategy = strategies()[search["method"]]
     budget = strategy.budget(search, space)
     evaluate = Evaluator(cfg)
-    store = ResultStore(cfg["output"]["dir"], cfg)
-    started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()
-    progress = Progress(budget, quiet=quiet)
-    ctx = SearchContext(
-        space, evaluate, store, objectives_of(cfg), cfg["constraints"], search, progress, cfg,
-        _dask_submit(scheduler) if scheduler else None,
-    )  # fmt: skip
-    strategy.run(ctx)
-    progress.close()
-    table = mark(store.load(), cfg)
-    store.finish(table)
-    info = {
-        "config_hash": store.hash,
-        "elapsed_s": round(time.perf_counter() - t0, 3),
-        "points_evaluated": len(table),
-        "space_size": space.size,
-        "method": search["method"],
-        "started": started,
-    }
-    (Path(cfg["output"]["dir"]) / "run.json").write_text(json.dumps(info, indent=2) + "\n")
-    if cfg["output"]["report"] if report is None else report:
-        from reports import write_report
+    with ResultStore(cfg["output"]["dir"], cfg, config_mod.resume_key(cfg), fresh) as store:
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        t0 = time.perf_counter()
+        progress = Progress(budget, quiet=quiet)
+        ctx = SearchContext(
+            space, evaluate, store, objectives_of(cfg), cfg["constraints"], search, progress,
+            cfg, _dask_submit(scheduler) if scheduler else None,
+        )  # fmt: skip
+        strategy.run(ctx)
+        progress.close()
+        table = mark(store.load(), cfg)
+        store.finish(table)
+        info = {
+            "config_hash": config_hash(cfg),
+            "resume_key_sha256": store.hash,
+            "elapsed_s": round(time.perf_counter() - t0, 3),
+            "points_evaluated": len(table),
+            "space_size": space.size,
+            "method": search["method"],
+            "started": started,
+        }
+        write_atomic(store.dir / "run.json", json.dumps(info, indent=2) + "\n")
+        if cfg["output"]["report"] if report is None else report:
+            from reports import write_report
 
-        write_report(cfg["output"]["dir"])
+            write_report(store.dir)
     if cfg["constraints"] and not table["feasible"].any():
         raise UserError(
             f"no design meets the constraints {_constraint_text(cfg['constraints'])}; "

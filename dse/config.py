@@ -10,6 +10,7 @@ was given and what is valid. The same declarations produce the published JSON Sc
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -217,6 +218,31 @@ def json_schema() -> dict:
     out["properties"]["objectives"]["items"]["anyOf"][1]["properties"]["column"]["enum"] = cols
     out["properties"]["constraints"]["items"]["properties"]["column"]["enum"] = cols
     return out
+
+
+def resume_key(cfg: Mapping[str, Any]) -> dict:
+    """What the rows of a resolved config depend on (the results store's resume key): the
+    workload (with the contents of a profile or config.json file it names), the base hardware
+    (the preset's values, not its name), the space in its order, and the definition of every
+    format named in the space. Objectives, constraints, search and output settings are not in
+    it: they are applied to stored rows afresh."""
+    workload = dict(cfg["workload"])
+    for key in ("profile", "model"):
+        path = Path(str(workload.get(key, "")))
+        if workload.get(key) and path.is_file():
+            workload[f"{key}_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    formats = {
+        str(v): repr(parse(v))
+        for name, values in cfg["space"].items()
+        if (name.endswith("_format") or "_format_" in name) and isinstance(values, list)
+        for v in values
+    }
+    return {
+        "workload": workload,
+        "hardware": base_hardware(cfg["hardware"]),
+        "space": [[k, v] for k, v in cfg["space"].items()],
+        "formats": formats,
+    }
 
 
 if __name__ == "__main__":  # the published schema, on stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,12 @@ class UserError(ValueError):
     The message names the offending key or value and the valid choices; the CLI prints it
     without a traceback and exits with status 2.
     """
+
+
+def warn(message: str) -> None:
+    """One line "dse: warning: <message>" on stderr (something the user should know that does
+    not stop the run)."""
+    print(f"dse: warning: {message}", file=sys.stderr)
 
 
 def suggest(given: str, choices: Iterable[str], n: int = 3) -> str:

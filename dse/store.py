@@ -1,22 +1,38 @@
-"""Results that survive interruption.
+"""Results that survive interruption, concurrency and full disks.
 
-An output directory holds one sweep: `config.yaml` (the resolved config), `config.sha256`
-(its hash), `chunks/` (one Parquet file per evaluated chunk, each written to a temporary name
-and then renamed, so a killed run leaves only whole chunks) and, at the end, the results table
-as `results.parquet` and `results.csv` (both exact: floats round-trip). Parquet and the CSV are
-written by pyarrow, which is some 20x faster than pandas' CSV writer on large sweeps.
-Re-running the same config finds the chunks, skips the design points they hold and writes
-the rest; the final table is rebuilt from the chunks in point order, so a resumed run's table
-is identical to an uninterrupted one. A directory holding a different config is refused
-rather than overwritten.
+An output directory holds one sweep:
+
+* `.lock` -- an exclusive advisory lock (`flock`) held by the run using the directory; a
+  second run into the same directory is refused at once with a clear error;
+* `resume-key.json` -- what the stored rows depend on (`resume_key`: the workload, the base
+  hardware, the space and the definitions of its formats) and its SHA-256;
+* `config.yaml` -- the resolved config of the latest run;
+* `chunks/` -- one Parquet file per evaluated chunk, named by its first point and a random
+  token (`part-<point>-<token>.parquet`), each written atomically (`dse.files.write_atomic`),
+  so concurrent or killed writers leave only whole, uniquely named chunks;
+* at the end, the results table as `results.parquet` and `results.csv` (both exact: floats
+  round-trip), written by pyarrow (some 20x faster than pandas' CSV writer).
+
+Re-running a sweep whose resume key is unchanged finds the chunks, skips the design points they
+hold and writes the rest; objectives, constraints, the report and output settings are applied
+afresh to the stored rows, so changing them loses nothing. A chunk that cannot be read (a
+damaged file) is moved to `chunks/damaged/` with a warning and its points are evaluated again.
+A directory whose stored rows depend on other inputs is refused with the changed keys named;
+`fresh=True` (`dse run --fresh`) moves it aside to `<dir>.old-<time>` and starts anew.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -24,89 +40,214 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import yaml
 
-from dse.errors import UserError
+from dse.errors import UserError, load_yaml, warn
+from dse.files import file_error, make_dir, write_atomic
 
 POINT = "point"  # column: the design point's index in the space's enumeration
+KEY_FILE = "resume-key.json"
+_LEGACY_MARKER = "config.sha256"  # the full-config hash of directories written before 0.2
 
 
-def config_hash(config: dict) -> str:
-    """SHA-256 of the resolved config's canonical JSON. Key order is irrelevant except in
-    `space`, whose order fixes the design points' indices."""
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+
+
+def config_hash(config: Mapping) -> str:
+    """SHA-256 of a config's canonical JSON. Key order is irrelevant except in `space`, whose
+    order fixes the design points' indices."""
     canon = dict(config)
-    if isinstance(canon.get("space"), dict):
+    if isinstance(canon.get("space"), Mapping):
         canon["space"] = [[k, v] for k, v in canon["space"].items()]
-    text = json.dumps(canon, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_canonical(canon).encode()).hexdigest()
 
 
-def _atomic(path: Path, write) -> None:
-    """Write through `write(tmp_path)` to a temporary name, then rename over `path`."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    _atomic(path, lambda tmp: tmp.write_text(text))
-
-
-def _arrow(table: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(table, preserve_index=False)
+def _changed(old: Any, new: Any, path: str = "", depth: int = 2) -> list[str]:
+    """Dotted paths (to `depth` levels) where two resume keys differ."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping) and depth > 0:
+        out = []
+        for k in sorted(set(old) | set(new), key=str):
+            sub = f"{path}.{k}" if path else str(k)
+            if k not in old or k not in new:
+                out.append(sub)
+            else:
+                out += _changed(old[k], new[k], sub, depth - 1)
+        return out
+    return [] if _canonical(old) == _canonical(new) else [path or "(all)"]
 
 
 class ResultStore:
-    """The output directory of one sweep (see the module docstring)."""
+    """The output directory of one sweep (see the module docstring). Use it as a context
+    manager, or call `close()`, to release the directory's lock."""
 
-    def __init__(self, directory: str | Path, config: dict):
-        self.dir = Path(directory)
-        self.hash = config_hash(config)
-        self.chunks = self.dir / "chunks"
-        marker = self.dir / "config.sha256"
-        if marker.exists() and marker.read_text().strip() != self.hash:
+    def __init__(
+        self, directory: str | Path, config: Mapping, key: Mapping | None = None,
+        fresh: bool = False,
+    ):  # fmt: skip
+        self.dir = make_dir(directory)
+        self._lock = self._acquire()
+        try:
+            if fresh:
+                self._move_aside()
+            self.key = dict(config if key is None else key)
+            self.hash = config_hash(self.key)
+            self.chunks = self.dir / "chunks"
+            self._check_key(config)
+            make_dir(self.chunks)
+            self._note_pid()
+            write_atomic(self.dir / "config.yaml", yaml.safe_dump(dict(config), sort_keys=False))
+            write_atomic(self.dir / KEY_FILE, json.dumps(
+                {"sha256": self.hash, "key": self.key}, indent=1, sort_keys=True, default=str
+            ) + "\n")  # fmt: skip
+        except BaseException:
+            self.close()
+            raise
+
+    # --- the lock -------------------------------------------------------------------------
+
+    def _acquire(self):
+        path = self.dir / ".lock"
+        try:
+            fh = open(path, "a+")
+        except OSError as exc:
+            raise file_error(exc, path, "open") from None
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            fh.seek(0)
+            pid = fh.read().strip()
+            fh.close()
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise UserError(
+                    f"output directory {str(self.dir)!r} is in use by another dse run"
+                    + (f" (pid {pid})" if pid else "")
+                    + "; wait for it to finish or choose another output directory (-o)"
+                ) from None
+            raise file_error(exc, path, "lock") from None
+        return fh
+
+    def _note_pid(self) -> None:
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(f"{os.getpid()}\n")
+        self._lock.flush()
+
+    def close(self) -> None:
+        """Release the directory's lock (also released when the process ends)."""
+        if self._lock is not None and not self._lock.closed:
+            self._lock.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- the resume key -------------------------------------------------------------------
+
+    def _stored_key(self) -> dict | None:
+        path = self.dir / KEY_FILE
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {"sha256": None, "key": None}
+
+    def _check_key(self, config: Mapping) -> None:
+        if not self._has_rows():
+            return
+        stored = self._stored_key()
+        hint = (
+            "; run with --fresh (dse.run(..., fresh=True)) to move the old results aside to "
+            f"{str(self.dir)!r}.old-<time> and start anew, or choose another output directory"
+        )
+        if stored is None:
+            legacy = self.dir / _LEGACY_MARKER
+            if legacy.exists() and legacy.read_text().strip() == config_hash(config):
+                return  # written by an earlier version for this very config
             raise UserError(
-                f"output directory {str(self.dir)!r} holds results of a different config "
-                f"(hash {marker.read_text().strip()[:12]}, this one {self.hash[:12]}); "
-                "choose another output.dir or delete that directory"
+                f"output directory {str(self.dir)!r} holds results whose inputs are not "
+                "recorded (an earlier version's run, or a partial copy)" + hint
             )
-        self.chunks.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
-        _atomic_write(marker, self.hash + "\n")
+        if stored.get("sha256") == self.hash:
+            return
+        old = stored.get("key")
+        changed = _changed(old, self.key) if isinstance(old, Mapping) else ["(unreadable key)"]
+        raise UserError(
+            f"output directory {str(self.dir)!r} holds results of other inputs: "
+            f"{', '.join(changed[:8])}{' ...' if len(changed) > 8 else ''} changed" + hint
+        )
+
+    def _has_rows(self) -> bool:
+        return any((self.dir / "chunks").glob("part-*.parquet")) or any(
+            (self.dir / n).exists() for n in ("results.parquet", "results.csv")
+        )
+
+    def _move_aside(self) -> None:
+        if not self._has_rows():
+            return
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        aside = self.dir.with_name(f"{self.dir.name}.old-{stamp}")
+        try:
+            os.rename(self.dir, aside)
+        except OSError as exc:
+            raise file_error(exc, aside, "move the old results to") from None
+        warn(f"moved the previous results of {str(self.dir)!r} to {str(aside)!r}")
+        self.close()
+        self.dir = make_dir(self.dir)
+        self._lock = self._acquire()
+
+    # --- the rows -------------------------------------------------------------------------
 
     def _chunk_files(self) -> list[Path]:
         return sorted(self.chunks.glob("part-*.parquet"))
 
+    def _read(self, path: Path, columns: list[str] | None = None) -> pa.Table | None:
+        """A chunk, or None after moving a damaged one to `chunks/damaged/` with a warning."""
+        try:
+            return pq.read_table(path, columns=columns)
+        except (pa.ArrowException, OSError) as exc:
+            damaged = make_dir(self.chunks / "damaged") / path.name
+            os.replace(path, damaged)
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            warn(f"skipped the damaged chunk {str(path)!r} ({first}); moved it to "
+                 f"{str(damaged)!r}, its points are evaluated again")  # fmt: skip
+            return None
+
     def load(self) -> pd.DataFrame:
         """Every stored row, one per design point, in point order."""
-        files = self._chunk_files()
-        if not files:
+        tables = [t for t in map(self._read, self._chunk_files()) if t is not None]
+        if not tables:
             return pd.DataFrame()
-        df = pa.concat_tables([pq.read_table(f) for f in files]).to_pandas()
+        df = pa.concat_tables(tables).to_pandas()
         df = df.drop_duplicates(POINT, keep="first").sort_values(POINT, kind="stable")
         return df.reset_index(drop=True)
 
     def done(self) -> set[int]:
         """Point indices already stored."""
-        files = self._chunk_files()
-        return set().union(*(set(pq.read_table(f, columns=[POINT])[POINT].to_pylist())
-                             for f in files))  # fmt: skip
+        out: set[int] = set()
+        for path in self._chunk_files():
+            table = self._read(path, [POINT])
+            if table is not None:
+                out.update(table[POINT].to_pylist())
+        return out
 
     def append(self, rows: pd.DataFrame) -> None:
         """Store a chunk of evaluated rows (they must carry the `point` column)."""
         if rows.empty:
             return
-        n = len(self._chunk_files())
-        _atomic(self.chunks / f"part-{n:06d}.parquet", lambda p: pq.write_table(_arrow(rows), p))
+        first = int(rows[POINT].min())
+        name = f"part-{first:012d}-{uuid.uuid4().hex[:12]}.parquet"
+        table = pa.Table.from_pandas(rows, preserve_index=False)
+        write_atomic(self.chunks / name, lambda p: pq.write_table(table, p))
 
     def finish(self, table: pd.DataFrame | None = None) -> Path:
         """Write `results.parquet` and `results.csv` (the stored rows, or `table`); return the
         CSV's path."""
-        arrow = _arrow(self.load() if table is None else table)
-        _atomic(self.dir / "results.parquet", lambda p: pq.write_table(arrow, p))
-        path = self.dir / "results.csv"
-        _atomic(path, lambda p: pa_csv.write_csv(arrow, p))
-        return path
+        arrow = pa.Table.from_pandas(self.load() if table is None else table,
+                                     preserve_index=False)  # fmt: skip
+        write_atomic(self.dir / "results.parquet", lambda p: pq.write_table(arrow, p))
+        return write_atomic(self.dir / "results.csv", lambda p: pa_csv.write_csv(arrow, p))
 
 
 def read_results(path: str | Path) -> tuple[pd.DataFrame, dict]:
@@ -118,6 +259,10 @@ def read_results(path: str | Path) -> tuple[pd.DataFrame, dict]:
     if not p.is_file():
         raise UserError(f"no results at {str(path)!r} (expected a sweep's output directory)")
     cfg_file = p.parent / "config.yaml"
-    config = yaml.safe_load(cfg_file.read_text()) if cfg_file.exists() else {}
-    table = pq.read_table(p).to_pandas() if p.suffix == ".parquet" else pd.read_csv(p)
-    return table, config
+    config = load_yaml(cfg_file, "sweep config") if cfg_file.exists() else {}
+    try:
+        table = pq.read_table(p).to_pandas() if p.suffix == ".parquet" else pd.read_csv(p)
+    except (pa.ArrowException, OSError, ValueError) as exc:  # pandas' parse errors too
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"cannot read the results table {str(p)!r}: {first}") from None
+    return table, config if isinstance(config, dict) else {}

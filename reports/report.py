@@ -10,6 +10,7 @@ import pandas as pd
 import yaml
 
 from dse.errors import UserError
+from dse.files import write_atomic
 from dse.store import read_results
 from reports import figures, formats_panel
 from reports.html import PLOTLY_MODES, esc, figure, page
@@ -150,8 +151,7 @@ def build_report(results: pd.DataFrame, config: dict, run_info: dict | None = No
     data = {"hover-data": figures.hover_data(s, g), "front-data": front_data(front, name)}
     text = page(name, str(config.get("description") or ""), sections, data, plotly_js)
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text, encoding="utf-8")
+        write_atomic(path, text)
     return text
 
 

@@ -14,13 +14,11 @@ from dse.store import ResultStore, config_hash
 
 
 def brute_force_front(f: np.ndarray) -> np.ndarray:
-    n = len(f)
-    dominated = np.zeros(n, dtype=bool)
-    for i in range(n):
-        for j in range(n):
-            if np.all(f[j] <= f[i]) and np.any(f[j] < f[i]):
-                dominated[i] = True
-    return ~dominated
+    """Rows no other row dominates, by the definition over every pair (i, j): j dominates i
+    when f[j] <= f[i] everywhere and f[j] < f[i] somewhere."""
+    le = (f[None, :, :] <= f[:, None, :]).all(axis=2)  # [i, j]: f[j] <= f[i]
+    lt = (f[None, :, :] < f[:, None, :]).any(axis=2)
+    return ~(le & lt).any(axis=1)
 
 
 def test_non_dominated_matches_brute_force():
@@ -113,23 +111,36 @@ def test_where_unknown_column_suggests():
         where(DF, "nmsee < 1")
 
 
-def test_store_resumes_and_refuses_other_configs(tmp_path):
-    cfg = {"a": 1, "b": [1, 2]}
-    s = ResultStore(tmp_path, cfg)
-    s.append(pd.DataFrame({"point": [2, 3], "v": [0.1, 1 / 3]}))
-    s.append(pd.DataFrame({"point": [0, 1], "v": [np.pi, 2.0]}))
-    again = ResultStore(tmp_path, {"b": [1, 2], "a": 1})  # same config, other key order
-    assert again.done() == {0, 1, 2, 3}
-    table = again.load()
-    assert list(table["point"]) == [0, 1, 2, 3]
-    assert table["v"].tolist() == [np.pi, 2.0, 0.1, 1 / 3]  # floats round-trip exactly
-    assert config_hash(cfg) == again.hash
-    with pytest.raises(UserError, match="different config"):
-        ResultStore(tmp_path, {"a": 2})
+def test_store_resumes_and_refuses_other_inputs(tmp_path):
+    key = {"space": [["a", [1]]], "workload": {"model": "m", "batch": 1}}
+    with ResultStore(tmp_path, {"name": "x"}, key) as s:
+        s.append(pd.DataFrame({"point": [2, 3], "v": [0.1, 1 / 3]}))
+        s.append(pd.DataFrame({"point": [0, 1], "v": [np.pi, 2.0]}))
+    same = {"workload": {"batch": 1, "model": "m"}, "space": [["a", [1]]]}  # other key order
+    with ResultStore(tmp_path, {"name": "y", "objectives": ["v"]}, same) as again:
+        assert again.done() == {0, 1, 2, 3}
+        table = again.load()
+        assert list(table["point"]) == [0, 1, 2, 3]
+        assert table["v"].tolist() == [np.pi, 2.0, 0.1, 1 / 3]  # floats round-trip exactly
+        assert again.hash == config_hash(key)
+    other = {"space": [["a", [1, 2]]], "workload": {"model": "m", "batch": 4}}
+    with pytest.raises(UserError, match=r"space, workload.batch changed; run with --fresh"):
+        ResultStore(tmp_path, {}, other)
     # the order of space variables fixes point indices, so it is part of the identity
     assert config_hash({"space": {"x": [1], "y": [2]}}) != config_hash(
         {"space": {"y": [2], "x": [1]}}
     )
+
+
+def test_store_fresh_moves_the_old_results_aside(tmp_path):
+    out = tmp_path / "out"
+    with ResultStore(out, {}, {"k": 1}) as s:
+        s.append(pd.DataFrame({"point": [0], "v": [1.0]}))
+    with ResultStore(out, {}, {"k": 2}, fresh=True) as s:
+        assert s.done() == set()
+    (aside,) = tmp_path.glob("out.old-*")
+    with ResultStore(aside, {}, {"k": 1}) as s:
+        assert s.load()["v"].tolist() == [1.0]
 
 
 def test_running_front_over_chunks_equals_the_front_of_the_whole():

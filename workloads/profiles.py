@@ -82,6 +82,13 @@ def load_profile_stats(path: str | Path) -> ProfileStats:
             unmatched.append(str(name))
         else:
             groups[key].append((str(name), entry))
+    if not groups:
+        example = f" (its tensors are named like {unmatched[0]!r})" if unmatched else ""
+        raise UserError(
+            f"profile {str(path)!r} matches no GEMM operand of the model{example}: expected "
+            "HuggingFace module names such as model.layers.0.self_attn.q_proj.weight or "
+            "model.layers.0.mlp.down_proj.input"
+        )
     overrides: dict[str, dict] = defaultdict(dict)
     for (operand, cls), entries in sorted(groups.items()):
         overrides[operand][cls] = _aggregate(entries, f"dse profile {path}")

@@ -85,7 +85,14 @@ def _block(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     import yaml
 
+    from dse.errors import UserError
+    from dse.files import write_atomic
+
     tensors, errors = profile_files(args)
+    if not tensors:  # nothing fitted: an error, and nothing written over an earlier profile
+        first = f": {errors[0]}" if errors else ""
+        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        raise UserError(f"no tensor could be profiled{first}{more}")
     for msg in errors:
         print(f"dse: error: {msg}", file=sys.stderr)
     doc = {"tensors": tensors}
@@ -99,8 +106,12 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(text)
         else:
             out = Path(args.output)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(text)
+            if errors and out.exists():  # a partial profile never replaces an existing file
+                raise UserError(
+                    f"{len(errors)} tensor(s) failed; the existing {str(out)!r} is kept "
+                    "(fix the errors, or write the partial profile elsewhere with -o)"
+                )
+            write_atomic(out, text)
             _table(tensors)
             print(f"wrote {out} ({len(tensors)} tensors)")
     return 2 if errors else 0

@@ -27,6 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_set_option(p, required=False)
     p.add_argument("--scheduler", help="evaluate on Dask: tcp://HOST:PORT, or 'local'")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument(
+        "--fresh", action="store_true",
+        help="start anew: move results the output directory already holds (of other inputs) "
+        "aside to <dir>.old-<time> instead of resuming from them",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_json_option(p)
     p.set_defaults(func=handle)
@@ -47,6 +52,7 @@ def handle(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         output_dir=out,
         report=False if args.no_report else None,
+        fresh=args.fresh,
     )
     front = table[table["on_front"]]
     summary = {

@@ -13,6 +13,7 @@ import numpy as np
 from dse.columns import METRICS, metric_columns
 from dse.errors import UserError, suggest
 from dse.evaluate import Evaluator
+from dse.files import write_atomic
 from dse.optimize import SearchContext
 from dse.schema import ListOf, Num, OneOf, Str
 from dse.space import Space
@@ -95,8 +96,7 @@ def design_digits(space: Space, design: Mapping[str, Any], where: str) -> np.nda
 
 def write_trace(ctx: SearchContext, name: str, data: dict) -> None:
     """The strategy's record of what it did, as `<output dir>/<name>.json`."""
-    path = ctx.store.dir / f"{name}.json"
-    path.write_text(json.dumps(data, indent=2, default=_plain) + "\n")
+    write_atomic(ctx.store.dir / f"{name}.json", json.dumps(data, indent=2, default=_plain) + "\n")
 
 
 def _plain(value: Any) -> Any:
