@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
 
 import numpy as np
 from scipy import stats as scistats
@@ -28,12 +28,10 @@ from dse.formats.format import Format
 from dse.validation.bert import Encoder, normalize
 from dse.validation.checkpoint import Checkpoint
 
-SENTENCES = Path(__file__).with_name("sentences.json")
-
 
 def bundled_sentences() -> list[str]:
-    """The bundled English sentences (dse/validation/sentences.json)."""
-    return json.loads(SENTENCES.read_text())["sentences"]
+    """The bundled English sentences (package data: dse/validation/sentences.json)."""
+    return json.loads(files("dse.validation").joinpath("sentences.json").read_text())["sentences"]
 
 
 def nmse(q: np.ndarray, x: np.ndarray) -> float:
