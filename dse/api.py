@@ -19,10 +19,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from dse import config as config_mod
-from dse.errors import UserError
+from dse.errors import UserError, parse_yaml
 from dse.evaluate import Evaluator
 from dse.optimize import SearchContext, feasible, strategies
 from dse.pareto import Objective, bounds, hypervolume, knee, matrix, non_dominated
@@ -185,7 +184,7 @@ def apply_sets(cfg: Mapping, sets: Sequence[str]) -> dict:
             raise UserError(f"--set {item!r}: expected PATH=VALUE, e.g. hardware.node_nm=5nm")
         path, text = item.split("=", 1)
         keys = path.strip().split(".")
-        value: Any = yaml.safe_load(text)
+        value: Any = parse_yaml(text, f"--set {path}")
         if keys[0] == "space" and len(keys) == 2 and not isinstance(value, (list, dict)):
             value = [value]
         node = out

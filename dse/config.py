@@ -14,10 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dse.columns import METRICS, PER_CLASS
-from dse.errors import UserError, suggest
+from dse.errors import UserError, load_yaml, suggest
 from dse.formats import parse
 from dse.hardware import HARDWARE_VARIABLES, base_hardware, check_values, normalise_config
 from dse.optimize import strategies
@@ -35,11 +33,18 @@ FORMAT_VARIABLES = (
     + [f"{o}_{m}" for o in OPERANDS for m in ("block", "scale", "clip")]
 )
 
+#: Upper bounds of workload.batch and workload.tokens: far beyond deployed values (the longest
+#: published context windows are ~1e7 tokens, 2025) and small enough that per-step counts
+#: (batch x tokens x model dimensions) stay within int64/float64 exact integers.
+MAX_BATCH = 2**20
+MAX_TOKENS = 2**27
+
 
 def metric_columns() -> list[str]:
-    """Every column an objective or constraint may name."""
+    """Every column an objective or constraint may name: the numeric metrics (not the
+    true/false ones such as error_exact)."""
     per_class = [f"{p}_{c}" for p in PER_CLASS for c in CLASSES]
-    return [*METRICS, *per_class]
+    return [*(c for c, (unit, _) in METRICS.items() if unit != "bool"), *per_class]
 
 
 def _format_name(value: str) -> None:
@@ -48,7 +53,7 @@ def _format_name(value: str) -> None:
 
 _range = Record(
     {
-        "range": ListOf(Num(), min_items=2, doc="[low, high]"),
+        "range": ListOf(Num(), min_items=2, max_items=2, doc="[low, high]"),
         "log": Bool(doc="log-spaced grid and log-scale search"),
         "integer": Bool(doc="integer values"),
         "n": Num(2, 1000, integer=True, doc="grid points (grid search)"),
@@ -81,8 +86,10 @@ SCHEMA = Record(
             {
                 "model": Str(doc="preset id (see `dse workload list`) or path to config.json"),
                 "phase": Str(choices=PHASES),
-                "batch": Num(1, integer=True),
-                "tokens": Num(1, integer=True, doc="context (decode) or sequence (prefill)"),
+                "batch": Num(1, MAX_BATCH, integer=True),
+                "tokens": Num(
+                    1, MAX_TOKENS, integer=True, doc="context (decode) or sequence (prefill)"
+                ),
                 "fused_qkv": Bool(),
                 "stats": MapOf(doc="tensor statistics overrides (see workloads.stats)"),
                 "profile": Str(doc="YAML written by `dse profile`"),
@@ -150,11 +157,23 @@ def _check_columns(cfg: dict) -> None:
     for where in ("objectives", "constraints"):
         for i, item in enumerate(cfg[where]):
             col = item["column"]
+            if col in METRICS and col not in valid:
+                raise UserError(
+                    f"{where}[{i}].column: {col!r} is true/false, not a number; "
+                    f"valid columns: {', '.join(valid)}"
+                )
             if col not in valid:
                 raise UserError(
                     f"{where}[{i}].column: unknown result column {col!r}{suggest(col, valid)}; "
                     f"valid columns: {', '.join(valid)}"
                 )
+    columns = [o["column"] for o in cfg["objectives"]]
+    for i, col in enumerate(columns):
+        if col in columns[:i]:
+            raise UserError(
+                f"objectives[{i}].column: {col!r} repeats objectives[{columns.index(col)}]; "
+                "give each result column once"
+            )
     for i, c in enumerate(cfg["constraints"]):
         if "min" not in c and "max" not in c:
             raise UserError(f"constraints[{i}]: give min and/or max for {c['column']!r}")
@@ -196,15 +215,9 @@ def resolve(raw: Mapping[str, Any], name: str | None = None) -> dict:
 def load(path: str | Path) -> dict:
     """Read and resolve a sweep file."""
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise UserError(f"no such sweep file: {str(path)!r}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        what = getattr(exc, "problem", None) or "cannot parse"
-        raise UserError(f"{path}: not valid YAML{where}: {what}") from None
+    if not p.exists():
+        raise UserError(f"no such sweep file: {str(path)!r}")
+    raw = load_yaml(p, "sweep file")
     if not isinstance(raw, Mapping):
         raise UserError(f"{path}: a sweep file is a YAML mapping (workload, space, ...)")
     return resolve(raw, name=p.stem)

@@ -54,8 +54,9 @@ class Variable:
 def variable(name: str, spec: Any) -> Variable:
     """A Variable from a (validated) space entry."""
     if isinstance(spec, list):
-        if len(spec) != len(set(map(str, spec))):
-            raise UserError(f"space.{name}: repeated values in {spec!r}")
+        for i, v in enumerate(spec):
+            if v in spec[:i]:  # 8 and 8.0 are the same design
+                raise UserError(f"space.{name}[{i}]: {v!r} is repeated in {spec!r}")
         return Variable(name, tuple(spec))
     lo, hi = spec["range"]
     if not lo < hi:

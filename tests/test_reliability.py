@@ -70,4 +70,106 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 # --- 3. every bad input gets one clear line and exit 2 -----------------------------------------
 
 
+_TINY = {
+    "name": "tiny",
+    "workload": {"model": "tiny", "phase": "decode", "batch": 1, "tokens": 64},
+    "hardware": {"preset": "edge-16nm"},
+    "space": {"weight_format": ["int4/g128", "mxfp4"], "rows": [8, 16]},
+    "objectives": ["model_nmse", "energy_per_token_uj"],
+    "output": {"report": False},
+}
+_LLAMA_CONFIG = (ROOT / "workloads" / "presets" / "llama-2-7b.json").read_text()
+
+
+def _tiny_yaml(**top: object) -> str:
+    import yaml
+
+    return yaml.safe_dump({**_TINY, **top}, sort_keys=False)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished sweep (the results every bad command must leave byte-identical)."""
+    base = tmp_path_factory.mktemp("finished")
+    (base / "sweep.yaml").write_text(_tiny_yaml())
+    assert main(["run", str(base / "sweep.yaml"), "-o", str(base / "out"), "--quiet"]) == 0
+    return base
+
+
+#: (id, files written to the case's directory {name: bytes}, `dse` arguments (starting with
+#: {d}: that directory, {sweep}: a valid sweep file, {out}: the finished sweep), names the
+#: one-line error shows)
+_BAD_INPUTS = [
+    ("sweep-is-directory", {"dir.yaml/x": b""}, ["run", "{d}/dir.yaml"], ["dir.yaml", "directory"]),
+    ("sweep-binary", {"b.yaml": bytes(range(256))}, ["run", "{d}/b.yaml"], ["b.yaml", "binary"]),
+    ("sweep-latin1", {"l.yaml": "name: caf\xe9\n".encode("latin-1")}, ["run", "{d}/l.yaml"],
+     ["l.yaml", "UTF-8", "line 1"]),
+    ("sweep-duplicated-key", {"dup.yaml": (_tiny_yaml() + "space:\n  rows: [8]\n").encode()},
+     ["run", "{d}/dup.yaml"], ["dup.yaml", "duplicated key 'space'", "line"]),
+    ("set-bad-yaml", {}, ["run", "{sweep}", "--set", "space.rows=["], ["--set space.rows"]),
+    ("dram-pj-nan", {}, ["run", "{sweep}", "--set", "hardware.dram_pj_per_bit=.nan"],
+     ["hardware.dram_pj_per_bit", "nan"]),
+    ("freq-nan", {}, ["run", "{sweep}", "--set", "hardware.freq_ghz=.nan"], ["hardware.freq_ghz"]),
+    ("bandwidth-inf", {}, ["run", "{sweep}", "--set", "hardware.bandwidth_gbs=.inf"],
+     ["hardware.bandwidth_gbs", "inf"]),
+    ("rows-yes", {}, ["run", "{sweep}", "--set", "hardware.cols=yes"], ["hardware.cols", "True"]),
+    ("rows-fraction", {}, ["run", "{sweep}", "--set", "hardware.cols=1.5"], ["hardware.cols"]),
+    ("other-fraction-2", {}, ["run", "{sweep}", "--set", "hardware.other_fraction=2"],
+     ["hardware.other_fraction", "[0, 1]"]),
+    ("technology-nan", {}, ["run", "{sweep}", "--set", "hardware.technology={energy_factor: .nan}"],
+     ["energy_factor", "nan"]),
+    ("sensitivity-inf", {}, ["run", "{sweep}", "--set", "workload.sensitivity={qkv: .inf}"],
+     ["workload.sensitivity.qkv", "inf"]),
+    ("constraint-inf", {}, ["run", "{sweep}", "--set",
+                            "constraints=[{column: tokens_per_s, min: .inf}]"],
+     ["constraints[0].min", "inf"]),
+    ("range-inf", {}, ["run", "{sweep}", "--set", "space.bandwidth_gbs={range: [1, .inf]}"],
+     ["space.bandwidth_gbs.range[1]", "inf"]),
+    ("range-three-entries", {}, ["run", "{sweep}", "--set",
+                                 "space.bandwidth_gbs={range: [1, 100, 5]}"],
+     ["space.bandwidth_gbs.range", "at most 2"]),
+    ("space-int-overflow", {}, ["run", "{sweep}", "--set", "space.cols=[" + "9" * 30 + "]"],
+     ["space.cols[0]", "64-bit"]),
+    ("space-same-value", {}, ["run", "{sweep}", "--set", "space.cols=[8, 8.0]"],
+     ["space.cols[1]", "repeated"]),
+    ("batch-huge", {}, ["run", "{sweep}", "--set", "workload.batch=" + "1" * 23],
+     ["workload.batch", "out of range"]),
+    ("objective-repeated", {}, ["run", "{sweep}", "--set", "objectives=[model_nmse, model_nmse]"],
+     ["objectives[1].column", "model_nmse", "repeats"]),
+    ("objective-not-numeric", {}, ["run", "{sweep}", "--set", "objectives=[error_exact]"],
+     ["objectives[0].column", "error_exact", "not a number", "model_nmse"]),
+    ("constraint-not-numeric", {}, ["run", "{sweep}", "--set",
+                                    "constraints=[{column: error_exact, min: 1}]"],
+     ["constraints[0].column", "error_exact"]),
+    ("hw-binary", {"hw.yaml": bytes(range(256))}, ["hw", "show", "{d}/hw.yaml"], ["hw.yaml"]),
+    ("hw-mac-vdd-nan", {}, ["hw", "mac", "int4", "e4m3", "--vdd", "nan"], ["--vdd", "nan"]),
+    ("config-json-latin1", {"c.json": '{"x": "caf\xe9"}'.encode("latin-1")},
+     ["workload", "show", "{d}/c.json"], ["c.json", "UTF-8"]),
+    ("profile-binary", {"p.yaml": b"\0\1\2"},
+     ["workload", "show", "tiny", "--profile", "{d}/p.yaml"], ["p.yaml", "binary"]),
+    ("whatif-binary", {"b.yaml": b"\0\1\2"}, ["whatif", "{d}/b.yaml", "--set", "a=1"],
+     ["b.yaml"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "files, args, names", [c[1:] for c in _BAD_INPUTS], ids=[c[0] for c in _BAD_INPUTS]
+)
+def test_bad_input_gets_one_clear_line(
+    files: dict, args: list, names: list, finished: Path, tmp_path: Path, capsys
+) -> None:
+    for name, data in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    out = finished / "out"
+    fill = {"d": tmp_path, "sweep": finished / "sweep.yaml", "out": out}
+    argv = [a.format(**fill) if a.startswith("{") else a for a in args]
+    if argv[0] == "run":
+        argv += ["-o", str(out), "--quiet"]
+    before = snapshot(out)
+    status, _, err = cli(capsys, *argv)
+    assert_clear_error(status, err, *names)
+    assert snapshot(out) == before
+
+
 # --- 4. random sweep files ---------------------------------------------------------------------
