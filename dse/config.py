@@ -21,6 +21,7 @@ from dse.hardware import HARDWARE_VARIABLES, base_hardware, check_values, normal
 from dse.optimize import strategies
 from dse.schema import Bool, ListOf, MapOf, Num, OneOf, Record, Str
 from workloads import CLASSES, LINEAR_CLASSES, PHASES
+from workloads.gemms import MAX_BATCH, MAX_TOKENS
 
 #: Space variables that choose formats. `weight_format`, `act_format`, `kv_format` apply to
 #: every class; `<operand>_format_<class>` overrides one class; `<operand>_block`,
@@ -32,12 +33,6 @@ FORMAT_VARIABLES = (
     + [f"{o}_format_{c}" for o in ("weight", "act") for c in LINEAR_CLASSES]
     + [f"{o}_{m}" for o in OPERANDS for m in ("block", "scale", "clip")]
 )
-
-#: Upper bounds of workload.batch and workload.tokens: far beyond deployed values (the longest
-#: published context windows are ~1e7 tokens, 2025) and small enough that per-step counts
-#: (batch x tokens x model dimensions) stay within int64/float64 exact integers.
-MAX_BATCH = 2**20
-MAX_TOKENS = 2**27
 
 
 def metric_columns() -> list[str]:

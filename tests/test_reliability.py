@@ -79,6 +79,7 @@ _TINY = {
     "output": {"report": False},
 }
 _LLAMA_CONFIG = (ROOT / "workloads" / "presets" / "llama-2-7b.json").read_text()
+_HIDDEN_1E30 = _LLAMA_CONFIG.replace('"hidden_size": 4096', '"hidden_size": 1e30').encode()
 
 
 def _tiny_yaml(**top: object) -> str:
@@ -96,9 +97,9 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
-#: (id, files written to the case's directory {name: bytes}, `dse` arguments (starting with
-#: {d}: that directory, {sweep}: a valid sweep file, {out}: the finished sweep), names the
-#: one-line error shows)
+#: (id, files written to the case's directory {name: bytes}, `dse` arguments ({d}: that
+#: directory, {sweep}: a valid sweep file, {out}: the finished sweep), names the one-line
+#: error shows)
 _BAD_INPUTS = [
     ("sweep-is-directory", {"dir.yaml/x": b""}, ["run", "{d}/dir.yaml"], ["dir.yaml", "directory"]),
     ("sweep-binary", {"b.yaml": bytes(range(256))}, ["run", "{d}/b.yaml"], ["b.yaml", "binary"]),
@@ -149,6 +150,32 @@ _BAD_INPUTS = [
      ["workload", "show", "tiny", "--profile", "{d}/p.yaml"], ["p.yaml", "binary"]),
     ("whatif-binary", {"b.yaml": b"\0\1\2"}, ["whatif", "{d}/b.yaml", "--set", "a=1"],
      ["b.yaml"]),
+    ("config-json-hidden-1e30", {"config.json": _HIDDEN_1E30},
+     ["workload", "show", "{d}/config.json"],
+     ["config.json", "hidden_size: 1e+30 is out of range (1 .. 16777216)"]),
+    ("config-json-vocab-huge", {"config.json": _LLAMA_CONFIG.replace(
+        '"vocab_size": 32000', '"vocab_size": ' + "9" * 30).encode()},
+     ["workload", "show", "{d}/config.json"], ["config.json", "vocab_size", "out of range"]),
+    ("config-json-model-type-list", {"config.json": _LLAMA_CONFIG.replace(
+        '"model_type": "llama"', '"model_type": ["llama"]').encode()},
+     ["workload", "show", "{d}/config.json"], ["model_type", "llama"]),
+    ("sweep-config-json-1e30", {"config.json": _HIDDEN_1E30},
+     ["run", "{sweep}", "--set", "workload.model={d}/config.json"], ["config.json", "hidden_size"]),
+    ("workload-batch-huge", {}, ["workload", "show", "tiny", "--batch", "9" * 25],
+     ["batch", "out of range"]),
+    ("where-10000-terms", {}, ["query", "{out}", "--where", " + ".join(["rows"] * 10_000) + " > 0"],
+     ["--where", "nested too deeply", "100 levels"]),
+    ("where-10000-nots", {}, ["query", "{out}", "--where", "not " * 10_000 + "rows > 0"],
+     ["--where", "nested too deeply"]),
+    ("error-block-conflict", {}, ["error", "int4/g128", "--block", "10000000"],
+     ["--block 10000000", "128", "int4/g128"]),
+    ("error-mc-zero", {}, ["error", "int4/g128", "--mc", "0"], ["--mc 0", "1024"]),
+    ("error-mc-memory", {}, ["error", "int4/g128", "--mc", "10000000000"],
+     ["10,000,000,000", "GB", "--max-memory-gb"]),
+    ("error-mc-stratified-per-tensor", {}, ["error", "int8", "--mc", "2000", "--sampler",
+                                            "stratified"], ["int8", "GB", "--max-memory-gb"]),
+    ("error-seed-negative", {}, ["error", "int4/g128", "--mc", "2000", "--seed", "-1"],
+     ["seed", "-1"]),
 ]  # fmt: skip
 
 
@@ -163,7 +190,11 @@ def test_bad_input_gets_one_clear_line(
         (tmp_path / name).write_bytes(data)
     out = finished / "out"
     fill = {"d": tmp_path, "sweep": finished / "sweep.yaml", "out": out}
-    argv = [a.format(**fill) if a.startswith("{") else a for a in args]
+    argv = []
+    for arg in args:
+        for key, value in fill.items():
+            arg = arg.replace("{" + key + "}", str(value))
+        argv.append(arg)
     if argv[0] == "run":
         argv += ["-o", str(out), "--quiet"]
     before = snapshot(out)

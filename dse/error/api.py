@@ -27,6 +27,7 @@ import numpy as np
 from dse.error.analytic import Setting, check_scaled, scaled_error, scaled_errors
 from dse.error.blockmax import median_max
 from dse.error.choice import choice_error
+from dse.error.montecarlo import MAX_BYTES as MC_MAX_BYTES
 from dse.error.montecarlo import SAMPLERS, monte_carlo, uses_tensor_amax
 from dse.error.student import Student, check_nu
 from dse.errors import UserError, unknown
@@ -228,8 +229,10 @@ def error(
     seed: int = 0,
     sampler: str = "iid",
     fit: str | None = None,
+    max_bytes: float = MC_MAX_BYTES,
 ) -> ErrorResult:
-    """NMSE of `fmt` on sigma * t(nu) as a result record (one nu, one block)."""
+    """NMSE of `fmt` on sigma * t(nu) as a result record (one nu, one block); a Monte Carlo
+    run holding more than `max_bytes` of memory at once is refused."""
     if method not in METHODS:
         raise unknown("error method", method, METHODS)
     record, st = _setting(fmt, nu, block, sigma, tensor_amax, tensor_size)
@@ -242,7 +245,9 @@ def error(
             raise unknown("Monte Carlo sampler", sampler, SAMPLERS)
         if not (float(samples).is_integer() and samples >= 2):
             raise UserError(f"samples must be an integer >= 2, got {samples!r}")
-        mc = monte_carlo(record, st, int(samples), seed, sampler=sampler)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise UserError(f"seed must be an integer >= 0, got {seed!r}")
+        mc = monte_carlo(record, st, int(samples), seed, sampler=sampler, max_bytes=max_bytes)
         return ErrorResult(nmse=mc.mean, se=mc.se, kind="exact", method="montecarlo", **common)
     value, kind, lower = _analytic(record, st)
     return ErrorResult(nmse=value, kind=kind, lower=lower, **common)
