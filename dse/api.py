@@ -23,6 +23,7 @@ import pandas as pd
 from dse import config as config_mod
 from dse.errors import UserError, parse_yaml
 from dse.evaluate import Evaluator
+from dse.limits import check_points
 from dse.optimize import SearchContext, feasible, strategies
 from dse.pareto import Objective, bounds, hypervolume, knee, matrix, non_dominated
 from dse.progress import Progress
@@ -104,8 +105,11 @@ def run(
     scheduler: str | None = None,
     output_dir: str | Path | None = None,
     report: bool | None = None,
+    max_points: int | None = None,
 ) -> pd.DataFrame:
-    """Run a sweep and return its results table (one row per evaluated design point)."""
+    """Run a sweep and return its results table (one row per evaluated design point).
+    `max_points` (default: search.max_points, else `dse.limits.DEFAULT_MAX_POINTS`) refuses
+    a larger sweep before it starts."""
     cfg = _resolved(config)
     if output_dir is not None:
         cfg["output"]["dir"] = str(output_dir)
@@ -117,6 +121,7 @@ def run(
     space = Space.from_config(cfg["space"])
     strategy = strategies()[search["method"]]
     budget = strategy.budget(search, space)
+    check_points(budget, search.get("max_points") if max_points is None else max_points)
     evaluate = Evaluator(cfg)
     store = ResultStore(cfg["output"]["dir"], cfg)
     started, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.perf_counter()

@@ -34,6 +34,10 @@ FORMAT_VARIABLES = (
     + [f"{o}_{m}" for o in OPERANDS for m in ("block", "scale", "clip")]
 )
 
+#: Upper bound of search.population and search.generations: pymoo holds a population and its
+#: offspring in memory at once; 100,000 is far beyond the 64-1,000 such searches use.
+MAX_POPULATION = 100_000
+
 
 def metric_columns() -> list[str]:
     """Every column an objective or constraint may name: the numeric metrics (not the
@@ -103,10 +107,13 @@ SCHEMA = Record(
             {
                 "method": Str(choices=tuple(strategies())),
                 "options": MapOf(doc="settings of the chosen strategy (see its documentation)"),
-                "population": Num(4, integer=True),
-                "generations": Num(1, integer=True),
+                "population": Num(4, MAX_POPULATION, integer=True),
+                "generations": Num(1, MAX_POPULATION, integer=True),
                 "seed": Num(0, integer=True),
                 "chunk": Num(1, integer=True, doc="grid points per evaluation chunk"),
+                "max_points": Num(
+                    1, integer=True, doc="refuse a sweep evaluating more points (see dse.limits)"
+                ),
                 "executor": Str(choices=("inprocess", "dask")),
                 "scheduler": Str(doc="Dask scheduler address (tcp://host:port) or 'local'"),
             },

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dse.cli import main
@@ -80,6 +81,15 @@ _TINY = {
 }
 _LLAMA_CONFIG = (ROOT / "workloads" / "presets" / "llama-2-7b.json").read_text()
 _HIDDEN_1E30 = _LLAMA_CONFIG.replace('"hidden_size": 4096', '"hidden_size": 1e30').encode()
+
+
+def _npy(values: object) -> bytes:
+    """The .npy file of an array."""
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(values))
+    return buffer.getvalue()
 
 
 def _tiny_yaml(**top: object) -> str:
@@ -176,6 +186,23 @@ _BAD_INPUTS = [
                                             "stratified"], ["int8", "GB", "--max-memory-gb"]),
     ("error-seed-negative", {}, ["error", "int4/g128", "--mc", "2000", "--seed", "-1"],
      ["seed", "-1"]),
+    ("profile-nan-inf", {"t.npy": _npy([1.0, np.nan, 2.0, np.inf] * 25)},
+     ["profile", "{d}/t.npy", "-o", "-"], ["t.npy", "tensor 't'", "50 of 100", "NaN"]),
+    ("profile-strings", {"s.npy": _npy(["a", "b"])}, ["profile", "{d}/s.npy", "-o", "-"],
+     ["s.npy", "not a real number"]),
+    ("profile-max-values-negative", {"t.npy": _npy(np.arange(100.0))},
+     ["profile", "{d}/t.npy", "-o", "-", "--max-values", "-1"], ["--max-values"]),
+    ("profile-group-negative", {"t.npy": _npy(np.arange(100.0))},
+     ["profile", "{d}/t.npy", "-o", "-", "--group", "-4"], ["--group", "-4"]),
+    ("space-1e10-points", {}, ["run", "{sweep}", "--set", "space.cols={range: [1, 1000], n: 1000}",
+                               "--set", "space.bandwidth_gbs={range: [1, 1000], n: 1000}",
+                               "--set", "space.freq_ghz={range: [0.1, 2], n: 1000}"],
+     ["4,000,000,000 points", "GB of results", "days", "--max-points", "search.max_points"]),
+    ("max-points-exceeded", {}, ["run", "{sweep}", "--max-points", "3"],
+     ["4 points", "limit of 3", "--max-points"]),
+    ("max-points-zero", {}, ["run", "{sweep}", "--max-points", "0"], ["--max-points", "0"]),
+    ("population-huge", {}, ["run", "{sweep}", "--set", "search.method=nsga2", "--set",
+                             "search.population=1000000000"], ["search.population", "100000"]),
 ]  # fmt: skip
 
 

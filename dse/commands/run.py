@@ -22,6 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_set_option(p, required=False)
     p.add_argument("--scheduler", help="evaluate on Dask: tcp://HOST:PORT, or 'local'")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument(
+        "--max-points",
+        type=int,
+        metavar="N",
+        help="refuse a sweep evaluating more than N points (default: search.max_points, "
+        "else 2,000,000)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_json_option(p)
     p.set_defaults(func=handle)
@@ -42,6 +49,7 @@ def handle(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         output_dir=out,
         report=False if args.no_report else None,
+        max_points=args.max_points,
     )
     front = table[table["on_front"]]
     summary = {
