@@ -180,7 +180,7 @@ def load(name_or_path: str) -> HardwareSpec:
         path = PRESET_DIR / f"{name_or_path}.yaml"
         if not path.is_file():
             raise unknown("hardware preset", name_or_path, preset_names())
-    elif not path.is_file():
+    elif not path.exists():
         raise UserError(f"hardware description {name_or_path!r}: no such file")
     data = load_yaml(path, "hardware description")
     if isinstance(data, Mapping):

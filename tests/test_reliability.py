@@ -171,6 +171,10 @@ _BAD_INPUTS = [
      ["workload", "show", "{d}/config.json"], ["model_type", "llama"]),
     ("sweep-config-json-1e30", {"config.json": _HIDDEN_1E30},
      ["run", "{sweep}", "--set", "workload.model={d}/config.json"], ["config.json", "hidden_size"]),
+    ("config-json-flag-string", {"config.json": _LLAMA_CONFIG.replace(
+        '"tie_word_embeddings": false', '"tie_word_embeddings": "no"').encode()},
+     ["workload", "show", "{d}/config.json"], ["tie_word_embeddings", "'no'"]),
+    ("hw-directory", {"hw.yaml/x": b""}, ["hw", "show", "{d}/hw.yaml"], ["hw.yaml", "directory"]),
     ("workload-batch-huge", {}, ["workload", "show", "tiny", "--batch", "9" * 25],
      ["batch", "out of range"]),
     ("where-10000-terms", {}, ["query", "{out}", "--where", " + ".join(["rows"] * 10_000) + " > 0"],
@@ -231,3 +235,72 @@ def test_bad_input_gets_one_clear_line(
 
 
 # --- 4. random sweep files ---------------------------------------------------------------------
+
+
+_NAN, _INF = float("nan"), float("inf")
+#: Values a mutation puts anywhere: wrong types, non-finite, out of range, unknown names.
+_ODD_VALUES = [
+    _NAN, _INF, -_INF, -1, 0, 1, 2.5, 1e30, 10**30, True, "yes", "", "nope", None, [], {},
+    [_NAN], ["nope"], [8, 8.0], [0], [-4], ["int4/g128", "mxfp4"], [8, 16], [1e30], [True],
+    {"range": [1, 2]}, {"range": [4, 64], "integer": True, "n": 3}, {"range": [_NAN, 1]},
+    {"range": [0, 1e30], "log": True}, {"range": [1, 2, 3]}, {"range": [5, 1]},
+    {"column": "model_nmse"}, ["model_nmse"], ["error_exact"], ["model_nmse", "model_nmse"],
+    [{"column": "tokens_per_s", "min": 1}], [{"column": "area_mm2"}], "mxfp4", "tiny", "grid",
+    "nsga2", "edge-16nm", {"preset": "nope"}, {"qkv": 1}, {"qkv": _INF},
+]  # fmt: skip
+#: Where mutations go: the sweep's sections, their keys, and design variables.
+_PATHS = [
+    ("name",), ("workload",), ("workload", "model"), ("workload", "phase"), ("workload", "batch"),
+    ("workload", "tokens"), ("workload", "stats"), ("workload", "sensitivity"),
+    ("workload", "profile"), ("workload", "nope"), ("hardware",), ("hardware", "preset"),
+    ("hardware", "freq_ghz"), ("hardware", "rows"), ("hardware", "vdd"), ("hardware", "node_nm"),
+    ("hardware", "dram_pj_per_bit"), ("hardware", "other_fraction"), ("hardware", "technology"),
+    ("hardware", "style"), ("space",), ("space", "weight_format"), ("space", "act_format"),
+    ("space", "weight_block"), ("space", "weight_clip"), ("space", "weight_scale"),
+    ("space", "rows"), ("space", "bandwidth_gbs"), ("space", "node_nm"), ("space", "nope"),
+    ("objectives",), ("constraints",), ("search",), ("search", "method"), ("search", "seed"),
+    ("search", "population"), ("search", "generations"), ("search", "chunk"),
+    ("search", "options"), ("output",), ("nope",),
+]  # fmt: skip
+
+
+def _mutated(changes: list[tuple[tuple[str, ...], object]]) -> dict:
+    import copy
+
+    cfg = copy.deepcopy(_TINY)
+    cfg["search"] = {"population": 4, "generations": 1}
+    for path, value in changes:
+        node = cfg
+        for key in path[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[path[-1]] = copy.deepcopy(value)
+    return cfg
+
+
+def test_random_sweep_dicts_succeed_or_raise_user_error() -> None:
+    """Random valid and invalid sweep dicts: `dse.run` returns a table or raises UserError,
+    never anything else (500 examples; spaces kept tiny by `max_points`)."""
+    import tempfile
+
+    import pandas as pd
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    import dse
+    from dse.errors import UserError
+
+    change = st.tuples(st.sampled_from(_PATHS), st.sampled_from(_ODD_VALUES))
+
+    @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(change, max_size=3))
+    def check(changes: list) -> None:
+        with tempfile.TemporaryDirectory() as out:
+            try:
+                table = dse.run(_mutated(changes), output_dir=out, report=False, max_points=64)
+            except UserError:
+                return
+            assert isinstance(table, pd.DataFrame) and len(table) > 0
+
+    check()

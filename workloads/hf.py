@@ -82,6 +82,9 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
     for key in (*required, "num_key_value_heads", "head_dim", "max_position_embeddings",
                 "sliding_window"):
         _check_size(config.get(key), key, name)
+    for key in _FLAGS:
+        if config.get(key) is not None and not isinstance(config[key], bool):
+            raise UserError(f"{name}: {key} must be true or false, got {config[key]!r}")
     hidden, heads = config["hidden_size"], config["num_attention_heads"]
     if model_type == "opt":
         _check_opt(config, name)
@@ -121,6 +124,9 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
 MAX_DIMENSION = 2**24
 MAX_POSITIONS = 2**31 - 1
 _POSITION_KEYS = ("max_position_embeddings", "sliding_window")
+#: Fields read as true/false (a string such as "no" must not count as true).
+_FLAGS = ("tie_word_embeddings", "enable_bias", "attention_bias", "mlp_bias",
+          "do_layer_norm_before")
 
 
 def _check_size(value: object, key: str, name: str) -> None:
