@@ -263,6 +263,22 @@ _PATHS = [
     ("search", "options"), ("output",), ("nope",),
 ]  # fmt: skip
 
+#: Valid changes, so that runs also succeed with odd but legal settings.
+_VALID_CHANGES = [
+    (("workload", "phase"), "prefill"), (("workload", "batch"), 3), (("workload", "tokens"), 1),
+    (("workload", "fused_qkv"), True), (("workload", "sensitivity"), {"qkv": 2.0}),
+    (("hardware", "freq_ghz"), 0.5), (("hardware", "other_fraction"), 0.0),
+    (("hardware", "dram_pj_per_bit"), 3.5), (("hardware", "technology"), {"energy_factor": 2}),
+    (("space", "act_format"), ["e4m3", "bf16"]), (("space", "weight_block"), [16, 64]),
+    (("space", "weight_clip"), [0.9]), (("space", "weight_scale"), ["e8m0"]),
+    (("space", "bandwidth_gbs"), {"range": [50, 200], "log": True, "n": 2}),
+    (("space", "node_nm"), ["7nm", 16]), (("space", "freq_ghz"), [0.5, 1.5]),
+    (("objectives",), ["area_mm2", {"column": "model_sqnr_db", "sense": "max"}]),
+    (("constraints",), [{"column": "tokens_per_s", "min": 1, "max": 1e9}]),
+    (("search", "method"), "nsga2"), (("search", "chunk"), 1), (("search", "seed"), 7),
+    (("output", "report"), True),
+]  # fmt: skip
+
 
 def _mutated(changes: list[tuple[tuple[str, ...], object]]) -> dict:
     import copy
@@ -291,7 +307,10 @@ def test_random_sweep_dicts_succeed_or_raise_user_error() -> None:
     import dse
     from dse.errors import UserError
 
-    change = st.tuples(st.sampled_from(_PATHS), st.sampled_from(_ODD_VALUES))
+    change = st.one_of(
+        st.tuples(st.sampled_from(_PATHS), st.sampled_from(_ODD_VALUES)),
+        st.sampled_from(_VALID_CHANGES),
+    )
 
     @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(change, max_size=3))
