@@ -62,6 +62,9 @@ def variable(name: str, spec: Any) -> Variable:
     if not lo < hi:
         raise UserError(f"space.{name}.range: need low < high, got [{lo}, {hi}]")
     log, integer, n = spec.get("log", False), spec.get("integer", False), spec.get("n", 5)
+    if integer and max(abs(lo), abs(hi)) > 2**53:  # beyond, float64 grids skip integers
+        raise UserError(f"space.{name}.range: an integer range must lie within +-2^53, "
+                        f"got [{lo}, {hi}]")
     if log and lo <= 0:
         raise UserError(f"space.{name}.range: a log range needs low > 0, got {lo}")
     grid = np.geomspace(lo, hi, n) if log else np.linspace(lo, hi, n)

@@ -115,13 +115,20 @@ def reblock(fmt: Format, block: int | None, tensor_size: int) -> tuple[Format, i
     check_scaled(fmt)
     raise AssertionError(kind)
 
+#: Largest tensor maximum accepted, in units of sigma: a t(nu) tail falls as x^-nu, so even
+#: at nu = 2 a tensor of 1e12 values reaches ~1e6 sigma; larger values only overflow.
+MAX_TENSOR_AMAX = 1e6
+
 
 def _checked(nu, sigma, tensor_amax, tensor_size) -> float:
     nu = check_nu(nu)
     if sigma is not None and not (float(sigma) > 0 and math.isfinite(sigma)):
         raise UserError(f"sigma must be a positive number, got {sigma!r}")
-    if tensor_amax is not None and not float(tensor_amax) > 0:
-        raise UserError(f"tensor_amax must be positive (units of sigma), got {tensor_amax!r}")
+    if tensor_amax is not None and not 0 < float(tensor_amax) <= MAX_TENSOR_AMAX:
+        raise UserError(
+            f"tensor_amax must be in (0, {MAX_TENSOR_AMAX:g}] (units of sigma), "
+            f"got {tensor_amax!r}"
+        )
     if not (float(tensor_size).is_integer() and tensor_size >= 1):
         raise UserError(f"tensor_size must be an integer >= 1, got {tensor_size!r}")
     return nu
