@@ -38,6 +38,10 @@ FORMAT_VARIABLES = (
 #: offspring in memory at once; 100,000 is far beyond the 64-1,000 such searches use.
 MAX_POPULATION = 100_000
 
+#: Values of the format modifiers (see FORMAT_VARIABLES): block sizes, scale format names
+#: (checked with the format they modify) and clip ratios.
+_MODIFIERS = {"block": Num(1, integer=True), "scale": Str(), "clip": Num(0, 1, open_min=True)}
+
 
 def metric_columns() -> list[str]:
     """Every column an objective or constraint may name: the numeric metrics (not the
@@ -199,6 +203,11 @@ def _check_space(cfg: dict, hw: dict) -> None:
                 Str(validate=_format_name).check(v, f"space.{name}[{i}]")
         elif name in HARDWARE_VARIABLES:
             check_values(hw, name, spec, f"space.{name}")
+        else:  # a format modifier: <operand>_block, _scale or _clip
+            node = _MODIFIERS[name.rsplit("_", 1)[1]]
+            where = f"space.{name}" if values is not None else f"space.{name}.range"
+            for i, v in enumerate(values if values is not None else spec["range"]):
+                node.check(v, f"{where}[{i}]")
 
 
 def resolve(raw: Mapping[str, Any], name: str | None = None) -> dict:
