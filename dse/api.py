@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from dse import config as config_mod
-from dse.errors import UserError
+from dse.errors import UserError, parse_yaml
 from dse.evaluate import Evaluator
 from dse.files import write_atomic
 from dse.filters import query as query_table
+from dse.limits import check_points
 from dse.optimize import SearchContext, feasible, strategies
 from dse.pareto import Objective, bounds, hypervolume, knee, matrix, non_dominated
 from dse.progress import Progress
@@ -107,11 +107,14 @@ def run(
     output_dir: str | Path | None = None,
     report: bool | None = None,
     fresh: bool = False,
+    max_points: int | None = None,
 ) -> pd.DataFrame:
     """Run a sweep and return its results table (one row per evaluated design point).
 
     Rows already in the output directory for the same workload, hardware, space and formats
-    are reused (`dse.store`); `fresh=True` moves such a directory's results aside first."""
+    are reused (`dse.store`); `fresh=True` moves such a directory's results aside first.
+    `max_points` (default: search.max_points, else `dse.limits.DEFAULT_MAX_POINTS`) refuses
+    a larger sweep before it starts."""
     cfg = _resolved(config)
     if output_dir is not None:
         cfg["output"]["dir"] = str(output_dir)
@@ -123,6 +126,7 @@ def run(
     space = Space.from_config(cfg["space"])
     strategy = strategies()[search["method"]]
     budget = strategy.budget(search, space)
+    check_points(budget, search.get("max_points") if max_points is None else max_points)
     evaluate = Evaluator(cfg)
     with ResultStore(cfg["output"]["dir"], cfg, config_mod.resume_key(cfg), fresh) as store:
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -192,7 +196,7 @@ def apply_sets(cfg: Mapping, sets: Sequence[str]) -> dict:
             raise UserError(f"--set {item!r}: expected PATH=VALUE, e.g. hardware.node_nm=5nm")
         path, text = item.split("=", 1)
         keys = path.strip().split(".")
-        value: Any = yaml.safe_load(text)
+        value: Any = parse_yaml(text, f"--set {path}")
         if keys[0] == "space" and len(keys) == 2 and not isinstance(value, (list, dict)):
             value = [value]
         node = out

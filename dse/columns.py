@@ -74,8 +74,10 @@ PER_CLASS: dict[str, tuple[str, str]] = {
 
 
 def metric_columns() -> list[str]:
-    """Every column an objective, a constraint or a strategy's `metric` may name."""
-    return [*METRICS, *(f"{p}_{c}" for p in PER_CLASS for c in CLASSES)]
+    """Every column an objective, a constraint or a strategy's `metric` may name: the numeric
+    metrics (not the true/false ones such as error_exact)."""
+    numeric = (c for c, (unit, _) in METRICS.items() if unit != "bool")
+    return [*numeric, *(f"{p}_{c}" for p in PER_CLASS for c in CLASSES)]
 
 
 def units_table() -> list[dict[str, str]]:

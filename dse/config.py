@@ -16,15 +16,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from dse.columns import metric_columns
-from dse.errors import UserError, suggest
+from dse.columns import METRICS, metric_columns
+from dse.errors import UserError, load_yaml, suggest
 from dse.formats import parse
 from dse.hardware import HARDWARE_VARIABLES, base_hardware, check_values, normalise_config
 from dse.optimize import strategies
 from dse.schema import Bool, ListOf, MapOf, Num, OneOf, Record, Str
 from workloads import CLASSES, LINEAR_CLASSES, PHASES
+from workloads.gemms import MAX_BATCH, MAX_TOKENS
 
 #: Space variables that choose formats. `weight_format`, `act_format`, `kv_format` apply to
 #: every class; `<operand>_format_<class>` overrides one class; `<operand>_block`,
@@ -37,6 +36,14 @@ FORMAT_VARIABLES = (
     + [f"{o}_{m}" for o in OPERANDS for m in ("block", "scale", "clip")]
 )
 
+#: Upper bound of search.population and search.generations: pymoo holds a population and its
+#: offspring in memory at once; 100,000 is far beyond the 64-1,000 such searches use.
+MAX_POPULATION = 100_000
+
+#: Values of the format modifiers (see FORMAT_VARIABLES): block sizes, scale format names
+#: (checked with the format they modify) and clip ratios.
+_MODIFIERS = {"block": Num(1, integer=True), "scale": Str(), "clip": Num(0, 1, open_min=True)}
+
 
 def _format_name(value: str) -> None:
     parse(value)
@@ -44,7 +51,7 @@ def _format_name(value: str) -> None:
 
 _range = Record(
     {
-        "range": ListOf(Num(), min_items=2, doc="[low, high]"),
+        "range": ListOf(Num(), min_items=2, max_items=2, doc="[low, high]"),
         "log": Bool(doc="log-spaced grid and log-scale search"),
         "integer": Bool(doc="integer values"),
         "n": Num(2, 1000, integer=True, doc="grid points (grid search)"),
@@ -77,8 +84,10 @@ SCHEMA = Record(
             {
                 "model": Str(doc="preset id (see `dse workload list`) or path to config.json"),
                 "phase": Str(choices=PHASES),
-                "batch": Num(1, integer=True),
-                "tokens": Num(1, integer=True, doc="context (decode) or sequence (prefill)"),
+                "batch": Num(1, MAX_BATCH, integer=True),
+                "tokens": Num(
+                    1, MAX_TOKENS, integer=True, doc="context (decode) or sequence (prefill)"
+                ),
                 "fused_qkv": Bool(),
                 "stats": MapOf(doc="tensor statistics overrides (see workloads.stats)"),
                 "profile": Str(doc="YAML written by `dse profile`"),
@@ -97,10 +106,13 @@ SCHEMA = Record(
             {
                 "method": Str(choices=tuple(strategies())),
                 "options": MapOf(doc="settings of the chosen strategy (see its documentation)"),
-                "population": Num(4, integer=True),
-                "generations": Num(1, integer=True),
+                "population": Num(4, MAX_POPULATION, integer=True),
+                "generations": Num(1, MAX_POPULATION, integer=True),
                 "seed": Num(0, integer=True),
                 "chunk": Num(1, integer=True, doc="grid points per evaluation chunk"),
+                "max_points": Num(
+                    1, integer=True, doc="refuse a sweep evaluating more points (see dse.limits)"
+                ),
                 "executor": Str(choices=("inprocess", "dask")),
                 "scheduler": Str(doc="Dask scheduler address (tcp://host:port) or 'local'"),
             },
@@ -146,11 +158,23 @@ def _check_columns(cfg: dict) -> None:
     for where in ("objectives", "constraints"):
         for i, item in enumerate(cfg[where]):
             col = item["column"]
+            if col in METRICS and col not in valid:
+                raise UserError(
+                    f"{where}[{i}].column: {col!r} is true/false, not a number; "
+                    f"valid columns: {', '.join(valid)}"
+                )
             if col not in valid:
                 raise UserError(
                     f"{where}[{i}].column: unknown result column {col!r}{suggest(col, valid)}; "
                     f"valid columns: {', '.join(valid)}"
                 )
+    columns = [o["column"] for o in cfg["objectives"]]
+    for i, col in enumerate(columns):
+        if col in columns[:i]:
+            raise UserError(
+                f"objectives[{i}].column: {col!r} repeats objectives[{columns.index(col)}]; "
+                "give each result column once"
+            )
     for i, c in enumerate(cfg["constraints"]):
         if "min" not in c and "max" not in c:
             raise UserError(f"constraints[{i}]: give min and/or max for {c['column']!r}")
@@ -174,6 +198,11 @@ def _check_space(cfg: dict, hw: dict) -> None:
                 Str(validate=_format_name).check(v, f"space.{name}[{i}]")
         elif name in HARDWARE_VARIABLES:
             check_values(hw, name, spec, f"space.{name}")
+        else:  # a format modifier: <operand>_block, _scale or _clip
+            node = _MODIFIERS[name.rsplit("_", 1)[1]]
+            where = f"space.{name}" if values is not None else f"space.{name}.range"
+            for i, v in enumerate(values if values is not None else spec["range"]):
+                node.check(v, f"{where}[{i}]")
 
 
 def resolve(raw: Mapping[str, Any], name: str | None = None) -> dict:
@@ -192,15 +221,9 @@ def resolve(raw: Mapping[str, Any], name: str | None = None) -> dict:
 def load(path: str | Path) -> dict:
     """Read and resolve a sweep file."""
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise UserError(f"no such sweep file: {str(path)!r}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        what = getattr(exc, "problem", None) or "cannot parse"
-        raise UserError(f"{path}: not valid YAML{where}: {what}") from None
+    if not p.exists():
+        raise UserError(f"no such sweep file: {str(path)!r}")
+    raw = load_yaml(p, "sweep file")
     if not isinstance(raw, Mapping):
         raise UserError(f"{path}: a sweep file is a YAML mapping (workload, space, ...)")
     return resolve(raw, name=p.stem)

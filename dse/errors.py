@@ -45,12 +45,53 @@ def unknown(what: str, given: object, choices: Iterable[str]) -> UserError:
 
 
 def read_text(path: str | Path | Traversable, what: str) -> str:
-    """The text of the file `path` (or of package data), or a UserError naming it: "cannot read
-    <what> 'path': ..."."""
+    """The UTF-8 text of the file `path` (or of package data), or a UserError naming it:
+    "cannot read <what> 'path': ..." (missing, a directory, unreadable, binary or not UTF-8)."""
+    where = f"cannot read {what} {str(path)!r}"
     try:
-        return (Path(path) if isinstance(path, (str, os.PathLike)) else path).read_text()
+        data = (Path(path) if isinstance(path, (str, os.PathLike)) else path).read_bytes()
     except OSError as exc:
-        raise UserError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+        raise UserError(f"{where}: {exc.strerror}") from None
+    if b"\0" in data:
+        raise UserError(f"{where}: binary file (holds NUL bytes), expected text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UserError(
+            f"{where}: not UTF-8 text (byte {data[exc.start]:#04x} on line {line})"
+        ) from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a mapping key given twice (PyYAML keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if first != key_node.start_mark.line + 1:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicated key {key!r} (first on line {first})",
+                    key_node.start_mark,
+                )  # fmt: skip
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str, where: str):
+    """The YAML document in `text`, or a UserError "<where>: not valid YAML at line L, column
+    C: ..." (duplicated mapping keys are refused, naming the key and both lines)."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(exc, "problem", None) or "cannot parse"
+        raise UserError(f"{where}: not valid YAML{at}: {what}") from None
 
 
 def stems(folder: Path | Traversable, suffix: str) -> list[str]:
@@ -59,8 +100,5 @@ def stems(folder: Path | Traversable, suffix: str) -> list[str]:
 
 
 def load_yaml(path: str | Path | Traversable, what: str):
-    """The YAML document in `path` (`read_text`), or a UserError naming the file."""
-    try:
-        return yaml.safe_load(read_text(path, what))
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({exc})") from None
+    """The YAML document in the file `path` (`read_text`, `parse_yaml`)."""
+    return parse_yaml(read_text(path, what), str(path))

@@ -67,10 +67,25 @@ def _eval(node: ast.AST, df: pd.DataFrame):
 
 def where(df: pd.DataFrame, expression: str) -> pd.DataFrame:
     """Rows of `df` satisfying `expression` (see the module docstring for the language)."""
+    #: Nesting levels allowed: ample for a written filter (a 10,000-term `a and b and ...` is
+    #: one level), far below Python's recursion limit (1000) that parsing and `_eval` meet.
+    max_depth = 100
+    too_deep = UserError(
+        f"--where is nested too deeply ({len(expression):,} characters); at most {max_depth} "
+        "levels of parentheses, operators or `not`"
+    )
     try:
         tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as exc:
-        raise UserError(f"cannot parse --where {expression!r}: {exc.msg}") from None
+        raise UserError(f"cannot parse --where {expression[:80]!r}: {exc.msg}") from None
+    except (RecursionError, MemoryError):  # CPython's parser on deeply nested input
+        raise too_deep from None
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise too_deep
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     mask = _eval(tree, df)
     if np.ndim(mask) == 0:
         raise UserError(f"--where {expression!r} does not refer to any column")

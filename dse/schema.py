@@ -15,6 +15,12 @@ from typing import Any
 
 from dse.errors import UserError, suggest
 
+_INT64_MAX = 2**63 - 1  # numpy's default integer: larger Python ints overflow in the models
+
+
+def _text(bound: float) -> str:
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
 
 def _at(path: str) -> str:
     return path or "the config"
@@ -37,26 +43,32 @@ class Node:
 
 @dataclass
 class Num(Node):
-    """A number in [minimum, maximum] (exclusive bounds via `open_min`)."""
+    """A finite number in [minimum, maximum] (exclusive bounds via `open_min`); NaN is always
+    refused, +-inf only when `allow_inf`."""
 
     minimum: float | None = None
     maximum: float | None = None
     integer: bool = False
     open_min: bool = False
     doc: str = ""
+    allow_inf: bool = False
 
     def check(self, value: Any, path: str) -> Any:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok and self.integer and not float(value).is_integer():
+        if ok and self.integer and isinstance(value, float) and not value.is_integer():
             ok = False
         kind = "an integer" if self.integer else "a number"
         if not ok or (isinstance(value, float) and math.isnan(value)):
             raise UserError(f"{_at(path)}: expected {kind}, got {value!r}")
+        if isinstance(value, float) and math.isinf(value) and not self.allow_inf:
+            raise UserError(f"{_at(path)}: {value!r} is not allowed; give a finite number")
+        if isinstance(value, int) and abs(value) > _INT64_MAX:
+            raise UserError(f"{_at(path)}: {value} is out of range (beyond 64-bit integers)")
         lo, hi = self.minimum, self.maximum
         low_bad = lo is not None and (value <= lo if self.open_min else value < lo)
         if low_bad or (hi is not None and value > hi):
-            lo_txt = "-inf" if lo is None else f"{lo:g}"
-            rng = f"{'(' if self.open_min else '['}{lo_txt}, {'inf' if hi is None else f'{hi:g}'}]"
+            lo_txt = "-inf" if lo is None else _text(lo)
+            rng = f"{'(' if self.open_min else '['}{lo_txt}, {'inf' if hi is None else _text(hi)}]"
             raise UserError(f"{_at(path)}: {value!r} is out of range; valid range {rng}")
         if self.integer or isinstance(value, int):
             return int(value)
@@ -156,6 +168,7 @@ class ListOf(Node):
     item: Node = field(default_factory=Any_)
     min_items: int = 0
     doc: str = ""
+    max_items: int | None = None
 
     def check(self, value: Any, path: str) -> Any:
         if not isinstance(value, list):
@@ -166,12 +179,17 @@ class ListOf(Node):
                 if not value
                 else f"{_at(path)}: needs at least {self.min_items}"
             )
+        if self.max_items is not None and len(value) > self.max_items:
+            raise UserError(
+                f"{_at(path)}: at most {self.max_items} entries, got {len(value)}: {value!r}"
+            )
         return [self.item.check(v, f"{path}[{i}]") for i, v in enumerate(value)]
 
     def json(self) -> dict:
-        return self._with_doc(
-            {"type": "array", "items": self.item.json(), "minItems": self.min_items}
-        )
+        out = {"type": "array", "items": self.item.json(), "minItems": self.min_items}
+        if self.max_items is not None:
+            out["maxItems"] = self.max_items
+        return self._with_doc(out)
 
 
 @dataclass

@@ -54,13 +54,17 @@ class Variable:
 def variable(name: str, spec: Any) -> Variable:
     """A Variable from a (validated) space entry."""
     if isinstance(spec, list):
-        if len(spec) != len(set(map(str, spec))):
-            raise UserError(f"space.{name}: repeated values in {spec!r}")
+        for i, v in enumerate(spec):
+            if v in spec[:i]:  # 8 and 8.0 are the same design
+                raise UserError(f"space.{name}[{i}]: {v!r} is repeated in {spec!r}")
         return Variable(name, tuple(spec))
     lo, hi = spec["range"]
     if not lo < hi:
         raise UserError(f"space.{name}.range: need low < high, got [{lo}, {hi}]")
     log, integer, n = spec.get("log", False), spec.get("integer", False), spec.get("n", 5)
+    if integer and max(abs(lo), abs(hi)) > 2**53:  # beyond, float64 grids skip integers
+        raise UserError(f"space.{name}.range: an integer range must lie within +-2^53, "
+                        f"got [{lo}, {hi}]")
     if log and lo <= 0:
         raise UserError(f"space.{name}.range: a log range needs low > 0, got {lo}")
     grid = np.geomspace(lo, hi, n) if log else np.linspace(lo, hi, n)

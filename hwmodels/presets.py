@@ -22,6 +22,7 @@ from pathlib import Path
 
 from dse.errors import UserError, load_yaml, stems, unknown
 from dse.formats import parse
+from dse.schema import Num
 from hwmodels.accelerator import Design
 from hwmodels.layout import LAYOUTS, tensor_bits
 from hwmodels.memory import off_chip
@@ -123,13 +124,15 @@ class HardwareSpec:
 
 
 _FIELDS = {f.name: f for f in fields(HardwareSpec)}
+#: Numeric keys: integers, positive numbers, and other_fraction (a share of the PE and buffer
+#: area, so below 1). NaN and inf are refused (`Num`).
+_INT, _POS = Num(1, integer=True), Num(0, open_min=True)
 _NUMBERS = {
-    "rows": int, "cols": int, "lanes": int, "word_bits": int, "k": int,
-    "freq_ghz": float, "vdd": float, "weight_buffer_kib": float, "act_buffer_kib": float,
-    "out_buffer_kib": float, "bandwidth_gbs": float, "dram_pj_per_bit": float,
-    "other_fraction": float,
+    "node_nm": _INT, "rows": _INT, "cols": _INT, "lanes": _INT, "k": _INT,
+    "word_bits": Num(0, integer=True), "freq_ghz": _POS, "vdd": _POS, "bandwidth_gbs": _POS,
+    "weight_buffer_kib": Num(0), "act_buffer_kib": Num(0), "out_buffer_kib": Num(0),
+    "dram_pj_per_bit": _POS, "other_fraction": Num(0, 1, doc="share of PE + buffer area"),
 }  # fmt: skip
-_POSITIVE = {"freq_ghz", "rows", "cols", "lanes", "bandwidth_gbs", "k"}
 
 
 def spec_from_dict(d: Mapping, where: str = "hardware") -> HardwareSpec:
@@ -143,12 +146,9 @@ def spec_from_dict(d: Mapping, where: str = "hardware") -> HardwareSpec:
         if key == "node_nm":
             value = parse_node(value, f"{where}.node_nm")
         if key in _NUMBERS and value is not None:
-            try:
-                value = _NUMBERS[key](value)
-            except (TypeError, ValueError):
-                raise UserError(f"{where}.{key} must be a number, got {value!r}") from None
-            if value < 0 or (key in _POSITIVE and value == 0):
-                raise UserError(f"{where}.{key} must be positive, got {value!r}")
+            node = _NUMBERS[key]
+            value = node.check(value, f"{where}.{key}")
+            value = value if node.integer else float(value)
         values[key] = value
     missing = [
         f.name
@@ -185,7 +185,7 @@ def load(name_or_path: str) -> HardwareSpec:
         if name_or_path not in preset_names():
             raise unknown("hardware preset", name_or_path, preset_names())
         data = load_yaml(PRESETS / f"{name_or_path}.yaml", "hardware preset")
-    elif not path.is_file():
+    elif not path.exists():
         raise UserError(f"hardware description {name_or_path!r}: no such file")
     else:
         data = load_yaml(path, "hardware description")

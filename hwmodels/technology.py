@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from dse.errors import UserError, unknown
+from dse.schema import Num
 
 
 @dataclass(frozen=True)
@@ -293,10 +294,7 @@ def technology(
     for key, value in (overrides or {}).items():
         if key not in values:
             raise unknown("technology constant", key, values)
-        try:
-            values[key] = float(value)
-        except (TypeError, ValueError):
-            raise UserError(f"technology constant {key} must be a number, got {value!r}") from None
+        values[key] = float(Num(0).check(value, f"technology constant {key}"))
         sources[key] = "override"
     return Technology(node, float(v[0]), tuple(values.items()), tuple(sources.items()))
 

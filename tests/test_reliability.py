@@ -431,4 +431,264 @@ def test_a_profile_that_matches_no_gemm_is_refused(tmp_path, capsys):
 # --- 3. every bad input gets one clear line and exit 2 -----------------------------------------
 
 
+_TINY = {
+    "name": "tiny",
+    "workload": {"model": "tiny", "phase": "decode", "batch": 1, "tokens": 64},
+    "hardware": {"preset": "edge-16nm"},
+    "space": {"weight_format": ["int4/g128", "mxfp4"], "rows": [8, 16]},
+    "objectives": ["model_nmse", "energy_per_token_uj"],
+    "output": {"report": False},
+}
+_LLAMA_CONFIG = (ROOT / "workloads" / "presets" / "llama-2-7b.json").read_text()
+_HIDDEN_1E30 = _LLAMA_CONFIG.replace('"hidden_size": 4096', '"hidden_size": 1e30').encode()
+
+
+def _npy(values: object) -> bytes:
+    """The .npy file of an array."""
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(values))
+    return buffer.getvalue()
+
+
+def _tiny_yaml(**top: object) -> str:
+    import yaml
+
+    return yaml.safe_dump({**_TINY, **top}, sort_keys=False)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished sweep (the results every bad command must leave byte-identical)."""
+    base = tmp_path_factory.mktemp("finished")
+    (base / "sweep.yaml").write_text(_tiny_yaml())
+    assert main(["run", str(base / "sweep.yaml"), "-o", str(base / "out"), "--quiet"]) == 0
+    return base
+
+
+#: (id, files written to the case's directory {name: bytes}, `dse` arguments ({d}: that
+#: directory, {sweep}: a valid sweep file, {out}: the finished sweep), names the one-line
+#: error shows)
+_BAD_INPUTS = [
+    ("sweep-is-directory", {"dir.yaml/x": b""}, ["run", "{d}/dir.yaml"], ["dir.yaml", "directory"]),
+    ("sweep-binary", {"b.yaml": bytes(range(256))}, ["run", "{d}/b.yaml"], ["b.yaml", "binary"]),
+    ("sweep-latin1", {"l.yaml": "name: caf\xe9\n".encode("latin-1")}, ["run", "{d}/l.yaml"],
+     ["l.yaml", "UTF-8", "line 1"]),
+    ("sweep-duplicated-key", {"dup.yaml": (_tiny_yaml() + "space:\n  rows: [8]\n").encode()},
+     ["run", "{d}/dup.yaml"], ["dup.yaml", "duplicated key 'space'", "line"]),
+    ("set-bad-yaml", {}, ["run", "{sweep}", "--set", "space.rows=["], ["--set space.rows"]),
+    ("dram-pj-nan", {}, ["run", "{sweep}", "--set", "hardware.dram_pj_per_bit=.nan"],
+     ["hardware.dram_pj_per_bit", "nan"]),
+    ("freq-nan", {}, ["run", "{sweep}", "--set", "hardware.freq_ghz=.nan"], ["hardware.freq_ghz"]),
+    ("bandwidth-inf", {}, ["run", "{sweep}", "--set", "hardware.bandwidth_gbs=.inf"],
+     ["hardware.bandwidth_gbs", "inf"]),
+    ("rows-yes", {}, ["run", "{sweep}", "--set", "hardware.cols=yes"], ["hardware.cols", "True"]),
+    ("rows-fraction", {}, ["run", "{sweep}", "--set", "hardware.cols=1.5"], ["hardware.cols"]),
+    ("other-fraction-2", {}, ["run", "{sweep}", "--set", "hardware.other_fraction=2"],
+     ["hardware.other_fraction", "[0, 1]"]),
+    ("technology-nan", {}, ["run", "{sweep}", "--set", "hardware.technology={energy_factor: .nan}"],
+     ["energy_factor", "nan"]),
+    ("sensitivity-inf", {}, ["run", "{sweep}", "--set", "workload.sensitivity={qkv: .inf}"],
+     ["workload.sensitivity.qkv", "inf"]),
+    ("constraint-inf", {}, ["run", "{sweep}", "--set",
+                            "constraints=[{column: tokens_per_s, min: .inf}]"],
+     ["constraints[0].min", "inf"]),
+    ("range-inf", {}, ["run", "{sweep}", "--set", "space.bandwidth_gbs={range: [1, .inf]}"],
+     ["space.bandwidth_gbs.range[1]", "inf"]),
+    ("range-three-entries", {}, ["run", "{sweep}", "--set",
+                                 "space.bandwidth_gbs={range: [1, 100, 5]}"],
+     ["space.bandwidth_gbs.range", "at most 2"]),
+    ("space-int-overflow", {}, ["run", "{sweep}", "--set", "space.cols=[" + "9" * 30 + "]"],
+     ["space.cols[0]", "64-bit"]),
+    ("space-same-value", {}, ["run", "{sweep}", "--set", "space.cols=[8, 8.0]"],
+     ["space.cols[1]", "repeated"]),
+    ("batch-huge", {}, ["run", "{sweep}", "--set", "workload.batch=" + "1" * 23],
+     ["workload.batch", "out of range"]),
+    ("objective-repeated", {}, ["run", "{sweep}", "--set", "objectives=[model_nmse, model_nmse]"],
+     ["objectives[1].column", "model_nmse", "repeats"]),
+    ("objective-not-numeric", {}, ["run", "{sweep}", "--set", "objectives=[error_exact]"],
+     ["objectives[0].column", "error_exact", "not a number", "model_nmse"]),
+    ("constraint-not-numeric", {}, ["run", "{sweep}", "--set",
+                                    "constraints=[{column: error_exact, min: 1}]"],
+     ["constraints[0].column", "error_exact"]),
+    ("hw-binary", {"hw.yaml": bytes(range(256))}, ["hw", "show", "{d}/hw.yaml"], ["hw.yaml"]),
+    ("hw-mac-vdd-nan", {}, ["hw", "mac", "int4", "e4m3", "--vdd", "nan"], ["--vdd", "nan"]),
+    ("config-json-latin1", {"c.json": '{"x": "caf\xe9"}'.encode("latin-1")},
+     ["workload", "show", "{d}/c.json"], ["c.json", "UTF-8"]),
+    ("profile-binary", {"p.yaml": b"\0\1\2"},
+     ["workload", "show", "tiny", "--profile", "{d}/p.yaml"], ["p.yaml", "binary"]),
+    ("whatif-binary", {"b.yaml": b"\0\1\2"}, ["whatif", "{d}/b.yaml", "--set", "a=1"],
+     ["b.yaml"]),
+    ("config-json-hidden-1e30", {"config.json": _HIDDEN_1E30},
+     ["workload", "show", "{d}/config.json"],
+     ["config.json", "hidden_size: 1e+30 is out of range (1 .. 16777216)"]),
+    ("config-json-vocab-huge", {"config.json": _LLAMA_CONFIG.replace(
+        '"vocab_size": 32000', '"vocab_size": ' + "9" * 30).encode()},
+     ["workload", "show", "{d}/config.json"], ["config.json", "vocab_size", "out of range"]),
+    ("config-json-model-type-list", {"config.json": _LLAMA_CONFIG.replace(
+        '"model_type": "llama"', '"model_type": ["llama"]').encode()},
+     ["workload", "show", "{d}/config.json"], ["model_type", "llama"]),
+    ("sweep-config-json-1e30", {"config.json": _HIDDEN_1E30},
+     ["run", "{sweep}", "--set", "workload.model={d}/config.json"], ["config.json", "hidden_size"]),
+    ("config-json-flag-string", {"config.json": _LLAMA_CONFIG.replace(
+        '"tie_word_embeddings": false', '"tie_word_embeddings": "no"').encode()},
+     ["workload", "show", "{d}/config.json"], ["tie_word_embeddings", "'no'"]),
+    ("hw-directory", {"hw.yaml/x": b""}, ["hw", "show", "{d}/hw.yaml"], ["hw.yaml", "directory"]),
+    ("workload-batch-huge", {}, ["workload", "show", "tiny", "--batch", "9" * 25],
+     ["batch", "out of range"]),
+    ("where-10000-terms", {}, ["query", "{out}", "--where", " + ".join(["rows"] * 10_000) + " > 0"],
+     ["--where", "nested too deeply", "100 levels"]),
+    ("where-10000-nots", {}, ["query", "{out}", "--where", "not " * 10_000 + "rows > 0"],
+     ["--where", "nested too deeply"]),
+    ("error-block-conflict", {}, ["error", "int4/g128", "--block", "10000000"],
+     ["--block 10000000", "128", "int4/g128"]),
+    ("error-mc-zero", {}, ["error", "int4/g128", "--mc", "0"], ["--mc 0", "1024"]),
+    ("error-mc-memory", {}, ["error", "int4/g128", "--mc", "10000000000"],
+     ["10,000,000,000", "GB", "--max-memory-gb"]),
+    ("error-mc-stratified-per-tensor", {}, ["error", "int8", "--mc", "2000", "--sampler",
+                                            "stratified"], ["int8", "GB", "--max-memory-gb"]),
+    ("error-tensor-amax-1e300", {}, ["error", "nvfp4", "--tensor-amax", "1e300"],
+     ["tensor_amax", "1e+300"]),
+    ("integer-range-1e30", {}, ["run", "{sweep}", "--set",
+                                "space.cols={range: [1, 1.0e+30], integer: true}"],
+     ["space.cols.range", "2^53"]),
+    ("clip-not-a-number", {}, ["run", "{sweep}", "--set", "space.weight_clip=[model_nmse]"],
+     ["space.weight_clip[0]", "model_nmse"]),
+    ("block-fraction", {}, ["run", "{sweep}", "--set", "space.act_block=[2.5]"],
+     ["space.act_block[0]", "2.5"]),
+    ("error-seed-negative", {}, ["error", "int4/g128", "--mc", "2000", "--seed", "-1"],
+     ["seed", "-1"]),
+    ("profile-nan-inf", {"t.npy": _npy([1.0, np.nan, 2.0, np.inf] * 25)},
+     ["profile", "{d}/t.npy", "-o", "-"], ["t.npy", "tensor 't'", "50 of 100", "NaN"]),
+    ("profile-strings", {"s.npy": _npy(["a", "b"])}, ["profile", "{d}/s.npy", "-o", "-"],
+     ["s.npy", "not a real number"]),
+    ("profile-max-values-negative", {"t.npy": _npy(np.arange(100.0))},
+     ["profile", "{d}/t.npy", "-o", "-", "--max-values", "-1"], ["--max-values"]),
+    ("profile-group-negative", {"t.npy": _npy(np.arange(100.0))},
+     ["profile", "{d}/t.npy", "-o", "-", "--group", "-4"], ["--group", "-4"]),
+    ("space-1e10-points", {}, ["run", "{sweep}", "--set", "space.cols={range: [1, 1000], n: 1000}",
+                               "--set", "space.bandwidth_gbs={range: [1, 1000], n: 1000}",
+                               "--set", "space.freq_ghz={range: [0.1, 2], n: 1000}"],
+     ["4,000,000,000 points", "GB of results", "days", "--max-points", "search.max_points"]),
+    ("max-points-exceeded", {}, ["run", "{sweep}", "--max-points", "3"],
+     ["4 points", "limit of 3", "--max-points"]),
+    ("max-points-zero", {}, ["run", "{sweep}", "--max-points", "0"], ["--max-points", "0"]),
+    ("population-huge", {}, ["run", "{sweep}", "--set", "search.method=nsga2", "--set",
+                             "search.population=1000000000"], ["search.population", "100000"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "files, args, names", [c[1:] for c in _BAD_INPUTS], ids=[c[0] for c in _BAD_INPUTS]
+)
+def test_bad_input_gets_one_clear_line(
+    files: dict, args: list, names: list, finished: Path, tmp_path: Path, capsys
+) -> None:
+    for name, data in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    out = finished / "out"
+    fill = {"d": tmp_path, "sweep": finished / "sweep.yaml", "out": out}
+    argv = []
+    for arg in args:
+        for key, value in fill.items():
+            arg = arg.replace("{" + key + "}", str(value))
+        argv.append(arg)
+    if argv[0] == "run":
+        argv += ["-o", str(out), "--quiet"]
+    before = snapshot(out)
+    status, _, err = cli(capsys, *argv)
+    assert_clear_error(status, err, *names)
+    assert snapshot(out) == before
+
+
 # --- 4. random sweep files ---------------------------------------------------------------------
+
+
+_NAN, _INF = float("nan"), float("inf")
+#: Values a mutation puts anywhere: wrong types, non-finite, out of range, unknown names.
+_ODD_VALUES = [
+    _NAN, _INF, -_INF, -1, 0, 1, 2.5, 1e30, 10**30, True, "yes", "", "nope", None, [], {},
+    [_NAN], ["nope"], [8, 8.0], [0], [-4], ["int4/g128", "mxfp4"], [8, 16], [1e30], [True],
+    {"range": [1, 2]}, {"range": [4, 64], "integer": True, "n": 3}, {"range": [_NAN, 1]},
+    {"range": [0, 1e30], "log": True}, {"range": [1, 2, 3]}, {"range": [5, 1]},
+    {"column": "model_nmse"}, ["model_nmse"], ["error_exact"], ["model_nmse", "model_nmse"],
+    [{"column": "tokens_per_s", "min": 1}], [{"column": "area_mm2"}], "mxfp4", "tiny", "grid",
+    "nsga2", "edge-16nm", {"preset": "nope"}, {"qkv": 1}, {"qkv": _INF},
+]  # fmt: skip
+#: Where mutations go: the sweep's sections, their keys, and design variables.
+_PATHS = [
+    ("name",), ("workload",), ("workload", "model"), ("workload", "phase"), ("workload", "batch"),
+    ("workload", "tokens"), ("workload", "stats"), ("workload", "sensitivity"),
+    ("workload", "profile"), ("workload", "nope"), ("hardware",), ("hardware", "preset"),
+    ("hardware", "freq_ghz"), ("hardware", "rows"), ("hardware", "vdd"), ("hardware", "node_nm"),
+    ("hardware", "dram_pj_per_bit"), ("hardware", "other_fraction"), ("hardware", "technology"),
+    ("hardware", "style"), ("space",), ("space", "weight_format"), ("space", "act_format"),
+    ("space", "weight_block"), ("space", "weight_clip"), ("space", "weight_scale"),
+    ("space", "rows"), ("space", "bandwidth_gbs"), ("space", "node_nm"), ("space", "nope"),
+    ("objectives",), ("constraints",), ("search",), ("search", "method"), ("search", "seed"),
+    ("search", "population"), ("search", "generations"), ("search", "chunk"),
+    ("search", "options"), ("output",), ("nope",),
+]  # fmt: skip
+
+#: Valid changes, so that runs also succeed with odd but legal settings.
+_VALID_CHANGES = [
+    (("workload", "phase"), "prefill"), (("workload", "batch"), 3), (("workload", "tokens"), 1),
+    (("workload", "fused_qkv"), True), (("workload", "sensitivity"), {"qkv": 2.0}),
+    (("hardware", "freq_ghz"), 0.5), (("hardware", "other_fraction"), 0.0),
+    (("hardware", "dram_pj_per_bit"), 3.5), (("hardware", "technology"), {"energy_factor": 2}),
+    (("space", "act_format"), ["e4m3", "bf16"]), (("space", "weight_block"), [16, 64]),
+    (("space", "weight_clip"), [0.9]), (("space", "weight_scale"), ["e8m0"]),
+    (("space", "bandwidth_gbs"), {"range": [50, 200], "log": True, "n": 2}),
+    (("space", "node_nm"), ["7nm", 16]), (("space", "freq_ghz"), [0.5, 1.5]),
+    (("objectives",), ["area_mm2", {"column": "model_sqnr_db", "sense": "max"}]),
+    (("constraints",), [{"column": "tokens_per_s", "min": 1, "max": 1e9}]),
+    (("search", "method"), "nsga2"), (("search", "chunk"), 1), (("search", "seed"), 7),
+    (("output", "report"), True),
+]  # fmt: skip
+
+
+def _mutated(changes: list[tuple[tuple[str, ...], object]]) -> dict:
+    import copy
+
+    cfg = copy.deepcopy(_TINY)
+    cfg["search"] = {"population": 4, "generations": 1}
+    for path, value in changes:
+        node = cfg
+        for key in path[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[path[-1]] = copy.deepcopy(value)
+    return cfg
+
+
+def test_random_sweep_dicts_succeed_or_raise_user_error() -> None:
+    """Random valid and invalid sweep dicts: `dse.run` returns a table or raises UserError,
+    never anything else (500 examples; spaces kept tiny by `max_points`)."""
+    import tempfile
+
+    import pandas as pd
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    import dse
+    from dse.errors import UserError
+
+    change = st.one_of(
+        st.tuples(st.sampled_from(_PATHS), st.sampled_from(_ODD_VALUES)),
+        st.sampled_from(_VALID_CHANGES),
+    )
+
+    @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(change, max_size=3))
+    def check(changes: list) -> None:
+        with tempfile.TemporaryDirectory() as out:
+            try:
+                table = dse.run(_mutated(changes), output_dir=out, report=False, max_points=64)
+            except UserError:
+                return
+            assert isinstance(table, pd.DataFrame) and len(table) > 0
+
+    check()

@@ -36,6 +36,12 @@ ATTENTION_CLASSES = CLASSES[5:]
 ROLES = ("weight", "activation", "kv_cache")
 PHASES = ("prefill", "decode")
 
+#: Upper bounds of the batch and of the sequence length / context: far beyond deployed values
+#: (the longest published context windows are ~1e7 tokens, 2025) and small enough that every
+#: GEMM dimension and count (batch x tokens x model dimensions) stays exact in int64.
+MAX_BATCH = 2**20
+MAX_TOKENS = 2**27
+
 
 @dataclass(frozen=True)
 class Gemm:
@@ -78,8 +84,8 @@ class GemmArrays:
 def prefill_gemms(spec: ModelSpec, batch: int, seq: int, *,
                   fused_qkv: bool = False) -> list[Gemm]:
     """GEMMs of a prefill step: `batch` prompts of `seq` tokens each."""
-    _check_count("batch", batch, minimum=1)
-    _check_count("sequence length", seq, minimum=1)
+    _check_count("batch", batch, 1, MAX_BATCH)
+    _check_count("sequence length", seq, 1, MAX_TOKENS)
     return _step(spec, batch, queries=seq, keys=spec.attended(seq), kv_role="activation",
                  fused_qkv=fused_qkv)
 
@@ -88,8 +94,8 @@ def decode_gemms(spec: ModelSpec, batch: int, context: int, *,
                  fused_qkv: bool = False) -> list[Gemm]:
     """GEMMs of a decode step: one new token for each of `batch` sequences whose KV cache
     already holds `context` tokens."""
-    _check_count("batch", batch, minimum=1)
-    _check_count("context", context, minimum=0)
+    _check_count("batch", batch, 1, MAX_BATCH)
+    _check_count("context", context, 0, MAX_TOKENS)
     return _step(spec, batch, queries=1, keys=spec.attended(context + 1), kv_role="kv_cache",
                  fused_qkv=fused_qkv)
 
@@ -148,7 +154,9 @@ def _step(spec: ModelSpec, batch: int, queries: int, keys: int, kv_role: str,
     return gemms
 
 
-def _check_count(what: str, value: object, minimum: int) -> None:
+def _check_count(what: str, value: object, minimum: int, maximum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         bound = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
         raise UserError(f"{what} must be {bound}, got {value!r}")
+    if value > maximum:
+        raise UserError(f"{what}: {value} is out of range ({minimum} .. {maximum})")

@@ -70,7 +70,7 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
         raise UserError(f"{name}: cannot model field(s) {', '.join(refused)} "
                         f"({'; '.join(reasons)}); only dense decoder-only models are supported")
     model_type = config.get("model_type")
-    if model_type not in _FAMILIES:
+    if not isinstance(model_type, str) or model_type not in _FAMILIES:
         raise unknown(f"model_type in {name}", model_type, _FAMILIES)
     family = _FAMILIES[model_type]
     required = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
@@ -81,10 +81,10 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
                         f"(required for model_type {model_type!r})")
     for key in (*required, "num_key_value_heads", "head_dim", "max_position_embeddings",
                 "sliding_window"):
-        value = config.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
-            raise UserError(f"{name}: {key} must be a positive integer, got {value!r}")
+        _check_size(config.get(key), key, name)
+    for key in _FLAGS:
+        if config.get(key) is not None and not isinstance(config[key], bool):
+            raise UserError(f"{name}: {key} must be true or false, got {config[key]!r}")
     hidden, heads = config["hidden_size"], config["num_attention_heads"]
     if model_type == "opt":
         _check_opt(config, name)
@@ -116,6 +116,30 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
         max_positions=max_positions,
         sliding_window=config.get("sliding_window") if family.sliding_window else None,
     )
+
+
+#: Largest accepted model dimension (hidden, heads, layers, vocab, ...): 2^24, about 300x the
+#: largest published (Llama-3.1-405B: hidden 16384, intermediate 53248; Gemma: vocab 256000),
+#: so that GEMM sizes and their products stay exact in int64. Positions and windows: 2^31 - 1.
+MAX_DIMENSION = 2**24
+MAX_POSITIONS = 2**31 - 1
+_POSITION_KEYS = ("max_position_embeddings", "sliding_window")
+#: Fields read as true/false (a string such as "no" must not count as true).
+_FLAGS = ("tie_word_embeddings", "enable_bias", "attention_bias", "mlp_bias",
+          "do_layer_norm_before")
+
+
+def _check_size(value: object, key: str, name: str) -> None:
+    """A positive integer within range, or a UserError naming the file and the key."""
+    if value is None:
+        return
+    top = MAX_POSITIONS if key in _POSITION_KEYS else MAX_DIMENSION
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and value == value and not 1 <= value <= top:
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        raise UserError(f"{name}: {key}: {shown} is out of range (1 .. {top})")
+    if not number or isinstance(value, float):
+        raise UserError(f"{name}: {key} must be a positive integer, got {value!r}")
 
 
 def load_hf_config(path: str | Path, name: str | None = None) -> ModelSpec:

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 import pandas as pd
 
 from dse.commands import add_json_option, examples
+from dse.errors import UserError
+
+#: Fewest Monte Carlo values `--mc` takes (a stated choice): the iid estimate averages 32
+#: batches, and below 32 values per batch its standard error is too noisy to judge z by.
+MIN_MC = 1024
+#: A block spelled in the format name (int4/g128, blockdialect/b32).
+_SPELLED_BLOCK = re.compile(r"/([gb])(\d+)")
 
 
 def _nu(text: str) -> float:
@@ -32,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         **examples(
             "dse error nvfp4 --nu 5",
             'dse error "sf4(nu=5)/g128" --nu 3 5 inf --mc 100000',
-            "dse error int4/g128 --nu 6.8 --block 32 64 128",
+            "dse error int4 --nu 6.8 --block 32 64 128",
         ),
     )
     p.add_argument("format", help="format name, e.g. int4/g128, mxfp4, nvfp4, anda(m=6)")
@@ -51,7 +59,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="tensor absolute maximum in units of sigma (two-level scales)",
     )
-    p.add_argument("--mc", type=int, default=0, metavar="N", help="Monte Carlo with N values")
+    p.add_argument(
+        "--mc", type=int, metavar="N", help=f"Monte Carlo with N values (N >= {MIN_MC})"
+    )
+    p.add_argument(
+        "--max-memory-gb",
+        type=float,
+        default=4.0,
+        metavar="GB",
+        help="refuse a Monte Carlo run that would hold more memory at once (default 4)",
+    )
     p.add_argument(
         "--sampler",
         choices=["iid", "stratified"],
@@ -63,9 +80,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _check(args: argparse.Namespace) -> None:
+    """Refuse a too-small --mc, a bad memory limit, and a --block contradicting the name's."""
+    if args.mc is not None and args.mc < MIN_MC:
+        raise UserError(f"--mc {args.mc}: Monte Carlo needs at least {MIN_MC} values")
+    if not args.max_memory_gb > 0 or math.isinf(args.max_memory_gb):
+        raise UserError(f"--max-memory-gb must be a positive number, got {args.max_memory_gb}")
+    spelled = _SPELLED_BLOCK.search(args.format)
+    for block in args.block:
+        if spelled and block is not None and block != int(spelled.group(2)):
+            raise UserError(
+                f"--block {block} contradicts the block {spelled.group(2)} in the format name "
+                f"{args.format!r}; give the block once (e.g. "
+                f"{_SPELLED_BLOCK.sub(f'/{spelled.group(1)}{block}', args.format, count=1)})"
+            )
+
+
 def rows(args: argparse.Namespace) -> list[dict]:
     from dse.error import error
 
+    _check(args)
     out = []
     for nu in args.nu:
         for block in args.block:
@@ -80,6 +114,7 @@ def rows(args: argparse.Namespace) -> list[dict]:
                     samples=args.mc,
                     seed=args.seed,
                     sampler=args.sampler,
+                    max_bytes=args.max_memory_gb * 1e9,
                     **kw,
                 )
                 row.update(

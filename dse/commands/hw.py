@@ -209,6 +209,8 @@ def run_mac(args: argparse.Namespace) -> int:
 
     if args.k < 1 or (args.lanes is not None and args.lanes < 1):
         raise UserError("--k and --lanes must be >= 1")
+    if args.vdd is not None and args.vdd != args.vdd:
+        raise UserError("--vdd: expected a supply voltage in V, got nan")
     unit = mac_unit(args.weight, args.activation, args.style, args.lanes, args.k,
                     technology(parse_node(args.node, "--node"), args.vdd))  # fmt: skip
     if args.json:

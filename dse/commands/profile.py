@@ -51,11 +51,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def profile_files(args: argparse.Namespace) -> tuple[dict, list[str]]:
     """({tensor name: stats}, error messages), going on after a bad file."""
-    from dse.error.profile import profile_array
+    from dse.error.profile import MIN_VALUES, profile_array
     from dse.error.tensorio import read_tensors
     from dse.errors import UserError
 
     group = args.group if args.group == "row" else _block(args.group)
+    if args.max_values < MIN_VALUES:
+        raise UserError(f"--max-values must be at least {MIN_VALUES}, got {args.max_values}")
+    if args.seed < 0:
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
     tensors, errors = {}, []
     for path in args.files:
         try:
@@ -77,9 +81,12 @@ def _block(text: str) -> int:
     from dse.errors import UserError
 
     try:
-        return int(text)
+        block = int(text)
     except ValueError:
-        raise UserError(f"--group must be 'row' or a block size, got {text!r}") from None
+        block = 0
+    if block < 1:
+        raise UserError(f"--group must be 'row' or a block size >= 1, got {text!r}")
+    return block
 
 
 def run(args: argparse.Namespace) -> int:

@@ -32,6 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="start anew: move results the output directory already holds (of other inputs) "
         "aside to <dir>.old-<time> instead of resuming from them",
     )  # fmt: skip
+    p.add_argument(
+        "--max-points",
+        type=int,
+        metavar="N",
+        help="refuse a sweep evaluating more than N points (default: search.max_points, "
+        "else 2,000,000)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_json_option(p)
     p.set_defaults(func=handle)
@@ -53,6 +60,7 @@ def handle(args: argparse.Namespace) -> int:
         output_dir=out,
         report=False if args.no_report else None,
         fresh=args.fresh,
+        max_points=args.max_points,
     )
     front = table[table["on_front"]]
     summary = {

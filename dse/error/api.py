@@ -27,6 +27,7 @@ import numpy as np
 from dse.error.analytic import Setting, check_scaled, scaled_error, scaled_errors
 from dse.error.blockmax import median_max
 from dse.error.choice import choice_error
+from dse.error.montecarlo import MAX_BYTES as MC_MAX_BYTES
 from dse.error.montecarlo import SAMPLERS, monte_carlo, uses_tensor_amax
 from dse.error.student import Student, check_nu
 from dse.errors import UserError, unknown
@@ -115,13 +116,20 @@ def reblock(fmt: Format, block: int | None, tensor_size: int) -> tuple[Format, i
     check_scaled(fmt)
     raise AssertionError(kind)
 
+#: Largest tensor maximum accepted, in units of sigma: a t(nu) tail falls as x^-nu, so even
+#: at nu = 2 a tensor of 1e12 values reaches ~1e6 sigma; larger values only overflow.
+MAX_TENSOR_AMAX = 1e6
+
 
 def _checked(nu, sigma, tensor_amax, tensor_size) -> float:
     nu = check_nu(nu)
     if sigma is not None and not (float(sigma) > 0 and math.isfinite(sigma)):
         raise UserError(f"sigma must be a positive number, got {sigma!r}")
-    if tensor_amax is not None and not float(tensor_amax) > 0:
-        raise UserError(f"tensor_amax must be positive (units of sigma), got {tensor_amax!r}")
+    if tensor_amax is not None and not 0 < float(tensor_amax) <= MAX_TENSOR_AMAX:
+        raise UserError(
+            f"tensor_amax must be in (0, {MAX_TENSOR_AMAX:g}] (units of sigma), "
+            f"got {tensor_amax!r}"
+        )
     if not (float(tensor_size).is_integer() and tensor_size >= 1):
         raise UserError(f"tensor_size must be an integer >= 1, got {tensor_size!r}")
     return nu
@@ -229,8 +237,10 @@ def error(
     seed: int = 0,
     sampler: str = "iid",
     fit: str | None = None,
+    max_bytes: float = MC_MAX_BYTES,
 ) -> ErrorResult:
-    """NMSE of `fmt` on sigma * t(nu) as a result record (one nu, one block)."""
+    """NMSE of `fmt` on sigma * t(nu) as a result record (one nu, one block); a Monte Carlo
+    run holding more than `max_bytes` of memory at once is refused."""
     if method not in METHODS:
         raise unknown("error method", method, METHODS)
     record, st = _setting(fmt, nu, block, sigma, tensor_amax, tensor_size)
@@ -243,7 +253,9 @@ def error(
             raise unknown("Monte Carlo sampler", sampler, SAMPLERS)
         if not (float(samples).is_integer() and samples >= 2):
             raise UserError(f"samples must be an integer >= 2, got {samples!r}")
-        mc = monte_carlo(record, st, int(samples), seed, sampler=sampler)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise UserError(f"seed must be an integer >= 0, got {seed!r}")
+        mc = monte_carlo(record, st, int(samples), seed, sampler=sampler, max_bytes=max_bytes)
         return ErrorResult(nmse=mc.mean, se=mc.se, kind="exact", method="montecarlo", **common)
     value, kind, lower = _analytic(record, st)
     return ErrorResult(nmse=value, kind=kind, lower=lower, **common)

@@ -50,6 +50,15 @@ MIN_PER_STRATUM = 8
 #: (2^-j-1, 2^-j] for j = 1..59 and a last stratum (0, 2^-60].
 _EDGES = np.concatenate([np.linspace(1.0, 0.5, 9), 2.0 ** -np.arange(2.0, 61.0), [0.0]])
 
+#: Peak working memory per value held at once, bytes: tracemalloc peaks measured on this
+#: machine (2e6-value runs at nu = 5): 83-85 B for int4/g128 and nvfp4, 420 B for
+#: blockdialect/b32 (a choice quantizes the block with every candidate); rounded up.
+BYTES_PER_VALUE = 100
+BYTES_PER_VALUE_CHOICE = 450
+#: Default bound on that memory, bytes: 4 GB (a stated choice: a sixth of the 24 GB machine
+#: the constants were measured on); `dse error --max-memory-gb` lifts it.
+MAX_BYTES = 4e9
+
 
 @dataclass(frozen=True)
 class MonteCarlo:
@@ -125,9 +134,12 @@ def monte_carlo(
     seed: int = 0,
     batches: int = 32,
     sampler: str = "iid",
+    max_bytes: float = MAX_BYTES,
 ) -> MonteCarlo:
-    """NMSE of `fmt` on sigma * t(nu) in blocks of st.block, by sampling (see module doc)."""
+    """NMSE of `fmt` on sigma * t(nu) in blocks of st.block, by sampling (see module doc).
+    A run that would hold more than `max_bytes` of working memory at once is refused."""
     _check(fmt, st, sampler)
+    _check_memory(fmt, st, samples, sampler, batches, max_bytes)
     rng = np.random.default_rng(seed)
     b = st.block
     if sampler == "stratified":
@@ -143,6 +155,29 @@ def monte_carlo(
     return MonteCarlo(
         float(est.mean()), float(est.std(ddof=1) / math.sqrt(batches)), rows * b * batches, sampler
     )
+
+
+def values_at_once(st: Setting, samples: int, sampler: str, batches: int = 32) -> int:
+    """Values a run holds in memory at once: one batch (iid; whole blocks) or every stratum's
+    blocks (stratified; at most len(_EDGES) - 1 strata)."""
+    b = st.block
+    if sampler == "stratified":
+        strata = _EDGES.size - 1
+        return max(MIN_PER_STRATUM, math.ceil(samples / (b * strata))) * b * strata
+    return max(1, math.ceil(samples / (batches * b))) * b
+
+
+def _check_memory(fmt, st: Setting, samples: int, sampler: str, batches: int,
+                  max_bytes: float) -> None:
+    per_value = BYTES_PER_VALUE_CHOICE if isinstance(fmt, ChoiceFormat) else BYTES_PER_VALUE
+    need = values_at_once(st, samples, sampler, batches) * per_value
+    if need > max_bytes:
+        raise UserError(
+            f"Monte Carlo of {fmt.name} with {samples:,} values ({sampler}, blocks of "
+            f"{st.block:,}) would hold ~{need / 1e9:,.1f} GB at once, above the limit of "
+            f"{max_bytes / 1e9:g} GB; use fewer values (--mc) or raise the limit "
+            "(--max-memory-gb)"
+        )
 
 
 def _sigma(fmt, st: Setting, rng: np.random.Generator, n: int) -> np.ndarray:

@@ -32,6 +32,7 @@ from dse.formats.format import Format
 NU_CAP = 1e3
 NU_MIN = 0.2  # lower end of the nu search (below it the fit is meaningless for our purposes)
 MAX_VALUES = 1_000_000
+MIN_VALUES = 10  # fewest non-zero finite values `fit_t` fits
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def fit_t(x: np.ndarray, max_values: int = MAX_VALUES, seed: int = 0) -> TFit:
     """Maximum-likelihood t(nu, sigma) with loc 0 (see the module docstring)."""
     x = subsample(x, max_values, seed)
     x = x[x != 0] if np.count_nonzero(x) > 10 else x  # exact zeros (padding) carry no shape
-    if x.size < 10 or not np.any(x):
+    if x.size < MIN_VALUES or not np.any(x):
         raise UserError(f"too few non-zero finite values to fit ({x.size})")
     x2 = x * x
     rms = math.sqrt(float(x2.mean()))
@@ -126,7 +127,17 @@ def profile_array(
     max_values: int = MAX_VALUES,
     seed: int = 0,
 ) -> dict:
-    """The statistics record of one tensor (the YAML schema of `dse profile`)."""
+    """The statistics record of one tensor (the YAML schema of `dse profile`). Tensors that
+    are not real numbers, or hold NaN or infinite values, are refused (a trusted fit needs
+    every value; a NaN in a checkpoint is a defect to fix, not to average over)."""
+    arr = np.asarray(arr)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise UserError(f"dtype {arr.dtype} is not a real number type")
+    bad = arr.size - int(np.count_nonzero(np.isfinite(arr)))
+    if bad:
+        raise UserError(
+            f"{bad:,} of {arr.size:,} values are NaN or infinite; fix or remove them first"
+        )
     pooled = fit_t(arr, max_values, seed)
     g = group_rows(arr, group)
     rms = np.sqrt(np.mean(g * g, axis=1))
