@@ -61,8 +61,22 @@ def config_hash(config: Mapping) -> str:
     return hashlib.sha256(_canonical(canon).encode()).hexdigest()
 
 
+def _pairs(value: Any) -> dict | None:
+    """The mapping a list of [name, value] pairs stands for (the space in a resume key keeps
+    its order that way), or None when `value` is not one."""
+    if isinstance(value, list) and all(
+        isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in value
+    ):
+        return dict(value)
+    return None
+
+
 def _changed(old: Any, new: Any, path: str = "", depth: int = 2) -> list[str]:
-    """Dotted paths (to `depth` levels) where two resume keys differ."""
+    """Dotted paths (to `depth` levels) where two resume keys differ; a space given as
+    [name, values] pairs is compared by variable, then by order."""
+    if depth > 0 and _pairs(old) is not None and _pairs(new) is not None and old != new:
+        by_name = _changed(_pairs(old), _pairs(new), path, depth)
+        return by_name or [f"{path} (order of the variables)"]
     if isinstance(old, Mapping) and isinstance(new, Mapping) and depth > 0:
         out = []
         for k in sorted(set(old) | set(new), key=str):
@@ -159,7 +173,7 @@ class ResultStore:
         stored = self._stored_key()
         hint = (
             "; run with --fresh (dse.run(..., fresh=True)) to move the old results aside to "
-            f"{str(self.dir)!r}.old-<time> and start anew, or choose another output directory"
+            f"{str(self.dir) + '.old-<time>'!r} and start anew, or choose another output directory"
         )
         if stored is None:
             legacy = self.dir / _LEGACY_MARKER

@@ -427,6 +427,25 @@ def test_a_profile_that_matches_no_gemm_is_refused(tmp_path, capsys):
     assert_clear_error(status, err, str(empty), "matches no GEMM")
 
 
+@pytest.mark.parametrize(
+    ("space", "named", "not_named"),
+    [
+        ({**SWEEP["space"], "rows": [8, 16]}, "space.rows changed", "space.act_format"),
+        ({"rows": [8, 16, 32], **{k: v for k, v in SWEEP["space"].items() if k != "rows"}},
+         "space (order of the variables) changed", "space.rows"),
+    ],
+    ids=["one-variable", "order"],
+)  # fmt: skip
+def test_a_changed_space_names_the_variable(tmp_path, capsys, space, named, not_named):
+    out = tmp_path / "out"
+    assert main(["run", str(sweep_file(tmp_path, out)), "--quiet"]) == 0
+    before = snapshot(out)
+    status, _, err = cli(capsys, "run", sweep_file(tmp_path, out, "b.yaml", space=space), "--quiet")
+    assert_clear_error(status, err, str(out), named, "--fresh")
+    assert not_named not in err
+    assert snapshot(out) == before
+
+
 
 # --- 3. every bad input gets one clear line and exit 2 -----------------------------------------
 
