@@ -124,7 +124,7 @@ def test_store_resumes_and_refuses_other_inputs(tmp_path):
         assert table["v"].tolist() == [np.pi, 2.0, 0.1, 1 / 3]  # floats round-trip exactly
         assert again.hash == config_hash(key)
     other = {"space": [["a", [1, 2]]], "workload": {"model": "m", "batch": 4}}
-    with pytest.raises(UserError, match=r"space, workload.batch changed; run with --fresh"):
+    with pytest.raises(UserError, match=r"space.a, workload.batch changed; run with --fresh"):
         ResultStore(tmp_path, {}, other)
     # the order of space variables fixes point indices, so it is part of the identity
     assert config_hash({"space": {"x": [1], "y": [2]}}) != config_hash(
