@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import yaml
+from anda_ratios import ratios
 from plotly.subplots import make_subplots
 
 import dse
@@ -33,21 +34,25 @@ OUT = HERE.parents[1] / "out" / "studies"
 #: Formats labelled in the Student-t figure besides the front (the rest crowd the front's end).
 LABELLED = ("e3m0/g128", "e2m1-b/g128", "e2m1-i/g128", "e2m1-ns/g128", "e2m1+sr/g128")
 NUS = (3.0, 4.0, 5.0, 6.8, 8.0, 10.0, 30.0, math.inf)
-FP_INT = ("qkv", "o", "gate_up", "down")
 
 
-def run(name: str, tag: str = "", **changes) -> tuple[pd.DataFrame, Path]:
-    """Run configs/<name>.yaml (dotted `changes`, a__b=value) into out/studies/<name><tag>."""
+def study_config(name: str, tag: str = "", **changes) -> dict:
+    """configs/<name>.yaml with dotted `changes` (a__b=value), output out/studies/<name><tag>."""
     cfg = yaml.safe_load((HERE.parent / f"{name}.yaml").read_text())
-    out = OUT / f"{name}{tag}"
-    cfg["output"] = {"dir": str(out), "report": False}
+    cfg["output"] = {"dir": str(OUT / f"{name}{tag}"), "report": False}
     for path, value in changes.items():
         *keys, last = path.split("__")
         node = cfg
         for k in keys:
             node = node.setdefault(k, {})
         node[last] = value
-    return dse.run(cfg), out
+    return cfg
+
+
+def run(name: str, tag: str = "", **changes) -> tuple[pd.DataFrame, Path]:
+    """Run `study_config(name, tag, **changes)`: its results table and output directory."""
+    cfg = study_config(name, tag, **changes)
+    return dse.run(cfg), Path(cfg["output"]["dir"])
 
 
 def short(name: str) -> str:
@@ -253,43 +258,18 @@ def fp4_fp8() -> tuple[dict, go.Figure]:
 # --- 3. Anda ---------------------------------------------------------------------------------
 
 
-def _anda_design(t: pd.DataFrame, point: int) -> dict:
-    row = t.loc[point]
-    lat = sum(row[f"latency_ms_{c}"] for c in FP_INT)
-    return {
-        "latency_ms": lat,
-        "energy_uj": sum(row[f"energy_uj_{c}"] for c in FP_INT),
-        "area_mm2": float(row["area_mm2"]),
-    }
-
-
 def anda() -> tuple[dict, go.Figure]:
     numbers, traces = {}, {}
     for model in ("llama-2-7b", "opt-6.7b"):
-        _, out = run("anda", f"-{model}", workload__model=model)
+        cfg = study_config("anda", f"-{model}", workload__model=model)
+        dse.run(cfg)
+        out = Path(cfg["output"]["dir"])
         trace = json.loads((out / "greedy-mantissa.json").read_text())
-        t = pd.read_csv(out / "results.csv").set_index("point")
-        fp_int = _anda_design(t, trace["reference"]["point"])
-        fp_fp = _anda_design(t, trace["compare"][0]["point"])
-        entry = {"reference_nmse": trace["reference"]["error"], "searches": {}}
-        for s in trace["searches"]:
-            a = _anda_design(t, s["chosen"]["point"])
-            entry["searches"][str(s["tolerance"])] = {
-                "mantissas": dict(zip(FP_INT, s["chosen"]["mantissas"])),
-                "evaluations": s["evaluations"],
-                "nmse_increase": s["chosen"]["error"] / trace["reference"]["error"] - 1,
-                **{
-                    f"vs_{k}": {
-                        "speedup": b["latency_ms"] / a["latency_ms"],
-                        "energy_efficiency": b["energy_uj"] / a["energy_uj"],
-                        "area_efficiency": b["latency_ms"]
-                        * b["area_mm2"]
-                        / (a["latency_ms"] * a["area_mm2"]),
-                    }
-                    for k, b in (("fp16xint4", fp_int), ("fp16xfp16", fp_fp))
-                },
-            }
-        numbers[model] = entry
+        numbers[model] = {
+            "reference_ppl_change_pct": trace["reference"]["error"],
+            "searches": ratios(out, cfg, "chip"),
+            "searches_compute_only": ratios(out, cfg, "compute"),
+        }
         traces[model] = trace
     fig = make_subplots(
         1,
@@ -297,35 +277,45 @@ def anda() -> tuple[dict, go.Figure]:
         horizontal_spacing=0.1,
         subplot_titles=(
             "greedy search, Llama-2-7B: every evaluated tuple",
-            "Llama-2-7B, 1 % tolerance: Anda vs",
+            "Llama-2-7B, 1 % tolerance, whole chip: Anda vs",
         ),
     )
     tr = traces["llama-2-7b"]
+    ref = 1 + tr["reference"]["error"] / 100  # perplexity / FP16 model's, FP16 activations
     for s, color in zip(tr["searches"], ("#d62728", "#1f77b4")):
         fig.add_scatter(
             x=[e["bops"] / 1e12 for e in s["trace"]],
-            y=[100 * (e["error"] / tr["reference"]["error"] - 1) for e in s["trace"]],
+            y=[100 * ((1 + e["error"] / 100) / ref - 1) for e in s["trace"]],
             mode="markers",
             marker_color=color,
             marker_size=8,
             marker_symbol=["circle" if e["within"] else "x" for e in s["trace"]],
-            name=f"tolerance {100 * s['tolerance']:g} %",
+            name=f"tolerance {s['tolerance']:g} %",
             row=1,
             col=1,
         )
-        fig.add_hline(y=100 * s["tolerance"], line_color=color, line_dash="dot", row=1, col=1)
+        fig.add_hline(y=s["tolerance"], line_color=color, line_dash="dot", row=1, col=1)
     fig.update_xaxes(title_text="BOPs (10^12)", row=1, col=1)
     fig.update_yaxes(
-        title_text="model NMSE increase over FP16 activations (%)", type="log", row=1, col=1
+        title_text="predicted perplexity increase over FP16 activations (%)",
+        type="log",
+        row=1,
+        col=1,
     )
-    one = numbers["llama-2-7b"]["searches"]["0.01"]
-    kinds = ("speedup", "energy_efficiency", "area_efficiency")
-    for base, color in (("fp16xint4", "#2ca02c"), ("fp16xfp16", "#9467bd")):
+    one = numbers["llama-2-7b"]["searches"]["1.0"]
+    kinds = ("speedup", "area_efficiency", "energy_efficiency")
+    for base, color in (
+        ("fp16xint4", "#2ca02c"),
+        ("gpu_like", "#ff7f0e"),
+        ("fp16xfp16", "#9467bd"),
+    ):
         fig.add_bar(
             x=list(kinds),
             y=[one[f"vs_{base}"][k] for k in kinds],
             marker_color=color,
-            name=base.replace("x", " x ").upper(),
+            name={"gpu_like": "GPU-LIKE FP-FP (INT4 IN MEMORY)"}.get(
+                base, base.replace("x", " x ").upper()
+            ),
             row=1,
             col=2,
         )
