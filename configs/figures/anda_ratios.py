@@ -27,6 +27,7 @@ import pandas as pd
 
 from dse.config import resolve
 from dse.evaluate import Evaluator
+from dse.hardware import base_hardware
 from hwmodels.technology import node_factors
 from hwmodels.units import mac_unit
 
@@ -37,8 +38,8 @@ BASELINES = ("fp16xint4", "fp16xfp16", "gpu_like")
 
 def _mac_energy_uj(row: pd.Series, macs: dict[str, float], config: dict, handled: int) -> float:
     """MAC-unit energy per token (uJ) of the FP-INT GEMMs of the design in `row`."""
-    hw = config["hardware"]
-    node = row.get("node_nm", hw.get("node_nm", 16))
+    hw = base_hardware(config["hardware"])
+    node = row.get("node_nm", hw["node_nm"])
     _, energy_f, _ = node_factors(int(node), hw.get("vdd"))
     pj = sum(
         macs[c]

@@ -48,6 +48,11 @@ VARIANTS: tuple[tuple[str, str, dict], ...] = (
     ("technology 45 nm", "chip", {"hardware__node_nm": 45}),
     ("bit-serial 32 lanes: equal peak at m = 4", "chip", {"space__lanes": [32, 8]}),
     ("bit-serial 128 lanes: equal peak at m = 16", "chip", {"space__lanes": [128, 8]}),
+    (
+        "bit-parallel Anda unit (dot, 8 lanes)",
+        "chip",
+        {"space__style": ["dot"], "space__lanes": [8]},
+    ),
     ("model OPT-6.7B", "chip", {"workload__model": "opt-6.7b"}),
     ("model Llama-2-13B", "chip", {"workload__model": "llama-2-13b"}),
 )
