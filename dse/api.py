@@ -185,31 +185,19 @@ def execute(
     )  # fmt: skip
 
 
-def run(
-    config: str | Path | Mapping,
-    *,
-    quiet: bool = True,
-    scheduler: str | None = None,
-    output_dir: str | Path | None = None,
-    report: bool | None = None,
-    fresh: bool = False,
-    max_points: int | None = None,
-) -> pd.DataFrame:
+def run(config: str | Path | Mapping, **options: Any) -> pd.DataFrame:
     """Run a sweep and return its results table (one row per evaluated design point).
 
     Rows already in the output directory for the same workload, hardware, space and formats
     are reused (`dse.store`); `fresh=True` moves such a directory's results aside first.
     `max_points` (default: search.max_points, else `dse.limits.DEFAULT_MAX_POINTS`) refuses
-    a larger sweep before it starts.
+    a larger sweep before it starts. `options` are those of `execute`: quiet, scheduler,
+    output_dir, report, fresh, max_points.
 
     The run itself holds no more than a chunk and the front; the returned table is
     `results.parquet` read back whole (for huge sweeps use `execute`, which returns a
     `RunSummary` instead)."""
-    summary = execute(
-        config, quiet=quiet, scheduler=scheduler, output_dir=output_dir, report=report,
-        fresh=fresh, max_points=max_points,
-    )  # fmt: skip
-    return pq.read_table(summary.results).to_pandas()
+    return pq.read_table(execute(config, **options).results).to_pandas()
 
 
 def _constraint_text(constraints: Sequence[dict]) -> str:

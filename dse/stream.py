@@ -96,8 +96,9 @@ def _scan(store, groups, objectives, constraints, progress: Progress) -> tuple[R
     running = RunningFront(len(objectives))
     closest: dict[str, float] = {}
     for df in _frames(store, groups, cols):
-        running.update(df[POINT].to_numpy(), matrix(df, objectives), _ok(df, objectives,
-                                                                          constraints))
+        running.update(
+            df[POINT].to_numpy(), matrix(df, objectives), _ok(df, objectives, constraints)
+        )
         for c in constraints:
             col = df[c["column"]]
             best = col.max() if "min" in c else col.min()
