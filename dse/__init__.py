@@ -1,7 +1,8 @@
 """Analytic design-space exploration of LLM number formats and their accelerators.
 
-The Python API: `dse.run(config)` (`dse.execute(config)`: a summary, not the table), `dse.whatif(config, sets)`, `dse.query(results, ...)`
-(pandas DataFrames out); formats in `dse.formats`, errors in `dse.error`.
+The Python API: `dse.run(config)`, `dse.whatif(config, sets)`, `dse.query(results, ...)`
+(pandas DataFrames out), `dse.execute(config)` (a run's summary,
+without its table); formats in `dse.formats`, errors in `dse.error`.
 """
 
 from dse.errors import UserError

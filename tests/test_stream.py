@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from test_dse_run import SMALL
 
 import dse.stream
 from dse import config as config_mod
@@ -18,7 +19,6 @@ from dse.api import execute, mark
 from dse.cli import main
 from dse.progress import Progress
 from dse.store import ResultStore
-from test_dse_run import SMALL
 
 SWEEP = {
     **SMALL,

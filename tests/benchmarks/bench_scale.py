@@ -1,10 +1,11 @@
 """Sweep scale benchmark (run on demand: `python tests/benchmarks/bench_scale.py [--sizes ...]`).
 
 A Llama-2-70B decode grid over formats x hardware at 10^5, 10^6 and 10^7 design points. Each
-size runs `dse.execute` (the CLI's path: the table is never loaded whole) in a fresh Python process (so its peak resident memory is its own, from
-`resource.getrusage`) and prints the wall time, the points per second, the peak RSS and the
-sizes of the files written; the last line fits the growth exponent of wall time and memory in
-the number of points (log-log least squares over the sizes run).
+size runs `dse.execute` (the CLI's path, which never loads the table whole) in a fresh Python
+process (so its peak resident memory is its own, from `resource.getrusage`) and prints the
+wall time, the points per second, the peak RSS and the sizes of the files written; the last
+line fits the growth exponent of wall time and memory in the number of points (log-log least
+squares over the sizes run).
 
 Targets (issue 15, 2 cores): 10^7 points end to end in under 60 s without the report; peak
 memory under 1.5 GB at every size; growth linear in points. The machine is shared: compare
