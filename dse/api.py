@@ -27,7 +27,7 @@ from dse.errors import UserError, parse_yaml
 from dse.evaluate import Evaluator
 from dse.files import write_atomic
 from dse.filters import query as query_table
-from dse.limits import check_points
+from dse.limits import WHATIF_MAX_POINTS, check_points
 from dse.optimize import SearchContext, feasible, strategies
 from dse.pareto import Objective, bounds, hypervolume, knee, matrix, non_dominated
 from dse.progress import Progress
@@ -254,7 +254,7 @@ def whatif(config: str | Path | Mapping, sets: Sequence[str]) -> dict:
         cfg = copy.deepcopy(cfg)
         cfg["search"]["method"] = "grid"
         space = Space.from_config(cfg["space"])
-        if space.size > 2_000_000:
+        if space.size > WHATIF_MAX_POINTS:
             raise UserError(f"what-if evaluates the whole grid; {space.size:,} points is too many")
         tables.append(mark(Evaluator(cfg)(space.points(np.arange(space.size))), cfg))
     before, after = tables

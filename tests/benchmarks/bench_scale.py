@@ -78,6 +78,9 @@ def run_one(points: int, tmp: Path, report: bool) -> dict:
         for p in sorted(out.glob("*"))
         if p.is_file() and p.suffix in (".parquet", ".csv", ".html")
     }
+    res["files_mb"]["chunks/"] = round(
+        sum(p.stat().st_size for p in (out / "chunks").glob("*.parquet")) / 2**20, 2
+    )
     return res
 
 
