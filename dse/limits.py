@@ -4,7 +4,15 @@ A sweep's results are streamed (`dse.stream`): memory is bounded by a chunk and 
 front, while disk and time grow with the points evaluated. The per-point costs below were
 measured on this project's development machine (2 cores, shared) with
 `tests/benchmarks/bench_scale.py` (Llama-2-70B decode, 10 weight x 4 activation formats x 5 x 5
-PE arrays x bandwidths x weight buffers, no report), see TODO. They are approximations:
+PE arrays x bandwidths x weight buffers, no report) while other jobs shared the machine:
+
+    points       wall     peak RSS   results.parquet  chunks/   results.csv
+    10^5          6.3 s   491 MB        4.9 MiB         4.9 MiB    111 MiB
+    10^6         37.8 s   500 MB       51.7 MiB        52.1 MiB  1,115 MiB
+    10^7        222.2 s   617 MB      859 MiB         864 MiB    (not written)
+
+Peak memory grows as points^0.05 (imports and one chunk dominate), wall time as points^0.77
+(fixed start-up costs amortised). They are approximations:
 per-class columns, format variables and the machine change them by small factors.
 """
 
@@ -12,13 +20,16 @@ from __future__ import annotations
 
 from dse.errors import UserError
 
-#: Bytes written per evaluated point above `dse.stream.CSV_AUTO_MAX_ROWS` (no CSV by default):
-#: TODO
-BYTES_PER_POINT = 1230
-#: Seconds per evaluated point (TODO).
-SECONDS_PER_POINT = 6e-5
-#: Points a sweep may evaluate unless raised: TODO
-DEFAULT_MAX_POINTS = 50_000_000
+#: Bytes written per evaluated point above `dse.stream.CSV_AUTO_MAX_ROWS`, where no CSV is
+#: written by default: results.parquet + chunks, (859 + 864) MiB / 10^7 points, measured above
+#: (results.csv, when asked for, adds ~1.2 KB a point: 1,115 MiB / 10^6).
+BYTES_PER_POINT = 180
+#: Seconds per evaluated point (222.2 s / 10^7 points, start-up included, measured above).
+SECONDS_PER_POINT = 2.2e-5
+#: Points a sweep may evaluate unless raised: twice the largest benchmark, ~3.6 GB of results
+#: and ~7 min at the costs above; memory no longer grows with points (~0.6 GB measured, plus
+#: 8 bytes a stored point when resuming: `ResultStore.done`).
+DEFAULT_MAX_POINTS = 20_000_000
 #: Points `dse whatif` evaluates in memory per sweep (it holds both tables whole: ~2 KB a
 #: point, measured with the loaded-table pipeline before `dse.stream`, so ~4 GB).
 WHATIF_MAX_POINTS = 2_000_000

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         metavar="N",
         help="refuse a sweep evaluating more than N points (default: search.max_points, "
-        "else 50,000,000)",
+        "else 20,000,000)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_json_option(p)
