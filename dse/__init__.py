@@ -1,18 +1,19 @@
 """Analytic design-space exploration of LLM number formats and their accelerators.
 
 The Python API: `dse.run(config)`, `dse.whatif(config, sets)`, `dse.query(results, ...)`
-(pandas DataFrames out); formats in `dse.formats`, errors in `dse.error`.
+(pandas DataFrames out), `dse.execute(config)` (a run's summary,
+without its table); formats in `dse.formats`, errors in `dse.error`.
 """
 
 from dse.errors import UserError
 
 __version__ = "0.1.0"
-__all__ = ["UserError", "__version__", "query", "run", "whatif"]
+__all__ = ["UserError", "__version__", "execute", "query", "run", "whatif"]
 
 
 def __getattr__(name: str):
     # the run API pulls in pymoo, hardware and workload models: load it on first use only
-    if name in ("run", "whatif", "query"):
+    if name in ("run", "execute", "whatif", "query"):
         from dse import api
 
         return getattr(api, name)

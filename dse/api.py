@@ -13,24 +13,27 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from dse import config as config_mod
 from dse.errors import UserError, parse_yaml
 from dse.evaluate import Evaluator
 from dse.files import write_atomic
 from dse.filters import query as query_table
-from dse.limits import check_points
+from dse.limits import WHATIF_MAX_POINTS, check_points
 from dse.optimize import SearchContext, feasible, strategies
 from dse.pareto import Objective, bounds, hypervolume, knee, matrix, non_dominated
 from dse.progress import Progress
 from dse.space import Space
 from dse.store import ResultStore, config_hash, read_results
+from dse.stream import write_results
 
 #: Chunks a Dask run keeps in flight per worker (bounds memory for huge grids).
 _IN_FLIGHT_PER_WORKER = 2
@@ -99,7 +102,23 @@ def _call(evaluate: Evaluator, points: pd.DataFrame) -> pd.DataFrame:
     return evaluate(points)
 
 
-def run(
+@dataclass
+class RunSummary:
+    """What a run wrote and found, without its table: the output directory, the files
+    (`csv` is None when it was not written), counts, the front's rows and each objective's
+    best feasible value."""
+
+    dir: Path
+    results: Path
+    csv: Path | None
+    report: Path | None
+    points_evaluated: int
+    feasible: int
+    front: pd.DataFrame
+    bests: dict[str, float]
+
+
+def execute(
     config: str | Path | Mapping,
     *,
     quiet: bool = True,
@@ -108,13 +127,10 @@ def run(
     report: bool | None = None,
     fresh: bool = False,
     max_points: int | None = None,
-) -> pd.DataFrame:
-    """Run a sweep and return its results table (one row per evaluated design point).
-
-    Rows already in the output directory for the same workload, hardware, space and formats
-    are reused (`dse.store`); `fresh=True` moves such a directory's results aside first.
-    `max_points` (default: search.max_points, else `dse.limits.DEFAULT_MAX_POINTS`) refuses
-    a larger sweep before it starts."""
+) -> RunSummary:
+    """Run a sweep (as `run`) and return a `RunSummary`: memory stays bounded by a chunk and
+    the front, whatever the number of points (the results files are written chunk by chunk,
+    see `dse.stream`)."""
     cfg = _resolved(config)
     if output_dir is not None:
         cfg["output"]["dir"] = str(output_dir)
@@ -138,13 +154,15 @@ def run(
         )  # fmt: skip
         strategy.run(ctx)
         progress.close()
-        table = mark(store.load(), cfg)
-        store.finish(table)
+        written = write_results(
+            store, objectives_of(cfg), cfg["constraints"], cfg["output"].get("csv", "auto"),
+            lambda label, total: Progress(total, label, quiet=quiet),
+        )  # fmt: skip
         info = {
             "config_hash": config_hash(cfg),
             "resume_key_sha256": store.hash,
             "elapsed_s": round(time.perf_counter() - t0, 3),
-            "points_evaluated": len(table),
+            "points_evaluated": written.rows,
             "space_size": space.size,
             "method": search["method"],
             "started": started,
@@ -154,13 +172,32 @@ def run(
             from reports import write_report
 
             write_report(store.dir)
-    if cfg["constraints"] and not table["feasible"].any():
+    if cfg["constraints"] and not written.feasible:
         raise UserError(
             f"no design meets the constraints {_constraint_text(cfg['constraints'])}; "
-            + _closest(table, cfg["constraints"])
-            + f" (all {len(table):,} results are kept in {cfg['output']['dir']})"
+            + "; ".join(f"best {col} reached: {v:.4g}" for col, v in written.closest.items())
+            + f" (all {written.rows:,} results are kept in {cfg['output']['dir']})"
         )
-    return table
+    html = store.dir / "report.html"
+    return RunSummary(
+        store.dir, written.parquet, written.csv, html if html.exists() else None, written.rows,
+        written.feasible, written.front, written.bests,
+    )  # fmt: skip
+
+
+def run(config: str | Path | Mapping, **options: Any) -> pd.DataFrame:
+    """Run a sweep and return its results table (one row per evaluated design point).
+
+    Rows already in the output directory for the same workload, hardware, space and formats
+    are reused (`dse.store`); `fresh=True` moves such a directory's results aside first.
+    `max_points` (default: search.max_points, else `dse.limits.DEFAULT_MAX_POINTS`) refuses
+    a larger sweep before it starts. `options` are those of `execute`: quiet, scheduler,
+    output_dir, report, fresh, max_points.
+
+    The run itself holds no more than a chunk and the front; the returned table is
+    `results.parquet` read back whole (for huge sweeps use `execute`, which returns a
+    `RunSummary` instead)."""
+    return pq.read_table(execute(config, **options).results).to_pandas()
 
 
 def _constraint_text(constraints: Sequence[dict]) -> str:
@@ -172,16 +209,6 @@ def _constraint_text(constraints: Sequence[dict]) -> str:
                         f"{c['column']} <= {hi:g}" if hi is not None else "") if t
         ))  # fmt: skip
     return ", ".join(parts)
-
-
-def _closest(table: pd.DataFrame, constraints: Sequence[dict]) -> str:
-    """The best value reached for each constraint's column, to say how far off it is."""
-    out = []
-    for c in constraints:
-        col = table[c["column"]]
-        best = col.max() if "min" in c else col.min()
-        out.append(f"best {c['column']} reached: {best:.4g}")
-    return "; ".join(out)
 
 
 # --- what-if ---------------------------------------------------------------------------------
@@ -227,7 +254,7 @@ def whatif(config: str | Path | Mapping, sets: Sequence[str]) -> dict:
         cfg = copy.deepcopy(cfg)
         cfg["search"]["method"] = "grid"
         space = Space.from_config(cfg["space"])
-        if space.size > 2_000_000:
+        if space.size > WHATIF_MAX_POINTS:
             raise UserError(f"what-if evaluates the whole grid; {space.size:,} points is too many")
         tables.append(mark(Evaluator(cfg)(space.points(np.arange(space.size))), cfg))
     before, after = tables

@@ -126,7 +126,16 @@ SCHEMA = Record(
             },
         ),
         "output": Record(
-            {"dir": Str(), "report": Bool()},
+            {
+                "dir": Str(),
+                "report": Bool(),
+                "csv": OneOf(
+                    [Bool(), Str(choices=("auto",))],
+                    doc="also write results.csv: true, false, or auto (the default: when the "
+                    "table has at most dse.stream.CSV_AUTO_MAX_ROWS rows)",
+                ),
+            },
+            # no default for csv: a default would change the config hash of older runs
             defaults={"report": True},
         ),
     },

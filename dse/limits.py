@@ -1,26 +1,38 @@
 """How much work a sweep asks for, estimated before it starts, and the limit it must stay under.
 
-A sweep's results table is written to disk and loaded whole at the end (to mark the front), so
-disk, memory and time all grow with the points evaluated. The per-point costs below were
-measured on this project's development machine (2 cores, shared) with a 200,000-point grid of
-Llama-2-7B decode (4 weight x 2 activation formats x 50 x 50 PE arrays x 10 bandwidths):
-11.75 s wall, 246 MB written (results.csv 215 MB, results.parquet 15 MB, chunks 16 MB) and
-590 MB peak RSS. They are approximations: per-class columns, format variables and the machine
-change them by small factors.
+A sweep's results are streamed (`dse.stream`): memory is bounded by a chunk and the Pareto
+front, while disk and time grow with the points evaluated. The per-point costs below were
+measured on this project's development machine (2 cores, shared) with
+`tests/benchmarks/bench_scale.py` (Llama-2-70B decode, 10 weight x 4 activation formats x 5 x 5
+PE arrays x bandwidths x weight buffers, no report) while other jobs shared the machine:
+
+    points       wall     peak RSS   results.parquet  chunks/   results.csv
+    10^5          6.3 s   491 MB        4.9 MiB         4.9 MiB    111 MiB
+    10^6         37.8 s   500 MB       51.7 MiB        52.1 MiB  1,115 MiB
+    10^7        222.2 s   617 MB      859 MiB         864 MiB    (not written)
+
+Peak memory grows as points^0.05 (imports and one chunk dominate), wall time as points^0.77
+(fixed start-up costs amortised). They are approximations:
+per-class columns, format variables and the machine change them by small factors.
 """
 
 from __future__ import annotations
 
 from dse.errors import UserError
 
-#: Bytes written per evaluated point (246 MB / 200,000 points, measured as above).
-BYTES_PER_POINT = 1230
-#: Seconds per evaluated point (11.75 s / 200,000 points, start-up included, measured above).
-SECONDS_PER_POINT = 6e-5
-#: Points a sweep may evaluate unless raised: ~2.5 GB of results, ~2 min and (at the measured
-#: ~2 KB of memory per loaded point) ~4 GB of memory when the table is loaded to mark the
-#: front -- and the same bound `dse whatif` applies to its in-memory grids.
-DEFAULT_MAX_POINTS = 2_000_000
+#: Bytes written per evaluated point above `dse.stream.CSV_AUTO_MAX_ROWS`, where no CSV is
+#: written by default: results.parquet + chunks, (859 + 864) MiB / 10^7 points, measured above
+#: (results.csv, when asked for, adds ~1.2 KB a point: 1,115 MiB / 10^6).
+BYTES_PER_POINT = 180
+#: Seconds per evaluated point (222.2 s / 10^7 points, start-up included, measured above).
+SECONDS_PER_POINT = 2.2e-5
+#: Points a sweep may evaluate unless raised: twice the largest benchmark, ~3.6 GB of results
+#: and ~7 min at the costs above; memory no longer grows with points (~0.6 GB measured, plus
+#: 8 bytes a stored point when resuming: `ResultStore.done`).
+DEFAULT_MAX_POINTS = 20_000_000
+#: Points `dse whatif` evaluates in memory per sweep (it holds both tables whole: ~2 KB a
+#: point, measured with the loaded-table pipeline before `dse.stream`, so ~4 GB).
+WHATIF_MAX_POINTS = 2_000_000
 
 
 def _duration(seconds: float) -> str:

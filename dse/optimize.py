@@ -76,7 +76,7 @@ def grid_search(
     `submit(evaluate, chunks)`, when given (a Dask executor), yields evaluated chunks in any
     order; otherwise chunks are evaluated in this process."""
     done = store.done()
-    progress.update(len(done))
+    progress.resumed(len(done))
     pending = (space.points(idx) for idx in space.chunks(chunk, skip=done))
     results = submit(evaluate, pending) if submit else map(evaluate, pending)
     for rows in results:

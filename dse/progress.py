@@ -1,5 +1,9 @@
 """A one-line progress bar on stderr: done/total, rate and time left.
 
+Each phase of a run (evaluation, the front, writing the tables, the report) has its own bar. The
+rate counts only the work done since the bar started: points found already stored (`resumed`)
+advance the bar but not the rate.
+
 It stays silent when asked to, when stderr is not a terminal, and during the first two seconds
 of a run (short runs print nothing).
 """
@@ -15,7 +19,7 @@ _EVERY_S = 0.2  # redraw at most this often
 
 class Progress:
     def __init__(self, total: int, label: str = "points", quiet: bool = False, stream=None):
-        self.total, self.label, self.done = total, label, 0
+        self.total, self.label, self.done, self.skipped = total, label, 0, 0
         self.stream = stream or sys.stderr
         self.enabled = not quiet and getattr(self.stream, "isatty", lambda: False)()
         self.start = time.perf_counter()
@@ -29,9 +33,14 @@ class Progress:
             self._last = now
             self._draw(now)
 
+    def resumed(self, n: int) -> None:
+        """Count `n` items done before this run (they do not enter the rate)."""
+        self.skipped += n
+        self.update(n)
+
     def _draw(self, now: float) -> None:
         elapsed = now - self.start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
+        rate = (self.done - self.skipped) / elapsed if elapsed > 0 else 0.0
         left = (self.total - self.done) / rate if rate > 0 else float("inf")
         frac = self.done / self.total if self.total else 1.0
         bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))

@@ -111,12 +111,20 @@ class Space:
             cols[var.name] = var.column(d)
         return pd.DataFrame(cols)
 
-    def chunks(self, chunk: int, skip: set[int] | frozenset = frozenset()) -> Iterator[np.ndarray]:
-        """Consecutive grid indices in chunks of at most `chunk`, leaving out `skip`."""
+    def chunks(
+        self, chunk: int, skip: np.ndarray | set[int] | frozenset = frozenset()
+    ) -> Iterator[np.ndarray]:
+        """Consecutive grid indices in chunks of at most `chunk`, leaving out `skip` (point
+        indices; each chunk compares with only the skipped indices in its range)."""
+        if isinstance(skip, (set, frozenset)):
+            skip = np.fromiter(skip, dtype=np.int64, count=len(skip))
+        skip = np.unique(np.asarray(skip, dtype=np.int64))
         for start in range(0, self.size, chunk):
-            idx = np.arange(start, min(start + chunk, self.size), dtype=np.int64)
-            if skip:
-                idx = idx[~np.isin(idx, np.fromiter(skip, dtype=np.int64))]
+            end = min(start + chunk, self.size)
+            idx = np.arange(start, end, dtype=np.int64)
+            lo, hi = np.searchsorted(skip, [start, end])
+            if hi > lo:
+                idx = idx[~np.isin(idx, skip[lo:hi])]
             if idx.size:
                 yield idx
 

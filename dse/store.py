@@ -10,8 +10,9 @@ An output directory holds one sweep:
 * `chunks/` -- one Parquet file per evaluated chunk, named by its first point and a random
   token (`part-<point>-<token>.parquet`), each written atomically (`dse.files.write_atomic`),
   so concurrent or killed writers leave only whole, uniquely named chunks;
-* at the end, the results table as `results.parquet` and `results.csv` (both exact: floats
-  round-trip), written by pyarrow (some 20x faster than pandas' CSV writer).
+* at the end, the results table as `results.parquet` and, up to a size or when asked,
+  `results.csv` (both exact: floats round-trip), streamed from the chunks by pyarrow
+  (`dse.stream`).
 
 Re-running a sweep whose resume key is unchanged finds the chunks, skips the design points they
 hold and writes the rest; objectives, constraints, the report and output settings are applied
@@ -34,9 +35,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import yaml
 
@@ -237,14 +238,15 @@ class ResultStore:
         df = df.drop_duplicates(POINT, keep="first").sort_values(POINT, kind="stable")
         return df.reset_index(drop=True)
 
-    def done(self) -> set[int]:
-        """Point indices already stored."""
-        out: set[int] = set()
+    def done(self) -> np.ndarray:
+        """Point indices already stored, sorted and unique (8 bytes a point: a Python set
+        of 10^7 points would take some 0.5 GB)."""
+        parts = [np.zeros(0, dtype=np.int64)]
         for path in self._chunk_files():
             table = self._read(path, [POINT])
             if table is not None:
-                out.update(table[POINT].to_pylist())
-        return out
+                parts.append(table[POINT].to_numpy().astype(np.int64, copy=False))
+        return np.unique(np.concatenate(parts))
 
     def append(self, rows: pd.DataFrame) -> None:
         """Store a chunk of evaluated rows (they must carry the `point` column)."""
@@ -254,14 +256,6 @@ class ResultStore:
         name = f"part-{first:012d}-{uuid.uuid4().hex[:12]}.parquet"
         table = pa.Table.from_pandas(rows, preserve_index=False)
         write_atomic(self.chunks / name, lambda p: pq.write_table(table, p))
-
-    def finish(self, table: pd.DataFrame | None = None) -> Path:
-        """Write `results.parquet` and `results.csv` (the stored rows, or `table`); return the
-        CSV's path."""
-        arrow = pa.Table.from_pandas(self.load() if table is None else table,
-                                     preserve_index=False)  # fmt: skip
-        write_atomic(self.dir / "results.parquet", lambda p: pq.write_table(arrow, p))
-        return write_atomic(self.dir / "results.csv", lambda p: pa_csv.write_csv(arrow, p))
 
 
 def read_results(path: str | Path) -> tuple[pd.DataFrame, dict]:

@@ -118,7 +118,7 @@ def test_store_resumes_and_refuses_other_inputs(tmp_path):
         s.append(pd.DataFrame({"point": [0, 1], "v": [np.pi, 2.0]}))
     same = {"workload": {"batch": 1, "model": "m"}, "space": [["a", [1]]]}  # other key order
     with ResultStore(tmp_path, {"name": "y", "objectives": ["v"]}, same) as again:
-        assert again.done() == {0, 1, 2, 3}
+        assert again.done().tolist() == [0, 1, 2, 3]
         table = again.load()
         assert list(table["point"]) == [0, 1, 2, 3]
         assert table["v"].tolist() == [np.pi, 2.0, 0.1, 1 / 3]  # floats round-trip exactly
@@ -137,7 +137,7 @@ def test_store_fresh_moves_the_old_results_aside(tmp_path):
     with ResultStore(out, {}, {"k": 1}) as s:
         s.append(pd.DataFrame({"point": [0], "v": [1.0]}))
     with ResultStore(out, {}, {"k": 2}, fresh=True) as s:
-        assert s.done() == set()
+        assert s.done().tolist() == []
     (aside,) = tmp_path.glob("out.old-*")
     with ResultStore(aside, {}, {"k": 1}) as s:
         assert s.load()["v"].tolist() == [1.0]

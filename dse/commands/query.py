@@ -20,7 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
             "--columns weight_format,act_format,tokens_per_s",
         ),
     )
-    p.add_argument("results", help="a sweep's output directory or its results.csv")
+    p.add_argument(
+        "results",
+        help="a sweep's output directory (its results.parquet, else results.csv) or a results file",
+    )
     p.add_argument("--where", help="filter expression")
     p.add_argument("--sort", help="column to sort by; prefix - for descending (--sort=-COLUMN)")
     p.add_argument("--top", type=int, help="keep the first N rows")

@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report",
         help="write the HTML report of a finished sweep",
-        description="Render a sweep's output directory (results.csv, config.yaml and, when "
+        description="Render a sweep's output directory (results.parquet, config.yaml and, when "
         "present, run.json) as one self-contained HTML file: summary, Pareto views, formats, "
         "breakdowns and the table of front designs. Works offline: plotly.js is embedded "
         "unless --cdn is given.",

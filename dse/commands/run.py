@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         metavar="N",
         help="refuse a sweep evaluating more than N points (default: search.max_points, "
-        "else 2,000,000)",
+        "else 20,000,000)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_json_option(p)
@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from dse.api import apply_sets, run
+    from dse.api import apply_sets, execute
     from dse.cli import print_json
     from dse.config import load, resolve
 
@@ -53,7 +53,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.sets:
         cfg = resolve(apply_sets(cfg, args.sets))
     out = Path(args.output or cfg["output"]["dir"])
-    table = run(
+    done = execute(
         cfg,
         quiet=args.quiet or args.json,
         scheduler=args.scheduler,
@@ -62,12 +62,12 @@ def handle(args: argparse.Namespace) -> int:
         fresh=args.fresh,
         max_points=args.max_points,
     )
-    front = table[table["on_front"]]
+    front = done.front
     summary = {
-        "results": str(out / "results.csv"),
-        "report": str(out / "report.html") if (out / "report.html").exists() else None,
-        "points_evaluated": len(table),
-        "feasible": int(table["feasible"].sum()),
+        "results": str(done.csv or done.results),
+        "report": str(done.report) if done.report else None,
+        "points_evaluated": done.points_evaluated,
+        "feasible": done.feasible,
         "front_size": len(front),
     }
     if args.json:
@@ -83,6 +83,11 @@ def handle(args: argparse.Namespace) -> int:
         shown = front.sort_values(cols[0]).head(15)[names + cols]
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"results: {summary['results']}", file=sys.stdout)
+    if done.csv is None:
+        print(
+            f"         (no results.csv for {done.points_evaluated:,} rows: set output.csv: "
+            "true to write it; dse query and the report read results.parquet)"
+        )
     if summary["report"]:
         print(f"report:  {summary['report']}")
     return 0

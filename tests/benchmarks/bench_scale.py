@@ -1,10 +1,11 @@
 """Sweep scale benchmark (run on demand: `python tests/benchmarks/bench_scale.py [--sizes ...]`).
 
 A Llama-2-70B decode grid over formats x hardware at 10^5, 10^6 and 10^7 design points. Each
-size runs `dse.run` in a fresh Python process (so its peak resident memory is its own, from
-`resource.getrusage`) and prints the wall time, the points per second, the peak RSS and the
-sizes of the files written; the last line fits the growth exponent of wall time and memory in
-the number of points (log-log least squares over the sizes run).
+size runs `dse.execute` (the CLI's path, which never loads the table whole) in a fresh Python
+process (so its peak resident memory is its own, from `resource.getrusage`) and prints the
+wall time, the points per second, the peak RSS and the sizes of the files written; the last
+line fits the growth exponent of wall time and memory in the number of points (log-log least
+squares over the sizes run).
 
 Targets (issue 15, 2 cores): 10^7 points end to end in under 60 s without the report; peak
 memory under 1.5 GB at every size; growth linear in points. The machine is shared: compare
@@ -54,9 +55,9 @@ import json, resource, sys, time
 import dse
 cfg = json.loads(sys.argv[1])
 t = time.perf_counter()
-table = dse.run(cfg)
+done = dse.execute(cfg)
 wall = time.perf_counter() - t
-print(json.dumps({"wall_s": wall, "rows": len(table), "front": int(table["on_front"].sum()),
+print(json.dumps({"wall_s": wall, "rows": done.points_evaluated, "front": len(done.front),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -77,6 +78,9 @@ def run_one(points: int, tmp: Path, report: bool) -> dict:
         for p in sorted(out.glob("*"))
         if p.is_file() and p.suffix in (".parquet", ".csv", ".html")
     }
+    res["files_mb"]["chunks/"] = round(
+        sum(p.stat().st_size for p in (out / "chunks").glob("*.parquet")) / 2**20, 2
+    )
     return res
 
 

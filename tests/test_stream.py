@@ -1,0 +1,144 @@
+"""The streamed results files (`dse.stream`): the same table as the in-memory path, without
+ever loading the store on the CLI path; results.csv opt-in above a size; progress rates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+from test_dse_run import SMALL
+
+import dse.stream
+from dse import config as config_mod
+from dse.api import execute, mark
+from dse.cli import main
+from dse.progress import Progress
+from dse.store import ResultStore
+
+SWEEP = {
+    **SMALL,
+    "objectives": ["model_nmse", "energy_per_token_uj", {"column": "tokens_per_s",
+                                                         "sense": "max"}],
+    "constraints": [{"column": "area_mm2", "max": 3.0}],
+    "search": {"chunk": 16},
+}  # fmt: skip
+SIZE = 4 * 2 * 3 * 2 * 3
+
+
+def sweep(tmp_path: Path, **output) -> dict:
+    cfg = json.loads(json.dumps(SWEEP))
+    cfg["output"].update({"dir": str(tmp_path / "out"), **output})
+    return cfg
+
+
+def in_memory(cfg: dict) -> pd.DataFrame:
+    """The table the code before streaming wrote: every stored row loaded, then marked."""
+    cfg = config_mod.resolve(cfg)
+    with ResultStore(cfg["output"]["dir"], cfg, config_mod.resume_key(cfg)) as store:
+        return mark(store.load(), cfg)
+
+
+def test_streamed_table_equals_the_in_memory_one_after_a_partial_run_and_duplicates(tmp_path):
+    cfg = sweep(tmp_path)
+    execute(cfg)
+    chunks = Path(cfg["output"]["dir"]) / "chunks"
+    files = sorted(chunks.glob("part-*.parquet"))
+    assert len(files) == -(-SIZE // 16)
+    # a killed run: two chunks and the final files are missing
+    for p in (files[1], files[3]):
+        p.unlink()
+    for name in ("results.parquet", "results.csv"):
+        (chunks.parent / name).unlink()
+    # duplicated points: a copy of chunk 0 named to sort first, with changed values (the
+    # first one in name order must win), and a chunk straddling chunks 2 and 4 (overlap)
+    first = pq.read_table(files[0]).to_pandas()
+    first["area_mm2"] += 0.5
+    first["energy_per_token_uj"] *= 0.5
+    pq.write_table(pa.Table.from_pandas(first, preserve_index=False),
+                   chunks / "part-000000000000-000000000000.parquet")  # fmt: skip
+    straddle = pd.concat([pq.read_table(f).to_pandas() for f in (files[2], files[4])])
+    straddle = straddle[(straddle["point"] >= 40) & (straddle["point"] < 70)].iloc[::-1]
+    pq.write_table(pa.Table.from_pandas(straddle, preserve_index=False),
+                   chunks / "part-000000000040-ffffffffffff.parquet")  # fmt: skip
+    want = in_memory(cfg)  # as the old code marked the stored rows (before the resume)
+    done = execute(cfg)  # resumes: evaluates the two missing chunks
+    want = in_memory(cfg)
+    got = pq.read_table(done.results).to_pandas()
+    assert len(got) == SIZE == done.points_evaluated
+    assert got["point"].tolist() == list(range(SIZE))
+    pd.testing.assert_frame_equal(got, want)
+    assert (got.loc[:15, "area_mm2"].to_numpy() == first["area_mm2"].to_numpy()).all()
+    assert 0 < done.feasible == int(want["feasible"].sum()) < SIZE
+    assert sorted(done.front["point"]) == want.loc[want["on_front"], "point"].tolist()
+    csv = pa_csv.read_csv(done.csv).to_pandas()
+    assert csv["point"].tolist() == got["point"].tolist()
+    assert done.bests["tokens_per_s"] == want.loc[want["feasible"], "tokens_per_s"].max()
+
+
+def test_the_cli_run_never_loads_the_table(tmp_path, monkeypatch, capsys):
+    def refuse(self):
+        raise AssertionError("store.load() called on the CLI path")
+
+    monkeypatch.setattr(ResultStore, "load", refuse)
+    cfg_file = tmp_path / "sweep.json"
+    cfg_file.write_text(json.dumps(sweep(tmp_path)))
+    assert main(["run", str(cfg_file), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["points_evaluated"] == SIZE
+    assert summary["results"].endswith("results.csv")
+    monkeypatch.undo()
+    want = in_memory(sweep(tmp_path))
+    assert summary["front_size"] == int(want["on_front"].sum()) > 0
+    assert summary["feasible"] == int(want["feasible"].sum())
+
+
+def test_csv_is_skipped_above_the_auto_size_unless_asked(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(dse.stream, "CSV_AUTO_MAX_ROWS", SIZE - 1)
+    done = execute(sweep(tmp_path, csv=True))  # asked for: written above the size
+    assert done.csv is not None
+    assert len(pa_csv.read_csv(done.csv).to_pandas()) == SIZE
+    cfg_file = tmp_path / "sweep.json"
+    cfg_file.write_text(json.dumps(sweep(tmp_path)))
+    assert main(["run", str(cfg_file)]) == 0
+    assert not done.csv.exists()  # the earlier table is removed, not left stale
+    text = capsys.readouterr().out
+    assert "no results.csv" in text and "output.csv: true" in text
+    assert "results.parquet" in text
+    assert execute(sweep(tmp_path, csv=False)).csv is None
+    monkeypatch.setattr(dse.stream, "CSV_AUTO_MAX_ROWS", SIZE)
+    assert execute(sweep(tmp_path)).csv is not None
+
+
+def test_output_csv_takes_only_booleans_or_auto(tmp_path):
+    with pytest.raises(dse.UserError, match=r"output\.csv"):
+        execute(sweep(tmp_path, csv="sometimes"))
+
+
+class _Tty:
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+
+def test_progress_rate_ignores_resumed_points(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr("dse.progress.time.perf_counter", lambda: now[0])
+    stream = _Tty()
+    bar = Progress(1000, stream=stream)
+    bar.resumed(900)
+    now[0] += 10
+    bar.update(50)  # 50 new points in 10 s
+    assert "950/1,000 points 5/s, 10 s left" in stream.text
