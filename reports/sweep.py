@@ -37,8 +37,9 @@ class Sweep:
     """A results table (index 0..n-1, with a `point` column) with its config, run metadata and
     Pareto analysis.
 
-    Masks and row numbers are positions in `results`. The front is the non-dominated set of
-    the feasible rows (as `dse run` marks it); `best` maps each objective column to the row of
+    Masks and row numbers are positions in `results`. The front is the table's `on_front`
+    column when it has one (as `dse run` writes it), else the non-dominated set of the
+    feasible rows; `best` maps each objective column to the row of
     its best feasible value.
     """
 
@@ -117,6 +118,16 @@ def _feasible(results: pd.DataFrame, config: dict) -> np.ndarray:
     return ok
 
 
+def _front(results: pd.DataFrame, f: np.ndarray, feasible: np.ndarray) -> np.ndarray:
+    """The table's `on_front` column as `dse run` wrote it, or else the non-dominated feasible
+    rows of the objective matrix `f` (minimised)."""
+    if "on_front" in results:
+        return results["on_front"].fillna(False).astype(bool).to_numpy() & feasible
+    front = np.zeros(len(results), dtype=bool)
+    front[np.flatnonzero(feasible)] = non_dominated(f[feasible])
+    return front
+
+
 def _rank(front: np.ndarray) -> np.ndarray:
     rank = np.full(len(front), -1)
     others = np.flatnonzero(~front)
@@ -138,8 +149,7 @@ def analyse(results: pd.DataFrame, config: dict, run_info: dict | None = None) -
         results.insert(0, "point", np.arange(len(results)))
     f = matrix(results, objectives)
     feasible = _feasible(results, config)
-    front = np.zeros(len(results), dtype=bool)
-    front[np.flatnonzero(feasible)] = non_dominated(f[feasible])
+    front = _front(results, f, feasible)
     rows = np.flatnonzero(front)
     best = {}
     for j, o in enumerate(objectives):

@@ -253,3 +253,21 @@ def test_cli_report_exit_codes(results_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["report"])
     assert exc.value.code == 2
+
+
+def test_stored_on_front_is_drawn_as_stored_not_recomputed(quick):
+    df, cfg = quick
+    objectives = [Objective(o["column"], o["sense"]) for o in cfg["objectives"]]
+    feasible = df[df["feasible"]]
+    true_front = set(front(feasible, objectives)["point"])
+    dominated = sorted(set(feasible["point"]) - true_front)[:3]
+    dropped = sorted(true_front)[0]
+    stored = (set(true_front) | set(dominated)) - {dropped}
+    marked = df.assign(on_front=df["point"].isin(stored))
+    s = analyse(marked, cfg)
+    assert set(s.results["point"][s.front]) == stored
+    data = blocks(build_report(marked, cfg, plotly_js="cdn"))
+    shown = {r[data["front-data"]["columns"].index("point")] for r in data["front-data"]["rows"]}
+    assert shown == stored
+    assert len(data["hover-data"]["front"]) == len(stored)
+    assert set(analyse(df, cfg).results["point"][analyse(df, cfg).front]) == true_front
