@@ -2,7 +2,8 @@
 breakdowns of selected front designs.
 
 Rows are drawn in groups: `front`, `dominated` (feasible), `infeasible` (constraints not met)
-and, for large sweeps, `other` (rows outside the detail sample: drawn, no hover). The hover
+and, for large sweeps, `other` (rows outside the detail sample: drawn in the 2-D scatters as a
+density, a 2-D histogram of fixed size, so the page does not grow with the sweep). The hover
 text of a group is stored once in the page (`hover_data`) and attached by `report.js` to every
 trace whose `meta` is `hover:<group>`, so a large sweep's designs are not repeated per plot.
 """
@@ -24,19 +25,21 @@ from workloads import CLASSES
 
 #: 2-D scatters use WebGL (Scattergl) when they draw more points than this.
 WEBGL_ROWS = 5_000
+#: Bins per axis of the density of rows outside the detail sample (a design choice: fine
+#: enough to show the shape of a cloud, 6,400 cells whatever the number of rows).
+DENSITY_BINS = 80
 
 FRONT, DOMINATED, INFEASIBLE, OTHER = "front", "dominated", "infeasible", "other"
 _NAMES = {
     FRONT: "Pareto front",
     DOMINATED: "dominated",
     INFEASIBLE: "infeasible (constraints)",
-    OTHER: "not sampled (no hover)",
+    OTHER: "not sampled (density)",
 }
 _MARKERS = {
     FRONT: dict(color="#1f5fbf", size=8, line=dict(color="#ffffff", width=0.5)),
     DOMINATED: dict(color="#8795a5", size=5, opacity=0.35),
     INFEASIBLE: dict(color="#d9534f", size=5, opacity=0.3, symbol="x"),
-    OTHER: dict(color="#b7c0ca", size=3, opacity=0.2),
 }
 _KNEE = dict(color="#f39c12", size=16, symbol="star", line=dict(color="#7a4a00", width=1))
 _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=50),
@@ -77,8 +80,6 @@ def hover_data(s: Sweep, g: dict[str, np.ndarray]) -> dict[str, list[list[str]]]
 
 
 def _hover(s: Sweep, name: str) -> dict:
-    if name == OTHER:
-        return dict(hoverinfo="skip")
     lines = "<br>".join(f"{esc(c)}: %{{customdata[{i}]}}" for i, c in enumerate(hover_columns(s)))
     return dict(meta=f"hover:{name}", hovertemplate=f"{lines}<extra>{esc(_NAMES[name])}</extra>")
 
@@ -100,15 +101,44 @@ def _axis(s: Sweep, o: Objective, hint: bool = True) -> dict:
                 type="log" if log_scale(_values(s, o.column)) else "linear")
 
 
+def _bins(values: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(DENSITY_BINS + 1 bin edges, bin of each value): equal bins over the values' range, in
+    log10 space on a log axis."""
+    v = np.log10(values) if log else values
+    lo, hi = float(v.min()), float(v.max())
+    width = (hi - lo) / DENSITY_BINS or 1.0
+    edges = lo + width * np.arange(DENSITY_BINS + 1)
+    index = np.clip(((v - lo) / width).astype(np.int64), 0, DENSITY_BINS - 1)
+    return (10.0 ** edges if log else edges), index
+
+
+def density(x: np.ndarray, y: np.ndarray, log_x: bool, log_y: bool) -> go.Heatmap:
+    """The rows (x, y) as a 2-D histogram, shaded by log10 of the row count (empty cells
+    transparent)."""
+    (ex, ix), (ey, iy) = _bins(x, log_x), _bins(y, log_y)
+    counts = np.bincount(iy * DENSITY_BINS + ix, minlength=DENSITY_BINS ** 2)
+    with np.errstate(divide="ignore"):
+        z = np.where(counts > 0, np.log10(counts), np.nan).reshape(DENSITY_BINS, DENSITY_BINS)
+    return go.Heatmap(x=ex, y=ey, z=z.astype(np.float32), name=_NAMES[OTHER],
+                      showlegend=True, colorscale=[[0, "#e6eaee"], [1, "#3d4957"]], zmin=0,
+                      showscale=True,
+                      colorbar=dict(title="log10 rows", thickness=10, len=0.6),
+                      hovertemplate="10^%{z:.2f} rows<extra>not sampled</extra>")
+
+
 def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int) -> go.Figure:
     """Objective i against objective j: every drawn group, the front's staircase in this
     projection, and the knee."""
     oi, oj = s.objectives[i], s.objectives[j]
     x, y = _values(s, oi.column), _values(s, oj.column)
-    webgl = sum(len(r) for r in g.values()) > WEBGL_ROWS
+    webgl = sum(len(r) for n, r in g.items() if n != OTHER) > WEBGL_ROWS
     trace = go.Scattergl if webgl else go.Scatter
     fig = go.Figure()
-    for name in (OTHER, INFEASIBLE, DOMINATED, FRONT):
+    x_axis, y_axis = _axis(s, oi), _axis(s, oj)
+    if OTHER in g:
+        rows = g[OTHER]
+        fig.add_trace(density(x[rows], y[rows], x_axis["type"] == "log", y_axis["type"] == "log"))
+    for name in (INFEASIBLE, DOMINATED, FRONT):
         if name in g:
             rows = g[name]
             fig.add_trace(trace(x=x[rows].astype(np.float32), y=y[rows].astype(np.float32),
@@ -123,8 +153,8 @@ def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int) -> go.Figure:
                             name="front of this pair", hoverinfo="skip"))
         fig.add_trace(trace(x=[x[s.knee]], y=[y[s.knee]], mode="markers", marker=_KNEE,
                             name="knee", hoverinfo="skip"))
-    fig.update_layout(title=esc(f"{oi.column} vs {oj.column}"), xaxis=_axis(s, oi),
-                      yaxis=_axis(s, oj), height=460, **_LAYOUT)
+    fig.update_layout(title=esc(f"{oi.column} vs {oj.column}"), xaxis=x_axis, yaxis=y_axis,
+                      height=460, **_LAYOUT)
     return fig
 
 

@@ -47,9 +47,11 @@ def _sampling_note(s: Sweep, g: dict) -> str:
     return _note(
         f"This sweep has {len(s.results):,} rows. The plots draw every front design and a "
         f"random sample (seed 0) of the other rows, {DETAIL_ROWS:,} rows in all, with hover "
-        f"details; the 2-D scatters also draw the remaining {n_other:,} rows as plain points "
-        "(no hover); the 3-D view and parallel coordinates show the sample only. Summary, "
-        "best designs and the front table use every row."
+        f"details; the 2-D scatters also show the remaining {n_other:,} rows as a density "
+        f"(rows per cell of a {figures.DENSITY_BINS} x {figures.DENSITY_BINS} grid, log10 "
+        "shading, log-spaced cells on log axes; no hover per design); the 3-D view and "
+        "parallel coordinates show the sample only. Summary, best designs and the front "
+        "table use every row."
     )
 
 

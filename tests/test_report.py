@@ -196,14 +196,15 @@ def test_large_sweeps_use_webgl_and_a_stated_sample():
     s = analyse(df, cfg)
     for k in range(3):
         traces = data[f"scatter-{k}-json"]["data"]
-        assert {t["type"] for t in traces} == {"scattergl"}
+        assert {t["type"] for t in traces} == {"scattergl", "heatmap"}
         other = next(t for t in traces if t["name"].startswith("not sampled"))
-        assert other["hoverinfo"] == "skip"
+        assert other["type"] == "heatmap"
     hover = data["hover-data"]
     assert sum(len(v) for v in hover.values()) <= DETAIL_ROWS
     assert len(hover["front"]) == s.front.sum()
     assert f"random sample (seed 0) of the other rows, {DETAIL_ROWS:,} rows" in html
     drawable = np.isfinite(df[[o["column"] for o in cfg["objectives"]]].to_numpy()).all(axis=1)
+    assert f"remaining {(~s.detail & drawable).sum():,} rows as a density" in html
     lines = array(data["parallel-json"]["data"][0]["dimensions"][0]["values"])
     assert len(lines) == (s.sample(PARALLEL_ROWS) & drawable).sum() <= PARALLEL_ROWS
     assert (s.sample(PARALLEL_ROWS) <= s.detail).all() and (s.front <= s.detail).all()
@@ -271,3 +272,41 @@ def test_stored_on_front_is_drawn_as_stored_not_recomputed(quick):
     assert shown == stored
     assert len(data["hover-data"]["front"]) == len(stored)
     assert set(analyse(df, cfg).results["point"][analyse(df, cfg).front]) == true_front
+
+
+def padded(df: pd.DataFrame, rows: int, seed: int = 1) -> pd.DataFrame:
+    """`df` with `on_front` marked, plus dominated copies of its rows (objectives and metrics
+    scaled up by 1 to 3) up to `rows` rows."""
+    s = analyse(df, QUICKSTART_CONFIG)
+    base = df.assign(on_front=s.front)
+    copies = base.iloc[np.arange(rows - len(df)) % len(df)].copy()
+    factor = 1 + 2 * np.random.default_rng(seed).random(len(copies))
+    for column in ("model_nmse", "energy_per_token_uj", "area_mm2"):
+        copies[column] *= factor
+    out = pd.concat([base, copies.assign(on_front=False)], ignore_index=True)
+    out["point"] = np.arange(len(out))
+    return out
+
+
+def test_report_size_does_not_grow_beyond_the_sample_and_every_front_row_is_drawn(quick):
+    df, cfg = quick
+    sizes = {}
+    for rows in (50_000, 500_000):
+        table = padded(df, rows)
+        html = build_report(table, cfg, plotly_js="cdn")
+        sizes[rows] = len(html.encode())
+        data = blocks(html)
+        n_front = int(table["on_front"].sum())
+        for k in range(3):
+            traces = data[f"scatter-{k}-json"]["data"]
+            front_trace = next(t for t in traces if t.get("meta") == "hover:front")
+            assert len(array(front_trace["x"])) == n_front
+            heat = next(t for t in traces if t["type"] == "heatmap")
+            counts = 10.0 ** array(heat["z"])
+            drawable = np.isfinite(table[[o["column"] for o in cfg["objectives"]]]).all(axis=1)
+            outside = drawable.sum() - sum(len(array(t["x"])) for t in traces
+                                           if t.get("meta", "").startswith("hover:"))
+            assert np.nansum(counts) == pytest.approx(outside, rel=1e-3)
+        assert len(data["hover-data"]["front"]) == n_front
+    assert sizes[500_000] == pytest.approx(sizes[50_000], rel=0.03)
+    assert sizes[500_000] < 8e6
