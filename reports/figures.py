@@ -49,6 +49,12 @@ _ENERGY = (("energy_compute_uj", "compute"), ("energy_sram_uj", "SRAM"),
            ("energy_dram_uj", "DRAM"), ("energy_static_uj", "static"))
 _AREA = (("area_pe_mm2", "PEs"), ("area_buffer_mm2", "buffers"), ("area_other_mm2", "other"))
 _CLASS_COLOURS = dict(zip(CLASSES, qualitative.Plotly))
+#: Per tensor class columns of the breakdowns: `<prefix>_<class>`.
+_CLASS_PREFIXES = ("energy_uj", "latency_ms", "nmse_out")
+#: Every column the breakdowns read (for the selected designs only).
+BREAKDOWN_COLUMNS = (*(c for c, _ in _ENERGY + _AREA), "latency_per_token_ms",
+                     "compute_bound_fraction",
+                     *(f"{p}_{c}" for p in _CLASS_PREFIXES for c in CLASSES))
 
 
 def groups(s: Sweep) -> dict[str, np.ndarray]:
@@ -74,7 +80,8 @@ def hover_data(s: Sweep, g: dict[str, np.ndarray]) -> dict[str, list[list[str]]]
     out = {}
     for name, rows in g.items():
         if name != OTHER:
-            values = [[esc(text(v)) for v in s.results[c].to_numpy()[rows]] for c in cols]
+            table = s.frame(cols, rows)
+            values = [[esc(text(v)) for v in table[c].to_numpy()] for c in cols]
             out[name] = [list(r) for r in zip(*values)]
     return out
 
@@ -82,11 +89,6 @@ def hover_data(s: Sweep, g: dict[str, np.ndarray]) -> dict[str, list[list[str]]]
 def _hover(s: Sweep, name: str) -> dict:
     lines = "<br>".join(f"{esc(c)}: %{{customdata[{i}]}}" for i, c in enumerate(hover_columns(s)))
     return dict(meta=f"hover:{name}", hovertemplate=f"{lines}<extra>{esc(_NAMES[name])}</extra>")
-
-
-def _values(s: Sweep, column: str, rows: np.ndarray | None = None) -> np.ndarray:
-    v = s.results[column].to_numpy(dtype=float)
-    return v if rows is None else v[rows]
 
 
 def log_scale(values: np.ndarray) -> bool:
@@ -98,7 +100,7 @@ def log_scale(values: np.ndarray) -> bool:
 def _axis(s: Sweep, o: Objective, hint: bool = True) -> dict:
     better = f" ({'lower' if o.sense == 'min' else 'higher'} is better)" if hint else ""
     return dict(title=esc(label(o.column) + better),
-                type="log" if log_scale(_values(s, o.column)) else "linear")
+                type="log" if log_scale(s.values(o.column)) else "linear")
 
 
 def _bins(values: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +132,7 @@ def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int) -> go.Figure:
     """Objective i against objective j: every drawn group, the front's staircase in this
     projection, and the knee."""
     oi, oj = s.objectives[i], s.objectives[j]
-    x, y = _values(s, oi.column), _values(s, oj.column)
+    x, y = s.values(oi.column), s.values(oj.column)
     webgl = sum(len(r) for n, r in g.items() if n != OTHER) > WEBGL_ROWS
     trace = go.Scattergl if webgl else go.Scatter
     fig = go.Figure()
@@ -166,7 +168,7 @@ def scatters_2d(s: Sweep, g: dict[str, np.ndarray]) -> list[go.Figure]:
 def scatter_3d(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
     """The first three objectives in 3-D (detail rows only)."""
     objs = s.objectives[:3]
-    xyz = [_values(s, o.column) for o in objs]
+    xyz = [s.values(o.column) for o in objs]
     fig = go.Figure()
     for name in (INFEASIBLE, DOMINATED, FRONT):
         if name in g:
@@ -208,8 +210,8 @@ def parallel(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
             dims.append(dict(label=esc(v), values=codes, tickvals=list(range(len(cats))),
                              ticktext=[esc(c) for c in cats]))
     for o in s.objectives:
-        vals = _values(s, o.column, rows)
-        if log_scale(_values(s, o.column)):
+        vals = s.values(o.column, rows)
+        if log_scale(s.values(o.column)):
             dims.append(dict(label=esc(f"log10 {label(o.column)}"), values=np.log10(vals)))
         else:
             dims.append(dict(label=esc(label(o.column)), values=vals))
@@ -258,15 +260,14 @@ def breakdown(s: Sweep, designs: list[tuple[int, str]]) -> go.Figure:
     """Energy per token (compute / SRAM / DRAM / static), area (PEs / buffers / other) and
     latency (compute- vs memory-bound share) of the selected designs, as stacked bars."""
     rows = np.array([r for r, _ in designs])
-    r = s.results
     latency = []
-    if {"latency_per_token_ms", "compute_bound_fraction"} <= set(r):
-        t = _values(s, "latency_per_token_ms", rows)
-        share = _values(s, "compute_bound_fraction", rows)
+    if s.has("latency_per_token_ms") and s.has("compute_bound_fraction"):
+        t = s.values("latency_per_token_ms", rows)
+        share = s.values("compute_bound_fraction", rows)
         latency = [("compute-bound", t * share), ("memory-bound", t * (1 - share))]
     panels = [
-        ("Energy per token [uJ]", "uJ", [(n, _values(s, c, rows)) for c, n in _ENERGY if c in r]),
-        ("Area [mm^2]", "mm^2", [(n, _values(s, c, rows)) for c, n in _AREA if c in r]),
+        ("Energy per token [uJ]", "uJ", [(n, s.values(c, rows)) for c, n in _ENERGY if s.has(c)]),
+        ("Area [mm^2]", "mm^2", [(n, s.values(c, rows)) for c, n in _AREA if s.has(c)]),
         ("Latency per token [ms]", "ms", latency),
     ]
     colours = dict(zip((n for p in panels for n, _ in p[2]), qualitative.Safe))
@@ -279,14 +280,15 @@ def per_class(s: Sweep, designs: list[tuple[int, str]]) -> go.Figure:
     rows = np.array([r for r, _ in designs])
 
     def parts(prefix: str) -> list[tuple[str, np.ndarray]]:
-        return [(c, _values(s, f"{prefix}_{c}", rows)) for c in CLASSES
-                if f"{prefix}_{c}" in s.results]
+        return [(c, s.values(f"{prefix}_{c}", rows)) for c in CLASSES
+                if s.has(f"{prefix}_{c}")]
 
-    fig = _bars(designs, [("Energy per token by tensor class [uJ]", "uJ", parts("energy_uj")),
-                          ("Latency per token by tensor class [ms]", "ms", parts("latency_ms"))],
+    energy, latency, nmse = _CLASS_PREFIXES
+    fig = _bars(designs, [("Energy per token by tensor class [uJ]", "uJ", parts(energy)),
+                          ("Latency per token by tensor class [ms]", "ms", parts(latency))],
                 _CLASS_COLOURS, extra=("Output NMSE by tensor class",))
     labels = [lab for _, lab in designs]
-    for cls, values in parts("nmse_out"):
+    for cls, values in parts(nmse):
         fig.add_trace(go.Scatter(y=labels, x=values, mode="markers", name=esc(cls),
                                  legendgroup=cls, showlegend=False,
                                  marker=dict(color=_CLASS_COLOURS[cls], size=9, symbol="diamond"),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,9 +38,11 @@ class Sweep:
     """A results table (index 0..n-1, with a `point` column) with its config, run metadata and
     Pareto analysis.
 
-    Masks and row numbers are positions in `results`. The front is the table's `on_front`
-    column when it has one (as `dse run` writes it), else the non-dominated set of the
-    feasible rows; `best` maps each objective column to the row of
+    Masks and row numbers are positions in `results`. `details`, when given (a table read
+    from Parquet), holds further columns for some rows only (index: row positions): the rows
+    drawn in detail; `has`, `values` and `frame` read a column from either. The front is the
+    table's `on_front` column when it has one (as `dse run` writes it), else the non-dominated
+    set of the feasible rows; `best` maps each objective column to the row of
     its best feasible value.
     """
 
@@ -53,6 +56,28 @@ class Sweep:
     knee: int | None
     best: dict[str, int]
     rank: np.ndarray  # non-front rows: position in a seeded shuffle; front rows: -1
+    details: pd.DataFrame | None = None
+
+    def has(self, column: str) -> bool:
+        """Whether the table has `column` (for every row, or in `details`)."""
+        return column in self.results or (self.details is not None and column in self.details)
+
+    def values(self, column: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Float values of `column` at `rows` (all rows by default; NaN where not read)."""
+        if column in self.results:
+            v = self.results[column]
+            return (v if rows is None else v.iloc[rows]).to_numpy(dtype=float)
+        index = np.arange(len(self.results)) if rows is None else rows
+        return self.details[column].reindex(index).to_numpy(dtype=float)
+
+    def frame(self, columns: Sequence[str], rows: np.ndarray) -> pd.DataFrame:
+        """The rows `rows` of `columns` (from `results` or `details`), indexed by position."""
+        own = [c for c in columns if c in self.results]
+        out = self.results.iloc[rows][own]
+        if len(own) < len(columns):
+            more = [c for c in columns if c not in own]
+            out = pd.concat([out, self.details[more].reindex(out.index)], axis=1)
+        return out[list(columns)]
 
     def sample(self, limit: int) -> np.ndarray:
         """Mask of every front row plus the first of the shuffled others, `limit` rows in all
@@ -66,7 +91,7 @@ class Sweep:
         others sorted."""
         listed = (self.config.get("space") or {}).get(column)
         listed = [str(v) for v in listed] if isinstance(listed, list) else []
-        present = set(self.results[column].astype(str).unique())
+        present = {str(v) for v in pd.unique(self.results[column])}
         return [v for v in listed if v in present] + sorted(present - set(listed))
 
     @property
@@ -78,7 +103,7 @@ class Sweep:
     def key_columns(self) -> list[str]:
         """Objective columns, then the key metrics present in the table."""
         cols = [o.column for o in self.objectives]
-        return cols + [c for c in KEY_METRICS if c in self.results and c not in cols]
+        return cols + [c for c in KEY_METRICS if self.has(c) and c not in cols]
 
     @property
     def sampled(self) -> bool:
@@ -89,12 +114,13 @@ class Sweep:
         """Metric columns holding negative values where none can be (every metric of
         `dse.columns` except dB values), with the number of such rows."""
         out = {}
-        for column in self.results:
-            unit = metric_unit(column)
-            if unit is not None and unit not in ("dB", "bool"):
-                n = int((pd.to_numeric(self.results[column], errors="coerce") < 0).sum())
-                if n:
-                    out[column] = n
+        for table in (self.results, self.details if self.details is not None else {}):
+            for column in table:
+                unit = metric_unit(column)
+                if unit is not None and unit not in ("dB", "bool"):
+                    n = int((pd.to_numeric(table[column], errors="coerce") < 0).sum())
+                    if n:
+                        out[column] = n
         return out
 
     def roles(self) -> dict[int, list[str]]:

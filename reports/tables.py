@@ -106,8 +106,8 @@ def front_rows(s: Sweep) -> pd.DataFrame:
     first = s.objectives[0]
     roles = s.roles()
     rows = np.flatnonzero(s.front)
-    exact = ["error_exact"] if "error_exact" in s.results else []
-    df = s.results.iloc[rows][["point", *s.variables, *s.key_columns, *exact]].copy()
+    exact = ["error_exact"] if s.has("error_exact") else []
+    df = s.frame(["point", *s.variables, *s.key_columns, *exact], rows)
     df.insert(0, "role", [", ".join(roles.get(r, [])) for r in rows])
     return df.sort_values(first.column, ascending=first.sense == "min", kind="stable")
 

@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from plotly.offline import get_plotlyjs
@@ -20,6 +22,7 @@ from dse.pareto import Objective, front
 from reports import build_report, write_report
 from reports.formats_panel import block_max, density, known_format, scaled_levels
 from reports.labels import text
+from reports.read import read_sweep, wanted
 from reports.sweep import DETAIL_ROWS, PARALLEL_ROWS, analyse
 from reports.tables import best_table
 
@@ -310,3 +313,25 @@ def test_report_size_does_not_grow_beyond_the_sample_and_every_front_row_is_draw
         assert len(data["hover-data"]["front"]) == n_front
     assert sizes[500_000] == pytest.approx(sizes[50_000], rel=0.03)
     assert sizes[500_000] < 8e6
+
+
+def test_parquet_report_reads_only_its_columns_and_matches_the_in_memory_one(quick, tmp_path):
+    df, cfg = quick
+    table = padded(df, 30_000).assign(unused_metric=1.0)
+    outside = int(np.flatnonzero(~analyse(table, cfg).detail)[0])
+    table.loc[outside, "area_pe_mm2"] = -1.0  # not in the detail rows: found by its statistics
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False),
+                   tmp_path / "results.parquet", row_group_size=7_000)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    s = read_sweep(tmp_path)
+    assert s.sampled and not s.detail[outside]
+    every, detail = wanted(cfg, list(table.columns))
+    assert list(s.results.columns) == [*every, "area_pe_mm2"]
+    assert "on_front" in every and "unused_metric" not in every + detail
+    assert "nmse_w_qkv" in detail and "nmse_w_qkv" not in s.results
+    assert (s.details.index == np.flatnonzero(s.detail)).all()
+    assert s.negative_metrics() == {"area_pe_mm2": 1}
+    assert (s.values("model_sqnr_db", s.details.index)
+            == table["model_sqnr_db"].to_numpy()[s.detail]).all()
+    from_file = write_report(tmp_path, plotly_js="cdn").read_text()
+    assert from_file == build_report(table.drop(columns="unused_metric"), cfg, plotly_js="cdn")
