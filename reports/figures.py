@@ -168,7 +168,7 @@ def scatters_2d(s: Sweep, g: dict[str, np.ndarray]) -> list[go.Figure]:
 def scatter_3d(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
     """The first three objectives in 3-D (detail rows only)."""
     objs = s.objectives[:3]
-    xyz = [s.values(o.column) for o in objs]
+    xyz = [s.values(o.column).astype(np.float32) for o in objs]
     fig = go.Figure()
     for name in (INFEASIBLE, DOMINATED, FRONT):
         if name in g:

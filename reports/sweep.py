@@ -14,8 +14,10 @@ from dse.pareto import Objective, knee, matrix, non_dominated
 from reports.labels import metric_unit
 
 #: Beyond this many rows, the plots draw every front row plus a random sample of the others
-#: with hover details (the rest are drawn as a plain point cloud in the 2-D scatters).
-DETAIL_ROWS = 20_000
+#: with hover details (the rest are drawn as a density in the 2-D scatters). A design choice:
+#: with 4 objectives the page stays under 10 MB with plotly.js (4.8 MB) embedded, whatever the
+#: sweep size (tests/benchmarks/bench_report.py measures it).
+DETAIL_ROWS = 10_000
 #: Rows drawn in parallel coordinates at most (the front plus a subset of the same sample).
 PARALLEL_ROWS = 5_000
 SAMPLE_SEED = 0
@@ -55,7 +57,7 @@ class Sweep:
     front: np.ndarray
     knee: int | None
     best: dict[str, int]
-    rank: np.ndarray  # non-front rows: position in a seeded shuffle; front rows: -1
+    rank: np.ndarray  # front and best rows: -1; the others: position in a seeded shuffle
     details: pd.DataFrame | None = None
 
     def has(self, column: str) -> bool:
@@ -80,11 +82,13 @@ class Sweep:
         return out[list(columns)]
 
     def sample(self, limit: int) -> np.ndarray:
-        """Mask of every front row plus the first of the shuffled others, `limit` rows in all
-        (every row when there are no more than `limit`); smaller samples nest in larger."""
+        """Mask of every front row and best row plus the first of the shuffled others, `limit`
+        rows in all (every row when there are no more than `limit`); smaller samples nest in
+        larger."""
         if len(self.results) <= limit:
             return np.ones(len(self.results), dtype=bool)
-        return self.front | ((self.rank >= 0) & (self.rank < limit - int(self.front.sum())))
+        always = self.rank < 0
+        return always | (~always & (self.rank < limit - int(always.sum())))
 
     def categories(self, column: str) -> list[str]:
         """Values of a design variable present in the table: in the config's order, then the
@@ -154,9 +158,11 @@ def _front(results: pd.DataFrame, f: np.ndarray, feasible: np.ndarray) -> np.nda
     return front
 
 
-def _rank(front: np.ndarray) -> np.ndarray:
-    rank = np.full(len(front), -1)
-    others = np.flatnonzero(~front)
+def _rank(front: np.ndarray, best: list[int]) -> np.ndarray:
+    always = front.copy()
+    always[best] = True
+    rank = np.full(len(always), -1)
+    others = np.flatnonzero(~always)
     rank[np.random.default_rng(SAMPLE_SEED).permutation(others)] = np.arange(others.size)
     return rank
 
@@ -192,5 +198,5 @@ def analyse(results: pd.DataFrame, config: dict, run_info: dict | None = None) -
         front=front,
         knee=int(rows[knee(f[rows])]) if rows.size else None,
         best=best,
-        rank=_rank(front),
+        rank=_rank(front, list(best.values())),
     )
