@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from dse.pareto import Objective, matrix, non_dominated
+from dse.pareto import Objective, non_dominated
 from reports.html import esc
 from reports.labels import label, text
 from reports.sweep import PARALLEL_ROWS, Sweep
@@ -59,7 +59,7 @@ BREAKDOWN_COLUMNS = (*(c for c, _ in _ENERGY + _AREA), "latency_per_token_ms",
 
 def groups(s: Sweep) -> dict[str, np.ndarray]:
     """Row positions of each drawn group (rows with a non-finite objective are not drawn)."""
-    drawable = np.isfinite(matrix(s.results, s.objectives)).all(axis=1)
+    drawable = s.drawable()
     masks = {
         FRONT: s.front,
         DOMINATED: s.feasible & ~s.front & s.detail & drawable,
@@ -100,7 +100,8 @@ def log_scale(values: np.ndarray) -> bool:
 def _axis(s: Sweep, o: Objective, hint: bool = True) -> dict:
     better = f" ({'lower' if o.sense == 'min' else 'higher'} is better)" if hint else ""
     return dict(title=esc(label(o.column) + better),
-                type="log" if log_scale(s.values(o.column)) else "linear")
+                type="log" if s.memo(("log", o.column), log_scale, s.values(o.column)) else
+                "linear")
 
 
 def _bins(values: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -114,10 +115,10 @@ def _bins(values: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray]:
     return (10.0 ** edges if log else edges), index
 
 
-def density(x: np.ndarray, y: np.ndarray, log_x: bool, log_y: bool) -> go.Heatmap:
-    """The rows (x, y) as a 2-D histogram, shaded by log10 of the row count (empty cells
-    transparent)."""
-    (ex, ix), (ey, iy) = _bins(x, log_x), _bins(y, log_y)
+def density(x: tuple[np.ndarray, np.ndarray], y: tuple[np.ndarray, np.ndarray]) -> go.Heatmap:
+    """Rows as a 2-D histogram, shaded by log10 of the row count (empty cells transparent);
+    `x`, `y`: the `_bins` of their values."""
+    (ex, ix), (ey, iy) = x, y
     counts = np.bincount(iy * DENSITY_BINS + ix, minlength=DENSITY_BINS ** 2)
     with np.errstate(divide="ignore"):
         z = np.where(counts > 0, np.log10(counts), np.nan).reshape(DENSITY_BINS, DENSITY_BINS)
@@ -128,9 +129,11 @@ def density(x: np.ndarray, y: np.ndarray, log_x: bool, log_y: bool) -> go.Heatma
                       hovertemplate="10^%{z:.2f} rows<extra>not sampled</extra>")
 
 
-def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int) -> go.Figure:
+def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int,
+               bins: dict[int, tuple[np.ndarray, np.ndarray]] | None = None) -> go.Figure:
     """Objective i against objective j: every drawn group, the front's staircase in this
-    projection, and the knee."""
+    projection, and the knee. `bins`: objective -> `_bins` of the `other` rows (computed
+    when not given)."""
     oi, oj = s.objectives[i], s.objectives[j]
     x, y = s.values(oi.column), s.values(oj.column)
     webgl = sum(len(r) for n, r in g.items() if n != OTHER) > WEBGL_ROWS
@@ -138,8 +141,8 @@ def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int) -> go.Figure:
     fig = go.Figure()
     x_axis, y_axis = _axis(s, oi), _axis(s, oj)
     if OTHER in g:
-        rows = g[OTHER]
-        fig.add_trace(density(x[rows], y[rows], x_axis["type"] == "log", y_axis["type"] == "log"))
+        bins = bins if bins is not None else other_bins(s, g)
+        fig.add_trace(density(bins[i], bins[j]))
     for name in (INFEASIBLE, DOMINATED, FRONT):
         if name in g:
             rows = g[name]
@@ -160,9 +163,17 @@ def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int) -> go.Figure:
     return fig
 
 
+def other_bins(s: Sweep, g: dict[str, np.ndarray]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Objective -> `_bins` of the values of the `other` rows (log-spaced on a log axis)."""
+    rows = g[OTHER]
+    return {k: _bins(s.values(o.column)[rows], _axis(s, o)["type"] == "log")
+            for k, o in enumerate(s.objectives)}
+
+
 def scatters_2d(s: Sweep, g: dict[str, np.ndarray]) -> list[go.Figure]:
     """One 2-D scatter per pair of objectives."""
-    return [scatter_2d(s, g, i, j) for i, j in combinations(range(len(s.objectives)), 2)]
+    bins = other_bins(s, g) if OTHER in g else None
+    return [scatter_2d(s, g, i, j, bins) for i, j in combinations(range(len(s.objectives)), 2)]
 
 
 def scatter_3d(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
@@ -211,7 +222,7 @@ def parallel(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
                              ticktext=[esc(c) for c in cats]))
     for o in s.objectives:
         vals = s.values(o.column, rows)
-        if log_scale(s.values(o.column)):
+        if _axis(s, o)["type"] == "log":
             dims.append(dict(label=esc(f"log10 {label(o.column)}"), values=np.log10(vals)))
         else:
             dims.append(dict(label=esc(label(o.column)), values=vals))

@@ -1,10 +1,11 @@
 """Reading a finished sweep for its report: from Parquet, only the columns the report uses.
 
 Every row is read for the columns of the Pareto views and summary (`point`, design variables,
-objectives, `feasible`, `on_front`); the columns shown per design (key metrics, breakdowns,
-per-class NMSE) are read for the rows drawn in detail only (`Sweep.details`). A metric column
-whose Parquet statistics show a negative value is read in full, so the report can count the
-impossible values. CSV tables are read whole (`dse.store.read_results`).
+objectives, `feasible`, `on_front`); the columns shown per design (key metrics, per-class NMSE)
+for the rows drawn in detail only, and the breakdowns' columns for the designs broken down
+only (`Sweep.details`; Parquet decodes whole row groups, so these are the costly reads). A
+metric column whose Parquet statistics show a negative value is read in full, so the report
+can count the impossible values. CSV tables are read whole (`dse.store.read_results`).
 """
 
 from __future__ import annotations
@@ -27,18 +28,19 @@ from reports.sweep import KEY_METRICS, Sweep, analyse
 from workloads import CLASSES
 
 
-def wanted(config: dict, names: list[str]) -> tuple[list[str], list[str]]:
-    """(columns read for every row, columns read for the detail rows) among `names`."""
+def wanted(config: dict, names: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(columns read for every row, for the detail rows, for the selected designs) among
+    `names`."""
     objectives = [o if isinstance(o, str) else o.get("column") for o in
                   config.get("objectives") or []]
     constraints = ([] if "feasible" in names else
                    [c.get("column") for c in config.get("constraints") or []])
     every = ["point", *(config.get("space") or {}), *objectives, *constraints, "feasible",
              "on_front"]
-    detail = [*KEY_METRICS, "error_exact", *BREAKDOWN_COLUMNS,
-              *(f"{op.nmse}_{c}" for op in OPERANDS for c in CLASSES)]
+    detail = [*KEY_METRICS, "error_exact", *(f"{op.nmse}_{c}" for op in OPERANDS for c in CLASSES)]
     every = list(dict.fromkeys(c for c in every if c in names))
-    return every, [c for c in dict.fromkeys(detail) if c in names and c not in every]
+    detail = [c for c in dict.fromkeys(detail) if c in names and c not in every]
+    return every, detail, [c for c in BREAKDOWN_COLUMNS if c in names and c not in every + detail]
 
 
 def _negative(pf: pq.ParquetFile, columns: list[str]) -> list[str]:
@@ -61,6 +63,8 @@ def _negative(pf: pq.ParquetFile, columns: list[str]) -> list[str]:
 def _rows(pf: pq.ParquetFile, columns: list[str], rows: np.ndarray) -> pd.DataFrame:
     """`columns` at the sorted row positions `rows`, indexed by position, one row group at a
     time."""
+    if not columns:
+        return pd.DataFrame(index=pd.Index(rows))
     parts, start = [], 0
     for g in range(pf.metadata.num_row_groups):
         n = pf.metadata.row_group(g).num_rows
@@ -75,15 +79,17 @@ def _rows(pf: pq.ParquetFile, columns: list[str], rows: np.ndarray) -> pd.DataFr
 
 def _parquet(path: Path, config: dict, run_info: dict | None) -> Sweep:
     pf = pq.ParquetFile(path)
-    every, detail = wanted(config, pf.schema_arrow.names)
-    negative = _negative(pf, detail)
+    every, detail, selected = wanted(config, pf.schema_arrow.names)
+    negative = _negative(pf, detail + selected)
     every += negative
-    detail = [c for c in detail if c not in negative]
+    detail, selected = ([c for c in cols if c not in negative] for cols in (detail, selected))
     strings = [c for c in every if pa.types.is_string(pf.schema_arrow.field(c).type)
                or pa.types.is_large_string(pf.schema_arrow.field(c).type)]
-    results = pq.read_table(path, columns=every, read_dictionary=strings).to_pandas()
+    results = pq.read_table(path, columns=every, read_dictionary=strings).to_pandas(
+        split_blocks=True, self_destruct=True)
     s = analyse(results, config, run_info)
-    details = _rows(pf, detail, np.flatnonzero(s.detail)) if detail else None
+    details = pd.concat([_rows(pf, detail, np.flatnonzero(s.detail)),
+                         _rows(pf, selected, np.array(sorted(s.roles())))], axis=1)
     return dataclasses.replace(s, details=details)
 
 

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,13 @@ class Sweep:
     best: dict[str, int]
     rank: np.ndarray  # front and best rows: -1; the others: position in a seeded shuffle
     details: pd.DataFrame | None = None
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def memo(self, key: object, fn: Callable, *args: object) -> object:
+        """`fn(*args)`, computed once per `key` for this sweep."""
+        if key not in self._memo:
+            self._memo[key] = fn(*args)
+        return self._memo[key]
 
     def has(self, column: str) -> bool:
         """Whether the table has `column` (for every row, or in `details`)."""
@@ -95,8 +102,14 @@ class Sweep:
         others sorted."""
         listed = (self.config.get("space") or {}).get(column)
         listed = [str(v) for v in listed] if isinstance(listed, list) else []
-        present = {str(v) for v in pd.unique(self.results[column])}
+        present = self.memo(("present", column), lambda: {str(v) for v in pd.unique(
+            self.results[column])})
         return [v for v in listed if v in present] + sorted(present - set(listed))
+
+    def drawable(self) -> np.ndarray:
+        """Mask of the rows with every objective finite."""
+        return np.logical_and.reduce([np.isfinite(self.values(o.column))
+                                      for o in self.objectives])
 
     @property
     def detail(self) -> np.ndarray:
@@ -148,13 +161,14 @@ def _feasible(results: pd.DataFrame, config: dict) -> np.ndarray:
     return ok
 
 
-def _front(results: pd.DataFrame, f: np.ndarray, feasible: np.ndarray) -> np.ndarray:
+def _front(results: pd.DataFrame, objectives: tuple[Objective, ...],
+           feasible: np.ndarray) -> np.ndarray:
     """The table's `on_front` column as `dse run` wrote it, or else the non-dominated feasible
-    rows of the objective matrix `f` (minimised)."""
+    rows."""
     if "on_front" in results:
         return results["on_front"].fillna(False).astype(bool).to_numpy() & feasible
     front = np.zeros(len(results), dtype=bool)
-    front[np.flatnonzero(feasible)] = non_dominated(f[feasible])
+    front[np.flatnonzero(feasible)] = non_dominated(matrix(results[feasible], objectives))
     return front
 
 
@@ -176,18 +190,21 @@ def analyse(results: pd.DataFrame, config: dict, run_info: dict | None = None) -
         Objective(o, "min") if isinstance(o, str) else Objective(o["column"], o.get("sense", "min"))
         for o in specs
     )
-    results = results.reset_index(drop=True)
+    if not results.index.equals(pd.RangeIndex(len(results))):
+        results = results.reset_index(drop=True)
     if "point" not in results:  # a table from elsewhere: number its rows
+        results = results.copy()
         results.insert(0, "point", np.arange(len(results)))
-    f = matrix(results, objectives)
+    matrix(results.head(0), objectives)  # names an unknown objective column
     feasible = _feasible(results, config)
-    front = _front(results, f, feasible)
+    front = _front(results, objectives, feasible)
     rows = np.flatnonzero(front)
     best = {}
-    for j, o in enumerate(objectives):
-        ok = np.flatnonzero(feasible & np.isfinite(f[:, j]))
-        if ok.size:
-            best[o.column] = int(ok[np.argmin(f[ok, j])])
+    for o in objectives:
+        v = o.sign * results[o.column].to_numpy(dtype=float)
+        ok = feasible & np.isfinite(v)
+        if ok.any():
+            best[o.column] = int(np.argmin(np.where(ok, v, np.inf)))
     return Sweep(
         results=results,
         config=config,
@@ -196,7 +213,7 @@ def analyse(results: pd.DataFrame, config: dict, run_info: dict | None = None) -
         variables=tuple(v for v in config.get("space") or {} if v in results),
         feasible=feasible,
         front=front,
-        knee=int(rows[knee(f[rows])]) if rows.size else None,
+        knee=int(rows[knee(matrix(results.iloc[rows], objectives))]) if rows.size else None,
         best=best,
         rank=_rank(front, list(best.values())),
     )

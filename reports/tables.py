@@ -70,8 +70,7 @@ def summary_cards(s: Sweep) -> str:
                             for c in cfg.get("constraints") or [])
     digest = (f"{info['config_hash'][:16]} (run.json has it in full)" if info.get("config_hash")
               else f"{config_hash(cfg)[:16]} (SHA-256 of config.yaml, first 16 digits)")
-    undrawn = int((~np.isfinite(s.results[[o.column for o in s.objectives]]
-                                .to_numpy(dtype=float)).all(axis=1)).sum())
+    undrawn = int((~s.drawable()).sum())
     return cards([
         ("Workload", _workload(cfg)),
         ("Hardware", hardware or "defaults"),

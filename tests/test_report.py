@@ -325,9 +325,10 @@ def test_parquet_report_reads_only_its_columns_and_matches_the_in_memory_one(qui
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     s = read_sweep(tmp_path)
     assert s.sampled and not s.detail[outside]
-    every, detail = wanted(cfg, list(table.columns))
+    every, detail, selected = wanted(cfg, list(table.columns))
     assert list(s.results.columns) == [*every, "area_pe_mm2"]
-    assert "on_front" in every and "unused_metric" not in every + detail
+    assert "on_front" in every and "unused_metric" not in every + detail + selected
+    assert s.details["energy_uj_qkv"].dropna().index.tolist() == sorted(s.roles())
     assert "nmse_w_qkv" in detail and "nmse_w_qkv" not in s.results
     assert (s.details.index == np.flatnonzero(s.detail)).all()
     assert all(s.detail[row] for row in s.best.values())  # a best design may be off the front
