@@ -2,7 +2,8 @@
 breakdowns of selected front designs.
 
 Rows are drawn in groups: `front`, `dominated` (feasible), `infeasible` (constraints not met)
-and, for large sweeps, `other` (rows outside the detail sample: drawn, no hover). The hover
+and, for large sweeps, `other` (rows outside the detail sample: drawn in the 2-D scatters as a
+density, a 2-D histogram of fixed size, so the page does not grow with the sweep). The hover
 text of a group is stored once in the page (`hover_data`) and attached by `report.js` to every
 trace whose `meta` is `hover:<group>`, so a large sweep's designs are not repeated per plot.
 """
@@ -16,7 +17,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from dse.pareto import Objective, matrix, non_dominated
+from dse.pareto import Objective, non_dominated
 from reports.html import esc
 from reports.labels import label, text
 from reports.sweep import PARALLEL_ROWS, Sweep
@@ -24,19 +25,21 @@ from workloads import CLASSES
 
 #: 2-D scatters use WebGL (Scattergl) when they draw more points than this.
 WEBGL_ROWS = 5_000
+#: Bins per axis of the density of rows outside the detail sample (a design choice: fine
+#: enough to show the shape of a cloud, 6,400 cells whatever the number of rows).
+DENSITY_BINS = 80
 
 FRONT, DOMINATED, INFEASIBLE, OTHER = "front", "dominated", "infeasible", "other"
 _NAMES = {
     FRONT: "Pareto front",
     DOMINATED: "dominated",
     INFEASIBLE: "infeasible (constraints)",
-    OTHER: "not sampled (no hover)",
+    OTHER: "not sampled (density)",
 }
 _MARKERS = {
     FRONT: dict(color="#1f5fbf", size=8, line=dict(color="#ffffff", width=0.5)),
     DOMINATED: dict(color="#8795a5", size=5, opacity=0.35),
     INFEASIBLE: dict(color="#d9534f", size=5, opacity=0.3, symbol="x"),
-    OTHER: dict(color="#b7c0ca", size=3, opacity=0.2),
 }
 _KNEE = dict(color="#f39c12", size=16, symbol="star", line=dict(color="#7a4a00", width=1))
 _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=50),
@@ -46,11 +49,17 @@ _ENERGY = (("energy_compute_uj", "compute"), ("energy_sram_uj", "SRAM"),
            ("energy_dram_uj", "DRAM"), ("energy_static_uj", "static"))
 _AREA = (("area_pe_mm2", "PEs"), ("area_buffer_mm2", "buffers"), ("area_other_mm2", "other"))
 _CLASS_COLOURS = dict(zip(CLASSES, qualitative.Plotly))
+#: Per tensor class columns of the breakdowns: `<prefix>_<class>`.
+_CLASS_PREFIXES = ("energy_uj", "latency_ms", "nmse_out")
+#: Every column the breakdowns read (for the selected designs only).
+BREAKDOWN_COLUMNS = (*(c for c, _ in _ENERGY + _AREA), "latency_per_token_ms",
+                     "compute_bound_fraction",
+                     *(f"{p}_{c}" for p in _CLASS_PREFIXES for c in CLASSES))
 
 
 def groups(s: Sweep) -> dict[str, np.ndarray]:
     """Row positions of each drawn group (rows with a non-finite objective are not drawn)."""
-    drawable = np.isfinite(matrix(s.results, s.objectives)).all(axis=1)
+    drawable = s.drawable()
     masks = {
         FRONT: s.front,
         DOMINATED: s.feasible & ~s.front & s.detail & drawable,
@@ -71,21 +80,15 @@ def hover_data(s: Sweep, g: dict[str, np.ndarray]) -> dict[str, list[list[str]]]
     out = {}
     for name, rows in g.items():
         if name != OTHER:
-            values = [[esc(text(v)) for v in s.results[c].to_numpy()[rows]] for c in cols]
+            table = s.frame(cols, rows)
+            values = [[esc(text(v)) for v in table[c].to_numpy()] for c in cols]
             out[name] = [list(r) for r in zip(*values)]
     return out
 
 
 def _hover(s: Sweep, name: str) -> dict:
-    if name == OTHER:
-        return dict(hoverinfo="skip")
     lines = "<br>".join(f"{esc(c)}: %{{customdata[{i}]}}" for i, c in enumerate(hover_columns(s)))
     return dict(meta=f"hover:{name}", hovertemplate=f"{lines}<extra>{esc(_NAMES[name])}</extra>")
-
-
-def _values(s: Sweep, column: str, rows: np.ndarray | None = None) -> np.ndarray:
-    v = s.results[column].to_numpy(dtype=float)
-    return v if rows is None else v[rows]
 
 
 def log_scale(values: np.ndarray) -> bool:
@@ -97,18 +100,50 @@ def log_scale(values: np.ndarray) -> bool:
 def _axis(s: Sweep, o: Objective, hint: bool = True) -> dict:
     better = f" ({'lower' if o.sense == 'min' else 'higher'} is better)" if hint else ""
     return dict(title=esc(label(o.column) + better),
-                type="log" if log_scale(_values(s, o.column)) else "linear")
+                type="log" if s.memo(("log", o.column), log_scale, s.values(o.column)) else
+                "linear")
 
 
-def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int) -> go.Figure:
+def _bins(values: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(DENSITY_BINS + 1 bin edges, bin of each value): equal bins over the values' range, in
+    log10 space on a log axis."""
+    v = np.log10(values) if log else values
+    lo, hi = float(v.min()), float(v.max())
+    width = (hi - lo) / DENSITY_BINS or 1.0
+    edges = lo + width * np.arange(DENSITY_BINS + 1)
+    index = np.clip(((v - lo) / width).astype(np.int64), 0, DENSITY_BINS - 1)
+    return (10.0 ** edges if log else edges), index
+
+
+def density(x: tuple[np.ndarray, np.ndarray], y: tuple[np.ndarray, np.ndarray]) -> go.Heatmap:
+    """Rows as a 2-D histogram, shaded by log10 of the row count (empty cells transparent);
+    `x`, `y`: the `_bins` of their values."""
+    (ex, ix), (ey, iy) = x, y
+    counts = np.bincount(iy * DENSITY_BINS + ix, minlength=DENSITY_BINS ** 2)
+    with np.errstate(divide="ignore"):
+        z = np.where(counts > 0, np.log10(counts), np.nan).reshape(DENSITY_BINS, DENSITY_BINS)
+    return go.Heatmap(x=ex, y=ey, z=z.astype(np.float32), name=_NAMES[OTHER],
+                      showlegend=True, colorscale=[[0, "#e6eaee"], [1, "#3d4957"]], zmin=0,
+                      showscale=True,
+                      colorbar=dict(title="log10 rows", thickness=10, len=0.6),
+                      hovertemplate="10^%{z:.2f} rows<extra>not sampled</extra>")
+
+
+def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int,
+               bins: dict[int, tuple[np.ndarray, np.ndarray]] | None = None) -> go.Figure:
     """Objective i against objective j: every drawn group, the front's staircase in this
-    projection, and the knee."""
+    projection, and the knee. `bins`: objective -> `_bins` of the `other` rows (computed
+    when not given)."""
     oi, oj = s.objectives[i], s.objectives[j]
-    x, y = _values(s, oi.column), _values(s, oj.column)
-    webgl = sum(len(r) for r in g.values()) > WEBGL_ROWS
+    x, y = s.values(oi.column), s.values(oj.column)
+    webgl = sum(len(r) for n, r in g.items() if n != OTHER) > WEBGL_ROWS
     trace = go.Scattergl if webgl else go.Scatter
     fig = go.Figure()
-    for name in (OTHER, INFEASIBLE, DOMINATED, FRONT):
+    x_axis, y_axis = _axis(s, oi), _axis(s, oj)
+    if OTHER in g:
+        bins = bins if bins is not None else other_bins(s, g)
+        fig.add_trace(density(bins[i], bins[j]))
+    for name in (INFEASIBLE, DOMINATED, FRONT):
         if name in g:
             rows = g[name]
             fig.add_trace(trace(x=x[rows].astype(np.float32), y=y[rows].astype(np.float32),
@@ -123,20 +158,28 @@ def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int) -> go.Figure:
                             name="front of this pair", hoverinfo="skip"))
         fig.add_trace(trace(x=[x[s.knee]], y=[y[s.knee]], mode="markers", marker=_KNEE,
                             name="knee", hoverinfo="skip"))
-    fig.update_layout(title=esc(f"{oi.column} vs {oj.column}"), xaxis=_axis(s, oi),
-                      yaxis=_axis(s, oj), height=460, **_LAYOUT)
+    fig.update_layout(title=esc(f"{oi.column} vs {oj.column}"), xaxis=x_axis, yaxis=y_axis,
+                      height=460, **_LAYOUT)
     return fig
+
+
+def other_bins(s: Sweep, g: dict[str, np.ndarray]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Objective -> `_bins` of the values of the `other` rows (log-spaced on a log axis)."""
+    rows = g[OTHER]
+    return {k: _bins(s.values(o.column)[rows], _axis(s, o)["type"] == "log")
+            for k, o in enumerate(s.objectives)}
 
 
 def scatters_2d(s: Sweep, g: dict[str, np.ndarray]) -> list[go.Figure]:
     """One 2-D scatter per pair of objectives."""
-    return [scatter_2d(s, g, i, j) for i, j in combinations(range(len(s.objectives)), 2)]
+    bins = other_bins(s, g) if OTHER in g else None
+    return [scatter_2d(s, g, i, j, bins) for i, j in combinations(range(len(s.objectives)), 2)]
 
 
 def scatter_3d(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
     """The first three objectives in 3-D (detail rows only)."""
     objs = s.objectives[:3]
-    xyz = [_values(s, o.column) for o in objs]
+    xyz = [s.values(o.column).astype(np.float32) for o in objs]
     fig = go.Figure()
     for name in (INFEASIBLE, DOMINATED, FRONT):
         if name in g:
@@ -178,8 +221,8 @@ def parallel(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
             dims.append(dict(label=esc(v), values=codes, tickvals=list(range(len(cats))),
                              ticktext=[esc(c) for c in cats]))
     for o in s.objectives:
-        vals = _values(s, o.column, rows)
-        if log_scale(_values(s, o.column)):
+        vals = s.values(o.column, rows)
+        if _axis(s, o)["type"] == "log":
             dims.append(dict(label=esc(f"log10 {label(o.column)}"), values=np.log10(vals)))
         else:
             dims.append(dict(label=esc(label(o.column)), values=vals))
@@ -228,15 +271,14 @@ def breakdown(s: Sweep, designs: list[tuple[int, str]]) -> go.Figure:
     """Energy per token (compute / SRAM / DRAM / static), area (PEs / buffers / other) and
     latency (compute- vs memory-bound share) of the selected designs, as stacked bars."""
     rows = np.array([r for r, _ in designs])
-    r = s.results
     latency = []
-    if {"latency_per_token_ms", "compute_bound_fraction"} <= set(r):
-        t = _values(s, "latency_per_token_ms", rows)
-        share = _values(s, "compute_bound_fraction", rows)
+    if s.has("latency_per_token_ms") and s.has("compute_bound_fraction"):
+        t = s.values("latency_per_token_ms", rows)
+        share = s.values("compute_bound_fraction", rows)
         latency = [("compute-bound", t * share), ("memory-bound", t * (1 - share))]
     panels = [
-        ("Energy per token [uJ]", "uJ", [(n, _values(s, c, rows)) for c, n in _ENERGY if c in r]),
-        ("Area [mm^2]", "mm^2", [(n, _values(s, c, rows)) for c, n in _AREA if c in r]),
+        ("Energy per token [uJ]", "uJ", [(n, s.values(c, rows)) for c, n in _ENERGY if s.has(c)]),
+        ("Area [mm^2]", "mm^2", [(n, s.values(c, rows)) for c, n in _AREA if s.has(c)]),
         ("Latency per token [ms]", "ms", latency),
     ]
     colours = dict(zip((n for p in panels for n, _ in p[2]), qualitative.Safe))
@@ -249,14 +291,15 @@ def per_class(s: Sweep, designs: list[tuple[int, str]]) -> go.Figure:
     rows = np.array([r for r, _ in designs])
 
     def parts(prefix: str) -> list[tuple[str, np.ndarray]]:
-        return [(c, _values(s, f"{prefix}_{c}", rows)) for c in CLASSES
-                if f"{prefix}_{c}" in s.results]
+        return [(c, s.values(f"{prefix}_{c}", rows)) for c in CLASSES
+                if s.has(f"{prefix}_{c}")]
 
-    fig = _bars(designs, [("Energy per token by tensor class [uJ]", "uJ", parts("energy_uj")),
-                          ("Latency per token by tensor class [ms]", "ms", parts("latency_ms"))],
+    energy, latency, nmse = _CLASS_PREFIXES
+    fig = _bars(designs, [("Energy per token by tensor class [uJ]", "uJ", parts(energy)),
+                          ("Latency per token by tensor class [ms]", "ms", parts(latency))],
                 _CLASS_COLOURS, extra=("Output NMSE by tensor class",))
     labels = [lab for _, lab in designs]
-    for cls, values in parts("nmse_out"):
+    for cls, values in parts(nmse):
         fig.add_trace(go.Scatter(y=labels, x=values, mode="markers", name=esc(cls),
                                  legendgroup=cls, showlegend=False,
                                  marker=dict(color=_CLASS_COLOURS[cls], size=9, symbol="diamond"),

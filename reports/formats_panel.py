@@ -183,12 +183,15 @@ def operand_panel(s: Sweep, op: Operand, table: dict) -> tuple[go.Figure, pd.Dat
 
 def _nmse_table(s: Sweep, op: Operand, columns: dict[str, str | None],
                 names: list[str]) -> pd.DataFrame:
-    r = s.results
     classes = [c for c in op.classes if columns[c]]
-    by_class = {c: dict(list(r[f"{op.nmse}_{c}"].groupby(r[columns[c]].astype(str))))
-                for c in classes if f"{op.nmse}_{c}" in r}
-    on_front = (r.loc[s.front, f"{op.prefix}_format"].astype(str).value_counts()
-                if f"{op.prefix}_format" in r else None)
+    nmse = {c: f"{op.nmse}_{c}" for c in classes if s.has(f"{op.nmse}_{c}")}
+    r = s.frame(list(dict.fromkeys([*nmse.values(), *(columns[c] for c in nmse)])),
+                np.flatnonzero(s.detail))
+    by_class = {c: dict(list(r[col].groupby(r[columns[c]].astype(str), observed=True)))
+                for c, col in nmse.items()}
+    op_column = f"{op.prefix}_format"
+    on_front = (s.results.loc[s.front, op_column].astype(str).value_counts()
+                if op_column in s.results else None)
     rows = []
     for f in names:
         fmt = known_format(f)

@@ -11,9 +11,9 @@ import yaml
 
 from dse.errors import UserError
 from dse.files import write_atomic
-from dse.store import read_results
 from reports import figures, formats_panel
 from reports.html import PLOTLY_MODES, esc, figure, page
+from reports.read import read_sweep
 from reports.sweep import DETAIL_ROWS, Sweep, analyse
 from reports.tables import (
     best_table,
@@ -47,9 +47,11 @@ def _sampling_note(s: Sweep, g: dict) -> str:
     return _note(
         f"This sweep has {len(s.results):,} rows. The plots draw every front design and a "
         f"random sample (seed 0) of the other rows, {DETAIL_ROWS:,} rows in all, with hover "
-        f"details; the 2-D scatters also draw the remaining {n_other:,} rows as plain points "
-        "(no hover); the 3-D view and parallel coordinates show the sample only. Summary, "
-        "best designs and the front table use every row."
+        f"details; the 2-D scatters also show the remaining {n_other:,} rows as a density "
+        f"(rows per cell of a {figures.DENSITY_BINS} x {figures.DENSITY_BINS} grid, log10 "
+        "shading, log-spaced cells on log axes; no hover per design); the 3-D view and "
+        "parallel coordinates show the sample only, and the formats' NMSE tables are over "
+        "the sample. Summary, best designs and the front table use every row."
     )
 
 
@@ -134,11 +136,20 @@ def build_report(results: pd.DataFrame, config: dict, run_info: dict | None = No
                  plotly_js: str = "embed", path: str | Path | None = None) -> str:
     """The HTML report of a results table and its resolved config (written to `path` when
     given). `plotly_js`: "embed" (one offline file) or "cdn" (a script tag to plotly's CDN)."""
+    return render(analyse(results, config, run_info), plotly_js, path)
+
+
+def _check_mode(plotly_js: str) -> None:
     if plotly_js not in PLOTLY_MODES:
         raise UserError(f"plotly_js must be one of {', '.join(PLOTLY_MODES)}, got {plotly_js!r}")
-    s = analyse(results, config, run_info)
+
+
+def render(s: Sweep, plotly_js: str = "embed", path: str | Path | None = None) -> str:
+    """The HTML report of an analysed sweep (written to `path` when given)."""
+    _check_mode(plotly_js)
     g = figures.groups(s)
     front = front_rows(s)
+    config = s.config
     name = str(config.get("name") or "sweep")
     sections = [
         ("summary", "Summary", _summary(s)),
@@ -157,15 +168,13 @@ def build_report(results: pd.DataFrame, config: dict, run_info: dict | None = No
 
 def write_report(results_dir: str | Path, out: str | Path | None = None,
                  plotly_js: str = "embed") -> Path:
-    """Render the sweep in `results_dir` (results.csv, config.yaml, optional run.json) to
-    `out`, by default `<results_dir>/report.html`; returns the path written."""
-    results, config = read_results(results_dir)
+    """Render the sweep in `results_dir` (results.parquet or .csv, config.yaml, optional
+    run.json; from Parquet, only the columns the report uses: `reports.read`) to `out`, by
+    default `<results_dir>/report.html`; returns the path written."""
+    _check_mode(plotly_js)
+    s = read_sweep(results_dir)
     base = Path(results_dir)
-    base = base if base.is_dir() else base.parent
-    try:
-        run_info = json.loads((base / "run.json").read_text())
-    except (OSError, ValueError):
-        run_info = None
-    target = Path(out) if out is not None else base / "report.html"
-    build_report(results, config, run_info, plotly_js=plotly_js, path=target)
+    target = Path(out) if out is not None else (base if base.is_dir() else base.parent) / (
+        "report.html")
+    render(s, plotly_js, target)
     return target

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -13,8 +14,10 @@ from dse.pareto import Objective, knee, matrix, non_dominated
 from reports.labels import metric_unit
 
 #: Beyond this many rows, the plots draw every front row plus a random sample of the others
-#: with hover details (the rest are drawn as a plain point cloud in the 2-D scatters).
-DETAIL_ROWS = 20_000
+#: with hover details (the rest are drawn as a density in the 2-D scatters). A design choice:
+#: with 4 objectives the page stays under 10 MB with plotly.js (4.8 MB) embedded, whatever the
+#: sweep size (tests/benchmarks/bench_report.py measures it).
+DETAIL_ROWS = 10_000
 #: Rows drawn in parallel coordinates at most (the front plus a subset of the same sample).
 PARALLEL_ROWS = 5_000
 SAMPLE_SEED = 0
@@ -37,8 +40,11 @@ class Sweep:
     """A results table (index 0..n-1, with a `point` column) with its config, run metadata and
     Pareto analysis.
 
-    Masks and row numbers are positions in `results`. The front is the non-dominated set of
-    the feasible rows (as `dse run` marks it); `best` maps each objective column to the row of
+    Masks and row numbers are positions in `results`. `details`, when given (a table read
+    from Parquet), holds further columns for some rows only (index: row positions): the rows
+    drawn in detail; `has`, `values` and `frame` read a column from either. The front is the
+    table's `on_front` column when it has one (as `dse run` writes it), else the non-dominated
+    set of the feasible rows; `best` maps each objective column to the row of
     its best feasible value.
     """
 
@@ -51,22 +57,59 @@ class Sweep:
     front: np.ndarray
     knee: int | None
     best: dict[str, int]
-    rank: np.ndarray  # non-front rows: position in a seeded shuffle; front rows: -1
+    rank: np.ndarray  # front and best rows: -1; the others: position in a seeded shuffle
+    details: pd.DataFrame | None = None
+    _memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def memo(self, key: object, fn: Callable, *args: object) -> object:
+        """`fn(*args)`, computed once per `key` for this sweep."""
+        if key not in self._memo:
+            self._memo[key] = fn(*args)
+        return self._memo[key]
+
+    def has(self, column: str) -> bool:
+        """Whether the table has `column` (for every row, or in `details`)."""
+        return column in self.results or (self.details is not None and column in self.details)
+
+    def values(self, column: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Float values of `column` at `rows` (all rows by default; NaN where not read)."""
+        if column in self.results:
+            v = self.results[column]
+            return (v if rows is None else v.iloc[rows]).to_numpy(dtype=float)
+        index = np.arange(len(self.results)) if rows is None else rows
+        return self.details[column].reindex(index).to_numpy(dtype=float)
+
+    def frame(self, columns: Sequence[str], rows: np.ndarray) -> pd.DataFrame:
+        """The rows `rows` of `columns` (from `results` or `details`), indexed by position."""
+        own = [c for c in columns if c in self.results]
+        out = self.results.iloc[rows][own]
+        if len(own) < len(columns):
+            more = [c for c in columns if c not in own]
+            out = pd.concat([out, self.details[more].reindex(out.index)], axis=1)
+        return out[list(columns)]
 
     def sample(self, limit: int) -> np.ndarray:
-        """Mask of every front row plus the first of the shuffled others, `limit` rows in all
-        (every row when there are no more than `limit`); smaller samples nest in larger."""
+        """Mask of every front row and best row plus the first of the shuffled others, `limit`
+        rows in all (every row when there are no more than `limit`); smaller samples nest in
+        larger."""
         if len(self.results) <= limit:
             return np.ones(len(self.results), dtype=bool)
-        return self.front | ((self.rank >= 0) & (self.rank < limit - int(self.front.sum())))
+        always = self.rank < 0
+        return always | (~always & (self.rank < limit - int(always.sum())))
 
     def categories(self, column: str) -> list[str]:
         """Values of a design variable present in the table: in the config's order, then the
         others sorted."""
         listed = (self.config.get("space") or {}).get(column)
         listed = [str(v) for v in listed] if isinstance(listed, list) else []
-        present = set(self.results[column].astype(str).unique())
+        present = self.memo(("present", column), lambda: {str(v) for v in pd.unique(
+            self.results[column])})
         return [v for v in listed if v in present] + sorted(present - set(listed))
+
+    def drawable(self) -> np.ndarray:
+        """Mask of the rows with every objective finite."""
+        return np.logical_and.reduce([np.isfinite(self.values(o.column))
+                                      for o in self.objectives])
 
     @property
     def detail(self) -> np.ndarray:
@@ -77,7 +120,7 @@ class Sweep:
     def key_columns(self) -> list[str]:
         """Objective columns, then the key metrics present in the table."""
         cols = [o.column for o in self.objectives]
-        return cols + [c for c in KEY_METRICS if c in self.results and c not in cols]
+        return cols + [c for c in KEY_METRICS if self.has(c) and c not in cols]
 
     @property
     def sampled(self) -> bool:
@@ -88,12 +131,13 @@ class Sweep:
         """Metric columns holding negative values where none can be (every metric of
         `dse.columns` except dB values), with the number of such rows."""
         out = {}
-        for column in self.results:
-            unit = metric_unit(column)
-            if unit is not None and unit not in ("dB", "bool"):
-                n = int((pd.to_numeric(self.results[column], errors="coerce") < 0).sum())
-                if n:
-                    out[column] = n
+        for table in (self.results, self.details if self.details is not None else {}):
+            for column in table:
+                unit = metric_unit(column)
+                if unit is not None and unit not in ("dB", "bool"):
+                    n = int((pd.to_numeric(table[column], errors="coerce") < 0).sum())
+                    if n:
+                        out[column] = n
         return out
 
     def roles(self) -> dict[int, list[str]]:
@@ -117,9 +161,22 @@ def _feasible(results: pd.DataFrame, config: dict) -> np.ndarray:
     return ok
 
 
-def _rank(front: np.ndarray) -> np.ndarray:
-    rank = np.full(len(front), -1)
-    others = np.flatnonzero(~front)
+def _front(results: pd.DataFrame, objectives: tuple[Objective, ...],
+           feasible: np.ndarray) -> np.ndarray:
+    """The table's `on_front` column as `dse run` wrote it, or else the non-dominated feasible
+    rows."""
+    if "on_front" in results:
+        return results["on_front"].fillna(False).astype(bool).to_numpy() & feasible
+    front = np.zeros(len(results), dtype=bool)
+    front[np.flatnonzero(feasible)] = non_dominated(matrix(results[feasible], objectives))
+    return front
+
+
+def _rank(front: np.ndarray, best: list[int]) -> np.ndarray:
+    always = front.copy()
+    always[best] = True
+    rank = np.full(len(always), -1)
+    others = np.flatnonzero(~always)
     rank[np.random.default_rng(SAMPLE_SEED).permutation(others)] = np.arange(others.size)
     return rank
 
@@ -133,19 +190,21 @@ def analyse(results: pd.DataFrame, config: dict, run_info: dict | None = None) -
         Objective(o, "min") if isinstance(o, str) else Objective(o["column"], o.get("sense", "min"))
         for o in specs
     )
-    results = results.reset_index(drop=True)
+    if not results.index.equals(pd.RangeIndex(len(results))):
+        results = results.reset_index(drop=True)
     if "point" not in results:  # a table from elsewhere: number its rows
+        results = results.copy()
         results.insert(0, "point", np.arange(len(results)))
-    f = matrix(results, objectives)
+    matrix(results.head(0), objectives)  # names an unknown objective column
     feasible = _feasible(results, config)
-    front = np.zeros(len(results), dtype=bool)
-    front[np.flatnonzero(feasible)] = non_dominated(f[feasible])
+    front = _front(results, objectives, feasible)
     rows = np.flatnonzero(front)
     best = {}
-    for j, o in enumerate(objectives):
-        ok = np.flatnonzero(feasible & np.isfinite(f[:, j]))
-        if ok.size:
-            best[o.column] = int(ok[np.argmin(f[ok, j])])
+    for o in objectives:
+        v = o.sign * results[o.column].to_numpy(dtype=float)
+        ok = feasible & np.isfinite(v)
+        if ok.any():
+            best[o.column] = int(np.argmin(np.where(ok, v, np.inf)))
     return Sweep(
         results=results,
         config=config,
@@ -154,7 +213,7 @@ def analyse(results: pd.DataFrame, config: dict, run_info: dict | None = None) -
         variables=tuple(v for v in config.get("space") or {} if v in results),
         feasible=feasible,
         front=front,
-        knee=int(rows[knee(f[rows])]) if rows.size else None,
+        knee=int(rows[knee(matrix(results.iloc[rows], objectives))]) if rows.size else None,
         best=best,
-        rank=_rank(front),
+        rank=_rank(front, list(best.values())),
     )

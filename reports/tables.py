@@ -70,8 +70,7 @@ def summary_cards(s: Sweep) -> str:
                             for c in cfg.get("constraints") or [])
     digest = (f"{info['config_hash'][:16]} (run.json has it in full)" if info.get("config_hash")
               else f"{config_hash(cfg)[:16]} (SHA-256 of config.yaml, first 16 digits)")
-    undrawn = int((~np.isfinite(s.results[[o.column for o in s.objectives]]
-                                .to_numpy(dtype=float)).all(axis=1)).sum())
+    undrawn = int((~s.drawable()).sum())
     return cards([
         ("Workload", _workload(cfg)),
         ("Hardware", hardware or "defaults"),
@@ -106,8 +105,8 @@ def front_rows(s: Sweep) -> pd.DataFrame:
     first = s.objectives[0]
     roles = s.roles()
     rows = np.flatnonzero(s.front)
-    exact = ["error_exact"] if "error_exact" in s.results else []
-    df = s.results.iloc[rows][["point", *s.variables, *s.key_columns, *exact]].copy()
+    exact = ["error_exact"] if s.has("error_exact") else []
+    df = s.frame(["point", *s.variables, *s.key_columns, *exact], rows)
     df.insert(0, "role", [", ".join(roles.get(r, [])) for r in rows])
     return df.sort_values(first.column, ascending=first.sense == "min", kind="stable")
 

@@ -9,6 +9,8 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from plotly.offline import get_plotlyjs
@@ -20,6 +22,7 @@ from dse.pareto import Objective, front
 from reports import build_report, write_report
 from reports.formats_panel import block_max, density, known_format, scaled_levels
 from reports.labels import text
+from reports.read import read_sweep, wanted
 from reports.sweep import DETAIL_ROWS, PARALLEL_ROWS, analyse
 from reports.tables import best_table
 
@@ -196,14 +199,15 @@ def test_large_sweeps_use_webgl_and_a_stated_sample():
     s = analyse(df, cfg)
     for k in range(3):
         traces = data[f"scatter-{k}-json"]["data"]
-        assert {t["type"] for t in traces} == {"scattergl"}
+        assert {t["type"] for t in traces} == {"scattergl", "heatmap"}
         other = next(t for t in traces if t["name"].startswith("not sampled"))
-        assert other["hoverinfo"] == "skip"
+        assert other["type"] == "heatmap"
     hover = data["hover-data"]
     assert sum(len(v) for v in hover.values()) <= DETAIL_ROWS
     assert len(hover["front"]) == s.front.sum()
     assert f"random sample (seed 0) of the other rows, {DETAIL_ROWS:,} rows" in html
     drawable = np.isfinite(df[[o["column"] for o in cfg["objectives"]]].to_numpy()).all(axis=1)
+    assert f"remaining {(~s.detail & drawable).sum():,} rows as a density" in html
     lines = array(data["parallel-json"]["data"][0]["dimensions"][0]["values"])
     assert len(lines) == (s.sample(PARALLEL_ROWS) & drawable).sum() <= PARALLEL_ROWS
     assert (s.sample(PARALLEL_ROWS) <= s.detail).all() and (s.front <= s.detail).all()
@@ -253,3 +257,83 @@ def test_cli_report_exit_codes(results_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["report"])
     assert exc.value.code == 2
+
+
+def test_stored_on_front_is_drawn_as_stored_not_recomputed(quick):
+    df, cfg = quick
+    objectives = [Objective(o["column"], o["sense"]) for o in cfg["objectives"]]
+    feasible = df[df["feasible"]]
+    true_front = set(front(feasible, objectives)["point"])
+    dominated = sorted(set(feasible["point"]) - true_front)[:3]
+    dropped = sorted(true_front)[0]
+    stored = (set(true_front) | set(dominated)) - {dropped}
+    marked = df.assign(on_front=df["point"].isin(stored))
+    s = analyse(marked, cfg)
+    assert set(s.results["point"][s.front]) == stored
+    data = blocks(build_report(marked, cfg, plotly_js="cdn"))
+    shown = {r[data["front-data"]["columns"].index("point")] for r in data["front-data"]["rows"]}
+    assert shown == stored
+    assert len(data["hover-data"]["front"]) == len(stored)
+    assert set(analyse(df, cfg).results["point"][analyse(df, cfg).front]) == true_front
+
+
+def padded(df: pd.DataFrame, rows: int, seed: int = 1) -> pd.DataFrame:
+    """`df` with `on_front` marked, plus dominated copies of its rows (objectives and metrics
+    scaled up by 1 to 3) up to `rows` rows."""
+    s = analyse(df, QUICKSTART_CONFIG)
+    base = df.assign(on_front=s.front)
+    copies = base.iloc[np.arange(rows - len(df)) % len(df)].copy()
+    factor = 1 + 2 * np.random.default_rng(seed).random(len(copies))
+    for column in ("model_nmse", "energy_per_token_uj", "area_mm2"):
+        copies[column] *= factor
+    out = pd.concat([base, copies.assign(on_front=False)], ignore_index=True)
+    out["point"] = np.arange(len(out))
+    return out
+
+
+def test_report_size_does_not_grow_beyond_the_sample_and_every_front_row_is_drawn(quick):
+    df, cfg = quick
+    sizes = {}
+    for rows in (50_000, 500_000):
+        table = padded(df, rows)
+        html = build_report(table, cfg, plotly_js="cdn")
+        sizes[rows] = len(html.encode())
+        data = blocks(html)
+        n_front = int(table["on_front"].sum())
+        for k in range(3):
+            traces = data[f"scatter-{k}-json"]["data"]
+            front_trace = next(t for t in traces if t.get("meta") == "hover:front")
+            assert len(array(front_trace["x"])) == n_front
+            heat = next(t for t in traces if t["type"] == "heatmap")
+            counts = 10.0 ** array(heat["z"])
+            drawable = np.isfinite(table[[o["column"] for o in cfg["objectives"]]]).all(axis=1)
+            outside = drawable.sum() - sum(len(array(t["x"])) for t in traces
+                                           if t.get("meta", "").startswith("hover:"))
+            assert np.nansum(counts) == pytest.approx(outside, rel=1e-3)
+        assert len(data["hover-data"]["front"]) == n_front
+    assert sizes[500_000] == pytest.approx(sizes[50_000], rel=0.03)
+    assert sizes[500_000] < 8e6
+
+
+def test_parquet_report_reads_only_its_columns_and_matches_the_in_memory_one(quick, tmp_path):
+    df, cfg = quick
+    table = padded(df, 30_000).assign(unused_metric=1.0)
+    outside = int(np.flatnonzero(~analyse(table, cfg).detail)[0])
+    table.loc[outside, "area_pe_mm2"] = -1.0  # not in the detail rows: found by its statistics
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False),
+                   tmp_path / "results.parquet", row_group_size=7_000)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    s = read_sweep(tmp_path)
+    assert s.sampled and not s.detail[outside]
+    every, detail, selected = wanted(cfg, list(table.columns))
+    assert list(s.results.columns) == [*every, "area_pe_mm2"]
+    assert "on_front" in every and "unused_metric" not in every + detail + selected
+    assert s.details["energy_uj_qkv"].dropna().index.tolist() == sorted(s.roles())
+    assert "nmse_w_qkv" in detail and "nmse_w_qkv" not in s.results
+    assert (s.details.index == np.flatnonzero(s.detail)).all()
+    assert all(s.detail[row] for row in s.best.values())  # a best design may be off the front
+    assert s.negative_metrics() == {"area_pe_mm2": 1}
+    assert (s.values("model_sqnr_db", s.details.index)
+            == table["model_sqnr_db"].to_numpy()[s.detail]).all()
+    from_file = write_report(tmp_path, plotly_js="cdn").read_text()
+    assert from_file == build_report(table.drop(columns="unused_metric"), cfg, plotly_js="cdn")
