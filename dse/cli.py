@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import dse.commands
 from dse import __version__
-from dse.errors import UserError
+from dse.errors import ModelLimitError, UserError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except UserError as exc:
+    except (UserError, ModelLimitError) as exc:
         print(f"dse: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -23,6 +23,14 @@ class UserError(ValueError):
     """
 
 
+class ModelLimitError(ValueError):
+    """A case outside what a model covers (not a mistake in the input): a unit style that
+    cannot run a format pair, a distribution without variance (nu <= 2), a format a model
+    cannot score. The evaluator marks such design points infeasible; elsewhere the CLI
+    reports it as one line, exit status 2, like a `UserError`.
+    """
+
+
 def warn(message: str) -> None:
     """One line "dse: warning: <message>" on stderr (something the user should know that does
     not stop the run)."""
