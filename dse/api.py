@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from dse import config as config_mod
 from dse.errors import UserError, parse_yaml
-from dse.evaluate import Evaluator
+from dse.evaluation import Evaluator
 from dse.files import write_atomic
 from dse.filters import query as query_table
 from dse.limits import WHATIF_MAX_POINTS, check_points
@@ -32,6 +32,7 @@ from dse.optimize import SearchContext, feasible, strategies
 from dse.pareto import Objective, bounds, hypervolume, knee, matrix, non_dominated
 from dse.progress import Progress
 from dse.space import Space
+from dse.spec import SweepSpec
 from dse.store import ResultStore, config_hash, read_results
 from dse.stream import write_results
 
@@ -143,7 +144,7 @@ def execute(
     strategy = strategies()[search["method"]]
     budget = strategy.budget(search, space)
     check_points(budget, search.get("max_points") if max_points is None else max_points)
-    evaluate = Evaluator(cfg)
+    evaluate = Evaluator(SweepSpec.from_dict(cfg))
     with ResultStore(cfg["output"]["dir"], cfg, config_mod.resume_key(cfg), fresh) as store:
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         t0 = time.perf_counter()
@@ -256,7 +257,8 @@ def whatif(config: str | Path | Mapping, sets: Sequence[str]) -> dict:
         space = Space.from_config(cfg["space"])
         if space.size > WHATIF_MAX_POINTS:
             raise UserError(f"what-if evaluates the whole grid; {space.size:,} points is too many")
-        tables.append(mark(Evaluator(cfg)(space.points(np.arange(space.size))), cfg))
+        evaluate = Evaluator(SweepSpec.from_dict(cfg))
+        tables.append(mark(evaluate(space.points(np.arange(space.size))), cfg))
     before, after = tables
     objectives = objectives_of(before_cfg)
     names = [n for n in before_cfg["space"] if n in after_cfg["space"]]

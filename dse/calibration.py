@@ -20,7 +20,8 @@ from scipy.stats import spearmanr
 
 from dse.accuracy import BAND_COVERAGE, DOMAIN_PCT, Calibration, published_rows
 from dse.config import resolve
-from dse.evaluate import Evaluator
+from dse.evaluation import Evaluator
+from dse.spec import SweepSpec
 
 
 def engine_nmse(rows: Sequence[dict[str, Any]], tokens: int = 2048) -> np.ndarray:
@@ -38,7 +39,7 @@ def engine_nmse(rows: Sequence[dict[str, Any]], tokens: int = 2048) -> np.ndarra
             "weight_format": [rows[i]["weights"] for i in idx],
             "act_format": [rows[i]["acts"] for i in idx],
         })  # fmt: skip
-        out[idx] = Evaluator(cfg)(points)["model_nmse"].to_numpy()
+        out[idx] = Evaluator(SweepSpec.from_dict(cfg))(points)["model_nmse"].to_numpy()
     return out
 
 

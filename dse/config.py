@@ -22,19 +22,15 @@ from dse.formats import parse
 from dse.hardware import HARDWARE_VARIABLES, base_hardware, check_values, normalise_config
 from dse.optimize import strategies
 from dse.schema import Bool, ListOf, MapOf, Num, OneOf, Record, Str
-from workloads import CLASSES, LINEAR_CLASSES, PHASES
+from workloads import CLASSES, PHASES
 from workloads.gemms import MAX_BATCH, MAX_TOKENS
+from workloads.operands import format_variables
 
-#: Space variables that choose formats. `weight_format`, `act_format`, `kv_format` apply to
-#: every class; `<operand>_format_<class>` overrides one class; `<operand>_block`,
-#: `<operand>_scale` and `<operand>_clip` modify the chosen names (block size, scale format,
-#: clip ratio) through the format grammar.
-OPERANDS = ("weight", "act", "kv")
-FORMAT_VARIABLES = (
-    [f"{o}_format" for o in OPERANDS]
-    + [f"{o}_format_{c}" for o in ("weight", "act") for c in LINEAR_CLASSES]
-    + [f"{o}_{m}" for o in OPERANDS for m in ("block", "scale", "clip")]
-)
+#: Space variables that choose formats (the operand table, `workloads.operands`):
+#: `weight_format`, `act_format`, `kv_format` apply to every class; `<operand>_format_<class>`
+#: overrides one class; `<operand>_block`, `<operand>_scale` and `<operand>_clip` modify the
+#: chosen names (block size, scale format, clip ratio) through the format grammar.
+FORMAT_VARIABLES = format_variables()
 
 #: Upper bound of search.population and search.generations: pymoo holds a population and its
 #: offspring in memory at once; 100,000 is far beyond the 64-1,000 such searches use.

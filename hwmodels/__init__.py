@@ -12,24 +12,25 @@ Depends on `dse.formats` and `dse.errors` only. Units: um^2, pJ, ns, bytes, GB/s
 The hardware presets are package data in `hwmodels/data/presets/` (read with importlib.resources).
 """
 
-from hwmodels.accelerator import Design, Evaluation, Gemms, evaluate
+from hwmodels.accelerator import Design, Evaluation, design_from, evaluate
 from hwmodels.arithmetic import Cost
 from hwmodels.layout import TensorBits, tensor_bits
 from hwmodels.memory import OFF_CHIP, off_chip
 from hwmodels.presets import HardwareSpec, load, spec_from_dict
 from hwmodels.technology import Technology, technology
-from hwmodels.units import MacUnit, mac_unit
+from hwmodels.units import MacUnit, UnitCosts, mac_unit
 
 __all__ = [
     "OFF_CHIP",
     "Cost",
     "Design",
     "Evaluation",
-    "Gemms",
     "HardwareSpec",
     "MacUnit",
     "Technology",
     "TensorBits",
+    "UnitCosts",
+    "design_from",
     "evaluate",
     "load",
     "mac_unit",

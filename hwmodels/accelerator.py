@@ -40,6 +40,7 @@ Unit costs enter at 45 nm and 0.9 V and are scaled by the node and Vdd of each p
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -54,6 +55,7 @@ from hwmodels.technology import (
     node_factors,
     node_index,
 )
+from hwmodels.units import UnitCosts
 
 _BITCELL = np.array([SRAM_BITCELL_UM2[n] for n in NODES])
 
@@ -102,20 +104,33 @@ class Design:
         return sizes.pop() if sizes else 1
 
 
-@dataclass(frozen=True)
-class Gemms:
-    """G GEMMs as int arrays (any object with m, n, k, count attributes will do)."""
+class GemmShapes(Protocol):
+    """G GEMMs as int arrays of length G (`workloads.GemmArrays` is one)."""
 
     m: np.ndarray
     n: np.ndarray
     k: np.ndarray
     count: np.ndarray
 
-    @classmethod
-    def of(cls, rows: list[tuple[int, int, int, int]]) -> Gemms:
-        """From (m, n, k, count) tuples."""
-        a = np.asarray(rows, dtype=np.int64).reshape(-1, 4)
-        return cls(a[:, 0], a[:, 1], a[:, 2], a[:, 3])
+
+def design_from(
+    unit: UnitCosts, *, rows: ArrayLike, cols: ArrayLike, freq_ghz: ArrayLike,
+    w_bits: ArrayLike, a_bits: ArrayLike, o_bits: ArrayLike, weight_buffer_kib: ArrayLike,
+    act_buffer_kib: ArrayLike, out_buffer_kib: ArrayLike, bandwidth_gbs: ArrayLike,
+    dram_pj_per_bit: ArrayLike, node_nm: ArrayLike, vdd: ArrayLike, other_fraction: ArrayLike,
+) -> Design:
+    """The `Design` of a unit's costs and the hardware around it (buffers in KiB); used for
+    one `HardwareSpec` and for the evaluator's arrays of points alike."""
+    return Design(
+        rows=rows, cols=cols, lanes=unit.lanes, planes=unit.planes, freq_ghz=freq_ghz,
+        pe_area_um2=unit.pe_area_um2, mac_energy_pj=unit.mac_energy_pj, w_bits=w_bits,
+        a_bits=a_bits, o_bits=o_bits, weight_buffer_bytes=weight_buffer_kib * 1024,
+        act_buffer_bytes=act_buffer_kib * 1024, out_buffer_bytes=out_buffer_kib * 1024,
+        bandwidth_gbs=bandwidth_gbs, dram_pj_per_bit=dram_pj_per_bit, node_nm=node_nm,
+        vdd=vdd, decode_w_pj=unit.decode_w_pj, decode_a_pj=unit.decode_a_pj,
+        decode_w_area_um2=unit.decode_w_area_um2, decode_a_area_um2=unit.decode_a_area_um2,
+        other_fraction=other_fraction,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -158,7 +173,7 @@ def _col(x: ArrayLike) -> np.ndarray:
     return a.reshape(-1, 1) if a.ndim <= 1 else a
 
 
-def evaluate(design: Design, gemms, tech: Technology = REFERENCE) -> Evaluation:
+def evaluate(design: Design, gemms: GemmShapes, tech: Technology = REFERENCE) -> Evaluation:
     """Latency, energy and area of every design point on every GEMM (see the module doc)."""
     d = {f.name: _col(getattr(design, f.name)) for f in fields(design)}
     m, n, k, cnt = (

@@ -23,7 +23,7 @@ from pathlib import Path
 from dse.errors import UserError, load_yaml, stems, unknown
 from dse.formats import parse
 from dse.schema import Num
-from hwmodels.accelerator import Design
+from hwmodels.accelerator import Design, design_from
 from hwmodels.layout import LAYOUTS, tensor_bits
 from hwmodels.memory import off_chip
 from hwmodels.technology import Technology, parse_node, technology
@@ -81,8 +81,7 @@ class HardwareSpec:
 
     def planes(self) -> int:
         """Cycles per lane group: the activation's magnitude bit planes when bit-serial."""
-        u = self.unit()
-        return max(1, round(u.lanes / u.macs_per_cycle))
+        return self.unit().costs().planes
 
     def bits(self, which: str) -> float:
         """Bits moved per element of the weight, activation or output tensors."""
@@ -101,20 +100,13 @@ class HardwareSpec:
 
     def design(self) -> Design:
         """This spec as a one-point `Design` for `hwmodels.accelerator.evaluate`."""
-        u = self.unit()
-        pe = u.pe
-        w, a = u.decoder("weight"), u.decoder("activation")
-        return Design(
-            rows=self.rows, cols=self.cols, lanes=u.lanes, planes=self.planes(),
-            freq_ghz=self.freq_ghz, pe_area_um2=pe.area_um2, mac_energy_pj=pe.energy_pj,
+        return design_from(
+            self.unit().costs(), rows=self.rows, cols=self.cols, freq_ghz=self.freq_ghz,
             w_bits=self.bits("weight"), a_bits=self.bits("activation"),
-            o_bits=self.bits("output"), weight_buffer_bytes=self.weight_buffer_kib * 1024,
-            act_buffer_bytes=self.act_buffer_kib * 1024,
-            out_buffer_bytes=self.out_buffer_kib * 1024, bandwidth_gbs=self.bandwidth(),
-            dram_pj_per_bit=self.dram_energy(), node_nm=self.node_nm,
-            vdd=self.tech().vdd, decode_w_pj=w.energy_pj, decode_a_pj=a.energy_pj,
-            decode_w_area_um2=w.area_um2, decode_a_area_um2=a.area_um2,
-            other_fraction=self.other_fraction,
+            o_bits=self.bits("output"), weight_buffer_kib=self.weight_buffer_kib,
+            act_buffer_kib=self.act_buffer_kib, out_buffer_kib=self.out_buffer_kib,
+            bandwidth_gbs=self.bandwidth(), dram_pj_per_bit=self.dram_energy(),
+            node_nm=self.node_nm, vdd=self.tech().vdd, other_fraction=self.other_fraction,
         )  # fmt: skip
 
     def as_dict(self) -> dict:

@@ -2,7 +2,7 @@
 
 `mac_unit(weight, activation, style, lanes, k, tech)` returns a `MacUnit`: area (um^2), energy
 per MAC (pJ), MACs per cycle and a breakdown. It is generic over format records: each format
-becomes one or more *candidates* (an `Operand`, how its element enters the datapath, and a
+becomes one or more *candidates* (an `ElementInput`, how its element enters the datapath, and a
 `ScaleOp`, what its scale costs); nothing dispatches on a format's name.
 
 Element datapath (per lane):
@@ -39,9 +39,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
-from dse.errors import UserError, unknown
+from dse.errors import ModelLimitError, UserError, unknown
 from dse.formats import ChoiceFormat, FloatElement, LevelElement, ScaledFormat, parse
 from dse.formats.elements import Element
 from dse.formats.format import Format
@@ -58,7 +58,7 @@ FP32_EXP, FP32_MAN = 8, 23
 
 
 @dataclass(frozen=True, order=True)
-class Operand:
+class ElementInput:
     """An element format as the datapath sees it.
 
     width: multiplier input bits (two's complement for "int" grids, magnitude or significand
@@ -93,8 +93,28 @@ class ScaleOp:
 @dataclass(frozen=True)
 class Candidate:
     fraction: float
-    operand: Operand
+    operand: ElementInput
     scale: ScaleOp
+
+
+@dataclass(frozen=True)
+class UnitCosts:
+    """A MAC unit's costs as the accelerator roofline reads them (`hwmodels.accelerator.Design`):
+    scalars for one unit, or arrays of any shape for many (NaN: a pair the style cannot run).
+
+    pe_area_um2 and decoder areas (all lanes) in um^2, energies in pJ (per MAC, per decoded
+    element), at the unit's technology; lanes: products per group of `planes` cycles
+    (planes = lanes / MACs per cycle: the activation's bit planes in bit-serial units, else 1).
+    """
+
+    pe_area_um2: Any
+    mac_energy_pj: Any
+    lanes: Any
+    planes: Any
+    decode_w_pj: Any
+    decode_a_pj: Any
+    decode_w_area_um2: Any
+    decode_a_area_um2: Any
 
 
 @dataclass(frozen=True)
@@ -135,6 +155,15 @@ class MacUnit:
         "activation" operands."""
         rows = [r for r in self.breakdown if r[0] == "decode" and r[1].startswith(role)]
         return Cost(sum(r[2] for r in rows), sum(r[3] for r in rows))
+
+    def costs(self) -> UnitCosts:
+        """What the accelerator roofline reads of this unit (see `UnitCosts`)."""
+        dw, da = self.decoder("weight"), self.decoder("activation")
+        planes = max(1, round(self.lanes / self.macs_per_cycle))
+        return UnitCosts(
+            self.pe.area_um2, self.pe.energy_pj, self.lanes, planes,
+            dw.energy_pj, da.energy_pj, dw.area_um2, da.area_um2,
+        )  # fmt: skip
 
     def as_dict(self) -> dict:
         return {
@@ -178,15 +207,15 @@ def _grid(levels: Iterable[float]) -> float | None:
 
 
 @lru_cache(maxsize=1024)
-def element_operand(element: Element, flag_bits: int = 0, lut_bits: int = 8) -> Operand:
-    """How `element` enters a multiplier (see `Operand`); `flag_bits` of a per-block choice
+def element_operand(element: Element, flag_bits: int = 0, lut_bits: int = 8) -> ElementInput:
+    """How `element` enters a multiplier (see `ElementInput`); `flag_bits` of a per-block choice
     join a codebook decoder's inputs."""
     if isinstance(element, FloatElement):
         step = math.ldexp(1.0, 1 - element.bias - element.man_bits)
         if not element.subnormals:
             step = element.min_normal * 2.0**-element.man_bits
         codes = 2**element.exp_bits - (1 if element.subnormals and element.has_zero else 0)
-        return Operand(
+        return ElementInput(
             element.man_bits + 1,
             element.signed,
             element.exp_bits,
@@ -202,15 +231,15 @@ def element_operand(element: Element, flag_bits: int = 0, lut_bits: int = 8) -> 
     symmetric = all(-v in levels for v in levels)
     sn = len(element.supernormal)
     if q is None:  # decode to lut_bits-bit integers approximating the levels
-        return Operand(lut_bits, False, 0, 1, lut_bits - 1, element.bits + flag_bits, sn,
+        return ElementInput(lut_bits, False, 0, 1, lut_bits - 1, element.bits + flag_bits, sn,
                        element.bits, True)  # fmt: skip
     lo, hi = min(element.levels) / q, max(element.levels) / q
     span = _bits(max(-lo, hi))
     if element.kind == "int":  # two's complement width of the range [lo, hi]
         width = _bits(max(-lo - 1, hi)) + (1 if lo < 0 else 0)
-        return Operand(width, False, 0, 1, span, 0, sn, element.bits)
+        return ElementInput(width, False, 0, 1, span, 0, sn, element.bits)
     decode_in = element.bits - (1 if symmetric and element.signed else 0) + flag_bits
-    return Operand(span, element.signed, 0, 1, span, decode_in, sn, element.bits)
+    return ElementInput(span, element.signed, 0, 1, span, decode_in, sn, element.bits)
 
 
 def scale_op(rule: ScaleRule, block: int | None) -> ScaleOp:
@@ -246,7 +275,7 @@ def candidates(fmt: Format, lut_bits: int = 8) -> tuple[Candidate, ...]:
 def _merge(cands: tuple[Candidate, ...]) -> tuple[Candidate, ...]:
     """Candidates that share a datapath (same operand and scale) merged, fractions summed;
     when they differ only in their decoded levels, one shared decoder serves them all."""
-    merged: dict[tuple[Operand, ScaleOp], float] = {}
+    merged: dict[tuple[ElementInput, ScaleOp], float] = {}
     for c in cands:
         merged[(c.operand, c.scale)] = merged.get((c.operand, c.scale), 0.0) + c.fraction
     return tuple(Candidate(f, op, sc) for (op, sc), f in merged.items())
@@ -270,7 +299,7 @@ class _Parts:
         self.rows[(group, part)] = self.rows.get((group, part), ZERO) + cost
 
 
-def _operand_logic(p: _Parts, op: Operand, role: str, lanes: int, per_mac: float) -> None:
+def _operand_logic(p: _Parts, op: ElementInput, role: str, lanes: int, per_mac: float) -> None:
     t = p.tech
     out_bits = op.width + (1 if op.sign_magnitude else 0)
     p.add("decode", f"{role} decoder", ar.lut_decoder(op.decode_in, out_bits, t), lanes, per_mac)
@@ -278,7 +307,7 @@ def _operand_logic(p: _Parts, op: Operand, role: str, lanes: int, per_mac: float
     p.add("decode", f"{role} supernormal", detect * op.supernormal, lanes, per_mac)
 
 
-def _fixed_ok(w: Operand, a: Operand, terms: float) -> bool:
+def _fixed_ok(w: ElementInput, a: ElementInput, terms: float) -> bool:
     return ar.sum_bits(w.span + a.span + 1, terms) <= FIXED_LIMIT
 
 
@@ -407,7 +436,7 @@ def mac_unit(
         raise UserError(f"lanes and k must be >= 1, got lanes={n}, k={k}")
     wc, ac = _merge(candidates(w, lut_bits)), _merge(candidates(a, lut_bits))
     if style == "bit_serial" and any(c.operand.exp_bits for c in ac):
-        raise UserError(
+        raise ModelLimitError(
             f"a bit-serial unit streams the activation's integer bit planes; {a.name} has "
             "floating-point elements: use an integer-grid or block-FP activation such as "
             "anda(m=6), int8 or mxint8, or style scalar/dot"
@@ -449,7 +478,7 @@ def mac_unit(
     )
 
 
-def _label(op: Operand) -> str:
+def _label(op: ElementInput) -> str:
     kind = f"e{op.exp_bits}m{op.width - 1}" if op.exp_bits else f"i{op.width}"
     return kind + ("+lut" if op.decode_in else "")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,31 +26,13 @@ from reports.html import esc
 from reports.labels import text
 from reports.sweep import Sweep
 from workloads import (
-    ATTENTION_CLASSES,
-    CLASSES,
-    LINEAR_CLASSES,
     apply_overrides,
     default_stats,
     load_profile_stats,
-    operand_stats,
 )
+from workloads.operands import OPERANDS as OPERANDS  # re-exported for reports.read, reports.report
+from workloads.operands import Operand
 
-
-class Operand(NamedTuple):
-    """A GEMM operand kind as the sweep's format variables and the results table name it."""
-
-    prefix: str  # of the space variables `<prefix>_format[_<class>]`
-    title: str
-    classes: tuple[str, ...]
-    nmse: str  # NMSE column prefix
-    position: int  # in `workloads.operand_stats`: 0 = activation, 1 = weight or KV cache
-
-
-OPERANDS = (
-    Operand("weight", "Weights", LINEAR_CLASSES, "nmse_w", 1),
-    Operand("act", "Activations", CLASSES, "nmse_a", 0),
-    Operand("kv", "KV cache", ATTENTION_CLASSES, "nmse_w", 1),
-)
 MAX_DRAWN_BITS = 8  # wider elements (fp16, bf16) have too many levels to draw
 TENSOR_BLOCK = 4096  # values per scale assumed for per-channel and per-tensor scaling
 VIEW_QUANTILE = 0.9995  # the x range stops at this quantile of the density, or the levels
@@ -141,7 +122,7 @@ def operand_panel(s: Sweep, op: Operand, table: dict) -> tuple[go.Figure, pd.Dat
     colours = {f: qualitative.D3[i % len(qualitative.D3)] for i, f in enumerate(names)}
     ncols = min(len(classes), 3)
     nrows = math.ceil(len(classes) / ncols)
-    nus = {c: operand_stats(table, c)[op.position].nu for c in classes}
+    nus = {c: table[(op.stats_key, c)].nu for c in classes}
     fig = make_subplots(rows=nrows, cols=ncols, horizontal_spacing=0.1, vertical_spacing=0.16,
                         subplot_titles=[f"{c} (\u03bd = {nus[c]:g})" for c in classes])
     shown = set()
@@ -189,7 +170,7 @@ def _nmse_table(s: Sweep, op: Operand, columns: dict[str, str | None],
                 np.flatnonzero(s.detail))
     by_class = {c: dict(list(r[col].groupby(r[columns[c]].astype(str), observed=True)))
                 for c, col in nmse.items()}
-    op_column = f"{op.prefix}_format"
+    op_column = op.variable
     on_front = (s.results.loc[s.front, op_column].astype(str).value_counts()
                 if op_column in s.results else None)
     rows = []

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from dse.errors import UserError
-from hwmodels.accelerator import Design, Gemms, evaluate
+from hwmodels.accelerator import Design, evaluate
 from hwmodels.presets import load, preset_names, spec_from_dict
+from workloads import Gemm, gemm_arrays
 
 BASE = dict(
     rows=16, cols=16, lanes=32, freq_ghz=1.0, pe_area_um2=5000.0, mac_energy_pj=0.2,
@@ -21,8 +22,13 @@ DECODE = (1, 4096, 4096, 1)
 PREFILL = (2048, 4096, 4096, 1)
 
 
+def _gemms(shapes):
+    """GEMM arrays from (m, n, k, count) shapes."""
+    return gemm_arrays([Gemm("g", "qkv", *shape, b_role="weight") for shape in shapes])
+
+
 def _eval(gemms, **over):
-    return evaluate(Design(**{**BASE, **over}), Gemms.of(gemms))
+    return evaluate(Design(**{**BASE, **over}), _gemms(gemms))
 
 
 def test_decode_memory_bound_prefill_compute_bound():
@@ -81,7 +87,7 @@ def test_presets_evaluate():
     assert {"anda-16nm", "edge-16nm", "datacenter-7nm"} <= set(preset_names())
     for name in preset_names():
         spec = load(name)
-        e = evaluate(spec.design(), Gemms.of([DECODE, PREFILL]), spec.reference_tech())
+        e = evaluate(spec.design(), _gemms([DECODE, PREFILL]), spec.reference_tech())
         assert e.gemm_memory_bound[0].tolist() == [True, False], name
     anda = load("anda-16nm")
     assert anda.planes() == 6 and anda.unit().lanes == 64

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dse.errors import UserError
+from dse.errors import ModelLimitError, UserError
 from dse.formats import CATALOGUE, parse
 from hwmodels import arithmetic as ar
 from hwmodels.layout import tensor_bits
@@ -67,7 +67,9 @@ def test_bit_serial_energy_linear_in_mantissa_bits_and_cycles_proportional():
 
 
 def test_bit_serial_refuses_float_activations():
-    with pytest.raises(UserError, match="bit-serial"):
+    """A pair the unit style cannot run is a model limit (the evaluator marks it infeasible),
+    not a user mistake."""
+    with pytest.raises(ModelLimitError, match="bit-serial"):
         mac_unit("int4", "fp16", "bit_serial")
 
 

@@ -22,6 +22,7 @@ from workloads.gemms import (
     prefill_gemms,
 )
 from workloads.hf import load_hf_config, spec_from_hf_config
+from workloads.operands import OPERANDS, Operand, format_variables, operands_of
 from workloads.presets import load_model, load_preset, preset_config, preset_names
 from workloads.profiles import ProfileStats, load_profile_stats
 from workloads.spec import ModelSpec, kv_cache_elements, parameter_breakdown, parameter_count
@@ -39,17 +40,20 @@ __all__ = [
     "ATTENTION_CLASSES",
     "CLASSES",
     "LINEAR_CLASSES",
+    "OPERANDS",
     "OPERAND_CLASSES",
     "PHASES",
     "ROLES",
     "Gemm",
     "GemmArrays",
     "ModelSpec",
+    "Operand",
     "ProfileStats",
     "TensorStats",
     "apply_overrides",
     "decode_gemms",
     "default_stats",
+    "format_variables",
     "gemm_arrays",
     "gemm_table",
     "kv_cache_elements",
@@ -59,6 +63,7 @@ __all__ = [
     "load_profile_stats",
     "operand_bytes",
     "operand_stats",
+    "operands_of",
     "parameter_breakdown",
     "parameter_count",
     "phase_gemms",

@@ -29,13 +29,10 @@ import pandas as pd
 import yaml
 
 from dse.errors import UserError, unknown
-from workloads.gemms import ATTENTION_CLASSES, CLASSES, LINEAR_CLASSES
+from workloads.gemms import CLASSES
+from workloads.operands import OPERANDS, operands_of
 
-OPERAND_CLASSES = {
-    "weight": LINEAR_CLASSES,
-    "activation": CLASSES,
-    "kv_cache": ATTENTION_CLASSES,
-}
+OPERAND_CLASSES = {o.stats_key: o.classes for o in OPERANDS}
 #: The default statistics, package data (read with importlib.resources).
 DEFAULTS_FILE = files("workloads") / "tensor_stats.yaml"
 
@@ -111,8 +108,8 @@ def operand_stats(stats: Mapping[tuple[str, str], TensorStats],
     """(A stats, B stats) of a GEMM of `tensor_class`: activation, then weight or kv_cache."""
     if tensor_class not in CLASSES:
         raise unknown("tensor class", tensor_class, CLASSES)
-    b_operand = "weight" if tensor_class in LINEAR_CLASSES else "kv_cache"
-    return stats[("activation", tensor_class)], stats[(b_operand, tensor_class)]
+    a, b = operands_of(tensor_class)
+    return stats[(a.stats_key, tensor_class)], stats[(b.stats_key, tensor_class)]
 
 
 def stats_table(stats: Mapping[tuple[str, str], TensorStats]) -> pd.DataFrame:

@@ -26,8 +26,9 @@ from pathlib import Path
 import pandas as pd
 
 from dse.config import resolve
-from dse.evaluate import Evaluator
+from dse.evaluation import Evaluator
 from dse.hardware import base_hardware
+from dse.spec import SweepSpec
 from hwmodels.technology import node_factors
 from hwmodels.units import mac_unit
 
@@ -70,7 +71,7 @@ def ratios(out: Path, config: dict, scope: str = "chip") -> dict:
     trace = json.loads((out / "greedy-mantissa.json").read_text())
     table = pd.read_csv(out / "results.csv").set_index("point")
     config = resolve(config)
-    ev = Evaluator(config)
+    ev = Evaluator(SweepSpec.from_dict(config)).context
     macs = {c: float(sum(g.macs for g in ev.gemms if g.tensor_class == c)) for c in FP_INT}
 
     def costs(point: int) -> dict:

@@ -83,9 +83,10 @@ def unit_report(unit) -> dict:
 
 def show_report(spec) -> dict:
     """Everything `dse hw show` prints, as one dict."""
-    from hwmodels.accelerator import Gemms, evaluate
+    from hwmodels.accelerator import evaluate
     from hwmodels.memory import off_chip, sram_area_um2, sram_pj_per_bit
     from hwmodels.technology import SRAM_BITCELL_UM2, node_note
+    from workloads import Gemm, gemm_arrays
 
     tech = spec.tech()
     unit = spec.unit(at_node=True)
@@ -103,7 +104,9 @@ def show_report(spec) -> dict:
             }
         )
     mem = off_chip(spec.off_chip)
-    gemms = Gemms.of(list(EXAMPLE_GEMMS.values()))
+    gemms = gemm_arrays(
+        [Gemm(n, "qkv", *shape, b_role="weight") for n, shape in EXAMPLE_GEMMS.items()]
+    )
     ev = evaluate(design, gemms, spec.reference_tech())
     roofline = []
     for i, label in enumerate(EXAMPLE_GEMMS):

@@ -12,18 +12,21 @@ import numpy as np
 
 from dse.columns import METRICS, metric_columns
 from dse.errors import UserError, suggest
-from dse.evaluate import Evaluator
+from dse.evaluation import EvalContext, Evaluator
 from dse.files import write_atomic
 from dse.optimize import SearchContext
 from dse.schema import ListOf, Num, OneOf, Str
 from dse.space import Space
+from dse.spec import SweepSpec
 
 OPTIONS = "search.options"
 
 
-def evaluator(ctx: SearchContext) -> Evaluator:
-    """The sweep's evaluator: its workload GEMMs, tensor statistics and error weights."""
-    return ctx.evaluate if isinstance(ctx.evaluate, Evaluator) else Evaluator(ctx.config)
+def evaluator(ctx: SearchContext) -> EvalContext:
+    """The sweep's evaluation context: its workload GEMMs, tensor statistics and error weights."""
+    if isinstance(ctx.evaluate, Evaluator):
+        return ctx.evaluate.context
+    return Evaluator(SweepSpec.from_dict(ctx.config)).context
 
 
 def metric_option() -> Str:

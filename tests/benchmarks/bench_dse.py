@@ -24,9 +24,10 @@ import numpy as np
 import dse
 from dse.api import objectives_of
 from dse.config import resolve
-from dse.evaluate import Evaluator
+from dse.evaluation import Evaluator
 from dse.pareto import bounds, hypervolume, matrix
 from dse.space import Space
+from dse.spec import SweepSpec
 
 SWEEP = {
     "name": "bench",
@@ -48,7 +49,7 @@ SWEEP = {
 
 
 def evaluator_rate(cfg: dict, space: Space) -> float:
-    ev = Evaluator(cfg)
+    ev = Evaluator(SweepSpec.from_dict(cfg))
     chunk = np.arange(min(space.size, 100_000))
     ev(space.points(chunk))  # warm the per-format caches
     best = 0.0

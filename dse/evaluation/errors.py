@@ -1,0 +1,83 @@
+"""Stage 2: operand and output errors per (point, GEMM), and the model's error.
+
+A GEMM's output NMSE is nmse_w + nmse_a + nmse_w nmse_a (independent operand errors,
+`dse.error.gemm_nmse`); the model's is the mean over the step's GEMMs, each GEMM of a layer
+counting once per layer (the lm_head once), weighted by its class's sensitivity
+(`workload.sensitivity`, default 1). This aggregate is an approximation: it ignores how errors
+propagate through non-linearities and residual connections. `dse.accuracy` maps it to a
+predicted perplexity change calibrated on published results.
+
+Which fit each error uses (DESIGN.md section 3, `dse.error.profile.fit_level`): block- and
+channel-scaled formats see the within-group shape (`nu_within`) when it is known, per-tensor
+scales and plain casts the pooled `nu`. Per-channel scales take the GEMM's reduction length K
+as the row; per-tensor scales the operand's size. Each error is computed once per distinct
+(format, distribution, block) and cached for the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dse.accuracy import ppl_change_pct
+from dse.error import error, gemm_nmse
+from dse.error.profile import fit_level
+from dse.evaluation.context import EvalContext
+from dse.evaluation.formats import Names
+from dse.formats import parse
+from workloads import TensorStats, operand_stats
+
+
+@dataclass(frozen=True)
+class Errors:
+    """Per (point, GEMM): weight (or KV) and activation NMSE, output NMSE, exactness; per
+    point: the model NMSE and the perplexity change columns of `dse.accuracy`."""
+
+    nmse_w: np.ndarray
+    nmse_a: np.ndarray
+    nmse_out: np.ndarray
+    exact: np.ndarray
+    model: np.ndarray
+    ppl: dict[str, np.ndarray]
+
+
+class ErrorStage:
+    """The errors of a chunk of points; keeps a cache of operand errors for the run."""
+
+    def __init__(self, ctx: EvalContext):
+        self.ctx = ctx
+        self._cache: dict[tuple, tuple[float, bool]] = {}
+
+    def operand(self, name: str, stats: TensorStats, k: int, size: int) -> tuple[float, bool]:
+        """(NMSE, exact) of format `name` on an operand with `stats`, reduction length k and
+        `size` elements."""
+        fmt = parse(name)
+        within = fit_level(fmt) == "within_group"
+        nu = stats.nu_within if within and stats.nu_within else stats.nu
+        key = (name, nu, k, size, stats.sigma)
+        if key not in self._cache:
+            # kind switch left for the format records' own methods (issue 14, k-kinds)
+            channel = getattr(getattr(fmt, "blocking", None), "kind", "") == "channel"
+            r = error(fmt, nu, block=k if channel else None, tensor_size=size, sigma=stats.sigma)
+            self._cache[key] = (r.nmse, r.exact)
+        return self._cache[key]
+
+    def __call__(self, names: dict[tuple[str, str], Names]) -> Errors:
+        ctx = self.ctx
+        cols: dict[str, list[np.ndarray]] = {"w": [], "a": [], "exact": []}
+        for g in ctx.gemms:
+            a_stats, b_stats = operand_stats(ctx.stats, g.tensor_class)
+            side = []
+            for key, stats, size in (("b", b_stats, g.k * g.n), ("a", a_stats, g.m * g.k)):
+                c, distinct = names[(key, g.tensor_class)]
+                vals = [self.operand(n, stats, g.k, size) for n in distinct]
+                side.append((np.array([v[0] for v in vals])[c], np.array([v[1] for v in vals])[c]))
+            cols["w"].append(side[0][0])
+            cols["a"].append(side[1][0])
+            cols["exact"].append(side[0][1] & side[1][1])
+        nw, na = np.column_stack(cols["w"]), np.column_stack(cols["a"])
+        nout = gemm_nmse(nw, na)
+        model = nout @ ctx.error_weights
+        exact = np.column_stack(cols["exact"])
+        return Errors(nw, na, nout, exact, model, ppl_change_pct(model, ctx.params))

@@ -1,0 +1,71 @@
+"""The evaluation package: its output columns are exactly the metric registry's, each with a
+unit and a meaning, and the infeasible-point policy follows the registry's `cost` flag."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dse.columns import METRICS, PER_CLASS, metric_columns, units_table
+from dse.config import resolve
+from dse.evaluation import Evaluator
+from dse.evaluation.registry import REGISTRY
+from dse.space import Space
+from dse.spec import SweepSpec
+from workloads import CLASSES, OPERANDS, format_variables
+
+
+def _evaluate(space: dict):
+    cfg = resolve({"name": "t", "workload": {"model": "llama-2-7b", "batch": 2, "tokens": 64},
+                   "space": space, "objectives": ["model_nmse"]})  # fmt: skip
+    pts = Space.from_config(cfg["space"])
+    return Evaluator(SweepSpec.from_dict(cfg))(pts.points(np.arange(pts.size))), list(space)
+
+
+@pytest.fixture(scope="module")
+def evaluated():
+    return _evaluate({"weight_format": ["int4", "nvfp4"], "act_format": ["fp16", "int8"],
+                      "style": ["dot", "bit_serial"]})  # fmt: skip
+
+
+def test_every_column_produced_is_registered_with_unit_and_meaning(evaluated):
+    table, variables = evaluated
+    metrics = [c for c in table.columns if c not in ("point", *variables)]
+    prefixes = {f"{p}_{c}": p for p in PER_CLASS for c in CLASSES}
+    for col in metrics:
+        unit, meaning = METRICS.get(col) or PER_CLASS[prefixes[col]]
+        assert unit and meaning, col
+    # ... and every registered column is produced (this workload has every tensor class)
+    registered = [*METRICS, *prefixes]
+    assert sorted(metrics) == sorted(registered)
+    assert set(metric_columns()) <= set(metrics)
+    assert len(units_table()) == len(REGISTRY)
+
+
+def test_infeasible_points_keep_error_columns_and_lose_cost_columns(evaluated):
+    table, _ = evaluated
+    bad = (table["style"] == "bit_serial") & (table["act_format"] == "fp16")
+    assert bad.any() and not bad.all()
+    for name, m in REGISTRY.items():
+        cols = [name] if not m.per_class else [f"{name}_{c}" for c in CLASSES]
+        for col in cols:
+            values = table.loc[bad, col].astype(float)
+            assert values.isna().all() == m.cost, col
+            assert table.loc[~bad, col].astype(float).notna().all() or name == "bits_per_kv", col
+
+
+def test_operand_table_names_the_format_variables_and_stats_keys():
+    assert format_variables()[:3] == ["weight_format", "act_format", "kv_format"]
+    assert {o.stats_key for o in OPERANDS} == {"weight", "activation", "kv_cache"}
+    assert {o.nmse for o in OPERANDS} <= set(PER_CLASS)
+    assert {c for o in OPERANDS if o.side == "a" for c in o.classes} == set(CLASSES)
+    assert sorted(c for o in OPERANDS if o.side == "b" for c in o.classes) == sorted(CLASSES)
+
+
+def test_kv_cache_takes_the_activation_format_unless_the_space_names_one():
+    implicit, _ = _evaluate({"act_format": ["int4"]})
+    explicit, _ = _evaluate({"act_format": ["int4"], "kv_format": ["int4"]})
+    own, _ = _evaluate({"act_format": ["int4"], "kv_format": ["fp16"]})
+    col = "nmse_w_attn_score"
+    assert implicit[col].tolist() == explicit[col].tolist()
+    assert (own[col] < implicit[col] / 100).all()
