@@ -4,7 +4,7 @@ Per format: every linear weight (out, in) is quantized along `in` (its GEMM's re
 and, with `acts`, every linear input (tokens, in) along `in` too, in the same format. Measured
 per-tensor NMSE = ||Q(W) - W||^2 / ||W||^2, exactly. Predicted: `dse profile` statistics of the
 unquantized tensor (the Student-t fits, groups = rows) through `error_for_stats`, the analytic
-model. Model error predicted the way sweeps aggregate (`dse.evaluate`): the mean over the
+model. Model error predicted the way sweeps aggregate (`dse.evaluation`): the mean over the
 linear GEMMs of nmse_w + nmse_a + nmse_w nmse_a, each GEMM once (the attention-score GEMMs
 are not quantized here). Measured end to end, over the sentences: relative output MSE of the
 mean-pooled embeddings, sum ||e_q - e||^2 / sum ||e||^2 (before the L2 normalisation), and the
