@@ -59,14 +59,6 @@ def class_stats(config: dict) -> dict:
     return apply_overrides(table, workload.get("stats") or {})
 
 
-def format_column(variables: tuple[str, ...], operand: str, cls: str) -> str | None:
-    """The design variable that sets `operand`'s format for `cls`, if any."""
-    for name in (f"{operand}_format_{cls}", f"{operand}_format"):
-        if name in variables:
-            return name
-    return None
-
-
 def density(nu: float):
     """Frozen standard Student-t (normal for nu = inf)."""
     return sps.norm() if math.isinf(nu) else sps.t(nu)
@@ -114,7 +106,7 @@ def _nmse(values: pd.Series) -> str:
 def operand_panel(s: Sweep, op: Operand, table: dict) -> tuple[go.Figure, pd.DataFrame] | None:
     """(figure, NMSE table) of one operand, or None when no design variable sets its format;
     `table` is the sweep's tensor statistics (`class_stats`)."""
-    columns = {c: format_column(s.variables, op.prefix, c) for c in op.classes}
+    columns = {c: op.format_variable(c, s.variables) for c in op.classes}
     classes = tuple(c for c in op.classes if columns[c])
     if not classes:
         return None

@@ -11,6 +11,7 @@ are `<nmse>_<class>` (`dse.columns`).
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 
 from workloads.gemms import ATTENTION_CLASSES, CLASSES, LINEAR_CLASSES
@@ -41,6 +42,14 @@ class Operand:
     def class_variable(self, tensor_class: str) -> str:
         """The space variable choosing its format for one class."""
         return f"{self.prefix}_format_{tensor_class}"
+
+    def format_variable(self, tensor_class: str, variables: Container[str]) -> str | None:
+        """Of `variables`, the one that sets its format in `tensor_class` (the class's own
+        variable first), if any."""
+        for name in (self.class_variable(tensor_class), self.variable):
+            if name in variables:
+                return name
+        return None
 
     def modifier(self, name: str) -> str:
         """The space variable of one of its MODIFIERS."""

@@ -41,7 +41,7 @@ def operand_names(ctx: EvalContext, cols: Columns, op: Operand, cls: str) -> Nam
     if op.fallback and not any(c in cols for c in own):
         return operand_names(ctx, cols, BY_PREFIX[op.fallback], cls)
     default = ctx.hw[op.hardware_key]
-    base = next((c for c in (op.class_variable(cls), op.variable) if c in cols), None)
+    base = op.format_variable(cls, cols)
     mods = [m for m in MODIFIERS if op.modifier(m) in cols]
     names_of = ([base] if base else []) + [op.modifier(m) for m in mods]
     if not names_of:
