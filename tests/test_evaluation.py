@@ -3,6 +3,9 @@ unit and a meaning, and the infeasible-point policy follows the registry's `cost
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -69,3 +72,13 @@ def test_kv_cache_takes_the_activation_format_unless_the_space_names_one():
     col = "nmse_w_attn_score"
     assert implicit[col].tolist() == explicit[col].tolist()
     assert (own[col] < implicit[col] / 100).all()
+
+
+def test_column_lists_do_not_import_the_evaluator_or_hwmodels():
+    """`dse.columns` (read by the config schema) takes the registry only, not the evaluator."""
+    code = ("import sys, dse.columns\n"
+            "for m in sorted(sys.modules):\n"
+            "    if m.startswith(('hwmodels', 'dse.evaluation.')):\n"
+            "        print(m)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["dse.evaluation.metrics", "dse.evaluation.registry"]

@@ -22,7 +22,7 @@ class UnitStage:
         self.tech = tech
         self._cache: dict[tuple, tuple[float, ...]] = {}
 
-    def __call__(self, w: str, a: str, style: str, lanes, k: int) -> tuple[float, ...]:
+    def __call__(self, w: str, a: str, style: str, lanes: object, k: int) -> tuple[float, ...]:
         key = (w, a, style, lanes, k)
         if key not in self._cache:
             try:
