@@ -87,7 +87,7 @@ def _accounting(fmt: Format) -> str:
     text += f" = {fmt.bits_per_element:g} bits/element"
     if fmt.bits_per_tensor:
         text += f", plus {fmt.bits_per_tensor} bits per tensor"
-    if fmt.blocking.kind == "channel":
+    if fmt.blocking.per_channel:
         text += f", plus one {fmt.scale.bits}-bit scale per row"
     return text
 

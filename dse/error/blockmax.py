@@ -265,8 +265,3 @@ def median_max(dist: Student, size: int):
     q = q_of_v(0.5, size)
     m = dist.isf(q if dist.scalar else np.full(np.shape(dist.nu), q))
     return float(m) if m.ndim == 0 else m
-
-
-def log2_span(lo: float, hi: float) -> range:
-    """Integers k with 2^k in [lo, hi] (padded by one octave each side)."""
-    return range(math.floor(math.log2(lo)) - 1, math.ceil(math.log2(hi)) + 2)
