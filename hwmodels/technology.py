@@ -27,8 +27,7 @@ from numbers import Real
 import numpy as np
 from numpy.typing import ArrayLike
 
-from dse.errors import UserError, unknown
-from dse.schema import Num
+from dse.errors import Number, UserError, unknown
 
 
 @dataclass(frozen=True)
@@ -294,7 +293,7 @@ def technology(
     for key, value in (overrides or {}).items():
         if key not in values:
             raise unknown("technology constant", key, values)
-        values[key] = float(Num(0).check(value, f"technology constant {key}"))
+        values[key] = float(Number(0).check(value, f"technology constant {key}"))
         sources[key] = "override"
     return Technology(node, float(v[0]), tuple(values.items()), tuple(sources.items()))
 

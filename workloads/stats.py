@@ -24,12 +24,15 @@ from dataclasses import dataclass, fields, replace
 from functools import cache
 from importlib.resources import files
 from numbers import Real
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import yaml
 
 from dse.errors import UserError, unknown
 from workloads.gemms import ATTENTION_CLASSES, CLASSES, LINEAR_CLASSES
+
+if TYPE_CHECKING:  # pandas (and the pyarrow it loads) only where a table is built
+    import pandas as pd
 
 OPERAND_CLASSES = {
     "weight": LINEAR_CLASSES,
@@ -117,6 +120,8 @@ def operand_stats(stats: Mapping[tuple[str, str], TensorStats],
 
 def stats_table(stats: Mapping[tuple[str, str], TensorStats]) -> pd.DataFrame:
     """One row per (operand, class) in a fixed order, with every TensorStats field."""
+    import pandas as pd
+
     rows = [{"operand": operand, "class": cls, **vars(stats[(operand, cls)])}
             for operand, cls in _keys() if (operand, cls) in stats]
     return pd.DataFrame(rows, columns=["operand", "class", *_FIELDS])
