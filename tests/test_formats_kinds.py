@@ -4,6 +4,7 @@ selectors and the format records answer the questions the error and cost models 
 import numpy as np
 import pytest
 
+from dse.errors import UserError
 from dse.formats import SCALE_RULES, Blocking, parse
 
 # --- scale rules --------------------------------------------------------------------------------
@@ -122,3 +123,19 @@ def test_selector_flags():
     for name in ("blockdialect/b32", "blockdialect(sel=two-stage)/b32", "fp4fp8(threshold=1)"):
         sel = parse(name).selector
         assert not sel.in_scale and not sel.ranks_tensor, name
+
+
+# --- the registry's parameters (what greedy-mantissa reads instead of matching names) -----------
+
+
+def test_parameters_name_the_family_and_its_filled_in_parameters():
+    from dse.formats import parameters
+
+    assert parameters("anda(m=6)/g32") == ("anda", {"m": "6"})
+    assert parameters("ANDA (m=3, round=even)") == ("anda", {"m": "3"})
+    assert parameters("anda") == ("anda", {"m": "8"})  # the preset's default
+    assert parameters("mxfp6") == ("mxfp6e2m3", {})  # aliases resolved
+    assert parameters("fp4fp8(threshold=2)") == ("fp4fp8", {"threshold": "2"})  # replaces p
+    assert parameters("sf4(nu=3)/g128") == ("sf4", {"nu": "3"})
+    with pytest.raises(UserError, match="unknown format"):
+        parameters("anda2(m=6)")

@@ -311,18 +311,31 @@ def _fmt_params(params: dict[str, str]) -> str:
     return "(" + ",".join(f"{k}={v}" for k, v in params.items()) + ")" if params else ""
 
 
-@lru_cache(maxsize=4096)
-def parse(name: str) -> Format:
-    """The format called `name` (see the module docstring for the grammar)."""
+def _split(name: str) -> re.Match[str]:
+    """The grammar's parts of `name` (see the module docstring)."""
     if not isinstance(name, str):
         raise UserError(f"a format name must be a string, got {name!r}")
-    text = re.sub(r"\s+", "", name.lower())
-    m = _NAME.match(text)
+    m = _NAME.match(re.sub(r"\s+", "", name.lower()))
     if not m:
         raise UserError(
             f"malformed format name {name!r}; expected e.g. int4/g128, "
             "e2m1/g32:e8m0, sf4(nu=5)/g128, mxfp4, nvfp4, anda(m=6)"
         )
+    return m
+
+
+def _preset_params(preset: _Preset, kw: dict[str, str]) -> dict[str, str]:
+    """A preset's parameters: its defaults overridden by `kw` (a threshold replaces p)."""
+    params = {**preset.params, **kw}
+    if "threshold" in kw:
+        params.pop("p", None)
+    return params
+
+
+@lru_cache(maxsize=4096)
+def parse(name: str) -> Format:
+    """The format called `name` (see the module docstring for the grammar)."""
+    m = _split(name)
     base = _ALIASES.get(m["base"], m["base"])
     kw, pos = _params(m["params"])
     rounding = kw.pop("round", "trunc" if base in _ANDA_TRUNC else "even")
@@ -342,9 +355,7 @@ def parse(name: str) -> Format:
         unknown_keys = set(kw) - set(preset.params) - {"rule", "tie", "high", "threshold"}
         if unknown_keys:
             raise unknown(f"parameter of {base}", sorted(unknown_keys)[0], preset.params)
-        params = {**preset.params, **kw}
-        if "threshold" in kw:
-            params.pop("p", None)
+        params = _preset_params(preset, kw)
         group = m["group"] or preset.group
         canonical = _canonical(
             base + _fmt_params(kw),
@@ -402,6 +413,20 @@ CATALOGUE: tuple[str, ...] = (
     "blockdialect/b16", "blockdialect/b32", "blockdialect/b64", "blockdialect(sel=two-stage)/b32",
     "anda(m=4)", "anda(m=6)", "anda(m=8)", "fp4fp8(p=0.3)",
 )  # fmt: skip
+
+
+def parameters(name: str) -> tuple[str, dict[str, str]]:
+    """(family, parameters) of a valid format name: the preset or element it is built from,
+    aliases resolved, and its parameters (a preset's defaults filled in; rounding left out),
+    e.g. parameters("anda(m=6)/g32") == ("anda", {"m": "6"}) and parameters("anda") ==
+    ("anda", {"m": "8"})."""
+    parse(name)  # a UserError for an invalid name
+    m = _split(name)
+    base = _ALIASES.get(m["base"], m["base"])
+    kw, _ = _params(m["params"])
+    kw.pop("round", None)
+    preset = PRESETS.get(base)
+    return base, _preset_params(preset, kw) if preset is not None else kw
 
 
 def with_options(
