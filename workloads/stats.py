@@ -144,7 +144,7 @@ _BOUNDS = {"nu": (2.0, False), "sigma": (0.0, False), "nu_within": (2.0, False),
 
 
 def _checked(values: Mapping, where: str) -> dict:
-    out = {}
+    out: dict[str, str | float | None] = {}
     for name, value in values.items():
         if name not in _FIELDS:
             raise unknown(f"stats field in {where}", name, _FIELDS)

@@ -21,6 +21,7 @@ import dataclasses
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -151,7 +152,8 @@ class _Cache:
     """Least-recently-used cache of analytic values keyed by (format record, `Setting`)."""
 
     def __init__(self, maxsize: int) -> None:
-        self.maxsize, self.data = maxsize, OrderedDict()
+        self.maxsize = maxsize
+        self.data: OrderedDict[tuple, tuple[float, str, float | None]] = OrderedDict()
 
     def get(self, key):
         value = self.data.get(key)
@@ -240,7 +242,7 @@ def error(
         raise unknown("error method", method, METHODS)
     record, st = _setting(fmt, nu, block, sigma, tensor_amax, tensor_size)
     amax = st.tensor_amax if math.isfinite(st.tensor_amax) else None
-    common = dict(
+    common: dict[str, Any] = dict(
         format=record.name, nu=st.dist.nu, block=st.block, sigma=st.sigma, tensor_amax=amax, fit=fit
     )
     if method == "montecarlo":
@@ -305,7 +307,7 @@ def nmse_table(
     format in one vectorised pass over all nu and blocks (`blocks`: as for `nmse`; None = the
     format's own). A batch evaluator: its values are not cached (per-choice formats go
     through `error`, which caches)."""
-    opts = dict(sigma=sigma, tensor_amax=tensor_amax, tensor_size=tensor_size)
+    opts: dict[str, Any] = dict(sigma=sigma, tensor_amax=tensor_amax, tensor_size=tensor_size)
     nus, blocks = list(np.ravel(nus)), list(blocks)
     out = []
     for f in formats:

@@ -102,7 +102,7 @@ def _candidates_h(fmt: ChoiceFormat, st: Setting, nodes: MaxNodes, sigma) -> np.
     candidates with the same scales share one table of cells and one pass over the nodes."""
     out = np.empty((len(fmt.candidates), nodes.m.size))
     um = st.dist.upper_moments(nodes.m, nodes.q)
-    same = {}
+    same: dict[tuple, list[int]] = {}  # candidates sharing a scale function
     for k, c in enumerate(fmt.candidates):
         same.setdefault((c.blocking.per_tensor, *scale_key(c)), []).append(k)
     for ks in same.values():
@@ -434,7 +434,7 @@ def _regions(st: Setting, plans, sizes, nodes: MaxNodes, s, which, cells, member
         w_m = cells.window(cells.row(members[:, p], which), m, um=um)
         win.append(np.vstack([np.where(below, w_e[:, node_ix], w_m), w_m]) / inside)
     ends, in_a, in_b = ends[g].T, in_a[g].T, in_b[g].T  # (e_max + 1 or e_max, nodes)
-    out = {"lead": np.zeros(m.shape, dtype=int)}
+    out: dict[str | tuple[str, int], np.ndarray] = {"lead": np.zeros(m.shape, dtype=int)}
     prob = 2 * (q[:-1] - q[1:])  # (e_max + 1, nodes): the last row is [end, m)
     for name, mask, vote in (("A", in_a, 1), ("B", in_b, -1)):
         out[name] = (prob[:-1] * mask).sum(axis=0) / inside

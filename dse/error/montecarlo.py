@@ -81,14 +81,14 @@ def quantize_blocks(fmt, x: np.ndarray, amax: np.ndarray | None) -> np.ndarray:
         if fmt.scale.is_cast:  # a cast's overflow to inf counts as saturation (model)
             q = np.where(np.isinf(q), np.sign(x) * fmt.element.max_abs, q)
         return q
-    qb = []
+    each = []
     for c in fmt.candidates:
         if c.blocking.per_tensor:  # the batch is the tensor, with its maximum appended
             flat = np.append(x.ravel(), float(np.max(amax)) if amax is not None else 0.0)
-            qb.append(c.quantize_groups(flat[None, :])[0, :-1].reshape(x.shape))
+            each.append(c.quantize_groups(flat[None, :])[0, :-1].reshape(x.shape))
         else:
-            qb.append(c.quantize_groups(x, amax))
-    qb = np.stack(qb)
+            each.append(c.quantize_groups(x, amax))
+    qb = np.stack(each)
     choice = fmt.selector.choose(x, qb, None, fmt)
     return np.take_along_axis(qb, choice[None, :, None], axis=0)[0]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dse.errors import UserError
-from dse.formats.blocking import Blocking
+from dse.formats.blocking import Blocking, Restore
 from dse.formats.elements import Element, Rounding
 from dse.formats.scales import ScaleRule
 from dse.formats.selectors import Selector
@@ -209,7 +209,7 @@ class ChoiceFormat:
 
     def choose(
         self, x: np.ndarray, axis: int = -1, weights: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, object]:
+    ) -> tuple[np.ndarray, np.ndarray, Restore]:
         """(choice per block, candidates' quantized blocks (n, groups, B), restore)."""
         xb, restore = self.blocking.split(x, axis)
         qb = np.stack([self.blocking.split(c.quantize(x, axis), axis)[0] for c in self.candidates])

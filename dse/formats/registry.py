@@ -31,10 +31,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import TypeVar
 
 from dse.errors import UserError, unknown
 from dse.formats.blocking import Blocking
 from dse.formats.elements import (
+    NONFINITES,
     ROUNDINGS,
     Element,
     FloatElement,
@@ -56,9 +58,11 @@ from dse.formats.selectors import (
     MinError,
     ScaleSearch,
     ScoreThreshold,
+    Selector,
     TopFraction,
 )
 
+T = TypeVar("T", bound=str)
 _NAME = re.compile(
     r"^(?P<base>[a-z0-9_.+\-]+?)(?:\((?P<params>[^()]*)\))?"
     r"(?:/(?P<group>[a-z0-9x]+))?(?::(?P<scale>[a-z0-9]+))?(?:@(?P<clip>[0-9.eE+\-]+))?$"
@@ -110,9 +114,8 @@ def _element(base: str, params: dict[str, str], values: list[float]) -> Element 
             raise UserError(f"{base}: exponent bits must be in 1..8 and mantissa bits in 0..23")
         if not {"bias", "sub", "nonfinite"} & params.keys():
             return ocp_float(e, mb)
-        nonfinite = params.get("nonfinite", ocp_float(e, mb).nonfinite)
-        if nonfinite not in ("ieee", "nan", "none"):
-            raise unknown("nonfinite encoding", nonfinite, ["ieee", "nan", "none"])
+        given = params.get("nonfinite", ocp_float(e, mb).nonfinite)
+        nonfinite = _choice("nonfinite encoding", given, NONFINITES)
         bias = int(_num("bias", params.get("bias", str(2 ** (e - 1) - 1))))
         sub = params.get("sub", "1") not in ("0", "false", "no", "off")
         return FloatElement(base, e, mb, bias, sub, nonfinite)
@@ -138,6 +141,14 @@ def _element(base: str, params: dict[str, str], values: list[float]) -> Element 
             return mirrored(name, (*tuple(values), 0.0), bits)
         return LevelElement(name, tuple(sorted({*values, 0.0})), bits, "lut")
     return None
+
+
+def _choice(what: str, given: str, choices: tuple[T, ...]) -> T:
+    """The one of `choices` equal to `given`, or the unknown-name UserError."""
+    for c in choices:
+        if c == given:
+            return c
+    raise unknown(what, given, choices)
 
 
 def _width(base: str, digits: str) -> int:
@@ -200,6 +211,7 @@ def _blockdialect(name, blocking, scale, rounding, clip, params):
     if blocking.kind != "block":
         raise UserError("blockdialect needs a block size, e.g. blockdialect/b32")
     sel = params.get("sel", "min-error")
+    selector: Selector
     if sel == "min-error":
         selector = MinError()
     elif sel == "two-stage":
@@ -245,6 +257,7 @@ def _fp4fp8(name, blocking, scale, rounding, clip, params):
         raise UserError(f"fp4fp8: unknown high-precision element {params.get('high')!r}")
     low = ScaledFormat("nvfp4", ocp_float(2, 1), blocking, SCALE_RULES["ue4m3"], rounding, clip)
     high = ScaledFormat(high_el.name, high_el, Blocking("tensor"), SCALE_RULES["fp32"])
+    selector: Selector
     if "threshold" in params:
         selector = ScoreThreshold(_num("threshold", params["threshold"]))
     else:
@@ -338,9 +351,8 @@ def parse(name: str) -> Format:
     m = _split(name)
     base = _ALIASES.get(m["base"], m["base"])
     kw, pos = _params(m["params"])
-    rounding = kw.pop("round", "trunc" if base in _ANDA_TRUNC else "even")
-    if rounding not in ROUNDINGS:
-        raise unknown("rounding", rounding, ROUNDINGS)
+    rounding = _choice("rounding", kw.pop("round", "trunc" if base in _ANDA_TRUNC else "even"),
+                       ROUNDINGS)
     clip = _num("clip", m["clip"]) if m["clip"] else 1.0
     if not 0 < clip <= 1:
         raise UserError(f"clip ratio in {name!r} must be in (0, 1], got {clip:g}")
@@ -434,9 +446,7 @@ def with_options(
 ) -> str:
     """`name` with its block size, scale format or clip ratio replaced (None keeps it), e.g.
     with_options("int4/g128", block=32, scale="e8m0") == "int4/g32:e8m0"."""
-    m = _NAME.match(re.sub(r"\s+", "", name.lower()))
-    if not m:
-        parse(name)  # raises the malformed-name error
+    m = _split(name)
     out = m["base"] + (f"({m['params']})" if m["params"] is not None else "")
     group = f"g{block}" if block is not None else m["group"]
     out += f"/{group}" if group else ""

@@ -98,7 +98,7 @@ class ScaleRule:
             raise AssertionError(f"scale rule {self.name} ({self.kind}) has no scale format")
         return self.format
 
-    def tensor_scale(self, element: Element, tensor_amax: np.ndarray) -> np.ndarray:
+    def tensor_scale(self, element: Element, tensor_amax: np.ndarray | float) -> np.ndarray:
         """Per-tensor FP32 scale of a two-level rule (1 for single-level rules)."""
         if not self.uses_tensor_amax:
             return np.ones_like(np.asarray(tensor_amax, dtype=np.float64))
@@ -118,7 +118,7 @@ class ScaleRule:
             return np.ldexp(1.0, k)[None, :] / clip
         if self.is_cast:
             return np.empty((1, 0))
-        unit = element.max_abs / clip
+        unit: float | np.ndarray = element.max_abs / clip
         if self.uses_tensor_amax:
             unit = unit * self.tensor_scale(element, tensor_amax * clip)
         return rounding_midpoints(self._scale_format())[None, :] * unit
