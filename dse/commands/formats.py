@@ -50,7 +50,7 @@ def catalogue(nu: float | None = None) -> pd.DataFrame:
 def details(fmt: Format) -> dict:
     """Codebook values and bit accounting of one format."""
     out = fmt.describe()
-    parts = fmt.candidates if isinstance(fmt, ChoiceFormat) else (fmt,)
+    parts = fmt.parts
     out["codebooks"] = {c.element.name: _levels(c) for c in parts}
     if isinstance(fmt, ChoiceFormat):
         out["flag_bits_per_block"] = fmt.flag_bits
