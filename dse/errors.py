@@ -1,18 +1,24 @@
-"""The one exception type users see: a clear message, exit status 2 on the command line."""
+"""The exceptions users see (a clear message, exit status 2 on the command line) and the
+checks of user input every layer shares: names, numbers, text files, YAML."""
 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-if TYPE_CHECKING:  # importlib.resources.abc is Python >= 3.11
-    from importlib.resources.abc import Traversable
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 
 class UserError(ValueError):
@@ -50,6 +56,53 @@ def unknown(what: str, given: object, choices: Iterable[str]) -> UserError:
         f"unknown {what} {given!r}{suggest(str(given), choices)}; valid choices: "
         + ", ".join(choices)
     )
+
+
+def at(path: str) -> str:
+    """Where a checked value sits, for messages: its path (e.g. "hardware.rows")."""
+    return path or "the config"
+
+
+_INT64_MAX = 2**63 - 1  # numpy's default integer: larger Python ints overflow in the models
+
+
+def _text(bound: float) -> str:
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
+
+@dataclass
+class Number:
+    """A finite number in [minimum, maximum] (exclusive bounds via `open_min`); NaN is always
+    refused, +-inf only when `allow_inf`. (`dse.schema.Num` is the same check in a schema.)"""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    integer: bool = False
+    open_min: bool = False
+    doc: str = ""
+    allow_inf: bool = False
+
+    def check(self, value: Any, path: str) -> Any:
+        """`value` as an int (integers) or float, or a UserError naming `path`."""
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and self.integer and isinstance(value, float) and not value.is_integer():
+            ok = False
+        kind = "an integer" if self.integer else "a number"
+        if not ok or (isinstance(value, float) and math.isnan(value)):
+            raise UserError(f"{at(path)}: expected {kind}, got {value!r}")
+        if isinstance(value, float) and math.isinf(value) and not self.allow_inf:
+            raise UserError(f"{at(path)}: {value!r} is not allowed; give a finite number")
+        if isinstance(value, int) and abs(value) > _INT64_MAX:
+            raise UserError(f"{at(path)}: {value} is out of range (beyond 64-bit integers)")
+        lo, hi = self.minimum, self.maximum
+        low_bad = lo is not None and (value <= lo if self.open_min else value < lo)
+        if low_bad or (hi is not None and value > hi):
+            lo_txt = "-inf" if lo is None else _text(lo)
+            rng = f"{'(' if self.open_min else '['}{lo_txt}, {'inf' if hi is None else _text(hi)}]"
+            raise UserError(f"{at(path)}: {value!r} is out of range; valid range {rng}")
+        if self.integer or isinstance(value, int):
+            return int(value)
+        return float(value)
 
 
 def read_text(path: str | Path | Traversable, what: str) -> str:

@@ -8,22 +8,12 @@ misspelled keys and names).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dse.errors import UserError, suggest
-
-_INT64_MAX = 2**63 - 1  # numpy's default integer: larger Python ints overflow in the models
-
-
-def _text(bound: float) -> str:
-    return f"{bound:g}" if isinstance(bound, float) else str(bound)
-
-
-def _at(path: str) -> str:
-    return path or "the config"
+from dse.errors import Number, UserError, suggest
+from dse.errors import at as _at
 
 
 class Node:
@@ -42,37 +32,8 @@ class Node:
 
 
 @dataclass
-class Num(Node):
-    """A finite number in [minimum, maximum] (exclusive bounds via `open_min`); NaN is always
-    refused, +-inf only when `allow_inf`."""
-
-    minimum: float | None = None
-    maximum: float | None = None
-    integer: bool = False
-    open_min: bool = False
-    doc: str = ""
-    allow_inf: bool = False
-
-    def check(self, value: Any, path: str) -> Any:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok and self.integer and isinstance(value, float) and not value.is_integer():
-            ok = False
-        kind = "an integer" if self.integer else "a number"
-        if not ok or (isinstance(value, float) and math.isnan(value)):
-            raise UserError(f"{_at(path)}: expected {kind}, got {value!r}")
-        if isinstance(value, float) and math.isinf(value) and not self.allow_inf:
-            raise UserError(f"{_at(path)}: {value!r} is not allowed; give a finite number")
-        if isinstance(value, int) and abs(value) > _INT64_MAX:
-            raise UserError(f"{_at(path)}: {value} is out of range (beyond 64-bit integers)")
-        lo, hi = self.minimum, self.maximum
-        low_bad = lo is not None and (value <= lo if self.open_min else value < lo)
-        if low_bad or (hi is not None and value > hi):
-            lo_txt = "-inf" if lo is None else _text(lo)
-            rng = f"{'(' if self.open_min else '['}{lo_txt}, {'inf' if hi is None else _text(hi)}]"
-            raise UserError(f"{_at(path)}: {value!r} is out of range; valid range {rng}")
-        if self.integer or isinstance(value, int):
-            return int(value)
-        return float(value)
+class Num(Number, Node):
+    """A `Number` in a schema: it also emits its JSON Schema."""
 
     def json(self) -> dict:
         out: dict = {"type": "integer" if self.integer else "number"}

@@ -115,8 +115,9 @@ class GemmShapes(Protocol):
 
 def design_from(
     unit: UnitCosts, *, rows: ArrayLike, cols: ArrayLike, freq_ghz: ArrayLike,
-    w_bits: ArrayLike, a_bits: ArrayLike, o_bits: ArrayLike, weight_buffer_kib: ArrayLike,
-    act_buffer_kib: ArrayLike, out_buffer_kib: ArrayLike, bandwidth_gbs: ArrayLike,
+    w_bits: ArrayLike, a_bits: ArrayLike, o_bits: ArrayLike,
+    weight_buffer_kib: float | np.ndarray, act_buffer_kib: float | np.ndarray,
+    out_buffer_kib: float | np.ndarray, bandwidth_gbs: ArrayLike,
     dram_pj_per_bit: ArrayLike, node_nm: ArrayLike, vdd: ArrayLike, other_fraction: ArrayLike,
 ) -> Design:
     """The `Design` of a unit's costs and the hardware around it (buffers in KiB); used for

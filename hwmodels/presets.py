@@ -20,9 +20,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from importlib.resources import files
 from pathlib import Path
 
-from dse.errors import UserError, load_yaml, stems, unknown
+from dse.errors import Number, UserError, load_yaml, stems, unknown
 from dse.formats import parse
-from dse.schema import Num
 from hwmodels.accelerator import Design, design_from
 from hwmodels.layout import LAYOUTS, tensor_bits
 from hwmodels.memory import off_chip
@@ -117,13 +116,13 @@ class HardwareSpec:
 
 _FIELDS = {f.name: f for f in fields(HardwareSpec)}
 #: Numeric keys: integers, positive numbers, and other_fraction (a share of the PE and buffer
-#: area, so below 1). NaN and inf are refused (`Num`).
-_INT, _POS = Num(1, integer=True), Num(0, open_min=True)
+#: area, so below 1). NaN and inf are refused (`Number`).
+_INT, _POS = Number(1, integer=True), Number(0, open_min=True)
 _NUMBERS = {
     "node_nm": _INT, "rows": _INT, "cols": _INT, "lanes": _INT, "k": _INT,
-    "word_bits": Num(0, integer=True), "freq_ghz": _POS, "vdd": _POS, "bandwidth_gbs": _POS,
-    "weight_buffer_kib": Num(0), "act_buffer_kib": Num(0), "out_buffer_kib": Num(0),
-    "dram_pj_per_bit": _POS, "other_fraction": Num(0, 1, doc="share of PE + buffer area"),
+    "word_bits": Number(0, integer=True), "freq_ghz": _POS, "vdd": _POS, "bandwidth_gbs": _POS,
+    "weight_buffer_kib": Number(0), "act_buffer_kib": Number(0), "out_buffer_kib": Number(0),
+    "dram_pj_per_bit": _POS, "other_fraction": Number(0, 1, doc="share of PE + buffer area"),
 }  # fmt: skip
 
 

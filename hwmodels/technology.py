@@ -27,8 +27,7 @@ from numbers import Real
 import numpy as np
 from numpy.typing import ArrayLike
 
-from dse.errors import UserError, unknown
-from dse.schema import Num
+from dse.errors import Number, UserError, unknown
 
 
 @dataclass(frozen=True)
@@ -150,12 +149,13 @@ def parse_node(value: int | str, where: str = "node_nm") -> int:
     """A technology node in nm from 28, '28nm' or '28 nm' (any case and spacing): the one
     parser of the CLI, hardware files and sweep files. An unknown node is a UserError naming
     `where` (the option or YAML path), the value and the modelled nodes."""
-    number = value
+    number: object = value
     if isinstance(value, str):
         text = value.strip().lower().removesuffix("nm").strip()
         number = int(text) if text.isdigit() else None
-    whole = isinstance(number, Real) and not isinstance(number, bool)
-    node = int(number) if whole and float(number).is_integer() else None
+    node = None
+    if isinstance(number, Real) and not isinstance(number, bool) and float(number).is_integer():
+        node = int(float(number))  # a whole number (checked just above)
     if node not in DEFAULT_VDD:
         raise UserError(f"{where}: {unknown('technology node (nm)', value, map(str, NODES))}")
     return node
@@ -294,7 +294,7 @@ def technology(
     for key, value in (overrides or {}).items():
         if key not in values:
             raise unknown("technology constant", key, values)
-        values[key] = float(Num(0).check(value, f"technology constant {key}"))
+        values[key] = float(Number(0).check(value, f"technology constant {key}"))
         sources[key] = "override"
     return Technology(node, float(v[0]), tuple(values.items()), tuple(sources.items()))
 

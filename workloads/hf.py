@@ -134,11 +134,12 @@ def _check_size(value: object, key: str, name: str) -> None:
     if value is None:
         return
     top = MAX_POSITIONS if key in _POSITION_KEYS else MAX_DIMENSION
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if number and value == value and not 1 <= value <= top:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{name}: {key} must be a positive integer, got {value!r}")
+    if value == value and not 1 <= value <= top:
         shown = f"{value:g}" if isinstance(value, float) else str(value)
         raise UserError(f"{name}: {key}: {shown} is out of range (1 .. {top})")
-    if not number or isinstance(value, float):
+    if isinstance(value, float):
         raise UserError(f"{name}: {key} must be a positive integer, got {value!r}")
 
 

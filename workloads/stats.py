@@ -24,13 +24,16 @@ from dataclasses import dataclass, fields, replace
 from functools import cache
 from importlib.resources import files
 from numbers import Real
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import yaml
 
 from dse.errors import UserError, unknown
 from workloads.gemms import CLASSES
 from workloads.operands import OPERANDS, operands_of
+
+if TYPE_CHECKING:  # pandas (and the pyarrow it loads) only where a table is built
+    import pandas as pd
 
 OPERAND_CLASSES = {o.stats_key: o.classes for o in OPERANDS}
 #: The default statistics, package data (read with importlib.resources).
@@ -114,6 +117,8 @@ def operand_stats(stats: Mapping[tuple[str, str], TensorStats],
 
 def stats_table(stats: Mapping[tuple[str, str], TensorStats]) -> pd.DataFrame:
     """One row per (operand, class) in a fixed order, with every TensorStats field."""
+    import pandas as pd
+
     rows = [{"operand": operand, "class": cls, **vars(stats[(operand, cls)])}
             for operand, cls in _keys() if (operand, cls) in stats]
     return pd.DataFrame(rows, columns=["operand", "class", *_FIELDS])
@@ -136,7 +141,7 @@ _BOUNDS = {"nu": (2.0, False), "sigma": (0.0, False), "nu_within": (2.0, False),
 
 
 def _checked(values: Mapping, where: str) -> dict:
-    out = {}
+    out: dict[str, str | float | None] = {}
     for name, value in values.items():
         if name not in _FIELDS:
             raise unknown(f"stats field in {where}", name, _FIELDS)

@@ -11,13 +11,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from dse.errors import UserError
 from workloads.gemms import ROLES, Gemm, GemmArrays, gemm_arrays, phase_gemms
 from workloads.spec import ModelSpec, kv_cache_elements, parameter_count
+
+if TYPE_CHECKING:  # pandas (and the pyarrow it loads) only where a table is built
+    import pandas as pd
 
 
 def operand_bytes(arrays: GemmArrays, weight_bits, act_bits, kv_bits=None
@@ -42,6 +45,8 @@ def gemm_table(gemms: Sequence[Gemm], weight_bits: float = 16.0, act_bits: float
     `weight_bytes`, `act_bytes` and `kv_bytes` split the GEMM's input bytes by what they are
     (A is always an activation; B is a weight, an activation or the KV cache).
     """
+    import pandas as pd
+
     bits = _checked_bits(weight_bits, act_bits, kv_bits)
     arrays = gemm_arrays(gemms)
     a_bytes, b_bytes = operand_bytes(arrays, *bits)

@@ -50,7 +50,7 @@ def catalogue(nu: float | None = None) -> pd.DataFrame:
 def details(fmt: Format) -> dict:
     """Codebook values and bit accounting of one format."""
     out = fmt.describe()
-    parts = fmt.candidates if isinstance(fmt, ChoiceFormat) else (fmt,)
+    parts = fmt.parts
     out["codebooks"] = {c.element.name: _levels(c) for c in parts}
     if isinstance(fmt, ChoiceFormat):
         out["flag_bits_per_block"] = fmt.flag_bits
@@ -87,7 +87,7 @@ def _accounting(fmt: Format) -> str:
     text += f" = {fmt.bits_per_element:g} bits/element"
     if fmt.bits_per_tensor:
         text += f", plus {fmt.bits_per_tensor} bits per tensor"
-    if fmt.blocking.kind == "channel":
+    if fmt.blocking.per_channel:
         text += f", plus one {fmt.scale.bits}-bit scale per row"
     return text
 

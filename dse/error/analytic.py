@@ -32,17 +32,15 @@ defaults to the median maximum of `tensor_size` t-values (`blockmax.median_max`)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from dse.error.blockmax import MaxNodes, log2_span, max_range, nodes, shared_nodes
+from dse.error.blockmax import MaxNodes, max_range, nodes, shared_nodes
 from dse.error.codebook import TINY, Codebook, ScaledCells, codebook, max_error
 from dse.error.pieces import capped, piece_sums
 from dse.error.student import Student
 from dse.errors import UserError
-from dse.formats import ScaledFormat
-from dse.formats.elements import Element
+from dse.formats import ChoiceFormat, ScaledFormat
 
 #: Equispaced log2 offsets of sigma averaged over for scale rules that are not scale-invariant
 #: (convergence to < 1e-4 relative is checked in tests/test_error_analytic.py).
@@ -83,19 +81,9 @@ def offset_sigmas(sigma: float | None, averaged: bool, count: int | None = None)
     return 2.0 ** ((np.arange(n) + 0.5) / n)
 
 
-def scale_invariant(fmt: ScaledFormat) -> bool:
-    """True when the error does not depend on sigma's position between powers of two."""
-    rule = fmt.scale
-    if rule.kind == "two_level":
-        return True  # depends on sigma only through tensor_amax / sigma
-    if rule.kind == "real":
-        return rule.format.man_bits >= 23  # fp32: exact up to 2^-24
-    return False  # "pow2" and "none"
-
-
 def continuous(fmt: ScaledFormat) -> bool:
     """True when the scale is treated as a continuous function of M (see FINE_MANTISSA)."""
-    return fmt.scale.kind == "real" and fmt.scale.format.man_bits >= FINE_MANTISSA
+    return fmt.scale.continuous(FINE_MANTISSA)
 
 
 def block_scale(fmt: ScaledFormat, m: np.ndarray, sigma, amax: float) -> np.ndarray:
@@ -107,36 +95,17 @@ def block_scale(fmt: ScaledFormat, m: np.ndarray, sigma, amax: float) -> np.ndar
 def scale_key(fmt: ScaledFormat) -> tuple:
     """What `block_scale` depends on: formats with equal keys have the same scale function
     (a power-of-two scale sees the element's emax only, the others its largest value)."""
-    el = fmt.element
-    return fmt.scale, fmt.clip, el.emax if fmt.scale.kind == "pow2" else el.max_abs
-
-
-@lru_cache(maxsize=64)
-def rounding_midpoints(scale_format: Element) -> np.ndarray:
-    """The positive midpoints between consecutive values of a scale format (where a rounded
-    scale jumps), cached per format record (read only)."""
-    v = scale_format.values
-    mid = 0.5 * (v[1:] + v[:-1])
-    return mid[mid > 0]
+    return fmt.scale, fmt.clip, fmt.scale.element_key(fmt.element)
 
 
 def scale_jumps(fmt: ScaledFormat, sigmas, amax, lo, hi) -> np.ndarray:
     """Candidate values of m (standard-t units) where g(sigma m) jumps, per sigma (rows of
     the result; `amax`, `lo`, `hi` scalars or columns of one value per row), covering
-    [lo, hi]: powers of two, or the rounding midpoints of the scale format. Empty for
-    continuous scales."""
-    rule, el, clip = fmt.scale, fmt.element, fmt.clip
+    [lo, hi] (`ScaleRule.jumps`). Empty for continuous scales."""
     sig = np.asarray(sigmas, dtype=np.float64).reshape(-1, 1)
-    if rule.kind == "pow2":
-        k = np.array(log2_span(np.min(sig * lo) * clip, np.max(sig * hi) * clip))
-        x = np.ldexp(1.0, k)[None, :] / clip
-    elif rule.kind in ("real", "two_level") and not continuous(fmt):
-        unit = el.max_abs / clip
-        if rule.kind == "two_level":
-            unit = unit * rule.tensor_scale(el, sig * amax * clip)
-        x = rounding_midpoints(rule.format)[None, :] * unit
-    else:
-        x = np.empty((1, 0))
+    if continuous(fmt):
+        return np.empty((1, 0)) / sig
+    x = fmt.scale.jumps(fmt.element, fmt.clip, np.min(sig * lo), np.max(sig * hi), sig * amax)
     return x / sig
 
 
@@ -192,12 +161,12 @@ def scaled_errors(
     nu), averaged over sigma's offset if needed; `refine` multiplies the quadrature nodes."""
     blocks = np.atleast_1d(np.asarray(blocks, dtype=np.int64))
     shape = () if dist.scalar else np.shape(dist.nu)
-    averaged = sigma is None and not scale_invariant(fmt)
-    if fmt.scale.kind != "none" and not continuous(fmt):
+    averaged = sigma is None and not fmt.scale_invariant
+    if not fmt.scale.is_cast and not continuous(fmt):
         return _piecewise_errors(fmt, dist, blocks, shape, sigma, averaged, amax)
     cb = codebook(fmt.element, fmt.rounding)
     sigmas = offset_sigmas(sigma, averaged)
-    if fmt.scale.kind == "none":  # a plain cast: codebook scaled by 1/sigma, no block
+    if fmt.scale.is_cast:  # a plain cast: codebook scaled by 1/sigma, no block
         flat = _flat(dist, (sigmas.size, *shape))
         s = np.broadcast_to(1.0 / sigmas.reshape((-1,) + (1,) * len(shape)), (sigmas.size, *shape))
         total = ScaledCells(flat, cb, s.ravel()).total().reshape(s.shape).mean(axis=0)
@@ -261,16 +230,17 @@ def scaled_error(fmt: ScaledFormat, st: Setting, nodes_n: int = 64) -> float:
     return float(scaled_errors(fmt, st.dist, st.block, st.sigma, st.tensor_amax, nodes_n / 64)[0])
 
 
-def cap_of(fmt: ScaledFormat, amax: float) -> float | None:
+def cap_of(fmt: ScaledFormat | ChoiceFormat, amax: float) -> float | None:
     """The tensor's absolute maximum bounds every block maximum: the law of M is conditioned
-    on M <= tensor_amax for rules that use it (two-level scales). (A tensor of N values has one
-    block with M equal to its maximum; that block's weight B/N is neglected.)"""
-    return amax if fmt.scale.kind == "two_level" else None
+    on M <= tensor_amax for formats that use it (`uses_tensor_amax`: two-level scales,
+    per-tensor candidates). (A tensor of N values has one block with M equal to its maximum;
+    that block's weight B/N is neglected.)"""
+    return amax if fmt.uses_tensor_amax else None
 
 
 def check_scaled(fmt: ScaledFormat) -> None:
     """UserError for records the analytic model does not cover."""
-    if fmt.blocking.kind == "tile":
+    if fmt.blocking.two_dimensional:
         raise UserError(
             f"{fmt.name}: 2-D tile scaling has no analytic model yet; use method='montecarlo'"
         )

@@ -21,6 +21,7 @@ import dataclasses
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,10 +29,10 @@ from dse.error.analytic import Setting, check_scaled, scaled_error, scaled_error
 from dse.error.blockmax import median_max
 from dse.error.choice import choice_error
 from dse.error.montecarlo import MAX_BYTES as MC_MAX_BYTES
-from dse.error.montecarlo import SAMPLERS, monte_carlo, uses_tensor_amax
+from dse.error.montecarlo import SAMPLERS, monte_carlo
 from dse.error.student import Student, check_nu
 from dse.errors import UserError, unknown
-from dse.formats import Blocking, ChoiceFormat, ScaledFormat, parse
+from dse.formats import ChoiceFormat, ScaledFormat, parse
 from dse.formats.format import Format
 
 #: Row length assumed for per-channel formats when no block is given (a 4096-wide layer,
@@ -96,25 +97,20 @@ def reblock(fmt: Format, block: int | None, tensor_size: int) -> tuple[Format, i
         if block is None or block == fmt.block_size:
             return fmt, fmt.block_size
         cands = tuple(
-            dataclasses.replace(c, blocking=Blocking("block", block))
-            if c.blocking.kind == "block"
-            else c
-            for c in fmt.candidates
+            dataclasses.replace(c, blocking=c.blocking.resized(block)) for c in fmt.candidates
         )
         return dataclasses.replace(fmt, candidates=cands, block_size=block), block
-    kind = fmt.blocking.kind
-    if fmt.scale.kind == "none":
+    if fmt.scale.is_cast:
         return fmt, block or DEFAULT_ROW  # a cast: no scale, any grouping
-    if kind == "block":
-        if block is None or block == fmt.block_size:
-            return fmt, fmt.block_size
-        return dataclasses.replace(fmt, blocking=Blocking("block", block)), block
-    if kind == "channel":
-        return fmt, block or DEFAULT_ROW
-    if kind == "tensor":
-        return fmt, block or tensor_size
-    check_scaled(fmt)
-    raise AssertionError(kind)
+    if fmt.blocking.two_dimensional:
+        check_scaled(fmt)  # raises: no analytic model of tiles
+    blocking = fmt.blocking if block is None else fmt.blocking.resized(block)
+    if blocking != fmt.blocking:
+        fmt = dataclasses.replace(fmt, blocking=blocking)
+    group = block or fmt.blocking.group_values(DEFAULT_ROW, tensor_size)
+    if group is None:
+        raise AssertionError(fmt.blocking)
+    return fmt, group
 
 #: Largest tensor maximum accepted, in units of sigma: a t(nu) tail falls as x^-nu, so even
 #: at nu = 2 a tensor of 1e12 values reaches ~1e6 sigma; larger values only overflow.
@@ -137,7 +133,7 @@ def _checked(nu, sigma, tensor_amax, tensor_size) -> float:
 
 def _amax(fmt: Format, dist: Student, tensor_amax, tensor_size: int):
     """The tensor maximum (units of sigma) a format sees: inf when unused."""
-    if not uses_tensor_amax(fmt):
+    if not fmt.uses_tensor_amax:
         return math.inf  # unused: no cap, no two-level scale
     if tensor_amax is None:
         return median_max(dist, int(tensor_size))
@@ -156,7 +152,8 @@ class _Cache:
     """Least-recently-used cache of analytic values keyed by (format record, `Setting`)."""
 
     def __init__(self, maxsize: int) -> None:
-        self.maxsize, self.data = maxsize, OrderedDict()
+        self.maxsize = maxsize
+        self.data: OrderedDict[tuple, tuple[float, str, float | None]] = OrderedDict()
 
     def get(self, key):
         value = self.data.get(key)
@@ -245,7 +242,7 @@ def error(
         raise unknown("error method", method, METHODS)
     record, st = _setting(fmt, nu, block, sigma, tensor_amax, tensor_size)
     amax = st.tensor_amax if math.isfinite(st.tensor_amax) else None
-    common = dict(
+    common: dict[str, Any] = dict(
         format=record.name, nu=st.dist.nu, block=st.block, sigma=st.sigma, tensor_amax=amax, fit=fit
     )
     if method == "montecarlo":
@@ -310,7 +307,7 @@ def nmse_table(
     format in one vectorised pass over all nu and blocks (`blocks`: as for `nmse`; None = the
     format's own). A batch evaluator: its values are not cached (per-choice formats go
     through `error`, which caches)."""
-    opts = dict(sigma=sigma, tensor_amax=tensor_amax, tensor_size=tensor_size)
+    opts: dict[str, Any] = dict(sigma=sigma, tensor_amax=tensor_amax, tensor_size=tensor_size)
     nus, blocks = list(np.ravel(nus)), list(blocks)
     out = []
     for f in formats:
@@ -349,7 +346,7 @@ def optimal_clip(
     from scipy.optimize import minimize_scalar
 
     record = resolve(fmt)
-    if not isinstance(record, ScaledFormat) or record.scale.kind == "none":
+    if not isinstance(record, ScaledFormat) or record.scale.is_cast:
         raise UserError(f"{record.name}: a clip ratio applies to scaled formats only")
 
     def f(c: float) -> float:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import overload
 
 import numpy as np
 
@@ -99,7 +100,11 @@ class MaxNodes:
         return 1.0 - 2.0 * self.q
 
 
-def q_of_v(v: np.ndarray, block: int) -> np.ndarray:
+@overload
+def q_of_v(v: float, block: int) -> float: ...
+@overload
+def q_of_v(v: np.ndarray, block: int) -> np.ndarray: ...
+def q_of_v(v: float | np.ndarray, block: int) -> float | np.ndarray:
     """Per-value tail P(T > m) at the m where P(M > m) = v: (1 - (1 - v)^(1/B)) / 2.
     At v = 1 (m = 0) log1p gives -inf and the tail its limit 1/2. Python floats for python
     scalars (math's functions: no array calls)."""
@@ -187,7 +192,8 @@ def _nodes_of(nu: bytes, shape: tuple, lo_block: int, hi_block: int) -> Nodes:
     return nodes(Student(float(v) if not shape else v), lo_block, hi_block)
 
 
-shared_nodes.cache_clear = _nodes_of.cache_clear
+# as on lru_cache's own functions (the benchmarks clear it); mypy sees no such attribute
+shared_nodes.cache_clear = _nodes_of.cache_clear  # type: ignore[attr-defined]
 
 
 def max_nodes(
@@ -265,8 +271,3 @@ def median_max(dist: Student, size: int):
     q = q_of_v(0.5, size)
     m = dist.isf(q if dist.scalar else np.full(np.shape(dist.nu), q))
     return float(m) if m.ndim == 0 else m
-
-
-def log2_span(lo: float, hi: float) -> range:
-    """Integers k with 2^k in [lo, hi] (padded by one octave each side)."""
-    return range(math.floor(math.log2(lo)) - 1, math.ceil(math.log2(hi)) + 2)

@@ -44,10 +44,10 @@ from dse.error.analytic import (
     Setting,
     block_scale,
     breaks_of,
+    cap_of,
     conditional_error,
     offset_sigmas,
     per_value,
-    scale_invariant,
     scale_key,
 )
 from dse.error.blockmax import MaxNodes, lane_max_nodes
@@ -81,9 +81,7 @@ class ChoiceError:
 
 def _check(fmt: ChoiceFormat, st: Setting) -> None:
     for c in fmt.candidates:
-        if c.blocking.kind == "block" and c.block_size == st.block:
-            continue
-        if c.blocking.kind == "tensor":
+        if c.blocking.per_tensor or c.blocking.is_block_of(st.block):
             continue
         raise UserError(
             f"{fmt.name}: the analytic model needs each candidate to be per-tensor or to use "
@@ -92,7 +90,7 @@ def _check(fmt: ChoiceFormat, st: Setting) -> None:
 
 
 def _scale(c: ScaledFormat, nodes: MaxNodes, sigma, st: Setting) -> np.ndarray:
-    if c.blocking.kind == "tensor":  # scale set by the tensor maximum
+    if c.blocking.per_tensor:  # scale set by the tensor maximum
         return np.broadcast_to(
             block_scale(c, np.array(st.tensor_amax), sigma, st.tensor_amax), nodes.m.shape
         )
@@ -104,9 +102,9 @@ def _candidates_h(fmt: ChoiceFormat, st: Setting, nodes: MaxNodes, sigma) -> np.
     candidates with the same scales share one table of cells and one pass over the nodes."""
     out = np.empty((len(fmt.candidates), nodes.m.size))
     um = st.dist.upper_moments(nodes.m, nodes.q)
-    same = {}
+    same: dict[tuple, list[int]] = {}  # candidates sharing a scale function
     for k, c in enumerate(fmt.candidates):
-        same.setdefault((c.blocking.kind, *scale_key(c)), []).append(k)
+        same.setdefault((c.blocking.per_tensor, *scale_key(c)), []).append(k)
     for ks in same.values():
         s = _scale(fmt.candidates[ks[0]], nodes, sigma, st)
         uniq, which = np.unique(s, return_inverse=True)
@@ -120,18 +118,13 @@ def _candidates_h(fmt: ChoiceFormat, st: Setting, nodes: MaxNodes, sigma) -> np.
 
 def _breaks(fmt: ChoiceFormat, st: Setting, sigmas, extra_marks=()) -> list[np.ndarray]:
     """Per sigma of `sigmas`, the panel breaks of the candidates' scale jumps and kinks."""
-    block = [c for c in fmt.candidates if c.blocking.kind == "block"]
+    block = [c for c in fmt.candidates if not c.blocking.per_tensor]  # blocks (`_check`)
     marks = np.concatenate(
         [codebook(c.element, c.rounding).thresholds for c in block] + [np.asarray(extra_marks)]
     )
     distinct = {scale_key(c): c for c in block}.values()  # candidates sharing g share breaks
     per = [breaks_of(c, st, sigmas, marks) for c in distinct]
     return [np.unique(np.concatenate(row)) for row in zip(*per)]
-
-
-def _cap(fmt: ChoiceFormat, st: Setting) -> float | None:
-    uses = any(c.scale.kind == "two_level" or c.blocking.kind == "tensor" for c in fmt.candidates)
-    return st.tensor_amax if uses else None
 
 
 def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceError:
@@ -182,9 +175,8 @@ def _offset_nodes(
     them, None: analytic.OFFSETS), concatenated, with weights summing to 1 over all of them (a
     dot product is the offset average), and each node's sigma. `marks`: as for `_breaks`;
     `extra`: breaks shared by all offsets."""
-    averaged = not all(scale_invariant(c) for c in fmt.candidates)
-    sig = offset_sigmas(st.sigma, averaged, offsets)
-    cap = _cap(fmt, st)
+    sig = offset_sigmas(st.sigma, not fmt.scale_invariant, offsets)
+    cap = cap_of(fmt, st.tensor_amax)
     breaks = [np.append(br, extra) for br in _breaks(fmt, st, sig, marks)]
     nodes, sizes = lane_max_nodes(st.dist, st.block, breaks, nodes_n, cap)
     return MaxNodes(nodes.m, nodes.q, nodes.weight / sig.size, st.block), np.repeat(sig, sizes)
@@ -442,7 +434,7 @@ def _regions(st: Setting, plans, sizes, nodes: MaxNodes, s, which, cells, member
         w_m = cells.window(cells.row(members[:, p], which), m, um=um)
         win.append(np.vstack([np.where(below, w_e[:, node_ix], w_m), w_m]) / inside)
     ends, in_a, in_b = ends[g].T, in_a[g].T, in_b[g].T  # (e_max + 1 or e_max, nodes)
-    out = {"lead": np.zeros(m.shape, dtype=int)}
+    out: dict[str | tuple[str, int], np.ndarray] = {"lead": np.zeros(m.shape, dtype=int)}
     prob = 2 * (q[:-1] - q[1:])  # (e_max + 1, nodes): the last row is [end, m)
     for name, mask, vote in (("A", in_a, 1), ("B", in_b, -1)):
         out[name] = (prob[:-1] * mask).sum(axis=0) / inside

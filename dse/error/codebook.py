@@ -115,6 +115,9 @@ class ScaledCells:
         cbs = (cbs,) if isinstance(cbs, Codebook) else tuple(cbs)
         s = positive(scales)
         self.dist, self.fold, self.size = dist, folded(cbs), s.size
+        self.keys: np.ndarray | None
+        self.row_k: np.ndarray | int  # the codebook of each row (one for all: 0)
+        at: np.ndarray | slice
         if keys is None:  # one codebook at every scale: the rows are the scales
             self.keys, self.row_k, at = None, 0, slice(None)
         else:
@@ -206,7 +209,7 @@ class ScaledCells:
         """`max_error` with the codebook of each row `which` at scales `s`."""
         s = np.where(s > 0, s, TINY)
         i = np.searchsorted(self.ua, m / s, side="right")
-        k = self.row_k if self.keys is None else self.row_k[which]
+        k = self.row_k if isinstance(self.row_k, int) else self.row_k[which]
         up, down = m - s * self.fold.pos[k, i], m - s * self.fold.neg[k, i]
         return 0.5 * (up * up + down * down)
 

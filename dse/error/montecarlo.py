@@ -34,12 +34,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dse.error.analytic import Setting, scale_invariant
+from dse.error.analytic import Setting
 from dse.error.blockmax import q_of_v, v_of_m
 from dse.error.student import Student
 from dse.errors import UserError
 from dse.formats import ChoiceFormat, ScaledFormat
-from dse.formats.selectors import TopFraction
 
 SAMPLERS = ("iid", "stratified")
 #: Fewest blocks per stratum: the within-stratum variance needs a few samples to be a usable
@@ -74,36 +73,22 @@ def _draw(rng: np.random.Generator, dist: Student, shape) -> np.ndarray:
     return rng.standard_normal(shape) if dist.normal else rng.standard_t(dist.nu, shape)
 
 
-def uses_tensor_amax(fmt) -> bool:
-    """Whether a fixed tensor maximum sets scales (two-level rules, per-tensor candidates)."""
-    if isinstance(fmt, ChoiceFormat):
-        return any(
-            c.scale.kind == "two_level" or c.blocking.kind == "tensor" for c in fmt.candidates
-        )
-    return fmt.scale.kind == "two_level"
-
-
-def _averaged(fmt) -> bool:
-    cands = fmt.candidates if isinstance(fmt, ChoiceFormat) else (fmt,)
-    return not all(scale_invariant(c) for c in cands)
-
-
 def quantize_blocks(fmt, x: np.ndarray, amax: np.ndarray | None) -> np.ndarray:
     """Quantize rows of `x` (one group each) with the library's exact quantizer; `amax` (one
     per row, or None) is the tensor maximum seen by two-level and per-tensor scales."""
     if isinstance(fmt, ScaledFormat):
         q = fmt.quantize_groups(x, amax)
-        if fmt.scale.kind == "none":  # a cast's overflow to inf counts as saturation (model)
+        if fmt.scale.is_cast:  # a cast's overflow to inf counts as saturation (model)
             q = np.where(np.isinf(q), np.sign(x) * fmt.element.max_abs, q)
         return q
-    qb = []
+    each = []
     for c in fmt.candidates:
-        if c.blocking.kind == "tensor":  # the batch is the tensor, with its maximum appended
+        if c.blocking.per_tensor:  # the batch is the tensor, with its maximum appended
             flat = np.append(x.ravel(), float(np.max(amax)) if amax is not None else 0.0)
-            qb.append(c.quantize_groups(flat[None, :])[0, :-1].reshape(x.shape))
+            each.append(c.quantize_groups(flat[None, :])[0, :-1].reshape(x.shape))
         else:
-            qb.append(c.quantize_groups(x, amax))
-    qb = np.stack(qb)
+            each.append(c.quantize_groups(x, amax))
+    qb = np.stack(each)
     choice = fmt.selector.choose(x, qb, None, fmt)
     return np.take_along_axis(qb, choice[None, :, None], axis=0)[0]
 
@@ -113,14 +98,12 @@ def _check(fmt, st: Setting, sampler: str) -> None:
         raise UserError(f"unknown Monte Carlo sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
     if isinstance(fmt, ChoiceFormat):
         for c in fmt.candidates:
-            if c.blocking.kind not in ("tensor", "block") or (
-                c.blocking.kind == "block" and c.block_size != st.block
-            ):
+            if not (c.blocking.per_tensor or c.blocking.is_block_of(st.block)):
                 raise UserError(
                     f"{fmt.name}: candidate {c.name} must be per-tensor or use the "
                     f"choice's block of {st.block}"
                 )
-        if sampler == "stratified" and isinstance(fmt.selector, TopFraction):
+        if sampler == "stratified" and fmt.selector.ranks_tensor:
             raise UserError(
                 f"{fmt.name}: a top-fraction selector ranks blocks across a tensor; "
                 "use sampler='iid'"
@@ -148,8 +131,8 @@ def monte_carlo(
     est = np.empty(batches)
     for i in range(batches):
         sigma = _sigma(fmt, st, rng, 1)
-        x = _iid_rows(rng, st, rows, sigma, uses_tensor_amax(fmt))
-        amax = st.tensor_amax * sigma if uses_tensor_amax(fmt) else None
+        x = _iid_rows(rng, st, rows, sigma, fmt.uses_tensor_amax)
+        amax = st.tensor_amax * sigma if fmt.uses_tensor_amax else None
         q = quantize_blocks(fmt, x, None if amax is None else np.full((rows, 1), amax[0, 0]))
         est[i] = np.mean((x - q) ** 2) / (sigma[0, 0] ** 2 * st.dist.variance)
     return MonteCarlo(
@@ -183,7 +166,7 @@ def _check_memory(fmt, st: Setting, samples: int, sampler: str, batches: int,
 def _sigma(fmt, st: Setting, rng: np.random.Generator, n: int) -> np.ndarray:
     if st.sigma is not None:
         return np.full((n, 1), float(st.sigma))
-    if _averaged(fmt):
+    if not fmt.scale_invariant:
         return 2.0 ** rng.uniform(0.0, 1.0, (n, 1))
     return np.ones((n, 1))
 
@@ -202,7 +185,7 @@ def _iid_rows(rng, st: Setting, rows: int, sigma: np.ndarray, capped: bool) -> n
 
 def _stratified(fmt, st: Setting, rng, samples: int) -> MonteCarlo:
     dist, b = st.dist, st.block
-    capped = uses_tensor_amax(fmt)
+    capped = fmt.uses_tensor_amax
     v_cap = float(v_of_m(dist, np.array(st.tensor_amax), b)) if capped else 0.0
     hi_v, lo_v = np.maximum(_EDGES[:-1], v_cap), np.maximum(_EDGES[1:], v_cap)
     p = hi_v - lo_v

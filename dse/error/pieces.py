@@ -92,8 +92,10 @@ def piece_sums(
     # per piece: its ends, then its thresholds (a piece's end is the next one's start: the
     # repeats cost nothing, `distinct_moments` evaluates each point once)
     x = np.concatenate([a[:, None], b[:, None], s[:, None] * ua], axis=1)
-    nu_of = None if dist.scalar else nu_row[row]  # each piece's nu
-    per_point = None if dist.scalar else nu_of.repeat(ua.size + 2)
+    nu_of = per_point = None  # each piece's nu, each point's (array nu only)
+    if not dist.scalar:
+        nu_of = nu_row[row]
+        per_point = nu_of.repeat(ua.size + 2)
     mom = distinct_moments(dist, per_point, x.ravel()).reshape(3, *x.shape)
     cells = ScaledCells(dist.take(nu_of), cb, s, up=mom[:, :, 2:])  # take: a scalar nu as is
     terms = telescoped(cells, x[:, :2].T, mom[:, :, :2].transpose(0, 2, 1), blocks)

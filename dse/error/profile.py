@@ -24,7 +24,6 @@ from scipy import optimize, special
 
 from dse.error.api import ErrorResult, error
 from dse.errors import UserError
-from dse.formats import ChoiceFormat
 from dse.formats.format import Format
 
 #: Fitted nu at or above this is reported as inf (normal); t(1000) and N(0,1) differ by < 1e-3
@@ -163,9 +162,7 @@ def profile_array(
 def fit_level(fmt: Format) -> str:
     """Which profile level a format sees: block-, channel-scaled and per-block choices see the
     within-group shape; per-tensor scales and plain casts the pooled fit."""
-    if isinstance(fmt, ChoiceFormat) or fmt.blocking.kind in ("block", "channel", "tile"):
-        return "within_group"
-    return "pooled"
+    return "pooled" if fmt.blocking.per_tensor else "within_group"
 
 
 def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
@@ -180,7 +177,7 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
     fit = stats[level]
     shape = stats.get("shape") or [1]
     opts = dict(options)
-    if not isinstance(record, ChoiceFormat) and record.blocking.kind == "channel":
+    if record.blocking.per_channel:
         opts.setdefault("block", int(shape[-1]))
     if level == "pooled":
         opts.setdefault("tensor_size", int(np.prod(shape)))

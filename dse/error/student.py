@@ -18,8 +18,9 @@ Distribution functions come from scipy.special (stdtr, stdtrit, ndtr, ndtri, gam
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -29,7 +30,7 @@ from dse.errors import UserError
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-def check_nu(nu: float) -> float:
+def check_nu(nu: Any) -> float:
     """nu as a float, or a UserError when the t has no variance (nu <= 2) or nu is not a number."""
     try:
         v = float(nu)
@@ -52,10 +53,11 @@ class Student:
     an instance is not hashable. Formulas are written in 1/nu, which is 0 for the normal."""
 
     nu: float | np.ndarray
+    scalar: bool = field(init=False, repr=False, compare=False)  # one nu (no eq/hash role)
 
     def __post_init__(self) -> None:
         scalar = np.ndim(self.nu) == 0
-        object.__setattr__(self, "scalar", scalar)  # one nu (not a field: no eq/hash role)
+        object.__setattr__(self, "scalar", scalar)
         if scalar:
             check_nu(self.nu)
         elif not np.all(np.asarray(self.nu) > 2):
@@ -98,8 +100,8 @@ class Student:
         if self.scalar:  # math's scalar functions: a fifth of the time
             nu = 3.0 if math.isinf(self.nu) else float(self.nu)  # the normal does not use it
             return math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
-        nu = np.where(self.normal, 3.0, self.nu)
-        return special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2) - 0.5 * np.log(nu * np.pi)
+        v = np.where(self.normal, 3.0, self.nu)
+        return special.gammaln((v + 1) / 2) - special.gammaln(v / 2) - 0.5 * np.log(v * np.pi)
 
     @cached_property
     def _normal_count(self) -> int:
@@ -129,7 +131,7 @@ class Student:
         """Upper tail P(T > x), accurate far in the tail."""
         return self.cdf(-np.asarray(x, dtype=np.float64))
 
-    def isf(self, q: np.ndarray) -> np.ndarray:
+    def isf(self, q: float | np.ndarray) -> np.ndarray:
         """x with P(T > x) = q (accurate for q down to ~1e-100)."""
         q = np.asarray(q, dtype=np.float64)
         return -special.stdtrit(self.lead(self.nu, q), q)
@@ -159,8 +161,8 @@ class Student:
         Var T / 2), f(0) = exp(log normaliser) (1 / sqrt(2 pi) for the normal)."""
         iv = self.inv_nu
         if self.scalar:
-            f0 = _INV_SQRT_2PI if iv == 0 else math.exp(self._log_norm)
-            return np.array([0.5, f0 / (1.0 - iv), 0.5 / (1.0 - 2.0 * iv)])
+            f = _INV_SQRT_2PI if iv == 0 else math.exp(self._log_norm)
+            return np.array([0.5, f / (1.0 - iv), 0.5 / (1.0 - 2.0 * iv)])
         f0 = np.where(self.normal, _INV_SQRT_2PI, np.exp(self._log_norm))
         out = np.empty((3, *f0.shape))
         out[0], out[1], out[2] = 0.5, f0 / (1.0 - iv), 0.5 * self.variance

@@ -102,6 +102,8 @@ def _safetensors(path: Path) -> Iterator[tuple[str, np.ndarray, str]]:
                 f"{path}: tensor {name!r}: data offsets {begin}..{end} do not match "
                 f"its shape {shape} and dtype {code} within the file"
             )
-        raw = np.frombuffer(data[begin:end], dtype=dt) if count else np.empty(0, dt)
+        raw = np.empty(0, dt)
+        if count and data is not None:  # (a count without data is refused above)
+            raw = np.frombuffer(data[begin:end], dtype=dt)
         arr = bf16_to_float32(raw) if code == "BF16" else raw
         yield name, arr.reshape(shape), code.lower()

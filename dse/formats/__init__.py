@@ -7,7 +7,7 @@ format record; every record has ``.name``, ``.bits_per_element`` and ``.quantize
 from dse.formats.blocking import Blocking
 from dse.formats.elements import Element, FloatElement, LevelElement
 from dse.formats.format import ChoiceFormat, Format, ScaledFormat
-from dse.formats.registry import CATALOGUE, PRESETS, parse, with_options
+from dse.formats.registry import CATALOGUE, PRESETS, parameters, parse, with_options
 from dse.formats.scales import SCALE_RULES, ScaleRule
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "LevelElement",
     "ScaleRule",
     "ScaledFormat",
+    "parameters",
     "parse",
     "with_options",
 ]

@@ -35,6 +35,39 @@ class Blocking:
             raise UserError(f"tile sides must be >= 1, got {self.tile}")
 
     @property
+    def per_tensor(self) -> bool:
+        """One group: the scale is set by the tensor's absolute maximum."""
+        return self.kind == "tensor"
+
+    @property
+    def per_channel(self) -> bool:
+        """One group per row along the axis: the group size is the row length."""
+        return self.kind == "channel"
+
+    @property
+    def two_dimensional(self) -> bool:
+        """Groups span two axes (tiles), not a run along the quantization axis."""
+        return self.kind == "tile"
+
+    def is_block_of(self, size: int) -> bool:
+        """Groups are blocks of exactly `size` consecutive values along the axis."""
+        return self.kind == "block" and self.size == size
+
+    def resized(self, size: int) -> Blocking:
+        """The same grouping with blocks of `size` values (groupings that are not blocks are
+        set by the tensor's shape or are tiles: unchanged)."""
+        return Blocking("block", size) if self.kind == "block" else self
+
+    def group_values(self, row: int | None, tensor: int | None) -> int | None:
+        """Values per scale group in a tensor of `tensor` values with rows of `row` values
+        along the axis: the block or tile size, the row (per channel) or the tensor."""
+        if self.kind == "channel":
+            return row
+        if self.kind == "tensor":
+            return tensor
+        return self.group_size
+
+    @property
     def group_size(self) -> int | None:
         """Values per scale, or None when it depends on the tensor's shape."""
         if self.kind == "block":

@@ -30,8 +30,9 @@ import numpy as np
 from dse.errors import UserError
 
 Rounding = Literal["even", "away", "trunc"]
-ROUNDINGS: tuple[str, ...] = ("even", "away", "trunc")
+ROUNDINGS: tuple[Rounding, ...] = ("even", "away", "trunc")
 Nonfinite = Literal["ieee", "nan", "none"]
+NONFINITES: tuple[Nonfinite, ...] = ("ieee", "nan", "none")
 
 
 def _check_rounding(mode: str) -> None:
@@ -128,14 +129,17 @@ class FloatElement:
         return np.unique(vals) + 0.0  # one zero, printed as +0
 
     @cached_property
-    def _native(self) -> np.dtype | None:
-        """The numpy dtype with exactly this format's bit fields and semantics (IEEE binary16
+    def _native(self) -> type[np.floating] | None:
+        """The numpy type with exactly this format's bit fields and semantics (IEEE binary16
         or binary32), whose cast is the same round-to-nearest-even, or None."""
+        if not (self.signed and self.has_zero):
+            return None
         fields = (self.exp_bits, self.man_bits, self.bias, self.subnormals, self.nonfinite)
-        ok = self.signed and self.has_zero
-        return {(5, 10, 15, True, "ieee"): np.float16, (8, 23, 127, True, "ieee"): np.float32}.get(
-            fields if ok else None
-        )
+        native: dict[tuple, type[np.floating]] = {
+            (5, 10, 15, True, "ieee"): np.float16,
+            (8, 23, 127, True, "ieee"): np.float32,
+        }
+        return native.get(fields)
 
     def round(self, x: np.ndarray, mode: Rounding = "even", saturate: bool = True) -> np.ndarray:
         """Round real values onto the format (vectorised, exact in float64): numpy's cast

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dse.errors import UserError
-from dse.formats.blocking import Blocking
+from dse.formats.blocking import Blocking, Restore
 from dse.formats.elements import Element, Rounding
 from dse.formats.scales import ScaleRule
 from dse.formats.selectors import Selector
@@ -47,6 +47,22 @@ class ScaledFormat:
         return self.blocking.group_size
 
     @property
+    def parts(self) -> tuple[ScaledFormat, ...]:
+        """The scaled formats a block may take: this one."""
+        return (self,)
+
+    @property
+    def uses_tensor_amax(self) -> bool:
+        """A fixed tensor maximum sets scales besides each group's own maximum."""
+        return self.scale.uses_tensor_amax
+
+    @property
+    def scale_invariant(self) -> bool:
+        """Quantizing c x gives c times the result of x, for every c > 0 (see
+        `ScaleRule.scale_invariant`)."""
+        return self.scale.scale_invariant
+
+    @property
     def bits_per_element(self) -> float:
         """Element bits plus block-scale bits per element. Per-channel and per-tensor scales,
         and the per-tensor scale of two-level rules, depend on the tensor's shape and are left
@@ -57,13 +73,13 @@ class ScaledFormat:
     @property
     def bits_per_tensor(self) -> int:
         """Scale bits stored once per tensor (two-level FP32 scale, or a per-tensor scale)."""
-        own = self.scale.bits if self.blocking.kind == "tensor" else 0
+        own = self.scale.bits if self.blocking.per_tensor else 0
         return own + self.scale.tensor_bits
 
     def storage_bits(self, shape: tuple[int, ...], axis: int = -1) -> int:
         """Exact bits to store a tensor of `shape`: elements, scales and per-tensor scale."""
         n = int(np.prod(shape))
-        groups = 0 if self.blocking.kind == "tensor" else self.blocking.groups(shape, axis)
+        groups = 0 if self.blocking.per_tensor else self.blocking.groups(shape, axis)
         return n * self.element.bits + groups * self.scale.bits + self.bits_per_tensor
 
     def block_scales(self, amax: np.ndarray, tensor_amax=None) -> np.ndarray:
@@ -74,12 +90,12 @@ class ScaledFormat:
         """Quantize values already split into groups, shape (groups, values per group)."""
         finite = np.isfinite(xb)
         amax = np.max(np.where(finite, np.abs(xb), 0.0), axis=-1, keepdims=True)
-        if tensor_amax is None and self.scale.kind == "two_level":
+        if tensor_amax is None and self.uses_tensor_amax:
             tensor_amax = np.max(amax) if amax.size else 0.0
         s = self.block_scales(amax, tensor_amax)
         with np.errstate(divide="ignore", invalid="ignore"):
             v = np.where(s > 0, xb / np.where(s > 0, s, 1.0), 0.0)
-        q = self.element.round(v, self.rounding, saturate=self.scale.kind != "none") * s
+        q = self.element.round(v, self.rounding, saturate=not self.scale.is_cast) * s
         return np.where(np.isnan(xb), np.nan, q)
 
     def quantize(self, x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -136,10 +152,26 @@ class ChoiceFormat:
         return Blocking("block", self.block_size)
 
     @property
+    def parts(self) -> tuple[ScaledFormat, ...]:
+        """The scaled formats a block may take: the candidates."""
+        return self.candidates
+
+    @property
+    def uses_tensor_amax(self) -> bool:
+        """A fixed tensor maximum sets some candidate's scales: two-level rules, and
+        per-tensor candidates (whose group is the tensor, not the choice's block)."""
+        return any(c.uses_tensor_amax or c.blocking.per_tensor for c in self.candidates)
+
+    @property
+    def scale_invariant(self) -> bool:
+        """Every candidate is scale-invariant (`ScaledFormat.scale_invariant`)."""
+        return all(c.scale_invariant for c in self.candidates)
+
+    @property
     def flag_bits(self) -> int:
         """Bits per block naming the choice; none when the selector's choice is the stored
         block scale itself (a calibrated scale search)."""
-        if getattr(self.selector, "in_scale", False):
+        if self.selector.in_scale:
             return 0
         return math.ceil(math.log2(len(self.candidates)))
 
@@ -177,7 +209,7 @@ class ChoiceFormat:
 
     def choose(
         self, x: np.ndarray, axis: int = -1, weights: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, object]:
+    ) -> tuple[np.ndarray, np.ndarray, Restore]:
         """(choice per block, candidates' quantized blocks (n, groups, B), restore)."""
         xb, restore = self.blocking.split(x, axis)
         qb = np.stack([self.blocking.split(c.quantize(x, axis), axis)[0] for c in self.candidates])

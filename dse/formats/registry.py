@@ -31,10 +31,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import TypeVar
 
 from dse.errors import UserError, unknown
 from dse.formats.blocking import Blocking
 from dse.formats.elements import (
+    NONFINITES,
     ROUNDINGS,
     Element,
     FloatElement,
@@ -56,9 +58,11 @@ from dse.formats.selectors import (
     MinError,
     ScaleSearch,
     ScoreThreshold,
+    Selector,
     TopFraction,
 )
 
+T = TypeVar("T", bound=str)
 _NAME = re.compile(
     r"^(?P<base>[a-z0-9_.+\-]+?)(?:\((?P<params>[^()]*)\))?"
     r"(?:/(?P<group>[a-z0-9x]+))?(?::(?P<scale>[a-z0-9]+))?(?:@(?P<clip>[0-9.eE+\-]+))?$"
@@ -110,9 +114,8 @@ def _element(base: str, params: dict[str, str], values: list[float]) -> Element 
             raise UserError(f"{base}: exponent bits must be in 1..8 and mantissa bits in 0..23")
         if not {"bias", "sub", "nonfinite"} & params.keys():
             return ocp_float(e, mb)
-        nonfinite = params.get("nonfinite", ocp_float(e, mb).nonfinite)
-        if nonfinite not in ("ieee", "nan", "none"):
-            raise unknown("nonfinite encoding", nonfinite, ["ieee", "nan", "none"])
+        given = params.get("nonfinite", ocp_float(e, mb).nonfinite)
+        nonfinite = _choice("nonfinite encoding", given, NONFINITES)
         bias = int(_num("bias", params.get("bias", str(2 ** (e - 1) - 1))))
         sub = params.get("sub", "1") not in ("0", "false", "no", "off")
         return FloatElement(base, e, mb, bias, sub, nonfinite)
@@ -138,6 +141,14 @@ def _element(base: str, params: dict[str, str], values: list[float]) -> Element 
             return mirrored(name, (*tuple(values), 0.0), bits)
         return LevelElement(name, tuple(sorted({*values, 0.0})), bits, "lut")
     return None
+
+
+def _choice(what: str, given: str, choices: tuple[T, ...]) -> T:
+    """The one of `choices` equal to `given`, or the unknown-name UserError."""
+    for c in choices:
+        if c == given:
+            return c
+    raise unknown(what, given, choices)
 
 
 def _width(base: str, digits: str) -> int:
@@ -200,6 +211,7 @@ def _blockdialect(name, blocking, scale, rounding, clip, params):
     if blocking.kind != "block":
         raise UserError("blockdialect needs a block size, e.g. blockdialect/b32")
     sel = params.get("sel", "min-error")
+    selector: Selector
     if sel == "min-error":
         selector = MinError()
     elif sel == "two-stage":
@@ -245,6 +257,7 @@ def _fp4fp8(name, blocking, scale, rounding, clip, params):
         raise UserError(f"fp4fp8: unknown high-precision element {params.get('high')!r}")
     low = ScaledFormat("nvfp4", ocp_float(2, 1), blocking, SCALE_RULES["ue4m3"], rounding, clip)
     high = ScaledFormat(high_el.name, high_el, Blocking("tensor"), SCALE_RULES["fp32"])
+    selector: Selector
     if "threshold" in params:
         selector = ScoreThreshold(_num("threshold", params["threshold"]))
     else:
@@ -311,23 +324,35 @@ def _fmt_params(params: dict[str, str]) -> str:
     return "(" + ",".join(f"{k}={v}" for k, v in params.items()) + ")" if params else ""
 
 
-@lru_cache(maxsize=4096)
-def parse(name: str) -> Format:
-    """The format called `name` (see the module docstring for the grammar)."""
+def _split(name: str) -> re.Match[str]:
+    """The grammar's parts of `name` (see the module docstring)."""
     if not isinstance(name, str):
         raise UserError(f"a format name must be a string, got {name!r}")
-    text = re.sub(r"\s+", "", name.lower())
-    m = _NAME.match(text)
+    m = _NAME.match(re.sub(r"\s+", "", name.lower()))
     if not m:
         raise UserError(
             f"malformed format name {name!r}; expected e.g. int4/g128, "
             "e2m1/g32:e8m0, sf4(nu=5)/g128, mxfp4, nvfp4, anda(m=6)"
         )
+    return m
+
+
+def _preset_params(preset: _Preset, kw: dict[str, str]) -> dict[str, str]:
+    """A preset's parameters: its defaults overridden by `kw` (a threshold replaces p)."""
+    params = {**preset.params, **kw}
+    if "threshold" in kw:
+        params.pop("p", None)
+    return params
+
+
+@lru_cache(maxsize=4096)
+def parse(name: str) -> Format:
+    """The format called `name` (see the module docstring for the grammar)."""
+    m = _split(name)
     base = _ALIASES.get(m["base"], m["base"])
     kw, pos = _params(m["params"])
-    rounding = kw.pop("round", "trunc" if base in _ANDA_TRUNC else "even")
-    if rounding not in ROUNDINGS:
-        raise unknown("rounding", rounding, ROUNDINGS)
+    rounding = _choice("rounding", kw.pop("round", "trunc" if base in _ANDA_TRUNC else "even"),
+                       ROUNDINGS)
     clip = _num("clip", m["clip"]) if m["clip"] else 1.0
     if not 0 < clip <= 1:
         raise UserError(f"clip ratio in {name!r} must be in (0, 1], got {clip:g}")
@@ -342,9 +367,7 @@ def parse(name: str) -> Format:
         unknown_keys = set(kw) - set(preset.params) - {"rule", "tie", "high", "threshold"}
         if unknown_keys:
             raise unknown(f"parameter of {base}", sorted(unknown_keys)[0], preset.params)
-        params = {**preset.params, **kw}
-        if "threshold" in kw:
-            params.pop("p", None)
+        params = _preset_params(preset, kw)
         group = m["group"] or preset.group
         canonical = _canonical(
             base + _fmt_params(kw),
@@ -404,14 +427,26 @@ CATALOGUE: tuple[str, ...] = (
 )  # fmt: skip
 
 
+def parameters(name: str) -> tuple[str, dict[str, str]]:
+    """(family, parameters) of a valid format name: the preset or element it is built from,
+    aliases resolved, and its parameters (a preset's defaults filled in; rounding left out),
+    e.g. parameters("anda(m=6)/g32") == ("anda", {"m": "6"}) and parameters("anda") ==
+    ("anda", {"m": "8"})."""
+    parse(name)  # a UserError for an invalid name
+    m = _split(name)
+    base = _ALIASES.get(m["base"], m["base"])
+    kw, _ = _params(m["params"])
+    kw.pop("round", None)
+    preset = PRESETS.get(base)
+    return base, _preset_params(preset, kw) if preset is not None else kw
+
+
 def with_options(
     name: str, block: int | None = None, scale: str | None = None, clip: float | None = None
 ) -> str:
     """`name` with its block size, scale format or clip ratio replaced (None keeps it), e.g.
     with_options("int4/g128", block=32, scale="e8m0") == "int4/g32:e8m0"."""
-    m = _NAME.match(re.sub(r"\s+", "", name.lower()))
-    if not m:
-        parse(name)  # raises the malformed-name error
+    m = _split(name)
     out = m["base"] + (f"({m['params']})" if m["params"] is not None else "")
     group = f"g{block}" if block is not None else m["group"]
     out += f"/{group}" if group else ""

@@ -21,7 +21,9 @@ One record, `ScaleRule`, covers every rule in the library:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -54,12 +56,72 @@ class ScaleRule:
     tensor_bits: int = 0  # stored bits per tensor (the FP32 scale of "two_level")
     code_shift: int = 0  # "two_level": block scale this many codes below the rounded one
 
-    def tensor_scale(self, element: Element, tensor_amax: np.ndarray) -> np.ndarray:
+    @property
+    def is_cast(self) -> bool:
+        """s = 1 for every block: the format is a plain cast (no scale stored or applied)."""
+        return self.kind == "none"
+
+    @property
+    def power_of_two(self) -> bool:
+        """s is a power of two: a shared exponent (a shift in hardware)."""
+        return self.kind == "pow2"
+
+    @property
+    def uses_tensor_amax(self) -> bool:
+        """The tensor's absolute maximum sets the scales together with the block's own (the
+        per-tensor FP32 scale of a two-level rule)."""
+        return self.kind == "two_level"
+
+    def continuous(self, fine_bits: int) -> bool:
+        """s = g(M) may be treated as proportional to M: a real scale rounded to a float
+        format of at least `fine_bits` mantissa bits (relative steps <= 2^-(fine_bits + 1))."""
+        return (
+            self.kind == "real"
+            and isinstance(self.format, FloatElement)
+            and self.format.man_bits >= fine_bits
+        )
+
+    @property
+    def scale_invariant(self) -> bool:
+        """g(cM) = c g(M) for every c > 0, the tensor maximum scaled alike: two-level rules
+        (up to the FP32 rounding of the tensor scale) and FP32 scales (exact up to 2^-24)."""
+        return self.uses_tensor_amax or self.continuous(FP32.man_bits)
+
+    def element_key(self, element: Element) -> float:
+        """What `block_scale` reads of `element`: its emax for power-of-two scales, its
+        largest magnitude otherwise (rules with equal keys give equal scales)."""
+        return element.emax if self.power_of_two else element.max_abs
+
+    def _scale_format(self) -> Element:
+        """The format a "real" or "two_level" scale is rounded to."""
+        if self.format is None:
+            raise AssertionError(f"scale rule {self.name} ({self.kind}) has no scale format")
+        return self.format
+
+    def tensor_scale(self, element: Element, tensor_amax: np.ndarray | float) -> np.ndarray:
         """Per-tensor FP32 scale of a two-level rule (1 for single-level rules)."""
-        if self.kind != "two_level":
+        if not self.uses_tensor_amax:
             return np.ones_like(np.asarray(tensor_amax, dtype=np.float64))
-        denom = element.max_abs * self.format.max_abs
+        denom = element.max_abs * self._scale_format().max_abs
         return FP32.round(np.asarray(tensor_amax, dtype=np.float64) / denom)
+
+    def jumps(
+        self, element: Element, clip: float, lo: float, hi: float, tensor_amax: np.ndarray
+    ) -> np.ndarray:
+        """Block maxima M where s = g(M) jumps, covering [lo, hi] (M, `lo`, `hi` and the column
+        `tensor_amax` in data units): powers of two / clip for power-of-two scales, the scale
+        format's rounding midpoints times max|element| / clip (times the tensor scale) for
+        rounded scales, none for a cast. One row, or one per tensor maximum (two-level)."""
+        if self.power_of_two:
+            # every k with 2^k in [lo, hi] * clip, padded by one octave each side
+            k = np.arange(math.floor(math.log2(lo * clip)) - 1, math.ceil(math.log2(hi * clip)) + 2)
+            return np.ldexp(1.0, k)[None, :] / clip
+        if self.is_cast:
+            return np.empty((1, 0))
+        unit: float | np.ndarray = element.max_abs / clip
+        if self.uses_tensor_amax:
+            unit = unit * self.tensor_scale(element, tensor_amax * clip)
+        return rounding_midpoints(self._scale_format())[None, :] * unit
 
     def block_scale(
         self,
@@ -77,11 +139,11 @@ class ScaleRule:
         if clip != 1.0:
             m = m * clip
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            if self.kind == "none":
+            if self.is_cast:
                 s = np.ones_like(m)
             elif self.kind == "real":
-                s = self.format.round(m / element.max_abs)
-            elif self.kind == "pow2":
+                s = self._scale_format().round(m / element.max_abs)
+            elif self.power_of_two:
                 e = exponent_floor(np.where(m > 0, m, 1.0))
                 if self.clamp_on == "max":
                     x = np.clip(e, self.exp_min, self.exp_max) - element.emax
@@ -92,7 +154,7 @@ class ScaleRule:
                 t_amax = np.max(m) if tensor_amax is None else tensor_amax * clip
                 st = self.tensor_scale(element, t_amax)
                 # st = 0 (an all-zero tensor) gives s = (saturated code) x 0 = 0 below
-                s = self._shifted(self.format.round(m / (element.max_abs * st))) * st
+                s = self._shifted(self._scale_format().round(m / (element.max_abs * st))) * st
         return np.where(m > 0, s, 0.0)
 
     def _shifted(self, sb: np.ndarray) -> np.ndarray:
@@ -100,9 +162,18 @@ class ScaleRule:
         below the smallest positive code; zero stays zero."""
         if not self.code_shift:
             return sb
-        v = self.format.values
+        v = self._scale_format().values
         i = np.clip(np.searchsorted(v, sb) - self.code_shift, 1, v.size - 1)
         return np.where(sb > 0, v[i], 0.0)
+
+
+@lru_cache(maxsize=64)
+def rounding_midpoints(scale_format: Element) -> np.ndarray:
+    """The positive midpoints between consecutive values of a scale format (where a rounded
+    scale jumps), cached per format record (read only)."""
+    v = scale_format.values
+    mid = 0.5 * (v[1:] + v[:-1])
+    return mid[mid > 0]
 
 
 NONE = ScaleRule("none", "none", 0)

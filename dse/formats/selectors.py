@@ -27,7 +27,7 @@ candidate index per block.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -38,11 +38,27 @@ if TYPE_CHECKING:
 
 
 class Selector(Protocol):
-    label: str
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def in_scale(self) -> bool:
+        """The choice is the stored block scale itself: no flag bits (`ScaleSearch`)."""
+
+    @property
+    def ranks_tensor(self) -> bool:
+        """A block's choice depends on the other blocks of the tensor (`TopFraction`)."""
 
     def choose(self, xb, qb, wb, fmt: ChoiceFormat) -> np.ndarray: ...
 
     def fractions(self, n: int) -> tuple[float, ...] | None: ...
+
+
+class _Rule:
+    """What a selector is, besides its choice: the defaults of `Selector`'s flags."""
+
+    in_scale: ClassVar[bool] = False
+    ranks_tensor: ClassVar[bool] = False
 
 
 def _weighted_sq(a: np.ndarray, b: np.ndarray, wb: np.ndarray | None) -> np.ndarray:
@@ -51,7 +67,7 @@ def _weighted_sq(a: np.ndarray, b: np.ndarray, wb: np.ndarray | None) -> np.ndar
 
 
 @dataclass(frozen=True)
-class MinError:
+class MinError(_Rule):
     label: str = "min-error"
 
     def choose(self, xb, qb, wb, fmt) -> np.ndarray:
@@ -62,7 +78,7 @@ class MinError:
 
 
 @dataclass(frozen=True)
-class BeneficialRange:
+class BeneficialRange(_Rule):
     """`group_rule`: "nearest" (group max nearest the scaled block max; ties to the larger)
     or "ceil" (smallest group max not below it). `tie`: which of two equal counts wins."""
 
@@ -121,8 +137,10 @@ def _mix_score(xb, qb, wb) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class TopFraction:
+class TopFraction(_Rule):
     p: float
+
+    ranks_tensor: ClassVar[bool] = True  # the top fraction p of the tensor's blocks
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.p <= 1.0:
@@ -144,7 +162,7 @@ class TopFraction:
 
 
 @dataclass(frozen=True)
-class ScoreThreshold:
+class ScoreThreshold(_Rule):
     threshold: float
 
     @property
@@ -159,9 +177,10 @@ class ScoreThreshold:
 
 
 @dataclass(frozen=True)
-class ScaleSearch:
+class ScaleSearch(_Rule):
     label: str = "scale-search"
-    in_scale: bool = True  # the choice is the stored block scale itself: no flag bits
+
+    in_scale: ClassVar[bool] = True  # the choice is the stored block scale itself
 
     def choose(self, xb, qb, wb, fmt) -> np.ndarray:
         return np.argmin(_weighted_sq(qb, xb[None], wb), axis=0)

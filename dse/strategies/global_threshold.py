@@ -41,7 +41,6 @@ import numpy as np
 
 from dse.errors import UserError
 from dse.formats import ChoiceFormat, parse
-from dse.formats.selectors import TopFraction
 from dse.optimize import SearchContext, register
 from dse.schema import ListOf, Num, Record, Str
 from dse.space import Space
@@ -117,8 +116,9 @@ def _mixes(space: Space, name: str) -> tuple[dict[float, int], ChoiceFormat]:
     out, fmt = {}, None
     for i, v in enumerate(var.values):
         f = parse(str(v))
-        if isinstance(f, ChoiceFormat) and isinstance(f.selector, TopFraction):
-            out[float(f.selector.p)] = i
+        shares = f.selector.fractions(len(f.candidates)) if isinstance(f, ChoiceFormat) else None
+        if shares is not None:  # a mix with a fixed share p of high-precision blocks
+            out[float(shares[-1])] = i
             fmt = fmt or f
     if fmt is None:
         raise UserError(f"space.{name}: {NAME} needs FP4/FP8 mixes, e.g. fp4fp8(p=0.3)")

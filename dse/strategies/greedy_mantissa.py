@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import heapq
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from dse.errors import UserError
-from dse.formats import parse
+from dse.formats import parameters, parse
 from dse.hardware import base_hardware
 from dse.optimize import SearchContext, register
 from dse.schema import ListOf, MapOf, Num, Record, Str
@@ -57,7 +56,6 @@ from dse.strategies._common import (
 
 NAME = "greedy-mantissa"
 MODULES = ("qkv", "o", "gate_up", "down")  # Anda's module types; gate_up is Anda's "up"
-_ANDA = re.compile(r"anda\(m=(\d+)\)")
 
 SCHEMA = Record(
     {
@@ -111,9 +109,9 @@ def _mantissas(space: Space, name: str) -> dict[int, int]:
     var = space.variables[space.names.index(name)]
     out = {}
     for i, v in enumerate(var.values):
-        m = _ANDA.match(parse(str(v)).name) if isinstance(v, str) else None
-        if m:
-            out[int(m[1])] = i
+        family, params = parameters(v) if isinstance(v, str) else ("", {})
+        if family == "anda":
+            out[int(float(params["m"]))] = i
     if not out:
         raise UserError(f"space.{name}: {NAME} searches Anda formats; list some anda(m=K)")
     return out
