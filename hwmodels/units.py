@@ -244,9 +244,9 @@ def element_operand(element: Element, flag_bits: int = 0, lut_bits: int = 8) -> 
 
 def scale_op(rule: ScaleRule, block: int | None) -> ScaleOp:
     """What `rule` costs with `block` values per scale (None: per channel or per tensor)."""
-    if rule.kind == "none":
+    if rule.is_cast:
         return ScaleOp(None, 1, 0, 1, 0)
-    if rule.kind == "pow2":
+    if rule.power_of_two:
         positions = rule.exp_max - rule.exp_min + 1
         op = ScaleOp(block, 1, max(rule.bits, 1), positions, 0)
     else:
@@ -255,7 +255,7 @@ def scale_op(rule: ScaleRule, block: int | None) -> ScaleOp:
     if block is None:  # applied once per output, as an FP32 multiply
         return ScaleOp(None, 1, 0, 1, 1)
     return ScaleOp(op.block, op.sig_bits, op.exp_bits, op.exp_positions,
-                   1 if rule.kind == "two_level" else 0)  # fmt: skip
+                   1 if rule.uses_tensor_amax else 0)  # fmt: skip
 
 
 @lru_cache(maxsize=1024)

@@ -25,7 +25,7 @@ from dse.error import error, gemm_nmse
 from dse.error.profile import fit_level
 from dse.evaluation.context import EvalContext
 from dse.evaluation.formats import Names
-from dse.formats import parse
+from dse.formats import ScaledFormat, parse
 from workloads import TensorStats, operand_stats
 
 
@@ -57,8 +57,7 @@ class ErrorStage:
         nu = stats.nu_within if within and stats.nu_within else stats.nu
         key = (name, nu, k, size, stats.sigma)
         if key not in self._cache:
-            # kind switch left for the format records' own methods (issue 14, k-kinds)
-            channel = getattr(getattr(fmt, "blocking", None), "kind", "") == "channel"
+            channel = isinstance(fmt, ScaledFormat) and fmt.blocking.per_channel
             r = error(fmt, nu, block=k if channel else None, tensor_size=size, sigma=stats.sigma)
             self._cache[key] = (r.nmse, r.exact)
         return self._cache[key]
