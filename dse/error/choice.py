@@ -561,7 +561,11 @@ def dialect_min_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> Choi
     dialects of least mean error tie exactly in 19 % of the blocks at (30, 16)); a normal law
     spreads that atom and credits a gain the selection never makes, so every normal model
     above is below Monte Carlo. A model within 1 % has to keep those ties (condition on which
-    bands between the union codebook's thresholds are occupied, not only on N). Tightening
+    bands between the union codebook's thresholds are occupied, not only on N): enumerating
+    the counts of the J highest differing bands exactly (totals up to T, the other values a
+    normal sum, Clark's minimum per count pattern) converges, but slowly and at a cost far
+    beyond the speed bar: -9.6 / -6.4 / -3.4 % at (30, 16) for (J, T) = (2, 4) / (4, 6) /
+    (6, 8), about 1 minute per value in the prototype (a Python loop over nodes). Tightening
     this upper bound with the conditional rule (the true minimum for N <= 2, the best mean
     dialect beyond; per node the better of it and the two-stage choice) gives +17.6 / +7.4 /
     +12.8 / +9.4 / +8.5 % instead of +19.0 / +10.3 / +13.3 / +10.3 / +8.7 %: not worth it.
