@@ -28,7 +28,9 @@ each candidate's conditional error given M comes from `dse.error.analytic`.
   measured gaps are in `dialect_min_error`'s docstring. The normal law of the 16 dialects'
   block errors with Clark's minimum (as for `ScaleSearch`) was measured 4-13 % *below* Monte
   Carlo (B = 64 .. 16): the dialects differ only on the few values near the block's top, so
-  the differences of their sums are far from normal; it is not used.
+  the differences of their sums are far from normal; it is not used. Why, measured
+  (`dialect_min_error`): most of the gap is the normal law, not Clark's recursion, and
+  conditioning on the number of values where the dialects differ does not close it.
 """
 
 from __future__ import annotations
@@ -534,6 +536,31 @@ def dialect_min_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> Choi
     Measured gaps to the Monte Carlo of the real selector (2^19 values, nu in {3, 4, 5, 8,
     30, inf}, blocks 16/32/64): upper bound +3.5 % .. +20 % (tightest b64 at nu = 3, loosest
     b16 at nu = 30; b32: +5.9 % at nu = 3, +13 % for the normal); lower bound -16 % .. -56 %.
+
+    Models tried and rejected, E[min_k S_k | M] against a Monte Carlo given M at this
+    function's quadrature nodes (2,000 blocks per node, SE 0.04-0.07 % of the value), at
+    (nu, B) = (30, 16) / (3, 16) / (30, 32) / (5, 32) / (inf, 64):
+    * normal law of the 16 block errors, Clark's minimum: -10.7 / -13.0 / -5.4 / -6.8 / -2.6 %.
+      The exact minimum of that normal law (quasi-Monte Carlo) is still -3.7 % at (30, 32), so
+      a better minimum of the normal cannot reach 1 %; a skewness correction of each Clark
+      merge moves it by 0.1 %.
+    * conditioning on the count N ~ Bin(B - 1, p_H) of the other values in the region H where
+      the dialects' errors differ (elsewhere they are equal): exact for N <= 2 (quadrature over
+      H), Clark beyond: -6.2 / -2.8 / -4.0 / -3.4 / -2.1 %; the exact normal minimum beyond:
+      -2.5 % at (30, 32); exact (sampled) up to N = 8: -1.1 % at (30, 32).
+    The differences of two dialects' sums converge slowly to normal because they have an atom
+    at 0: two dialects differ only on a narrow band of values, often empty in a block (the two
+    dialects of least mean error tie exactly in 19 % of the blocks at (30, 16)); a normal law
+    spreads that atom and credits a gain the selection never makes, so every normal model
+    above is below Monte Carlo. A model within 1 % has to keep those ties (condition on which
+    bands between the union codebook's thresholds are occupied, not only on N): enumerating
+    the counts of the J highest differing bands exactly (totals up to T, the other values a
+    normal sum, Clark's minimum per count pattern) converges, but slowly and at a cost far
+    beyond the speed bar: -9.6 / -6.4 / -3.4 % at (30, 16) for (J, T) = (2, 4) / (4, 6) /
+    (6, 8), about 1 minute per value in the prototype (a Python loop over nodes). Tightening
+    this upper bound with the conditional rule (the true minimum for N <= 2, the best mean
+    dialect beyond; per node the better of it and the two-stage choice) gives +17.6 / +7.4 /
+    +12.8 / +9.4 / +8.5 % instead of +19.0 / +10.3 / +13.3 / +10.3 / +8.7 %: not worth it.
     """
     union = codebook_of_levels(
         tuple(sorted({float(v) for c in fmt.candidates for v in c.element.values})),
