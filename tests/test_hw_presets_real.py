@@ -12,6 +12,7 @@ import pytest
 
 from dse.api import whatif
 from dse.cli import main
+from dse.commands.hw import show_report
 from hwmodels.presets import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +68,25 @@ def test_the_file_cites_its_sources_and_states_the_approximation(name: str) -> N
     assert "APPROXIMATION" in comments
     assert "TDP" in comments or "power" in comments
     assert re.search(r"\((19|20)\d\d\)", comments), "a cited document with its year"
+
+
+def _readme_preset_rows() -> dict[str, tuple[float, float]]:
+    """preset -> (engine peak T MAC/s, bandwidth GB/s) from the preset table of the README."""
+    rows = {}
+    for line in (ROOT / "configs" / "README.md").read_text().splitlines():
+        m = re.fullmatch(r"\| `([\w-]+)` \| [^|]+ \| ([\d,.]+) \| ([\d,.]+)[^|]*\|.*", line)
+        if m and m[1] in PUBLISHED:
+            rows[m[1]] = (float(m[2].replace(",", "")), float(m[3].replace(",", "")))
+    return rows
+
+
+def test_readme_preset_table_is_current() -> None:
+    rows = _readme_preset_rows()
+    assert set(rows) == set(PUBLISHED)
+    for name, (peak, gbs) in rows.items():
+        engine = show_report(load(name))
+        assert peak == pytest.approx(engine["accelerator"]["peak_tmacs"], rel=1e-4)
+        assert gbs == pytest.approx(engine["off_chip"]["bandwidth_gbs"])
 
 
 #: The validation rows: command -> published tokens/s (sources in configs/README.md).
