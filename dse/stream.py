@@ -85,7 +85,8 @@ def _frames(store: ResultStore, groups, columns: list[str] | None) -> Iterator[p
         yield df.reset_index(drop=True)
 
 
-def _ok(df: pd.DataFrame, objectives: Sequence[Objective], constraints) -> np.ndarray:
+def usable(df: pd.DataFrame, objectives: Sequence[Objective], constraints) -> np.ndarray:
+    """Rows meeting the constraints with every objective finite (the `feasible` column)."""
     return feasible(df, constraints) & np.isfinite(matrix(df, objectives)).all(axis=1)
 
 
@@ -97,7 +98,7 @@ def _scan(store, groups, objectives, constraints, progress: Progress) -> tuple[R
     closest: dict[str, float] = {}
     for df in _frames(store, groups, cols):
         running.update(
-            df[POINT].to_numpy(), matrix(df, objectives), _ok(df, objectives, constraints)
+            df[POINT].to_numpy(), matrix(df, objectives), usable(df, objectives, constraints)
         )
         for c in constraints:
             col = df[c["column"]]
@@ -135,7 +136,7 @@ def write_results(
     def tables() -> Iterator[pa.Table]:
         bar = progress("rows written", rows)
         for df in _frames(store, groups, None):
-            df["feasible"] = _ok(df, objectives, constraints)
+            df["feasible"] = usable(df, objectives, constraints)
             df["on_front"] = np.isin(df[POINT].to_numpy(), front_ids)
             fronts.append(df[df["on_front"]])
             yield pa.Table.from_pandas(df, preserve_index=False)
