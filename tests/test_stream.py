@@ -209,3 +209,25 @@ def test_default_workers_start_a_pool_only_for_large_grids():
 
     assert default_workers(POOL_MIN_POINTS - 1) == 1
     assert default_workers(POOL_MIN_POINTS) == min(2, len(__import__("os").sched_getaffinity(0)))
+
+
+def test_readme_cluster_example_cites_existing_options():
+    """The README's cluster example (a `shell` block the documentation tests do not run) uses
+    `dse run` options and `search:` keys that exist."""
+    import re
+    import shlex
+
+    import yaml
+
+    from dse.cli import build_parser
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    lines = [ln.split("#")[0].split() for b in re.findall(r"```shell\n(.*?)```", readme, re.S)
+             for ln in b.splitlines() if ln.startswith("dse ")]  # fmt: skip
+    assert lines and any("--scheduler" in ln for ln in lines)
+    for line in lines:
+        args = build_parser().parse_args(shlex.split(" ".join(line))[1:])
+        assert args.scheduler == "tcp://HOST:8786"
+    snippet = re.search(r"```yaml\n(search: \{[^\n]*executor: dask[^\n]*)\n```", readme)
+    cfg = config_mod.resolve({**SWEEP, **yaml.safe_load(snippet.group(1))})
+    assert cfg["search"]["scheduler"] == "tcp://HOST:8786"
