@@ -135,7 +135,10 @@ def execute(
         if cfg["output"]["report"] if report is None else report:
             from reports import write_report
 
+            bar = Progress(1, "report written", quiet=quiet)
             write_report(store.dir)
+            bar.update(1)
+            bar.close()
     if cfg["constraints"] and not written.feasible:
         raise UserError(
             f"no design meets the constraints {_constraint_text(cfg['constraints'])}; "

@@ -231,3 +231,23 @@ def test_readme_cluster_example_cites_existing_options():
     snippet = re.search(r"```yaml\n(search: \{[^\n]*executor: dask[^\n]*)\n```", readme)
     cfg = config_mod.resolve({**SWEEP, **yaml.safe_load(snippet.group(1))})
     assert cfg["search"]["scheduler"] == "tcp://HOST:8786"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_phase_has_a_bar_and_the_evaluation_rate_counts_only_new_points(
+    tmp_path, monkeypatch, workers
+):
+    cfg = sweep(tmp_path, report=True)
+    execute(cfg)
+    chunks = sorted((Path(cfg["output"]["dir"]) / "chunks").glob("part-*.parquet"))
+    chunks[1].unlink()  # an interrupted run: one chunk (16 points) left to evaluate
+    bars: list[tuple[str, int, int, int]] = []
+    monkeypatch.setattr(Progress, "close", lambda b: bars.append((b.label, b.total, b.done,
+                                                                  b.skipped)))  # fmt: skip
+    execute(cfg, workers=workers, quiet=False)
+    assert bars == [
+        ("points", SIZE, SIZE, SIZE - 16),  # rate: (done - skipped) / elapsed = 16 new points
+        ("rows scanned for the front", SIZE, SIZE, 0),
+        ("rows written", SIZE, SIZE, 0),
+        ("report written", 1, 1, 0),
+    ]
