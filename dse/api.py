@@ -11,8 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import nullcontext
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +22,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from dse import config as config_mod
+from dse import distributed
 from dse.errors import UserError, parse_yaml
 from dse.evaluation import Evaluator
 from dse.files import write_atomic
@@ -35,9 +35,6 @@ from dse.space import Space
 from dse.spec import SweepSpec
 from dse.store import ResultStore, config_hash, read_results
 from dse.stream import write_results
-
-#: Chunks a Dask run keeps in flight per worker (bounds memory for huge grids).
-_IN_FLIGHT_PER_WORKER = 2
 
 
 def _resolved(config: str | Path | Mapping) -> dict:
@@ -62,45 +59,6 @@ def mark(table: pd.DataFrame, cfg: Mapping) -> pd.DataFrame:
     table["feasible"] = ok
     table["on_front"] = front
     return table
-
-
-def _dask_submit(address: str):
-    """A `submit` for grid_search that evaluates chunks on a Dask cluster (`local` starts a
-    LocalCluster of 2 single-threaded worker processes)."""
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise UserError(
-            "the Dask executor needs dask.distributed: pip install 'dask[distributed]'"
-        ) from None
-
-    def submit(evaluate: Evaluator, chunks: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        local = address == "local"
-        cluster_cm = (
-            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-            if local
-            else nullcontext(address)
-        )
-        with cluster_cm as cluster, Client(cluster) as client:
-            remote_eval = client.scatter(evaluate, broadcast=True)
-            window = _IN_FLIGHT_PER_WORKER * max(1, len(client.scheduler_info()["workers"]))
-            pending = as_completed()
-            it = iter(chunks)
-            for c in it:
-                pending.add(client.submit(_call, remote_eval, c, pure=False))
-                if pending.count() >= window:
-                    break
-            for fut in pending:
-                yield fut.result()
-                nxt = next(it, None)
-                if nxt is not None:
-                    pending.add(client.submit(_call, remote_eval, nxt, pure=False))
-
-    return submit
-
-
-def _call(evaluate: Evaluator, points: pd.DataFrame) -> pd.DataFrame:
-    return evaluate(points)
 
 
 @dataclass
@@ -128,10 +86,12 @@ def execute(
     report: bool | None = None,
     fresh: bool = False,
     max_points: int | None = None,
+    workers: int | None = None,
 ) -> RunSummary:
     """Run a sweep (as `run`) and return a `RunSummary`: memory stays bounded by a chunk and
     the front, whatever the number of points (the results files are written chunk by chunk,
-    see `dse.stream`)."""
+    see `dse.stream`). A grid runs on Dask (`scheduler`) or on `workers` local processes
+    (default `dse.distributed.default_workers`), see `dse.distributed`."""
     cfg = _resolved(config)
     if output_dir is not None:
         cfg["output"]["dir"] = str(output_dir)
@@ -151,9 +111,13 @@ def execute(
         progress = Progress(budget, quiet=quiet)
         ctx = SearchContext(
             space, evaluate, store, objectives_of(cfg), cfg["constraints"], search, progress,
-            cfg, _dask_submit(scheduler) if scheduler else None,
+            cfg,
         )  # fmt: skip
-        strategy.run(ctx)
+        parallel = distributed.executor_for(scheduler, workers, budget)
+        if parallel and search["method"] == "grid":
+            distributed.run_grid(ctx, parallel)
+        else:
+            strategy.run(ctx)
         progress.close()
         written = write_results(
             store, objectives_of(cfg), cfg["constraints"], cfg["output"].get("csv", "auto"),
@@ -172,7 +136,10 @@ def execute(
         if cfg["output"]["report"] if report is None else report:
             from reports import write_report
 
+            bar = Progress(1, "report written", quiet=quiet)
             write_report(store.dir)
+            bar.update(1)
+            bar.close()
     if cfg["constraints"] and not written.feasible:
         raise UserError(
             f"no design meets the constraints {_constraint_text(cfg['constraints'])}; "

@@ -250,12 +250,19 @@ class ResultStore:
 
     def append(self, rows: pd.DataFrame) -> None:
         """Store a chunk of evaluated rows (they must carry the `point` column)."""
-        if rows.empty:
-            return
-        first = int(rows[POINT].min())
-        name = f"part-{first:012d}-{uuid.uuid4().hex[:12]}.parquet"
-        table = pa.Table.from_pandas(rows, preserve_index=False)
-        write_atomic(self.chunks / name, lambda p: pq.write_table(table, p))
+        write_chunk(self.chunks, rows)
+
+
+def write_chunk(chunks: Path, rows: pd.DataFrame) -> Path | None:
+    """Write a chunk of evaluated rows into a store's `chunks/` directory under its unique
+    name, atomically (a worker process or Dask worker can call this without the store); None
+    for an empty chunk."""
+    if rows.empty:
+        return None
+    first = int(rows[POINT].min())
+    name = f"part-{first:012d}-{uuid.uuid4().hex[:12]}.parquet"
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    return write_atomic(chunks / name, lambda p: pq.write_table(table, p))
 
 
 def read_results(path: str | Path) -> tuple[pd.DataFrame, dict]:

@@ -73,31 +73,44 @@ def _groups(store: ResultStore) -> tuple[list[list[tuple[int, Path]]], int]:
     return groups, stored
 
 
-def _frames(store: ResultStore, groups, columns: list[str] | None) -> Iterator[pd.DataFrame]:
-    """Each group's rows, duplicates dropped (keep-first in chunk-name order), point order."""
+def _tables(store: ResultStore, groups, columns: list[str] | None) -> Iterator[pa.Table]:
+    """Each group's rows as one Arrow table, duplicates dropped (keep-first in chunk-name
+    order), point order; a group that is one sorted chunk is passed through untouched."""
     for group in groups:
         tables = [store._read(path, columns) for _, path in sorted(group)]
         tables = [t for t in tables if t is not None]
         if not tables:
             continue
-        df = pa.concat_tables(tables, promote_options="default").to_pandas()
-        df = df.drop_duplicates(POINT, keep="first").sort_values(POINT, kind="stable")
-        yield df.reset_index(drop=True)
+        table = pa.concat_tables(tables, promote_options="default")
+        points = table[POINT].to_numpy()
+        order = np.argsort(points, kind="stable")
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = points[order[1:]] != points[order[:-1]]
+        keep = order[first]
+        if len(keep) != len(points) or (keep != np.arange(len(points))).any():
+            table = table.take(keep)
+        yield table
 
 
-def _ok(df: pd.DataFrame, objectives: Sequence[Objective], constraints) -> np.ndarray:
+def usable(df: pd.DataFrame, objectives: Sequence[Objective], constraints) -> np.ndarray:
+    """Rows meeting the constraints with every objective finite (the `feasible` column)."""
     return feasible(df, constraints) & np.isfinite(matrix(df, objectives)).all(axis=1)
+
+
+def _scan_columns(objectives: Sequence[Objective], constraints) -> list[str]:
+    """The columns deciding feasibility and the front."""
+    return list(dict.fromkeys([POINT] + [o.column for o in objectives]
+                              + [c["column"] for c in constraints]))  # fmt: skip
 
 
 def _scan(store, groups, objectives, constraints, progress: Progress) -> tuple[RunningFront, dict]:
     """The front over feasible rows, and per constraint column the best value reached."""
-    cols = list(dict.fromkeys([POINT] + [o.column for o in objectives]
-                              + [c["column"] for c in constraints]))  # fmt: skip
+    cols = _scan_columns(objectives, constraints)
     running = RunningFront(len(objectives))
     closest: dict[str, float] = {}
-    for df in _frames(store, groups, cols):
+    for df in (t.to_pandas() for t in _tables(store, groups, cols)):
         running.update(
-            df[POINT].to_numpy(), matrix(df, objectives), _ok(df, objectives, constraints)
+            df[POINT].to_numpy(), matrix(df, objectives), usable(df, objectives, constraints)
         )
         for c in constraints:
             col = df[c["column"]]
@@ -130,16 +143,19 @@ def write_results(
                   rows, running.feasible, closest=closest)  # fmt: skip
     out.bests = {o.column: o.sign * float(b) for o, b in zip(objectives, running.best())}
     front_ids = np.sort(running.ids)
+    scan_cols = _scan_columns(objectives, constraints)
     fronts: list[pd.DataFrame] = []
 
     def tables() -> Iterator[pa.Table]:
         bar = progress("rows written", rows)
-        for df in _frames(store, groups, None):
-            df["feasible"] = _ok(df, objectives, constraints)
-            df["on_front"] = np.isin(df[POINT].to_numpy(), front_ids)
-            fronts.append(df[df["on_front"]])
-            yield pa.Table.from_pandas(df, preserve_index=False)
-            bar.update(len(df))
+        for table in _tables(store, groups, None):
+            df = table.select(scan_cols).to_pandas()
+            on_front = np.isin(df[POINT].to_numpy(), front_ids)
+            table = table.append_column("feasible", pa.array(usable(df, objectives, constraints)))
+            table = table.append_column("on_front", pa.array(on_front))
+            fronts.append(table.filter(on_front).to_pandas())
+            yield table
+            bar.update(table.num_rows)
         bar.close()
 
     def write(parquet: Path, csv_path: Path | None) -> None:

@@ -183,15 +183,6 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path):
     assert a == (tmp_path / "fresh" / "results.csv").read_text()
 
 
-def test_dask_local_cluster_gives_the_same_results(tmp_path):
-    pytest.importorskip("distributed")
-    cfg = small(tmp_path, search={"chunk": 30})
-    local = dse.run(cfg)
-    other = {**cfg, "output": {"dir": str(tmp_path / "dask"), "report": False}}
-    on_dask = dse.run(other, scheduler="local")
-    pd.testing.assert_frame_equal(local, on_dask)
-
-
 def test_nsga2_is_deterministic_and_honours_constraints(tmp_path):
     search = {"method": "nsga2", "population": 16, "generations": 6, "seed": 3}
     cons = [{"column": "area_mm2", "max": 8.0}]

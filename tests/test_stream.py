@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from test_dse_run import SMALL
 
+import dse.pareto
 import dse.stream
 from dse import config as config_mod
 from dse.api import execute, mark
@@ -142,3 +143,111 @@ def test_progress_rate_ignores_resumed_points(monkeypatch):
     now[0] += 10
     bar.update(50)  # 50 new points in 10 s
     assert "950/1,000 points 5/s, 10 s left" in stream.text
+
+
+# --- map-reduce: a process pool and Dask give the in-process results, sending only summaries
+
+
+def _run_recording(monkeypatch, cfg: dict, **options) -> tuple[pd.DataFrame, list]:
+    """results.parquet of `execute(cfg, **options)` and what the client received per chunk."""
+    import dse.distributed as dist
+
+    received: list = []
+    real = dist.in_order
+
+    def recording(*args):
+        for summary in real(*args):
+            received.append(summary)
+            yield summary
+
+    monkeypatch.setattr(dist, "in_order", recording)
+    done = execute(cfg, **options)
+    return pq.read_table(done.results).to_pandas(), received
+
+
+def _assert_same_as_in_process(tmp_path, monkeypatch, **options) -> None:
+    import dse.distributed as dist
+
+    serial_cfg = sweep(tmp_path / "serial")
+    serial, got = _run_recording(monkeypatch, serial_cfg, workers=1)
+    assert got == []  # the in-process path
+    cfg = sweep(tmp_path / "parallel")
+    table, received = _run_recording(monkeypatch, cfg, **options)
+    pd.testing.assert_frame_equal(table, serial)
+    assert table["on_front"].any() and (~table["feasible"]).any()
+    assert table["point"].tolist() == list(range(SIZE))
+    # the client got one summary per chunk, never a chunk's rows
+    assert len(received) == -(-SIZE // 16)
+    assert all(type(s) is dist.ChunkSummary for s in received)
+    assert sorted(i for s in received for i in s.points) == list(range(SIZE))
+    merged = dse.pareto.RunningFront(3)
+    for s in received:
+        assert len(s.front.ids) <= len(s.points)
+        merged.merge(s.front)
+    assert sorted(merged.ids) == table.loc[table["on_front"], "point"].tolist()
+    assert merged.feasible == table["feasible"].sum()
+    # an interrupted run resumes: the chunks the workers wrote are the store's chunks
+    chunks = sorted((Path(cfg["output"]["dir"]) / "chunks").glob("part-*.parquet"))
+    assert len(chunks) == len(received)
+    chunks[2].unlink()
+    again, received = _run_recording(monkeypatch, cfg, **options)
+    pd.testing.assert_frame_equal(again, serial)
+    assert [len(s.points) for s in received] == [16]
+
+
+def test_process_pool_gives_the_in_process_results_from_summaries(tmp_path, monkeypatch):
+    _assert_same_as_in_process(tmp_path, monkeypatch, workers=2)
+
+
+def test_dask_local_cluster_gives_the_in_process_results_from_summaries(tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    _assert_same_as_in_process(tmp_path, monkeypatch, scheduler="local")
+
+
+def test_default_workers_start_a_pool_only_for_large_grids():
+    from dse.distributed import POOL_MIN_POINTS, default_workers
+
+    assert default_workers(POOL_MIN_POINTS - 1) == 1
+    assert default_workers(POOL_MIN_POINTS) == min(2, len(__import__("os").sched_getaffinity(0)))
+
+
+def test_readme_cluster_example_cites_existing_options():
+    """The README's cluster example (a `shell` block the documentation tests do not run) uses
+    `dse run` options and `search:` keys that exist."""
+    import re
+    import shlex
+
+    import yaml
+
+    from dse.cli import build_parser
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    lines = [ln.split("#")[0].split() for b in re.findall(r"```shell\n(.*?)```", readme, re.S)
+             for ln in b.splitlines() if ln.startswith("dse ")]  # fmt: skip
+    assert lines and any("--scheduler" in ln for ln in lines)
+    for line in lines:
+        args = build_parser().parse_args(shlex.split(" ".join(line))[1:])
+        assert args.scheduler == "tcp://HOST:8786"
+    snippet = re.search(r"```yaml\n(search: \{[^\n]*executor: dask[^\n]*)\n```", readme)
+    cfg = config_mod.resolve({**SWEEP, **yaml.safe_load(snippet.group(1))})
+    assert cfg["search"]["scheduler"] == "tcp://HOST:8786"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_phase_has_a_bar_and_the_evaluation_rate_counts_only_new_points(
+    tmp_path, monkeypatch, workers
+):
+    cfg = sweep(tmp_path, report=True)
+    execute(cfg)
+    chunks = sorted((Path(cfg["output"]["dir"]) / "chunks").glob("part-*.parquet"))
+    chunks[1].unlink()  # an interrupted run: one chunk (16 points) left to evaluate
+    bars: list[tuple[str, int, int, int]] = []
+    monkeypatch.setattr(Progress, "close", lambda b: bars.append((b.label, b.total, b.done,
+                                                                  b.skipped)))  # fmt: skip
+    execute(cfg, workers=workers, quiet=False)
+    assert bars == [
+        ("points", SIZE, SIZE, SIZE - 16),  # rate: (done - skipped) / elapsed = 16 new points
+        ("rows scanned for the front", SIZE, SIZE, 0),
+        ("rows written", SIZE, SIZE, 0),
+        ("report written", 1, 1, 0),
+    ]

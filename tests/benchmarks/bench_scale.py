@@ -7,6 +7,11 @@ wall time, the points per second, the peak RSS and the sizes of the files writte
 line fits the growth exponent of wall time and memory in the number of points (log-log least
 squares over the sizes run).
 
+`--workers N` sets the local worker processes (default: `dse.distributed.default_workers`, 2
+on a 2-core machine from 200,000 points); `--dask` runs on a Dask LocalCluster of 2 worker
+processes instead, by default at 10^8 points, and the peak RSS printed is the client's (the
+process running `dse.execute`, which also hosts the LocalCluster's scheduler), not the workers'.
+
 Targets (issue 15, 2 cores): 10^7 points end to end in under 60 s without the report; peak
 memory under 1.5 GB at every size; growth linear in points. The machine is shared: compare
 figures within one run.
@@ -53,21 +58,22 @@ def sweep(points: int, out: str, report: bool) -> dict:
 _CHILD = """
 import json, resource, sys, time
 import dse
-cfg = json.loads(sys.argv[1])
+cfg, options = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 t = time.perf_counter()
-done = dse.execute(cfg)
+done = dse.execute(cfg, max_points=10**9, **options)
 wall = time.perf_counter() - t
 print(json.dumps({"wall_s": wall, "rows": done.points_evaluated, "front": len(done.front),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def run_one(points: int, tmp: Path, report: bool) -> dict:
+def run_one(points: int, tmp: Path, report: bool, options: dict) -> dict:
+    """One size in a fresh process; `options` are passed to `dse.execute`."""
     out = tmp / f"scale-{points}"
     cfg = sweep(points, str(out), report)
     proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, json.dumps(cfg)], capture_output=True, text=True,
-        check=False,
+        [sys.executable, "-c", _CHILD, json.dumps(cfg), json.dumps(options)],
+        capture_output=True, text=True, check=False,
     )  # fmt: skip
     if proc.returncode:
         return {"points": points, "failed": proc.stderr.strip().splitlines()[-1:]}
@@ -91,13 +97,19 @@ def exponent(x: list[float], y: list[float]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=float, nargs="+", default=[1e5, 1e6, 1e7])
+    ap.add_argument("--sizes", type=float, nargs="+", choices=list(AXES), metavar="SIZE",
+                    help="points per run, from 1e5 1e6 1e7 1e8 (default 1e5 1e6 1e7; "
+                    "1e8 with --dask)")  # fmt: skip
     ap.add_argument("--report", action="store_true", help="also write the HTML report")
+    ap.add_argument("--workers", type=int, help="local worker processes (default: automatic)")
+    ap.add_argument("--dask", action="store_true", help="run on a Dask LocalCluster")
     args = ap.parse_args()
+    sizes = args.sizes or ([1e8] if args.dask else [1e5, 1e6, 1e7])
+    options = {"scheduler": "local"} if args.dask else {"workers": args.workers}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for size in args.sizes:
-            res = run_one(int(size), Path(tmp), args.report)
+        for size in sizes:
+            res = run_one(int(size), Path(tmp), args.report, options)
             rows.append(res)
             if "failed" in res:
                 print(f"{res['points']:>12,} points: FAILED {res['failed']}")
@@ -105,7 +117,8 @@ def main() -> None:
             print(
                 f"{res['points']:>12,} points: {res['wall_s']:7.1f} s "
                 f"({res['points'] / res['wall_s']:>9,.0f} points/s), peak RSS "
-                f"{res['peak_rss_mb']:7.0f} MB, front {res['front']:,}, files {res['files_mb']}"
+                f"{res['peak_rss_mb']:7.0f} MB{' (client)' if args.dask else ''}, "
+                f"front {res['front']:,}, files {res['files_mb']}"
             )
     ok = [r for r in rows if "failed" not in r]
     if len(ok) >= 2:
