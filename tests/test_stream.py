@@ -142,3 +142,19 @@ def test_progress_rate_ignores_resumed_points(monkeypatch):
     now[0] += 10
     bar.update(50)  # 50 new points in 10 s
     assert "950/1,000 points 5/s, 10 s left" in stream.text
+
+
+def test_closest_is_the_best_over_every_chunk_group(tmp_path):
+    """`Written.closest` (the no-feasible-design message) is the best constraint value over all
+    stored rows, not over the last group of chunks read."""
+    from dse.api import objectives_of
+
+    cfg = config_mod.resolve(sweep(tmp_path))
+    execute(cfg)
+    with ResultStore(cfg["output"]["dir"], cfg, config_mod.resume_key(cfg)) as store:
+        table = store.load()
+        assert len(list(Path(cfg["output"]["dir"], "chunks").glob("part-*.parquet"))) > 2
+        written = dse.stream.write_results(store, objectives_of(cfg), cfg["constraints"])
+    # the smallest area is not in the last chunk, so a per-group value would differ
+    assert table["area_mm2"].idxmin() < len(table) - 16
+    assert written.closest == {"area_mm2": pytest.approx(float(table["area_mm2"].min()))}
