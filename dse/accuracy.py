@@ -36,7 +36,8 @@ import yaml
 PUBLISHED = ("workloads", "published_ppl.yaml")
 #: Rows of the fit: perplexity rise at most this many percent (chosen, not fitted).
 DOMAIN_PCT = 50.0
-#: Share of held-out residuals the band covers.
+#: Share of held-out residuals the band covers (chosen, not fitted: an 80 % band, as the
+#: ppl_change_pct_lo/_hi column meanings in `dse.columns` state).
 BAND_COVERAGE = 0.8
 
 

@@ -20,9 +20,23 @@ from dse.errors import ModelLimitError, UserError
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse's own usage errors: status 2, one message
-        self.print_usage(sys.stderr)
-        self.exit(2, f"dse: error: {message}\n")
+    def error(self, message: str):  # argparse's own usage errors: status 2, ONE line
+        self.exit(2, f"dse: error: {message} (see '{self.prog} --help')\n")
+
+
+#: options whose value may start with '-' (`--sort -COLUMN` means descending)
+_DASH_VALUED = ("--sort",)
+
+
+def _join_dash_values(argv: Sequence[str]) -> list[str]:
+    """`--sort -X` as `--sort=-X` (argparse would otherwise read -X as an option)."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in _DASH_VALUED and arg.startswith("-") and not arg.startswith("--"):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +67,7 @@ def print_json(obj: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_dash_values(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from dse.errors import UserError
-from dse.evaluate import Evaluator
+from dse.evaluation import Evaluator
 from dse.pareto import Objective, RunningFront, matrix
 from dse.space import Space
 from dse.store import POINT, write_chunk

@@ -8,6 +8,7 @@ temporary file, leaves the old target as it was, and becomes one `UserError` nam
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import tempfile
 from collections.abc import Callable
@@ -46,7 +47,10 @@ def make_dir(path: str | Path) -> Path:
     return p
 
 
+@functools.cache
 def _umask() -> int:
+    """The process umask, read once: reading it means setting it, which is process-wide, so a
+    thread creating a file meanwhile would get mode 0666 (a umask changed later is not seen)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -622,6 +622,32 @@ def test_bad_input_gets_one_clear_line(
     assert snapshot(out) == before
 
 
+def _argparse_cli(capsys, *args: str) -> tuple[int, str]:
+    """(exit status, stderr) of `dse ARGS` whose argparse stage may exit via SystemExit."""
+    capsys.readouterr()
+    try:
+        status = main([str(a) for a in args])
+    except SystemExit as exc:
+        status = exc.code
+    return status, capsys.readouterr().err
+
+
+def test_argparse_type_error_is_one_line(capsys) -> None:
+    status, err = _argparse_cli(capsys, "run", QUICKSTART, "--max-points", "abc")
+    assert_clear_error(status, err, "--max-points", "abc")
+
+
+def test_query_sort_descending_with_space(finished: Path, capsys) -> None:
+    """`--sort -COLUMN` (space, not '=') sorts descending, like `--sort=-COLUMN`."""
+    out = finished / "out"
+    spaced = cli(capsys, "query", out, "--sort", "-energy_per_token_uj", "--json")
+    joined = cli(capsys, "query", out, "--sort=-energy_per_token_uj", "--json")
+    assert spaced[0] == 0, spaced[2]
+    assert spaced[1] == joined[1]
+    ascending = cli(capsys, "query", out, "--sort", "energy_per_token_uj", "--json")
+    assert ascending[1] != spaced[1]
+
+
 # --- 4. random sweep files ---------------------------------------------------------------------
 
 

@@ -251,3 +251,19 @@ def test_every_phase_has_a_bar_and_the_evaluation_rate_counts_only_new_points(
         ("rows written", SIZE, SIZE, 0),
         ("report written", 1, 1, 0),
     ]
+
+
+def test_closest_is_the_best_over_every_chunk_group(tmp_path):
+    """`Written.closest` (the no-feasible-design message) is the best constraint value over all
+    stored rows, not over the last group of chunks read."""
+    from dse.api import objectives_of
+
+    cfg = config_mod.resolve(sweep(tmp_path))
+    execute(cfg)
+    with ResultStore(cfg["output"]["dir"], cfg, config_mod.resume_key(cfg)) as store:
+        table = store.load()
+        assert len(list(Path(cfg["output"]["dir"], "chunks").glob("part-*.parquet"))) > 2
+        written = dse.stream.write_results(store, objectives_of(cfg), cfg["constraints"])
+    # the smallest area is not in the last chunk, so a per-group value would differ
+    assert table["area_mm2"].idxmin() < len(table) - 16
+    assert written.closest == {"area_mm2": pytest.approx(float(table["area_mm2"].min()))}
