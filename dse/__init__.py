@@ -5,9 +5,14 @@ The Python API: `dse.run(config)`, `dse.whatif(config, sets)`, `dse.query(result
 without its table); formats in `dse.formats`, errors in `dse.error`.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from dse.errors import UserError
 
-__version__ = "0.1.0"
+try:  # the one source of the version is pyproject.toml (installed metadata)
+    __version__ = version("format-dse")
+except PackageNotFoundError:  # a source tree on sys.path without installing it
+    __version__ = "0+unknown"
 __all__ = ["UserError", "__version__", "execute", "query", "run", "whatif"]
 
 

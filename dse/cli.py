@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -49,20 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
     for info in sorted(pkgutil.iter_modules(dse.commands.__path__), key=lambda m: m.name):
         importlib.import_module(f"dse.commands.{info.name}").register(sub)
     return parser
-
-
-def print_json(obj: object) -> None:
-    """One JSON document on stdout (numpy scalars and non-finite floats handled)."""
-
-    def default(o: object):
-        if hasattr(o, "item"):
-            return o.item()
-        if hasattr(o, "tolist"):
-            return o.tolist()
-        return str(o)
-
-    json.dump(obj, sys.stdout, indent=2, default=default)
-    sys.stdout.write("\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

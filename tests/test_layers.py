@@ -147,3 +147,26 @@ def test_importing_the_lower_layers_loads_no_application_module():
 def test_every_layer_has_sources(layer):
     """A renamed package would make the source check vacuous."""
     assert _files(layer) and all(p.exists() for p in _files(layer))
+
+
+def test_commands_do_not_import_the_cli_back():
+    """`dse.cli` discovers `dse.commands`; the commands never import `dse.cli` (one way)."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {target}"
+        for path in _files("dse.commands")
+        for line, target in imports(path)
+        if _within(target, ("dse.cli",))
+    ]
+    assert not found, found
+
+
+def test_the_version_is_the_installed_metadata():
+    """One source for the version: pyproject.toml, read back through the installed metadata."""
+    import re
+
+    import dse
+
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    declared = re.search(r'^version = "([^"]+)"', pyproject, flags=re.M).group(1)
+    assert dse.__version__ == declared
+    assert f'"{declared}"' not in (ROOT / "dse/__init__.py").read_text()

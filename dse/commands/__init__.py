@@ -7,6 +7,8 @@ tests/test_docs_examples.py.
 """
 
 import argparse
+import json
+import sys
 
 
 class _ExamplesFormatter(argparse.HelpFormatter):
@@ -42,6 +44,20 @@ def add_set_option(parser, required: bool = False) -> None:
 def add_json_option(parser) -> None:
     """The `--json` flag every table-printing command takes: one JSON document on stdout."""
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+
+def print_json(obj: object) -> None:
+    """One JSON document on stdout (numpy scalars and non-finite floats handled)."""
+
+    def default(o: object):
+        if hasattr(o, "item"):
+            return o.item()
+        if hasattr(o, "tolist"):
+            return o.tolist()
+        return str(o)
+
+    json.dump(obj, sys.stdout, indent=2, default=default)
+    sys.stdout.write("\n")
 
 
 def help_of(parser):

@@ -130,7 +130,7 @@ def rows(args: argparse.Namespace) -> list[dict]:
 def run(args: argparse.Namespace) -> int:
     table = rows(args)
     if args.json:
-        from dse.cli import print_json
+        from dse.commands import print_json
 
         print_json(table)
         return 0

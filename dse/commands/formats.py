@@ -93,7 +93,7 @@ def _accounting(fmt: Format) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dse.cli import print_json
+    from dse.commands import print_json
 
     if args.action == "list":
         table = catalogue(args.nu)

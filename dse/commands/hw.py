@@ -168,7 +168,7 @@ def _print_unit(u: dict) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from dse.cli import print_json
+    from dse.commands import print_json
     from hwmodels.presets import load, preset_names
 
     if not args.hardware:
@@ -205,7 +205,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_mac(args: argparse.Namespace) -> int:
-    from dse.cli import print_json
+    from dse.commands import print_json
     from dse.errors import UserError
     from hwmodels.technology import parse_node, technology
     from hwmodels.units import mac_unit
@@ -224,7 +224,7 @@ def run_mac(args: argparse.Namespace) -> int:
 
 
 def run_calibration(args: argparse.Namespace) -> int:
-    from dse.cli import print_json
+    from dse.commands import print_json
     from hwmodels.calibration import TABLE5_SOURCE, horowitz, table5
 
     report = {"horowitz_45nm": horowitz(), "table5_macs": table5(), "table5_source": TABLE5_SOURCE}

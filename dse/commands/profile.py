@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"dse: error: {msg}", file=sys.stderr)
     doc = {"tensors": tensors}
     if args.json:
-        from dse.cli import print_json
+        from dse.commands import print_json
 
         print_json(doc)
     else:

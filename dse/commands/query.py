@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from dse.api import query
-    from dse.cli import print_json
+    from dse.commands import print_json
 
     cols = [c.strip() for c in args.columns.split(",")] if args.columns else None
     table = query(args.results, args.where, args.sort, args.top, cols)

@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from dse.api import apply_sets, execute
-    from dse.cli import print_json
+    from dse.commands import print_json
     from dse.config import load, resolve
 
     cfg = load(args.config)

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"dse: warning: {note}", file=sys.stderr)
     rho, n_rho = compare.spearman(results)
     if args.json:
-        from dse.cli import print_json
+        from dse.commands import print_json
 
         print_json({
             "model": str(ckpt.path), "sentences": len(sentences), "acts": args.acts,

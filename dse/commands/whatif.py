@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from dse.api import whatif
-    from dse.cli import print_json
+    from dse.commands import print_json
 
     out = whatif(args.config, args.sets)
     if args.json:

@@ -122,7 +122,7 @@ def run_list(args: argparse.Namespace) -> int:
             }
         )
     if args.json:
-        from dse.cli import print_json
+        from dse.commands import print_json
 
         print_json(rows)
         return 0
@@ -173,7 +173,7 @@ def run_show(args: argparse.Namespace) -> int:
             )
     stats_rows = stats_table(stats)
     if args.json:
-        from dse.cli import print_json
+        from dse.commands import print_json
 
         print_json(
             {
