@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,6 @@ from dse.columns import METRICS, metric_columns
 from dse.errors import UserError, load_yaml, suggest
 from dse.formats import parse
 from dse.hardware import HARDWARE_VARIABLES, base_hardware, check_values, normalise_config
-from dse.optimize import strategies
 from dse.schema import Bool, ListOf, MapOf, Num, OneOf, Record, Str
 from workloads import CLASSES, PHASES
 from workloads.gemms import MAX_BATCH, MAX_TOKENS
@@ -72,72 +72,81 @@ _constraint = Record(
     doc="bounds on a result column (min and/or max)",
 )
 
-SCHEMA = Record(
-    {
-        "name": Str(doc="a title for the sweep"),
-        "description": Str(),
-        "workload": Record(
-            {
-                "model": Str(doc="preset id (see `dse workload list`) or path to config.json"),
-                "phase": Str(choices=PHASES),
-                "batch": Num(1, MAX_BATCH, integer=True),
-                "tokens": Num(
-                    1, MAX_TOKENS, integer=True, doc="context (decode) or sequence (prefill)"
-                ),
-                "fused_qkv": Bool(),
-                "stats": MapOf(doc="tensor statistics overrides (see workloads.stats)"),
-                "profile": Str(doc="YAML written by `dse profile`"),
-                "sensitivity": MapOf(
-                    Num(0), key=Str(choices=CLASSES), doc="per-class weights of the model error"
-                ),
-            },
-            required=("model",),
-            defaults={"phase": "decode", "batch": 1, "tokens": 2048, "fused_qkv": False},
-        ),
-        "hardware": MapOf(doc="a preset (`preset: NAME`) and fixed hardware parameters"),
-        "space": MapOf(OneOf([_choice_list, _range]), doc="design variables"),
-        "objectives": ListOf(_objective, min_items=1),
-        "constraints": ListOf(_constraint),
-        "search": Record(
-            {
-                "method": Str(choices=tuple(strategies())),
-                "options": MapOf(doc="settings of the chosen strategy (see its documentation)"),
-                "population": Num(4, MAX_POPULATION, integer=True),
-                "generations": Num(1, MAX_POPULATION, integer=True),
-                "seed": Num(0, integer=True),
-                "chunk": Num(1, integer=True, doc="grid points per evaluation chunk"),
-                "max_points": Num(
-                    1, integer=True, doc="refuse a sweep evaluating more points (see dse.limits)"
-                ),
-                "executor": Str(choices=("inprocess", "dask")),
-                "scheduler": Str(doc="Dask scheduler address (tcp://host:port) or 'local'"),
-            },
-            defaults={
-                "method": "grid",
-                "population": 64,
-                "generations": 40,
-                "seed": 0,
-                "chunk": 50000,
-                "executor": "inprocess",
-            },
-        ),
-        "output": Record(
-            {
-                "dir": Str(),
-                "report": Bool(),
-                "csv": OneOf(
-                    [Bool(), Str(choices=("auto",))],
-                    doc="also write results.csv: true, false, or auto (the default: when the "
-                    "table has at most dse.stream.CSV_AUTO_MAX_ROWS rows)",
-                ),
-            },
-            # no default for csv: a default would change the config hash of older runs
-            defaults={"report": True},
-        ),
-    },
-    required=("workload", "space", "objectives"),
-    defaults={"hardware": {}, "constraints": [], "search": {}, "output": {}},
-)
+
+@cache
+def schema() -> Record:
+    """The sweep file's declarations (built on first use: the search methods' names need the
+    strategies, which import pymoo and the evaluator)."""
+    from dse.optimize import strategies
+
+    return Record(
+        {
+            "name": Str(doc="a title for the sweep"),
+            "description": Str(),
+            "workload": Record(
+                {
+                    "model": Str(doc="preset id (see `dse workload list`) or path to config.json"),
+                    "phase": Str(choices=PHASES),
+                    "batch": Num(1, MAX_BATCH, integer=True),
+                    "tokens": Num(
+                        1, MAX_TOKENS, integer=True, doc="context (decode) or sequence (prefill)"
+                    ),
+                    "fused_qkv": Bool(),
+                    "stats": MapOf(doc="tensor statistics overrides (see workloads.stats)"),
+                    "profile": Str(doc="YAML written by `dse profile`"),
+                    "sensitivity": MapOf(
+                        Num(0), key=Str(choices=CLASSES), doc="per-class weights of the model error"
+                    ),
+                },
+                required=("model",),
+                defaults={"phase": "decode", "batch": 1, "tokens": 2048, "fused_qkv": False},
+            ),
+            "hardware": MapOf(doc="a preset (`preset: NAME`) and fixed hardware parameters"),
+            "space": MapOf(OneOf([_choice_list, _range]), doc="design variables"),
+            "objectives": ListOf(_objective, min_items=1),
+            "constraints": ListOf(_constraint),
+            "search": Record(
+                {
+                    "method": Str(choices=tuple(strategies())),
+                    "options": MapOf(doc="settings of the chosen strategy (see its documentation)"),
+                    "population": Num(4, MAX_POPULATION, integer=True),
+                    "generations": Num(1, MAX_POPULATION, integer=True),
+                    "seed": Num(0, integer=True),
+                    "chunk": Num(1, integer=True, doc="grid points per evaluation chunk"),
+                    "max_points": Num(
+                        1,
+                        integer=True,
+                        doc="refuse a sweep evaluating more points (see dse.limits)",
+                    ),
+                    "executor": Str(choices=("inprocess", "dask")),
+                    "scheduler": Str(doc="Dask scheduler address (tcp://host:port) or 'local'"),
+                },
+                defaults={
+                    "method": "grid",
+                    "population": 64,
+                    "generations": 40,
+                    "seed": 0,
+                    "chunk": 50000,
+                    "executor": "inprocess",
+                },
+            ),
+            "output": Record(
+                {
+                    "dir": Str(),
+                    "report": Bool(),
+                    "csv": OneOf(
+                        [Bool(), Str(choices=("auto",))],
+                        doc="also write results.csv: true, false, or auto (the default: when the "
+                        "table has at most dse.stream.CSV_AUTO_MAX_ROWS rows)",
+                    ),
+                },
+                # no default for csv: a default would change the config hash of older runs
+                defaults={"report": True},
+            ),
+        },
+        required=("workload", "space", "objectives"),
+        defaults={"hardware": {}, "constraints": [], "search": {}, "output": {}},
+    )
 
 
 def _normal_objectives(items: list) -> list[dict]:
@@ -146,6 +155,8 @@ def _normal_objectives(items: list) -> list[dict]:
 
 def _check_options(search: dict) -> None:
     """Validate `search.options` with the chosen strategy's own schema."""
+    from dse.optimize import strategies
+
     strategy = strategies()[search["method"]]
     given = search.get("options")
     if strategy.options is not None:
@@ -212,7 +223,7 @@ def _check_space(cfg: dict, hw: dict) -> None:
 
 def resolve(raw: Mapping[str, Any], name: str | None = None) -> dict:
     """Validate a parsed sweep file and fill in defaults (the resolved config)."""
-    cfg = SCHEMA.check(copy.deepcopy(dict(raw)), "")
+    cfg = schema().check(copy.deepcopy(dict(raw)), "")
     normalise_config(cfg)
     _check_options(cfg["search"])
     cfg.setdefault("name", name or "sweep")
@@ -236,7 +247,7 @@ def load(path: str | Path) -> dict:
 
 def json_schema() -> dict:
     """The JSON Schema of sweep files (draft 2020-12), from the validator's declarations."""
-    out = SCHEMA.json()
+    out = schema().json()
     out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     out["title"] = "format-dse sweep file"
     space_keys = [*FORMAT_VARIABLES, *HARDWARE_VARIABLES]

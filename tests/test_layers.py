@@ -170,3 +170,15 @@ def test_the_version_is_the_installed_metadata():
     declared = re.search(r'^version = "([^"]+)"', pyproject, flags=re.M).group(1)
     assert dse.__version__ == declared
     assert f'"{declared}"' not in (ROOT / "dse/__init__.py").read_text()
+
+
+def test_importing_the_config_module_does_no_application_work():
+    """`import dse.config` builds nothing: the schema (which needs the strategies, pymoo and
+    the evaluator) is made on first use."""
+    code = (
+        "import sys, dse.config\n"
+        "heavy = ('pymoo', 'pyarrow', 'plotly', 'dse.evaluation.evaluator', 'dse.optimize')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"import dse.config loaded {out.stdout.strip()}"
