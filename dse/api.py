@@ -132,7 +132,7 @@ def execute(
             "method": search["method"],
             "started": started,
         }
-        write_atomic(store.dir / "run.json", json.dumps(info, indent=2) + "\n")
+        write_atomic(store.layout.run_info, json.dumps(info, indent=2) + "\n")
         if cfg["output"]["report"] if report is None else report:
             from reports import write_report
 
@@ -146,7 +146,7 @@ def execute(
             + "; ".join(f"best {col} reached: {v:.4g}" for col, v in written.closest.items())
             + f" (all {written.rows:,} results are kept in {cfg['output']['dir']})"
         )
-    html = store.dir / "report.html"
+    html = store.layout.report
     return RunSummary(
         store.dir, written.parquet, written.csv, html if html.exists() else None, written.rows,
         written.feasible, written.front, written.bests,

@@ -31,6 +31,7 @@ import json
 import os
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,60 @@ from dse.files import file_error, make_dir, write_atomic
 
 POINT = "point"  # column: the design point's index in the space's enumeration
 KEY_FILE = "resume-key.json"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The files of a sweep's output directory: the one place their names are written."""
+
+    dir: Path
+
+    @property
+    def results(self) -> Path:
+        """The results table (Parquet, the primary table)."""
+        return self.dir / "results.parquet"
+
+    @property
+    def csv(self) -> Path:
+        """The optional CSV copy of the results table."""
+        return self.dir / "results.csv"
+
+    @property
+    def config(self) -> Path:
+        """The resolved sweep config the rows were computed for."""
+        return self.dir / "config.yaml"
+
+    @property
+    def run_info(self) -> Path:
+        """What the last run did (hashes, times, counts)."""
+        return self.dir / "run.json"
+
+    @property
+    def report(self) -> Path:
+        return self.dir / "report.html"
+
+    @property
+    def chunks(self) -> Path:
+        """Evaluated chunks, `part-<first point>-<token>.parquet`, before the results table."""
+        return self.dir / "chunks"
+
+    @property
+    def key(self) -> Path:
+        return self.dir / KEY_FILE
+
+    @property
+    def lock(self) -> Path:
+        return self.dir / ".lock"
+
+    def trace(self, name: str) -> Path:
+        """A search strategy's trace (JSON)."""
+        return self.dir / f"{name}.json"
+
+    def tables(self) -> list[Path]:
+        """The results tables present, Parquet first."""
+        return [p for p in (self.results, self.csv) if p.exists()]
+
+
 _LEGACY_MARKER = "config.sha256"  # the full-config hash of directories written before 0.2
 
 
@@ -99,18 +154,19 @@ class ResultStore:
         fresh: bool = False,
     ):  # fmt: skip
         self.dir = make_dir(directory)
+        self.layout = Layout(self.dir)
         self._lock = self._acquire()
         try:
             if fresh:
                 self._move_aside()
             self.key = dict(config if key is None else key)
             self.hash = config_hash(self.key)
-            self.chunks = self.dir / "chunks"
+            self.chunks = self.layout.chunks
             self._check_key(config)
             make_dir(self.chunks)
             self._note_pid()
-            write_atomic(self.dir / "config.yaml", yaml.safe_dump(dict(config), sort_keys=False))
-            write_atomic(self.dir / KEY_FILE, json.dumps(
+            write_atomic(self.layout.config, yaml.safe_dump(dict(config), sort_keys=False))
+            write_atomic(self.layout.key, json.dumps(
                 {"sha256": self.hash, "key": self.key}, indent=1, sort_keys=True, default=str
             ) + "\n")  # fmt: skip
         except BaseException:
@@ -120,7 +176,7 @@ class ResultStore:
     # --- the lock -------------------------------------------------------------------------
 
     def _acquire(self):
-        path = self.dir / ".lock"
+        path = self.layout.lock
         try:
             fh = open(path, "a+")
         except OSError as exc:
@@ -194,9 +250,7 @@ class ResultStore:
         )
 
     def _has_rows(self) -> bool:
-        return any((self.dir / "chunks").glob("part-*.parquet")) or any(
-            (self.dir / n).exists() for n in ("results.parquet", "results.csv")
-        )
+        return any(self.layout.chunks.glob("part-*.parquet")) or bool(self.layout.tables())
 
     def _move_aside(self) -> None:
         if not self._has_rows():
@@ -270,10 +324,10 @@ def read_results(path: str | Path) -> tuple[pd.DataFrame, dict]:
     results .parquet / .csv file."""
     p = Path(path)
     if p.is_dir():
-        p = next((p / n for n in ("results.parquet", "results.csv") if (p / n).exists()), p)
+        p = next(iter(Layout(p).tables()), p)
     if not p.is_file():
         raise UserError(f"no results at {str(path)!r} (expected a sweep's output directory)")
-    cfg_file = p.parent / "config.yaml"
+    cfg_file = Layout(p.parent).config
     config = load_yaml(cfg_file, "sweep config") if cfg_file.exists() else {}
     try:
         table = pq.read_table(p).to_pandas() if p.suffix == ".parquet" else pd.read_csv(p)

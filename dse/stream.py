@@ -139,7 +139,7 @@ def write_results(
     bar.close()
     rows = running.evaluated
     want_csv = csv is True or (csv == "auto" and rows <= CSV_AUTO_MAX_ROWS)
-    out = Written(store.dir / "results.parquet", store.dir / "results.csv" if want_csv else None,
+    out = Written(store.layout.results, store.layout.csv if want_csv else None,
                   rows, running.feasible, closest=closest)  # fmt: skip
     out.bests = {o.column: o.sign * float(b) for o, b in zip(objectives, running.best())}
     front_ids = np.sort(running.ids)
@@ -181,7 +181,7 @@ def write_results(
                 pa_csv.write_csv(empty, csv_path)
 
     if out.csv is None:
-        (store.dir / "results.csv").unlink(missing_ok=True)  # a stale table must not be read
+        store.layout.csv.unlink(missing_ok=True)  # a stale table must not be read
         write_atomic(out.parquet, lambda p: write(p, None))
     else:
         write_atomic(out.csv, lambda c: write_atomic(out.parquet, lambda p: write(p, c)))

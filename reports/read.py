@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dse.errors import UserError, load_yaml
-from dse.store import read_results
+from dse.store import Layout, read_results
 from reports.figures import BREAKDOWN_COLUMNS
 from reports.formats_panel import OPERANDS
 from reports.labels import metric_unit
@@ -97,16 +97,15 @@ def read_sweep(results_dir: str | Path) -> Sweep:
     """The analysed sweep of an output directory (or results file) with its config.yaml and
     optional run.json."""
     p = Path(results_dir)
-    base = p if p.is_dir() else p.parent
+    base = Layout(p if p.is_dir() else p.parent)
     try:
-        run_info = json.loads((base / "run.json").read_text())
+        run_info = json.loads(base.run_info.read_text())
     except (OSError, ValueError):
         run_info = None
-    parquet = base / "results.parquet" if p.is_dir() else p
+    parquet = base.results if p.is_dir() else p
     if parquet.suffix != ".parquet" or not parquet.is_file():
         return analyse(*read_results(results_dir), run_info)
-    config = (load_yaml(base / "config.yaml", "sweep config")
-              if (base / "config.yaml").exists() else {})
+    config = load_yaml(base.config, "sweep config") if base.config.exists() else {}
     try:
         return _parquet(parquet, config if isinstance(config, dict) else {}, run_info)
     except (pa.ArrowException, OSError) as exc:

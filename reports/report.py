@@ -11,6 +11,7 @@ import yaml
 
 from dse.errors import UserError
 from dse.files import write_atomic
+from dse.store import Layout
 from reports import figures, formats_panel
 from reports.html import PLOTLY_MODES, esc, figure, page
 from reports.read import read_sweep
@@ -174,7 +175,7 @@ def write_report(results_dir: str | Path, out: str | Path | None = None,
     _check_mode(plotly_js)
     s = read_sweep(results_dir)
     base = Path(results_dir)
-    target = Path(out) if out is not None else (base if base.is_dir() else base.parent) / (
-        "report.html")
+    target = Path(out) if out is not None else Layout(
+        base if base.is_dir() else base.parent).report
     render(s, plotly_js, target)
     return target

@@ -182,3 +182,18 @@ def test_importing_the_config_module_does_no_application_work():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"import dse.config loaded {out.stdout.strip()}"
+
+
+def test_only_the_store_names_the_output_files():
+    """The output directory's layout is known by `dse.store.Layout` alone."""
+    names = {"results.parquet", "results.csv", "config.yaml", "run.json", "report.html",
+             "chunks", "resume-key.json", ".lock"}  # fmt: skip
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.value!r}"
+        for package in ("dse", "reports")
+        for path in _files(package)
+        if path != ROOT / "dse" / "store.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and node.value in names
+    ]
+    assert not found, found

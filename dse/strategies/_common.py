@@ -99,7 +99,7 @@ def design_digits(space: Space, design: Mapping[str, Any], where: str) -> np.nda
 
 def write_trace(ctx: SearchContext, name: str, data: dict) -> None:
     """The strategy's record of what it did, as `<output dir>/<name>.json`."""
-    write_atomic(ctx.store.dir / f"{name}.json", json.dumps(data, indent=2, default=_plain) + "\n")
+    write_atomic(ctx.store.layout.trace(name), json.dumps(data, indent=2, default=_plain) + "\n")
 
 
 def _plain(value: Any) -> Any:
