@@ -111,13 +111,9 @@ def execute(
         progress = Progress(budget, quiet=quiet)
         ctx = SearchContext(
             space, evaluate, store, objectives_of(cfg), cfg["constraints"], search, progress,
-            cfg,
+            cfg, distributed.executor_for(scheduler, workers, budget),
         )  # fmt: skip
-        parallel = distributed.executor_for(scheduler, workers, budget)
-        if parallel and search["method"] == "grid":
-            distributed.run_grid(ctx, parallel)
-        else:
-            strategy.run(ctx)
+        result = strategy.run(ctx)
         progress.close()
         written = write_results(
             store, objectives_of(cfg), cfg["constraints"], cfg["output"].get("csv", "auto"),
@@ -128,8 +124,10 @@ def execute(
             "resume_key_sha256": store.hash,
             "elapsed_s": round(time.perf_counter() - t0, 3),
             "points_evaluated": written.rows,
+            "evaluated_this_run": result.evaluated,
             "space_size": space.size,
-            "method": search["method"],
+            "method": result.method,
+            "traces": [p.name for p in result.traces],
             "started": started,
         }
         write_atomic(store.layout.run_info, json.dumps(info, indent=2) + "\n")

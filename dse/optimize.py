@@ -16,6 +16,8 @@ import importlib
 import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,7 +35,8 @@ from dse.schema import Node
 from dse.space import Space
 from dse.store import POINT, ResultStore
 
-Evaluator = Callable[[pd.DataFrame], pd.DataFrame]
+if TYPE_CHECKING:
+    from dse.evaluation import EvalContext, Evaluator
 
 #: Objective value pymoo sees for a design whose metric is undefined (NaN): worse than any.
 _WORST = 1e300
@@ -69,17 +72,13 @@ def grid_search(
     store: ResultStore,
     chunk: int,
     progress: Progress,
-    submit: Callable[[Evaluator, list[pd.DataFrame]], object] | None = None,
 ) -> None:
-    """Evaluate every grid point not yet in `store`, chunk by chunk, storing as it goes.
-
-    `submit(evaluate, chunks)`, when given (a Dask executor), yields evaluated chunks in any
-    order; otherwise chunks are evaluated in this process."""
+    """Evaluate every grid point not yet in `store`, chunk by chunk in this process, storing
+    as it goes (`dse.distributed.run_grid` does the same on several processes or Dask)."""
     done = store.done()
     progress.resumed(len(done))
     pending = (space.points(idx) for idx in space.chunks(chunk, skip=done))
-    results = submit(evaluate, pending) if submit else map(evaluate, pending)
-    for rows in results:
+    for rows in map(evaluate, pending):
         store.append(rows)
         progress.update(len(rows))
 
@@ -135,7 +134,8 @@ class SweepProblem(Problem):
 class SearchContext:
     """Everything a search strategy gets: the space, the evaluator, where results go, what to
     optimise, the validated `search:` section (`options` holds strategy-specific settings) and
-    the resolved config (for strategies that need the workload)."""
+    the resolved config (for strategies that need the workload). `traces` collects the
+    files a strategy writes (`dse.strategies._common.write_trace`)."""
 
     space: Space
     evaluate: Evaluator
@@ -145,7 +145,13 @@ class SearchContext:
     search: dict
     progress: Progress
     config: dict = field(default_factory=dict)
-    submit: Callable | None = None
+    executor: Callable | None = None  # grid chunks on other processes (`dse.distributed`)
+    traces: list[Path] = field(default_factory=list)
+
+    @property
+    def context(self) -> EvalContext:
+        """The evaluation context: the workload's GEMMs, tensor statistics, error weights."""
+        return self.evaluate.context
 
     def cache(self) -> _Cache:
         """Evaluate by point index, reusing stored rows (resume) and never evaluating twice."""
@@ -153,14 +159,32 @@ class SearchContext:
 
 
 @dataclass(frozen=True)
-class Strategy:
-    """A search strategy: `run(ctx)` evaluates the points it chooses through `ctx`;
-    `budget(search, space)` is the number of evaluations to expect (for the progress bar)."""
+class SearchResult:
+    """What a search did, as pymoo's `minimize` returns a `Result`: the method, how many
+    points it evaluated in this run (resumed rows not counted) and the trace files it wrote."""
 
-    run: Callable[[SearchContext], None]
+    method: str
+    evaluated: int
+    traces: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A search strategy: `run(ctx)` evaluates the points it chooses through `ctx` and
+    returns a `SearchResult`; `budget(search, space)` is the number of evaluations to expect
+    (for the progress bar)."""
+
+    name: str
+    search: Callable[[SearchContext], None]
     budget: Callable[[dict, Space], int]
     doc: str = ""
     options: Node | None = None  # schema of `search.options`, checked with the config
+
+    def run(self, ctx: SearchContext) -> SearchResult:
+        """Search through `ctx`; the result counts what the progress bar counted."""
+        before = ctx.progress.done
+        self.search(ctx)
+        return SearchResult(self.name, ctx.progress.done - before, tuple(ctx.traces))
 
 
 #: Search strategies by the name used in `search.method`; modules in `dse.strategies` add
@@ -175,7 +199,7 @@ def register(
     `search.options`, validated before any work)."""
 
     def wrap(fn: Callable[[SearchContext], None]) -> Callable[[SearchContext], None]:
-        STRATEGIES[name] = Strategy(fn, budget, doc, options)
+        STRATEGIES[name] = Strategy(name, fn, budget, doc, options)
         return fn
 
     return wrap
@@ -191,7 +215,12 @@ def _generations(search: dict, space: Space) -> int:
 
 @register("grid", _whole_grid, "every grid point, streamed in chunks (in process or on Dask)")
 def _grid(ctx: SearchContext) -> None:
-    grid_search(ctx.space, ctx.evaluate, ctx.store, ctx.search["chunk"], ctx.progress, ctx.submit)
+    if ctx.executor is not None:
+        from dse.distributed import run_grid
+
+        run_grid(ctx, ctx.executor)
+    else:
+        grid_search(ctx.space, ctx.evaluate, ctx.store, ctx.search["chunk"], ctx.progress)
 
 
 def _evolutionary(ctx: SearchContext, survival) -> None:

@@ -278,3 +278,21 @@ def test_run_set_overrides_and_unrunnable_pairs_keep_their_error(tmp_path, capsy
     assert np.isnan(fp8.energy_per_token_uj) and fp8.model_nmse > 0 and not fp8.feasible
     assert np.isfinite(anda.energy_per_token_uj) and anda.model_nmse > 0
     assert yaml.safe_load((tmp_path / "out" / "config.yaml").read_text())["workload"]["batch"] == 2
+
+
+def test_a_strategy_returns_what_it_evaluated(tmp_path):
+    """The search returns a `SearchResult` (as pymoo's minimize returns a Result): run.json
+    counts the points evaluated in this run, so a resumed run evaluates none."""
+    import json
+
+    from dse.optimize import SearchResult, strategies
+
+    cfg = small(tmp_path, search={"method": "nsga2", "population": 8, "generations": 2})
+    first = dse.execute(cfg)
+    info = json.loads((first.dir / "run.json").read_text())
+    assert info["method"] == "nsga2"
+    assert 0 < info["evaluated_this_run"] == first.points_evaluated
+    dse.execute(cfg)
+    assert json.loads((first.dir / "run.json").read_text())["evaluated_this_run"] == 0
+    assert SearchResult.__dataclass_params__.frozen
+    assert all(s.name == name for name, s in strategies().items())

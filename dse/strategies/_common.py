@@ -12,21 +12,12 @@ import numpy as np
 
 from dse.columns import METRICS, metric_columns
 from dse.errors import UserError, suggest
-from dse.evaluation import EvalContext, Evaluator
 from dse.files import write_atomic
 from dse.optimize import SearchContext
 from dse.schema import ListOf, Num, OneOf, Str
 from dse.space import Space
-from dse.spec import SweepSpec
 
 OPTIONS = "search.options"
-
-
-def evaluator(ctx: SearchContext) -> EvalContext:
-    """The sweep's evaluation context: its workload GEMMs, tensor statistics and error weights."""
-    if isinstance(ctx.evaluate, Evaluator):
-        return ctx.evaluate.context
-    return Evaluator(SweepSpec.from_dict(ctx.config)).context
 
 
 def metric_option() -> Str:
@@ -99,7 +90,9 @@ def design_digits(space: Space, design: Mapping[str, Any], where: str) -> np.nda
 
 def write_trace(ctx: SearchContext, name: str, data: dict) -> None:
     """The strategy's record of what it did, as `<output dir>/<name>.json`."""
-    write_atomic(ctx.store.layout.trace(name), json.dumps(data, indent=2, default=_plain) + "\n")
+    path = ctx.store.layout.trace(name)
+    write_atomic(path, json.dumps(data, indent=2, default=_plain) + "\n")
+    ctx.traces.append(path)
 
 
 def _plain(value: Any) -> Any:

@@ -48,7 +48,6 @@ from dse.strategies._common import (
     OPTIONS,
     design_digits,
     error_limit,
-    evaluator,
     metric_option,
     need_variables,
     tolerance_option,
@@ -137,7 +136,7 @@ def _scores(fmt: ChoiceFormat, nu: float, opts: dict, rng: np.random.Generator) 
 
 
 def _classes(ctx: SearchContext, opts: dict) -> list[_Class]:
-    ev = evaluator(ctx)
+    ev = ctx.context
     need_variables(ctx.space, opts["variables"], f"{OPTIONS}.variables of {NAME}")
     rng = np.random.default_rng(opts["seed"])
     out = []

@@ -45,7 +45,6 @@ from dse.strategies._common import (
     OPTIONS,
     design_digits,
     error_limit,
-    evaluator,
     metric_option,
     need_variables,
     tolerance_option,
@@ -129,7 +128,7 @@ def _weight_format(ctx: SearchContext, base: np.ndarray, cls: str) -> str:
 def _problem(ctx: SearchContext, opts: dict) -> _Problem:
     modules = opts["modules"]
     need_variables(ctx.space, modules, f"{OPTIONS}.modules of {NAME}")
-    gemms = evaluator(ctx).gemms
+    gemms = ctx.context.gemms
     base = np.zeros(len(ctx.space.names), dtype=np.int64)
     weights = []
     for name in modules:
