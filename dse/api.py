@@ -28,34 +28,33 @@ from dse.evaluation import Evaluator
 from dse.files import write_atomic
 from dse.filters import query as query_table
 from dse.limits import WHATIF_MAX_POINTS, check_points
-from dse.optimize import SearchContext, feasible, strategies
-from dse.pareto import Objective, bounds, hypervolume, knee, matrix, non_dominated
+from dse.optimize import SearchContext, strategies
+from dse.pareto import bounds, hypervolume, knee, matrix, non_dominated
 from dse.progress import Progress
-from dse.space import Space
-from dse.spec import SweepSpec
+from dse.spec import Constraint, SweepSpec
 from dse.store import ResultStore, config_hash, read_results
-from dse.stream import write_results
+from dse.stream import usable, write_results
+
+Config = str | Path | Mapping | SweepSpec
 
 
-def _resolved(config: str | Path | Mapping) -> dict:
+def spec_of(config: Config) -> SweepSpec:
+    """The validated sweep: a `SweepSpec` as it is, a mapping resolved, a path loaded."""
+    if isinstance(config, SweepSpec):
+        return config
     if isinstance(config, Mapping):
         return config_mod.resolve(config)
     return config_mod.load(config)
 
 
-def objectives_of(cfg: Mapping) -> list[Objective]:
-    return [Objective(o["column"], o["sense"]) for o in cfg["objectives"]]
-
-
-def mark(table: pd.DataFrame, cfg: Mapping) -> pd.DataFrame:
+def mark(table: pd.DataFrame, spec: SweepSpec) -> pd.DataFrame:
     """Add `feasible` (constraints met and every objective defined) and `on_front`
     (non-dominated among feasible rows)."""
     table = table.copy()
-    defined = np.isfinite(matrix(table, objectives_of(cfg))).all(axis=1)
-    ok = feasible(table, cfg["constraints"]) & defined
+    ok = usable(table, spec.objectives, spec.constraints)
     front = np.zeros(len(table), dtype=bool)
     if ok.any():
-        front[np.flatnonzero(ok)] = non_dominated(matrix(table[ok], objectives_of(cfg)))
+        front[np.flatnonzero(ok)] = non_dominated(matrix(table[ok], spec.objectives))
     table["feasible"] = ok
     table["on_front"] = front
     return table
@@ -78,7 +77,7 @@ class RunSummary:
 
 
 def execute(
-    config: str | Path | Mapping,
+    config: Config,
     *,
     quiet: bool = True,
     scheduler: str | None = None,
@@ -92,31 +91,32 @@ def execute(
     the front, whatever the number of points (the results files are written chunk by chunk,
     see `dse.stream`). A grid runs on Dask (`scheduler`) or on `workers` local processes
     (default `dse.distributed.default_workers`), see `dse.distributed`."""
-    cfg = _resolved(config)
+    spec = spec_of(config)
     if output_dir is not None:
-        cfg["output"]["dir"] = str(output_dir)
-    search = cfg["search"]
-    if not scheduler and search["executor"] == "dask":
-        scheduler = search.get("scheduler", "local")
-    if scheduler and search["method"] != "grid":
+        spec = spec.with_output_dir(str(output_dir))
+    search = spec.search
+    if not scheduler and search.executor == "dask":
+        scheduler = search.scheduler or "local"
+    if scheduler and search.method != "grid":
         raise UserError("the Dask executor runs grid searches; set search.method: grid")
-    space = Space.from_config(cfg["space"])
-    strategy = strategies()[search["method"]]
+    space = spec.grid
+    strategy = strategies()[search.method]
     budget = strategy.budget(search, space)
-    check_points(budget, search.get("max_points") if max_points is None else max_points)
-    evaluate = Evaluator(SweepSpec.from_dict(cfg))
-    with ResultStore(cfg["output"]["dir"], cfg, config_mod.resume_key(cfg), fresh) as store:
+    check_points(budget, search.max_points if max_points is None else max_points)
+    evaluate = Evaluator(spec)
+    cfg = spec.to_dict()
+    with ResultStore(spec.output.dir, cfg, config_mod.resume_key(spec), fresh) as store:
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         t0 = time.perf_counter()
         progress = Progress(budget, quiet=quiet)
         ctx = SearchContext(
-            space, evaluate, store, objectives_of(cfg), cfg["constraints"], search, progress,
-            cfg, distributed.executor_for(scheduler, workers, budget),
-        )  # fmt: skip
+            spec, evaluate, store, progress, distributed.executor_for(scheduler, workers, budget)
+        )
         result = strategy.run(ctx)
         progress.close()
+        csv = "auto" if spec.output.csv is None else spec.output.csv
         written = write_results(
-            store, objectives_of(cfg), cfg["constraints"], cfg["output"].get("csv", "auto"),
+            store, spec.objectives, spec.constraints, csv,
             lambda label, total: Progress(total, label, quiet=quiet),
         )  # fmt: skip
         info = {
@@ -131,18 +131,18 @@ def execute(
             "started": started,
         }
         write_atomic(store.layout.run_info, json.dumps(info, indent=2) + "\n")
-        if cfg["output"]["report"] if report is None else report:
+        if spec.output.report if report is None else report:
             from reports import write_report
 
             bar = Progress(1, "report written", quiet=quiet)
             write_report(store.dir)
             bar.update(1)
             bar.close()
-    if cfg["constraints"] and not written.feasible:
+    if spec.constraints and not written.feasible:
         raise UserError(
-            f"no design meets the constraints {_constraint_text(cfg['constraints'])}; "
+            f"no design meets the constraints {_constraint_text(spec.constraints)}; "
             + "; ".join(f"best {col} reached: {v:.4g}" for col, v in written.closest.items())
-            + f" (all {written.rows:,} results are kept in {cfg['output']['dir']})"
+            + f" (all {written.rows:,} results are kept in {spec.output.dir})"
         )
     html = store.layout.report
     return RunSummary(
@@ -151,7 +151,7 @@ def execute(
     )  # fmt: skip
 
 
-def run(config: str | Path | Mapping, **options: Any) -> pd.DataFrame:
+def run(config: Config, **options: Any) -> pd.DataFrame:
     """Run a sweep and return its results table (one row per evaluated design point).
 
     Rows already in the output directory for the same workload, hardware, space and formats
@@ -166,13 +166,12 @@ def run(config: str | Path | Mapping, **options: Any) -> pd.DataFrame:
     return pq.read_table(execute(config, **options).results).to_pandas()
 
 
-def _constraint_text(constraints: Sequence[dict]) -> str:
+def _constraint_text(constraints: Sequence[Constraint]) -> str:
     parts = []
     for c in constraints:
-        lo, hi = c.get("min"), c.get("max")
         parts.append(" and ".join(
-            t for t in (f"{c['column']} >= {lo:g}" if lo is not None else "",
-                        f"{c['column']} <= {hi:g}" if hi is not None else "") if t
+            t for t in (f"{c.column} >= {c.min:g}" if c.min is not None else "",
+                        f"{c.column} <= {c.max:g}" if c.max is not None else "") if t
         ))  # fmt: skip
     return ", ".join(parts)
 
@@ -180,10 +179,10 @@ def _constraint_text(constraints: Sequence[dict]) -> str:
 # --- what-if ---------------------------------------------------------------------------------
 
 
-def apply_sets(cfg: Mapping, sets: Sequence[str]) -> dict:
-    """A copy of `cfg` with PATH=VALUE overrides (VALUE parsed as YAML; a scalar given for a
-    space variable becomes a one-value list)."""
-    out = copy.deepcopy(dict(cfg))
+def apply_sets(cfg: Mapping | SweepSpec, sets: Sequence[str]) -> dict:
+    """The sweep `cfg` as a plain dict with PATH=VALUE overrides (VALUE parsed as YAML; a
+    scalar given for a space variable becomes a one-value list); `dse.config.resolve` it."""
+    out = cfg.to_dict() if isinstance(cfg, SweepSpec) else copy.deepcopy(dict(cfg))
     for item in sets:
         if "=" not in item:
             raise UserError(f"--set {item!r}: expected PATH=VALUE, e.g. hardware.node_nm=5nm")
@@ -205,7 +204,7 @@ def _design_key(df: pd.DataFrame, names: Sequence[str]) -> pd.Series:
     return df[list(names)].astype(str).agg("|".join, axis=1)
 
 
-def whatif(config: str | Path | Mapping, sets: Sequence[str]) -> dict:
+def whatif(config: Config, sets: Sequence[str]) -> dict:
     """Re-evaluate a sweep with overrides and compare with the original.
 
     Both sweeps are evaluated in memory (nothing is written). The chosen design is the knee of
@@ -213,20 +212,17 @@ def whatif(config: str | Path | Mapping, sets: Sequence[str]) -> dict:
     or the new knee when the overrides removed that design). `front` says how the Pareto front
     moved: designs gained and lost, and hypervolume before/after on common bounds.
     """
-    before_cfg = _resolved(config)
-    after_cfg = config_mod.resolve(apply_sets(before_cfg, sets))
+    before_spec = spec_of(config)
+    after_spec = config_mod.resolve(apply_sets(before_spec, sets))
     tables = []
-    for cfg in (before_cfg, after_cfg):
-        cfg = copy.deepcopy(cfg)
-        cfg["search"]["method"] = "grid"
-        space = Space.from_config(cfg["space"])
+    for spec in (before_spec, after_spec):
+        space = spec.grid
         if space.size > WHATIF_MAX_POINTS:
             raise UserError(f"what-if evaluates the whole grid; {space.size:,} points is too many")
-        evaluate = Evaluator(SweepSpec.from_dict(cfg))
-        tables.append(mark(evaluate(space.points(np.arange(space.size))), cfg))
+        tables.append(mark(Evaluator(spec)(space.points(np.arange(space.size))), spec))
     before, after = tables
-    objectives = objectives_of(before_cfg)
-    names = [n for n in before_cfg["space"] if n in after_cfg["space"]]
+    objectives = before_spec.objectives
+    names = [n for n in before_spec.space if n in after_spec.space]
     f_b, f_a = (t[t["on_front"]] for t in (before, after))
     chosen = f_b.iloc[knee(matrix(f_b, objectives))] if len(f_b) else None
     same = pd.DataFrame()

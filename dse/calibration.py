@@ -21,7 +21,6 @@ from scipy.stats import spearmanr
 from dse.accuracy import BAND_COVERAGE, DOMAIN_PCT, Calibration, published_rows
 from dse.config import resolve
 from dse.evaluation import Evaluator
-from dse.spec import SweepSpec
 
 
 def engine_nmse(rows: Sequence[dict[str, Any]], tokens: int = 2048) -> np.ndarray:
@@ -29,7 +28,7 @@ def engine_nmse(rows: Sequence[dict[str, Any]], tokens: int = 2048) -> np.ndarra
     out = np.empty(len(rows))
     for preset in {r["preset"] for r in rows}:
         idx = [i for i, r in enumerate(rows) if r["preset"] == preset]
-        cfg = resolve({
+        spec = resolve({
             "name": "calibration", "workload": {"model": preset, "phase": "prefill",
                                                 "batch": 1, "tokens": tokens},
             "space": {"weight_format": ["fp16"]}, "objectives": ["model_nmse"],
@@ -39,7 +38,7 @@ def engine_nmse(rows: Sequence[dict[str, Any]], tokens: int = 2048) -> np.ndarra
             "weight_format": [rows[i]["weights"] for i in idx],
             "act_format": [rows[i]["acts"] for i in idx],
         })  # fmt: skip
-        out[idx] = Evaluator(SweepSpec.from_dict(cfg))(points)["model_nmse"].to_numpy()
+        out[idx] = Evaluator(spec)(points)["model_nmse"].to_numpy()
     return out
 
 

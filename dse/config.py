@@ -1,4 +1,4 @@
-"""Sweep files (YAML) -> a validated, resolved config dict.
+"""Sweep files (YAML) -> a validated, resolved `SweepSpec` (`dse.spec`).
 
 Everything is checked before any work: unknown keys (with close-match suggestions), format
 names, ranges, objective and constraint columns. Errors name the YAML path of the entry, what
@@ -20,8 +20,9 @@ from typing import Any
 from dse.columns import METRICS, metric_columns
 from dse.errors import UserError, load_yaml, suggest
 from dse.formats import parse
-from dse.hardware import HARDWARE_VARIABLES, base_hardware, check_values, normalise_config
+from dse.hardware import HARDWARE_VARIABLES, check_values, normalise_config
 from dse.schema import Bool, ListOf, MapOf, Num, OneOf, Record, Str
+from dse.spec import SweepSpec
 from workloads import CLASSES, PHASES
 from workloads.gemms import MAX_BATCH, MAX_TOKENS
 from workloads.operands import format_variables
@@ -198,9 +199,9 @@ def _check_columns(cfg: dict) -> None:
             raise UserError(f"constraints[{i}]: min {c['min']} > max {c['max']}: unsatisfiable")
 
 
-def _check_space(cfg: dict, hw: dict) -> None:
+def _check_space(space: Mapping[str, Any], hw: Mapping[str, Any]) -> None:
     valid = [*FORMAT_VARIABLES, *HARDWARE_VARIABLES]
-    for name, spec in cfg["space"].items():
+    for name, spec in space.items():
         if name not in valid:
             raise UserError(
                 f"space.{name}: unknown design variable{suggest(name, valid)}; valid: "
@@ -221,20 +222,22 @@ def _check_space(cfg: dict, hw: dict) -> None:
                 node.check(v, f"{where}[{i}]")
 
 
-def resolve(raw: Mapping[str, Any], name: str | None = None) -> dict:
-    """Validate a parsed sweep file and fill in defaults (the resolved config)."""
+def resolve(raw: Mapping[str, Any], name: str | None = None) -> SweepSpec:
+    """Validate a parsed sweep file (or a resolved one's `to_dict()`) and fill in defaults."""
     cfg = schema().check(copy.deepcopy(dict(raw)), "")
     normalise_config(cfg)
     _check_options(cfg["search"])
     cfg.setdefault("name", name or "sweep")
     cfg["objectives"] = _normal_objectives(cfg["objectives"])
     _check_columns(cfg)
-    _check_space(cfg, base_hardware(cfg["hardware"]))
     cfg["output"].setdefault("dir", f"out/{cfg['name']}")
-    return cfg
+    spec = SweepSpec.from_dict(cfg)
+    _check_space(spec.space, spec.base_hardware)
+    spec.grid  # noqa: B018 -- builds the design space: repeated values, empty ranges
+    return spec
 
 
-def load(path: str | Path) -> dict:
+def load(path: str | Path) -> SweepSpec:
     """Read and resolve a sweep file."""
     p = Path(path)
     if not p.exists():
@@ -259,13 +262,14 @@ def json_schema() -> dict:
     return out
 
 
-def resume_key(cfg: Mapping[str, Any]) -> dict:
+def resume_key(spec: SweepSpec) -> dict:
     """What the rows of a resolved config depend on (the results store's resume key): the
     workload (with the contents of a profile or config.json file it names), the base hardware
     (the preset's values, not its name), the space in its order, and the definition of every
     format named in the space. Objectives, constraints, search and output settings are not in
     it: they are applied to stored rows afresh."""
-    workload = dict(cfg["workload"])
+    cfg = spec.to_dict()
+    workload = cfg["workload"]
     for key in ("profile", "model"):
         path = Path(str(workload.get(key, "")))
         if workload.get(key) and path.is_file():
@@ -278,7 +282,7 @@ def resume_key(cfg: Mapping[str, Any]) -> dict:
     }
     return {
         "workload": workload,
-        "hardware": base_hardware(cfg["hardware"]),
+        "hardware": dict(spec.base_hardware),
         "space": [[k, v] for k, v in cfg["space"].items()],
         "formats": formats,
     }

@@ -28,8 +28,8 @@ from dse.errors import UserError
 from dse.evaluation import Evaluator
 from dse.pareto import Objective, RunningFront, matrix
 from dse.space import Space
+from dse.spec import Constraint, usable
 from dse.store import POINT, write_chunk
-from dse.stream import usable
 
 #: Chunks kept in flight per worker: one being evaluated, one queued (bounds memory).
 IN_FLIGHT_PER_WORKER = 2
@@ -57,7 +57,7 @@ class ChunkJob:
     evaluate: Evaluator
     chunks: Path
     objectives: Sequence[Objective]
-    constraints: Sequence[dict]
+    constraints: Sequence[Constraint]
 
     def __call__(self, index: np.ndarray) -> ChunkSummary:
         rows = self.evaluate(self.space.points(index))
@@ -129,7 +129,7 @@ def run_grid(ctx, executor) -> RunningFront:
     ctx.progress.resumed(len(done))
     merged = RunningFront(len(ctx.objectives))
     with executor(job) as (submit, window):
-        for summary in in_order(submit, ctx.space.chunks(ctx.search["chunk"], skip=done), window):
+        for summary in in_order(submit, ctx.space.chunks(ctx.search.chunk, skip=done), window):
             merged.merge(summary.front)
             ctx.progress.update(len(summary.points))
     return merged

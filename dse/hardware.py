@@ -39,15 +39,15 @@ def normalise_config(cfg: dict) -> None:
         cfg["space"]["node_nm"] = [parse_node(v, f"space.node_nm[{i}]") for i, v in enumerate(node)]
 
 
-def base_hardware(section: Mapping[str, Any]) -> dict:
-    """The preset's keys overlaid with the section's own (validated)."""
+def base_hardware(section: Mapping[str, Any]) -> tuple[dict, HardwareSpec]:
+    """The preset's keys overlaid with the section's own, and the hardware record they make
+    (validating them)."""
     section = dict(section or {})
     preset = section.pop("preset", DEFAULT_PRESET)
     if not isinstance(preset, str):
         raise UserError(f"hardware.preset: expected a preset name, got {preset!r}")
     merged = {**load(preset).as_dict(), **section}
-    spec_from_dict(merged, "hardware")
-    return merged
+    return merged, spec_from_dict(merged, "hardware")
 
 
 def check_values(base: Mapping[str, Any], name: str, entry: Any, path: str) -> None:

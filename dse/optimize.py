@@ -33,6 +33,7 @@ from dse.pareto import Objective, matrix
 from dse.progress import Progress
 from dse.schema import Node
 from dse.space import Space
+from dse.spec import Constraint, SearchSpec, SweepSpec
 from dse.store import POINT, ResultStore
 
 if TYPE_CHECKING:
@@ -42,27 +43,15 @@ if TYPE_CHECKING:
 _WORST = 1e300
 
 
-def feasible(df: pd.DataFrame, constraints: Sequence[dict]) -> np.ndarray:
-    """Rows meeting every constraint (min <= column <= max)."""
-    ok = np.ones(len(df), dtype=bool)
-    for c in constraints:
-        col = df[c["column"]].to_numpy(dtype=float)
-        if "min" in c:
-            ok &= col >= c["min"]
-        if "max" in c:
-            ok &= col <= c["max"]
-    return ok
-
-
-def violations(df: pd.DataFrame, constraints: Sequence[dict]) -> np.ndarray:
+def violations(df: pd.DataFrame, constraints: Sequence[Constraint]) -> np.ndarray:
     """pymoo inequality constraints g <= 0, each scaled by its bound's magnitude."""
     cols = []
     for c in constraints:
-        col = df[c["column"]].to_numpy(dtype=float)
-        for key, sign in (("min", -1.0), ("max", 1.0)):
-            if key in c:
-                scale = max(abs(c[key]), 1e-30)
-                cols.append(np.nan_to_num(sign * (col - c[key]) / scale, nan=_WORST))
+        col = df[c.column].to_numpy(dtype=float)
+        for bound, sign in ((c.min, -1.0), (c.max, 1.0)):
+            if bound is not None:
+                scale = max(abs(bound), 1e-30)
+                cols.append(np.nan_to_num(sign * (col - bound) / scale, nan=_WORST))
     return np.column_stack(cols) if cols else np.zeros((len(df), 0))
 
 
@@ -109,14 +98,20 @@ class SweepProblem(Problem):
     """The sweep as a pymoo problem over per-variable grid indices (whole population per
     call): categorical variables are pymoo `Choice`s, ranges ordered `Integer` indices."""
 
-    def __init__(self, space: Space, cache: _Cache, objectives, constraints):
+    def __init__(
+        self,
+        space: Space,
+        cache: _Cache,
+        objectives: Sequence[Objective],
+        constraints: Sequence[Constraint],
+    ):
         variables = {}
         for v in space.variables:
             if v.is_range:
                 variables[v.name] = Integer(bounds=(0, v.size - 1))
             else:
                 variables[v.name] = Choice(options=list(range(v.size)))
-        n_g = sum(("min" in c) + ("max" in c) for c in constraints)
+        n_g = sum((c.min is not None) + (c.max is not None) for c in constraints)
         super().__init__(vars=variables, n_obj=len(objectives), n_ieq_constr=n_g)
         self.space, self.cache = space, cache
         self.objectives, self.constraints = objectives, constraints
@@ -132,21 +127,33 @@ class SweepProblem(Problem):
 
 @dataclass
 class SearchContext:
-    """Everything a search strategy gets: the space, the evaluator, where results go, what to
-    optimise, the validated `search:` section (`options` holds strategy-specific settings) and
-    the resolved config (for strategies that need the workload). `traces` collects the
-    files a strategy writes (`dse.strategies._common.write_trace`)."""
+    """Everything a search strategy gets: the sweep (its space, objectives, constraints and
+    `search:` section, whose `options` hold strategy-specific settings), the evaluator, where
+    results go and the progress bar. `traces` collects the files a strategy writes
+    (`dse.strategies._common.write_trace`)."""
 
-    space: Space
+    spec: SweepSpec
     evaluate: Evaluator
     store: ResultStore
-    objectives: Sequence[Objective]
-    constraints: Sequence[dict]
-    search: dict
     progress: Progress
-    config: dict = field(default_factory=dict)
     executor: Callable | None = None  # grid chunks on other processes (`dse.distributed`)
     traces: list[Path] = field(default_factory=list)
+
+    @property
+    def space(self) -> Space:
+        return self.spec.grid
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        return self.spec.objectives
+
+    @property
+    def constraints(self) -> tuple[Constraint, ...]:
+        return self.spec.constraints
+
+    @property
+    def search(self) -> SearchSpec:
+        return self.spec.search
 
     @property
     def context(self) -> EvalContext:
@@ -176,7 +183,7 @@ class Strategy:
 
     name: str
     search: Callable[[SearchContext], None]
-    budget: Callable[[dict, Space], int]
+    budget: Callable[[SearchSpec, Space], int]
     doc: str = ""
     options: Node | None = None  # schema of `search.options`, checked with the config
 
@@ -193,7 +200,10 @@ STRATEGIES: dict[str, Strategy] = {}
 
 
 def register(
-    name: str, budget: Callable[[dict, Space], int], doc: str = "", options: Node | None = None
+    name: str,
+    budget: Callable[[SearchSpec, Space], int],
+    doc: str = "",
+    options: Node | None = None,
 ):
     """Decorator registering a search strategy under `name` (with the schema of its
     `search.options`, validated before any work)."""
@@ -205,12 +215,12 @@ def register(
     return wrap
 
 
-def _whole_grid(search: dict, space: Space) -> int:
+def _whole_grid(search: SearchSpec, space: Space) -> int:
     return space.size
 
 
-def _generations(search: dict, space: Space) -> int:
-    return min(space.size, search["population"] * (search["generations"] + 1))
+def _generations(search: SearchSpec, space: Space) -> int:
+    return min(space.size, search.population * (search.generations + 1))
 
 
 @register("grid", _whole_grid, "every grid point, streamed in chunks (in process or on Dask)")
@@ -220,15 +230,15 @@ def _grid(ctx: SearchContext) -> None:
 
         run_grid(ctx, ctx.executor)
     else:
-        grid_search(ctx.space, ctx.evaluate, ctx.store, ctx.search["chunk"], ctx.progress)
+        grid_search(ctx.space, ctx.evaluate, ctx.store, ctx.search.chunk, ctx.progress)
 
 
 def _evolutionary(ctx: SearchContext, survival) -> None:
     """pymoo's mixed-variable GA with the given survival; deterministic for a given seed."""
     s = ctx.search
-    problem = SweepProblem(ctx.space, ctx.cache(), list(ctx.objectives), list(ctx.constraints))
-    algorithm = MixedVariableGA(pop_size=s["population"], survival=survival)
-    minimize(problem, algorithm, ("n_gen", s["generations"]), seed=s["seed"], verbose=False)
+    problem = SweepProblem(ctx.space, ctx.cache(), ctx.objectives, ctx.constraints)
+    algorithm = MixedVariableGA(pop_size=s.population, survival=survival)
+    minimize(problem, algorithm, ("n_gen", s.generations), seed=s.seed, verbose=False)
 
 
 @register("nsga2", _generations, "NSGA-II: non-dominated rank and crowding distance")
@@ -239,7 +249,7 @@ def _nsga2(ctx: SearchContext) -> None:
 @register("nsga3", _generations, "NSGA-III: reference directions (Riesz energy)")
 def _nsga3(ctx: SearchContext) -> None:
     s = ctx.search
-    ref = get_reference_directions("energy", len(ctx.objectives), s["population"], seed=s["seed"])
+    ref = get_reference_directions("energy", len(ctx.objectives), s.population, seed=s.seed)
     _evolutionary(ctx, ReferenceDirectionSurvival(ref))
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import moocore
 import numpy as np
-import pandas as pd
-from pymoo.indicators.hv import HV
 
 from dse.errors import unknown
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Reference point of the normalised hypervolume (every objective), a common choice (e.g.
 #: Ishibuchi et al., "How to specify a reference point in hypervolume calculation", 2018,
@@ -54,6 +55,8 @@ def non_dominated(f: np.ndarray) -> np.ndarray:
     mask = np.zeros(len(f), dtype=bool)
     finite = np.flatnonzero(np.all(np.isfinite(f), axis=1))
     if finite.size:
+        import moocore  # imported on first use (it loads pyarrow)
+
         mask[finite] = moocore.is_nondominated(f[finite], keep_weakly=True)
     return mask
 
@@ -89,6 +92,8 @@ def hypervolume(
     z = z[np.all(z < HV_REFERENCE, axis=1)]
     if not len(z):
         return 0.0
+    from pymoo.indicators.hv import HV  # pymoo on first use
+
     return float(HV(ref_point=np.full(f.shape[1], HV_REFERENCE))(z))
 
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from dse.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ class Space:
         cols = {"point": index}
         for var, d in zip(self.variables, digits):
             cols[var.name] = var.column(d)
+        import pandas as pd  # on first use: pandas loads pyarrow (import dse.config stays light)
+
         return pd.DataFrame(cols)
 
     def chunks(

@@ -4,17 +4,30 @@ The sections mirror the sweep file (workload, hardware, space, objectives, const
 search, output); every default is filled in and every value has been checked once, so the
 API, the evaluation, the strategies and the reports read attributes instead of re-parsing a
 dict. Mappings inside are read-only views. `to_dict()` gives back the resolved plain dict (the
-form hashed into `run.json` and written to `config.json`), `from_dict` reads it.
+form hashed into `run.json` and written to `config.yaml`), `from_dict` reads it.
+
+What a spec derives from its sections is derived once per spec and kept: the base hardware
+(`base_hardware`, `base`) and the design space (`grid`). Objectives and constraints are parsed
+here only (`objectives_of`, `constraints_of`), and `feasible` is the one test of constraints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dse.pareto import Objective
+import numpy as np
+
+from dse.hardware import base_hardware
+from dse.pareto import Objective, matrix
+from dse.space import Space
+from hwmodels.presets import HardwareSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -59,6 +72,45 @@ class Constraint:
     column: str
     min: float | None = None
     max: float | None = None
+
+    def met(self, values: np.ndarray) -> np.ndarray:
+        """Which of `values` lie within the bounds (NaN never does)."""
+        ok = np.ones(np.shape(values), dtype=bool)
+        if self.min is not None:
+            ok &= values >= self.min
+        if self.max is not None:
+            ok &= values <= self.max
+        return ok
+
+
+def objectives_of(items: Iterable[str | Mapping[str, Any]]) -> tuple[Objective, ...]:
+    """Objectives as a sweep file writes them: a column name (minimised) or {column, sense}."""
+    return tuple(
+        Objective(o, "min") if isinstance(o, str) else Objective(o["column"], o.get("sense", "min"))
+        for o in items
+    )
+
+
+def constraints_of(items: Iterable[Mapping[str, Any]]) -> tuple[Constraint, ...]:
+    """Constraints as a sweep file writes them: {column, min and/or max}."""
+    return tuple(Constraint(c["column"], c.get("min"), c.get("max")) for c in items)
+
+
+def feasible(table: pd.DataFrame, constraints: Sequence[Constraint]) -> np.ndarray:
+    """Rows of `table` meeting every constraint (a value that is not a number meets none)."""
+    import pandas as pd  # on first use: pandas loads pyarrow (import dse.config stays light)
+
+    ok = np.ones(len(table), dtype=bool)
+    for c in constraints:
+        ok &= c.met(pd.to_numeric(table[c.column], errors="coerce").to_numpy(dtype=float))
+    return ok
+
+
+def usable(
+    table: pd.DataFrame, objectives: Sequence[Objective], constraints: Sequence[Constraint]
+) -> np.ndarray:
+    """Rows meeting the constraints with every objective finite (the `feasible` column)."""
+    return feasible(table, constraints) & np.isfinite(matrix(table, objectives)).all(axis=1)
 
 
 def _bounds(c: Constraint) -> dict[str, Any]:
@@ -117,13 +169,36 @@ class SweepSpec:
             workload=WorkloadSpec(**{k: _frozen(v) for k, v in w.items()}),
             hardware=_frozen(cfg.get("hardware") or {}),
             space=_frozen(cfg["space"]),
-            objectives=tuple(
-                Objective(o["column"], o.get("sense", "min")) for o in cfg["objectives"]
-            ),
-            constraints=tuple(Constraint(**c) for c in cfg.get("constraints") or ()),
+            objectives=objectives_of(cfg["objectives"]),
+            constraints=constraints_of(cfg.get("constraints") or ()),
             search=SearchSpec(**{k: _frozen(v) for k, v in cfg["search"].items()}),
             output=OutputSpec(**cfg["output"]),
         )
+
+    @cached_property
+    def _hardware(self) -> tuple[Mapping[str, Any], HardwareSpec]:
+        merged, spec = base_hardware(self.hardware)
+        return MappingProxyType(merged), spec
+
+    @property
+    def base_hardware(self) -> Mapping[str, Any]:
+        """The hardware preset's values overlaid with the `hardware:` section's own (validated
+        once per spec)."""
+        return self._hardware[0]
+
+    @property
+    def base(self) -> HardwareSpec:
+        """`base_hardware` as the hardware model's record."""
+        return self._hardware[1]
+
+    @cached_property
+    def grid(self) -> Space:
+        """The design space (every variable's grid values, in the file's order)."""
+        return Space.from_config(self.space)
+
+    def with_output_dir(self, directory: str) -> SweepSpec:
+        """The same sweep writing to another directory."""
+        return replace(self, output=replace(self.output, dir=str(directory)))
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved plain dict (keys as in the sweep file; unset optional keys omitted)."""

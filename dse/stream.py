@@ -25,9 +25,9 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from dse.files import write_atomic
-from dse.optimize import feasible
 from dse.pareto import Objective, RunningFront, matrix
 from dse.progress import Progress
+from dse.spec import Constraint, usable
 from dse.store import POINT, ResultStore
 
 #: Rows up to which `output.csv: auto` writes results.csv (about 1 GB of CSV for the
@@ -92,15 +92,10 @@ def _tables(store: ResultStore, groups, columns: list[str] | None) -> Iterator[p
         yield table
 
 
-def usable(df: pd.DataFrame, objectives: Sequence[Objective], constraints) -> np.ndarray:
-    """Rows meeting the constraints with every objective finite (the `feasible` column)."""
-    return feasible(df, constraints) & np.isfinite(matrix(df, objectives)).all(axis=1)
-
-
 def _scan_columns(objectives: Sequence[Objective], constraints) -> list[str]:
     """The columns deciding feasibility and the front."""
     return list(dict.fromkeys([POINT] + [o.column for o in objectives]
-                              + [c["column"] for c in constraints]))  # fmt: skip
+                              + [c.column for c in constraints]))  # fmt: skip
 
 
 def _scan(store, groups, objectives, constraints, progress: Progress) -> tuple[RunningFront, dict]:
@@ -113,11 +108,11 @@ def _scan(store, groups, objectives, constraints, progress: Progress) -> tuple[R
             df[POINT].to_numpy(), matrix(df, objectives), usable(df, objectives, constraints)
         )
         for c in constraints:
-            col = df[c["column"]]
-            best = col.max() if "min" in c else col.min()
-            old = closest.get(c["column"], np.nan)
-            pick = np.fmax if "min" in c else np.fmin
-            closest[c["column"]] = float(pick(old, best))
+            col = df[c.column]
+            best = col.max() if c.min is not None else col.min()
+            old = closest.get(c.column, np.nan)
+            pick = np.fmax if c.min is not None else np.fmin
+            closest[c.column] = float(pick(old, best))
         progress.update(len(df))
     return running, closest
 
@@ -125,7 +120,7 @@ def _scan(store, groups, objectives, constraints, progress: Progress) -> tuple[R
 def write_results(
     store: ResultStore,
     objectives: Sequence[Objective],
-    constraints: Sequence[dict],
+    constraints: Sequence[Constraint],
     csv: bool | str = "auto",
     progress: Callable[[str, int], Progress] | None = None,
 ) -> Written:

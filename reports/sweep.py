@@ -11,6 +11,7 @@ import pandas as pd
 
 from dse.errors import UserError
 from dse.pareto import Objective, knee, matrix, non_dominated
+from dse.spec import constraints_of, feasible, objectives_of
 from reports.labels import metric_unit
 
 #: Beyond this many rows, the plots draw every front row plus a random sample of the others
@@ -154,11 +155,7 @@ def _feasible(results: pd.DataFrame, config: dict) -> np.ndarray:
     """The table's `feasible` column, or else the config's constraints applied to it."""
     if "feasible" in results:
         return results["feasible"].fillna(False).astype(bool).to_numpy()
-    ok = np.ones(len(results), dtype=bool)
-    for c in config.get("constraints") or []:
-        values = pd.to_numeric(results[c["column"]], errors="coerce").to_numpy(dtype=float)
-        ok &= (values >= c.get("min", -np.inf)) & (values <= c.get("max", np.inf))
-    return ok
+    return feasible(results, constraints_of(config.get("constraints") or []))
 
 
 def _front(results: pd.DataFrame, objectives: tuple[Objective, ...],
@@ -186,10 +183,7 @@ def analyse(results: pd.DataFrame, config: dict, run_info: dict | None = None) -
     specs = config.get("objectives") or []
     if not specs:
         raise UserError("the config has no objectives: nothing to draw a Pareto front of")
-    objectives = tuple(
-        Objective(o, "min") if isinstance(o, str) else Objective(o["column"], o.get("sense", "min"))
-        for o in specs
-    )
+    objectives = objectives_of(specs)
     if not results.index.equals(pd.RangeIndex(len(results))):
         results = results.reset_index(drop=True)
     if "point" not in results:  # a table from elsewhere: number its rows

@@ -13,16 +13,13 @@ from dse.columns import METRICS, PER_CLASS, metric_columns, units_table
 from dse.config import resolve
 from dse.evaluation import Evaluator
 from dse.evaluation.registry import REGISTRY
-from dse.space import Space
-from dse.spec import SweepSpec
 from workloads import CLASSES, OPERANDS, format_variables
 
 
 def _evaluate(space: dict):
-    cfg = resolve({"name": "t", "workload": {"model": "llama-2-7b", "batch": 2, "tokens": 64},
-                   "space": space, "objectives": ["model_nmse"]})  # fmt: skip
-    pts = Space.from_config(cfg["space"])
-    return Evaluator(SweepSpec.from_dict(cfg))(pts.points(np.arange(pts.size))), list(space)
+    spec = resolve({"name": "t", "workload": {"model": "llama-2-7b", "batch": 2, "tokens": 64},
+                    "space": space, "objectives": ["model_nmse"]})  # fmt: skip
+    return Evaluator(spec)(spec.grid.points(np.arange(spec.grid.size))), list(space)
 
 
 @pytest.fixture(scope="module")

@@ -122,7 +122,7 @@ def test_every_node_spelling_is_accepted_everywhere(
     sweep = yaml.safe_load(QUICKSTART.read_text())
     sweep["hardware"]["node_nm"] = node
     sweep["space"]["node_nm"] = [node, "7nm"]
-    assert resolve(sweep)["space"]["node_nm"] == [28, 7]
+    assert resolve(sweep).space["node_nm"] == [28, 7]
 
 
 @pytest.mark.parametrize(

@@ -163,7 +163,7 @@ def test_quickstart_report_in_chromium(chromium, tmp_path):
     assert "parcoords" in result["plots"][expected.index("parallel")]["types"]
 
     hover = "\n".join(result["hover"])
-    for column in [*config["space"], "model_nmse", "energy_per_token_uj", "area_mm2"]:
+    for column in [*config.space, "model_nmse", "energy_per_token_uj", "area_mm2"]:
         assert f"{column}:" in hover
 
     assert result["ascending"] == sorted(result["ascending"])

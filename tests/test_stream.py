@@ -39,9 +39,9 @@ def sweep(tmp_path: Path, **output) -> dict:
 
 def in_memory(cfg: dict) -> pd.DataFrame:
     """The table the code before streaming wrote: every stored row loaded, then marked."""
-    cfg = config_mod.resolve(cfg)
-    with ResultStore(cfg["output"]["dir"], cfg, config_mod.resume_key(cfg)) as store:
-        return mark(store.load(), cfg)
+    spec = config_mod.resolve(cfg)
+    with ResultStore(spec.output.dir, spec.to_dict(), config_mod.resume_key(spec)) as store:
+        return mark(store.load(), spec)
 
 
 def test_streamed_table_equals_the_in_memory_one_after_a_partial_run_and_duplicates(tmp_path):
@@ -229,8 +229,8 @@ def test_readme_cluster_example_cites_existing_options():
         args = build_parser().parse_args(shlex.split(" ".join(line))[1:])
         assert args.scheduler == "tcp://HOST:8786"
     snippet = re.search(r"```yaml\n(search: \{[^\n]*executor: dask[^\n]*)\n```", readme)
-    cfg = config_mod.resolve({**SWEEP, **yaml.safe_load(snippet.group(1))})
-    assert cfg["search"]["scheduler"] == "tcp://HOST:8786"
+    spec = config_mod.resolve({**SWEEP, **yaml.safe_load(snippet.group(1))})
+    assert spec.search.scheduler == "tcp://HOST:8786"
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -256,14 +256,12 @@ def test_every_phase_has_a_bar_and_the_evaluation_rate_counts_only_new_points(
 def test_closest_is_the_best_over_every_chunk_group(tmp_path):
     """`Written.closest` (the no-feasible-design message) is the best constraint value over all
     stored rows, not over the last group of chunks read."""
-    from dse.api import objectives_of
-
-    cfg = config_mod.resolve(sweep(tmp_path))
-    execute(cfg)
-    with ResultStore(cfg["output"]["dir"], cfg, config_mod.resume_key(cfg)) as store:
+    spec = config_mod.resolve(sweep(tmp_path))
+    execute(spec)
+    with ResultStore(spec.output.dir, spec.to_dict(), config_mod.resume_key(spec)) as store:
         table = store.load()
-        assert len(list(Path(cfg["output"]["dir"], "chunks").glob("part-*.parquet"))) > 2
-        written = dse.stream.write_results(store, objectives_of(cfg), cfg["constraints"])
+        assert len(list(Path(spec.output.dir, "chunks").glob("part-*.parquet"))) > 2
+        written = dse.stream.write_results(store, spec.objectives, spec.constraints)
     # the smallest area is not in the last chunk, so a per-group value would differ
     assert table["area_mm2"].idxmin() < len(table) - 16
     assert written.closest == {"area_mm2": pytest.approx(float(table["area_mm2"].min()))}

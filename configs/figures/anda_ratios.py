@@ -21,14 +21,13 @@ swaps the MAC energy for the FP16 x FP16 unit's (dequantizer cost left out: an a
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from dse.config import resolve
 from dse.evaluation import Evaluator
-from dse.hardware import base_hardware
-from dse.spec import SweepSpec
 from hwmodels.technology import node_factors
 from hwmodels.units import mac_unit
 
@@ -37,9 +36,9 @@ KINDS = ("speedup", "area_efficiency", "energy_efficiency")
 BASELINES = ("fp16xint4", "fp16xfp16", "gpu_like")
 
 
-def _mac_energy_uj(row: pd.Series, macs: dict[str, float], config: dict, handled: int) -> float:
-    """MAC-unit energy per token (uJ) of the FP-INT GEMMs of the design in `row`."""
-    hw = base_hardware(config["hardware"])
+def _mac_energy_uj(row: pd.Series, macs: dict[str, float], hw: Mapping, handled: int) -> float:
+    """MAC-unit energy per token (uJ) of the FP-INT GEMMs of the design in `row` (base
+    hardware `hw`)."""
     node = row.get("node_nm", hw["node_nm"])
     _, energy_f, _ = node_factors(int(node), hw.get("vdd"))
     pj = sum(
@@ -52,13 +51,13 @@ def _mac_energy_uj(row: pd.Series, macs: dict[str, float], config: dict, handled
     return float(pj * float(energy_f) * 1e-6 / handled)
 
 
-def _costs(row: pd.Series, scope: str, macs: dict, config: dict, handled: int) -> dict:
+def _costs(row: pd.Series, scope: str, macs: dict, hw: Mapping, handled: int) -> dict:
     """latency (ms), energy (uJ) per token of the FP-INT GEMMs and area (mm^2) of one design."""
     return {
         "latency": sum(row[f"latency_ms_{c}"] for c in FP_INT),
         "energy": sum(row[f"energy_uj_{c}"] for c in FP_INT)
         if scope == "chip"
-        else _mac_energy_uj(row, macs, config, handled),
+        else _mac_energy_uj(row, macs, hw, handled),
         "area": float(row["area_mm2" if scope == "chip" else "area_pe_mm2"]),
     }
 
@@ -70,17 +69,16 @@ def ratios(out: Path, config: dict, scope: str = "chip") -> dict:
         raise ValueError(f"scope must be chip or compute, got {scope!r}")
     trace = json.loads((out / "greedy-mantissa.json").read_text())
     table = pd.read_csv(out / "results.csv").set_index("point")
-    config = resolve(config)
-    ev = Evaluator(SweepSpec.from_dict(config)).context
+    ev = Evaluator(resolve(config)).context
     macs = {c: float(sum(g.macs for g in ev.gemms if g.tensor_class == c)) for c in FP_INT}
 
     def costs(point: int) -> dict:
-        return _costs(table.loc[point], scope, macs, config, ev.handled)
+        return _costs(table.loc[point], scope, macs, ev.hw, ev.handled)
 
     fp_int, fp_fp = costs(trace["reference"]["point"]), costs(trace["compare"][0]["point"])
     rows = [table.loc[trace["reference"]["point"]], table.loc[trace["compare"][0]["point"]]]
-    swap = _mac_energy_uj(rows[1], macs, config, ev.handled) - _mac_energy_uj(
-        rows[0], macs, config, ev.handled
+    swap = _mac_energy_uj(rows[1], macs, ev.hw, ev.handled) - _mac_energy_uj(
+        rows[0], macs, ev.hw, ev.handled
     )
     gpu = {"latency": fp_int["latency"], "energy": fp_int["energy"] + swap, "area": fp_fp["area"]}
     bases = dict(zip(BASELINES, (fp_int, fp_fp, gpu)))

@@ -49,12 +49,12 @@ def handle(args: argparse.Namespace) -> int:
     from dse.commands import print_json
     from dse.config import load, resolve
 
-    cfg = load(args.config)
+    spec = load(args.config)
     if args.sets:
-        cfg = resolve(apply_sets(cfg, args.sets))
-    out = Path(args.output or cfg["output"]["dir"])
+        spec = resolve(apply_sets(spec, args.sets))
+    out = Path(args.output or spec.output.dir)
     done = execute(
-        cfg,
+        spec,
         quiet=args.quiet or args.json,
         scheduler=args.scheduler,
         output_dir=out,
@@ -73,8 +73,8 @@ def handle(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
         return 0
-    cols = [o["column"] for o in cfg["objectives"]]
-    names = list(cfg["space"])
+    cols = [o.column for o in spec.objectives]
+    names = list(spec.space)
     print(
         f"{summary['points_evaluated']:,} design points evaluated, "
         f"{summary['feasible']:,} feasible, {summary['front_size']} on the Pareto front"

@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 
 from dse.errors import UserError
-from dse.hardware import base_hardware
 from dse.spec import SweepSpec
-from hwmodels.presets import HardwareSpec, spec_from_dict
+from hwmodels.presets import HardwareSpec
 from hwmodels.technology import Technology
 from workloads import (
     LINEAR_CLASSES,
@@ -64,8 +63,6 @@ class EvalContext:
         if w.profile:
             stats = apply_overrides(stats, load_profile_stats(w.profile).overrides)
         stats = apply_overrides(stats, w.stats or {})
-        hw = base_hardware(spec.hardware)
-        base = spec_from_dict(hw, "hardware")
         sens = w.sensitivity or {}
         occurrences = np.array([1 if g.tensor_class == "lm_head" else model.layers
                                 for g in gemms], dtype=float)  # fmt: skip
@@ -78,7 +75,8 @@ class EvalContext:
             classes.setdefault(g.tensor_class, []).append(i)
         return cls(
             model=model, phase=w.phase, gemms=gemms, arrays=gemm_arrays(gemms), stats=stats,
-            error_weights=weights / weights.sum(), hw=hw, base=base, tech=base.reference_tech(),
+            error_weights=weights / weights.sum(), hw=dict(spec.base_hardware), base=spec.base,
+            tech=spec.base.reference_tech(),
             params=parameter_count(model),
             handled=w.batch * (w.tokens if w.phase == "prefill" else 1),
             per_token_div=w.tokens if w.phase == "prefill" else 1,

@@ -44,6 +44,7 @@ from dse.formats import ChoiceFormat, parse
 from dse.optimize import SearchContext, register
 from dse.schema import ListOf, Num, Record, Str
 from dse.space import Space
+from dse.spec import SearchSpec
 from dse.strategies._common import (
     OPTIONS,
     design_digits,
@@ -167,8 +168,8 @@ def _threshold(classes: list[_Class], p: float) -> float:
     return float(scores[order][min(np.searchsorted(above, p), scores.size - 1)])
 
 
-def _budget(search: dict, space: Space) -> int:
-    opts = search["options"]  # validated with the config (dse.config)
+def _budget(search: SearchSpec, space: Space) -> int:
+    opts = search.options  # validated with the config (dse.config)
     reference = 1 if tolerances(opts["tolerance"]) else 0
     return len(opts["fractions"]) * len(opts["policies"]) + len(opts["baselines"]) + reference
 
@@ -180,7 +181,7 @@ def _budget(search: dict, space: Space) -> int:
     options=SCHEMA,
 )
 def global_threshold(ctx: SearchContext) -> None:
-    opts = ctx.search["options"]
+    opts = ctx.search.options
     classes = _classes(ctx, opts)
     base = np.zeros(len(ctx.space.names), dtype=np.int64)
     cols = [ctx.space.names.index(c.variable) for c in classes]

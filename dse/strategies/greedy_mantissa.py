@@ -37,10 +37,10 @@ import numpy as np
 
 from dse.errors import UserError
 from dse.formats import parameters, parse
-from dse.hardware import base_hardware
 from dse.optimize import SearchContext, register
 from dse.schema import ListOf, MapOf, Num, Record, Str
 from dse.space import Space
+from dse.spec import SearchSpec
 from dse.strategies._common import (
     OPTIONS,
     design_digits,
@@ -122,7 +122,7 @@ def _weight_format(ctx: SearchContext, base: np.ndarray, cls: str) -> str:
         if name in ctx.space.names:
             i = ctx.space.names.index(name)
             return str(ctx.space.variables[i].values[base[i]])
-    return base_hardware(ctx.config["hardware"])["weight_format"]
+    return ctx.context.hw["weight_format"]
 
 
 def _problem(ctx: SearchContext, opts: dict) -> _Problem:
@@ -196,8 +196,8 @@ def _search(p: _Problem, ev: _Evaluations, limit: float, opts: dict) -> dict:
     return {"limit": limit, "evaluations": len(trace), "chosen": best, "trace": trace}
 
 
-def _budget(search: dict, space: Space) -> int:
-    opts = search["options"]  # validated with the config (dse.config)
+def _budget(search: SearchSpec, space: Space) -> int:
+    opts = search.options  # validated with the config (dse.config)
     return 1 + len(opts["compare"]) + len(tolerances(opts["tolerance"])) * opts["max_evaluations"]
 
 
@@ -208,7 +208,7 @@ def _budget(search: dict, space: Space) -> int:
     options=SCHEMA,
 )
 def greedy_mantissa(ctx: SearchContext) -> None:
-    opts = ctx.search["options"]
+    opts = ctx.search.options
     p = _problem(ctx, opts)
     ev = _Evaluations(ctx, opts["metric"])
     ref = p.base.copy()

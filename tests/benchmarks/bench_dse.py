@@ -22,7 +22,6 @@ import time
 import numpy as np
 
 import dse
-from dse.api import objectives_of
 from dse.config import resolve
 from dse.evaluation import Evaluator
 from dse.pareto import bounds, hypervolume, matrix
@@ -48,8 +47,8 @@ SWEEP = {
 }  # fmt: skip
 
 
-def evaluator_rate(cfg: dict, space: Space) -> float:
-    ev = Evaluator(SweepSpec.from_dict(cfg))
+def evaluator_rate(spec: SweepSpec, space: Space) -> float:
+    ev = Evaluator(spec)
     chunk = np.arange(min(space.size, 100_000))
     ev(space.points(chunk))  # warm the per-format caches
     best = 0.0
@@ -62,10 +61,10 @@ def evaluator_rate(cfg: dict, space: Space) -> float:
 
 
 def main() -> None:
-    cfg = resolve(SWEEP)
-    space = Space.from_config(cfg["space"])
+    spec = resolve(SWEEP)
+    space = spec.grid
     print(f"space: {space.size:,} design points (Llama-2-7B decode, batch 8, context 1024)")
-    rate = evaluator_rate(cfg, space)
+    rate = evaluator_rate(spec, space)
     print(f"evaluator, warm caches, chunks of 100,000:  {rate:12,.0f} points/s")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,7 +75,7 @@ def main() -> None:
         grid_s = time.perf_counter() - t
         print(f"dse.run grid end to end ({len(table):,} points, Parquet chunks, cold caches): "
               f"{len(table) / grid_s:,.0f} points/s ({grid_s:.1f} s)")
-        objectives = objectives_of(cfg)
+        objectives = spec.objectives
         f_all = matrix(table[table.on_front], objectives)
         ideal, nadir = bounds(f_all)
         hv_exhaustive = hypervolume(f_all, ideal, nadir)
