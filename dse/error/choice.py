@@ -20,7 +20,7 @@ each candidate's conditional error given M comes from `dse.error.analytic`.
 * `ScaleSearch` (`nvfp4(cal=N)`): the least-error of N scale candidates per block, the
   candidates' block errors given M taken as jointly normal and their minimum by Clark's
   recursion (`scale_search_error`): a model, within 1 % of Monte Carlo on the tested grid.
-* `MinError` (BlockDialect offline selection): the best dialect per block depends on all
+* `MinErrorRule` (BlockDialect offline selection): the best dialect per block depends on all
   values jointly. Bounds: an *upper bound* (per block, the best of: the dialect with the
   least expected error given M, and the two-stage choice; both are selections that the
   minimum-error choice never does worse than) and a *lower bound* (every element takes its
@@ -64,7 +64,7 @@ from dse.errors import UserError
 from dse.formats import ChoiceFormat, ScaledFormat
 from dse.formats.selectors import (
     BeneficialRange,
-    MinError,
+    MinErrorRule,
     ScaleSearch,
     ScoreThreshold,
     TopFraction,
@@ -72,7 +72,7 @@ from dse.formats.selectors import (
 
 
 @dataclass(frozen=True)
-class ChoiceError:
+class ChoiceEstimate:
     """E[(X - Q)^2] / sigma^2 of a choice format: the value, its kind ("exact",
     "model: threshold on the block maximum" or "upper bound") and a lower bound if any."""
 
@@ -129,13 +129,13 @@ def _breaks(fmt: ChoiceFormat, st: Setting, sigmas, extra_marks=()) -> list[np.n
     return [np.unique(np.concatenate(row)) for row in zip(*per)]
 
 
-def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceError:
+def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceEstimate:
     """Dispatch on the selector type (see the module docstring)."""
     _check(fmt, st)
     sel = fmt.selector
     if isinstance(sel, (TopFraction, ScoreThreshold)):
         return mix_error(fmt, st, sel, nodes_n)
-    if isinstance(sel, (BeneficialRange, MinError)) and st.block > STAGE2_MAX_BLOCK:
+    if isinstance(sel, (BeneficialRange, MinErrorRule)) and st.block > STAGE2_MAX_BLOCK:
         raise UserError(
             f"{fmt.name}: the analytic BlockDialect model sums multinomial counts in floating "
             f"point for blocks of at most {STAGE2_MAX_BLOCK} values, not {st.block}; use "
@@ -144,8 +144,8 @@ def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceErr
     if isinstance(sel, BeneficialRange):
         nodes, sigma = _offset_nodes(fmt, st, nodes_n, _stage_marks(fmt, sel))
         value = np.dot(nodes.weight, two_stage_h(fmt, st, sel, sigma, nodes))
-        return ChoiceError(float(value), "exact")
-    if isinstance(sel, MinError):
+        return ChoiceEstimate(float(value), "exact")
+    if isinstance(sel, MinErrorRule):
         return dialect_min_error(fmt, st, nodes_n)
     if isinstance(sel, ScaleSearch):
         return scale_search_error(fmt, st, nodes_n)
@@ -191,7 +191,7 @@ MIX_KIND = (
 )
 
 
-def mix_error(fmt: ChoiceFormat, st: Setting, sel, nodes_n: int = 64) -> ChoiceError:
+def mix_error(fmt: ChoiceFormat, st: Setting, sel, nodes_n: int = 64) -> ChoiceEstimate:
     """FP4/FP8 mix, unweighted score T = sum_i (Q_low(x_i) - Q_high(x_i))^2 (the Monte Carlo
     and the model use no sensitivity weights): the blocks with T above t take the high
     candidate, t the (1 - p) quantile of T over blocks (`TopFraction`) or the fixed threshold
@@ -237,7 +237,7 @@ def mix_error(fmt: ChoiceFormat, st: Setting, sel, nodes_n: int = 64) -> ChoiceE
         t = sel.threshold / sigma**2
     p_high, z = tail(t)
     gain = mu_d * p_high + _phi(z) * (a * (1 + g * z**3 / 6) + c / 2 * z)
-    return ChoiceError(float(np.dot(nodes.weight, bs.mean[0] - gain)) / st.block, MIX_KIND)
+    return ChoiceEstimate(float(np.dot(nodes.weight, bs.mean[0] - gain)) / st.block, MIX_KIND)
 
 
 #: Label of the scale-search model (measured gaps: `scale_search_error`).
@@ -247,7 +247,7 @@ SEARCH_KIND = (
 )
 
 
-def scale_search_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceError:
+def scale_search_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceEstimate:
     """Calibrated block scale (`ScaleSearch`, `nvfp4(cal=N)`): per block the candidate of least
     error. Given M the candidates' block errors S_k are sums of B - 1 iid terms plus the
     maximum's (`blocksums`), taken as jointly normal; E[min_k S_k | M] by Clark's recursion
@@ -260,7 +260,7 @@ def scale_search_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> Cho
     nodes, sigma = _offset_nodes(fmt, st, nodes_n)
     bs = BlockSums([_term(c, nodes, sigma, st) for c in fmt.candidates], nodes, st.dist)
     value = float(np.dot(nodes.weight, clark_min(bs.mean, bs.cov()))) / st.block
-    return ChoiceError(value, SEARCH_KIND)
+    return ChoiceEstimate(value, SEARCH_KIND)
 
 
 def clark_min(mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
@@ -530,7 +530,7 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
-def dialect_min_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceError:
+def dialect_min_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceEstimate:
     """Bounds on the minimum-error selection (module docstring); value = the upper bound.
 
     Measured gaps to the Monte Carlo of the real selector (2^19 values, nu in {3, 4, 5, 8,
@@ -573,6 +573,6 @@ def dialect_min_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> Choi
     upper = np.minimum(each.min(axis=0), two_stage_h(fmt, st, two, sigma, nodes))
     s = _scale(fmt.candidates[0], nodes, sigma, st)
     lower = per_value(nodes, *conditional_error(union, st.dist, nodes, s))
-    return ChoiceError(
+    return ChoiceEstimate(
         float(np.dot(nodes.weight, upper)), "upper bound", float(np.dot(nodes.weight, lower))
     )

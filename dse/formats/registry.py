@@ -55,7 +55,7 @@ from dse.formats.format import ChoiceFormat, Format, ScaledFormat
 from dse.formats.scales import BF16, FP16, FP32, SCALE_RULES
 from dse.formats.selectors import (
     BeneficialRange,
-    MinError,
+    MinErrorRule,
     ScaleSearch,
     ScoreThreshold,
     Selector,
@@ -213,7 +213,7 @@ def _blockdialect(name, blocking, scale, rounding, clip, params):
     sel = params.get("sel", "min-error")
     selector: Selector
     if sel == "min-error":
-        selector = MinError()
+        selector = MinErrorRule()
     elif sel == "two-stage":
         rule, tie = params.get("rule", "nearest"), params.get("tie", "first")
         if rule not in ("nearest", "ceil"):

@@ -4,7 +4,7 @@ A selector sees the blocks `xb` (groups, B), every candidate's quantization of t
 (candidates, groups, B), optional per-value weights `wb` and the format, and returns the chosen
 candidate index per block.
 
-* `MinError`        -- the candidate with the least (weighted) squared error (BlockDialect's
+* `MinErrorRule`        -- the candidate with the least (weighted) squared error (BlockDialect's
                        offline choice for weights; ties to the lowest index).
 * `BeneficialRange` -- BlockDialect's two-stage online choice (Jang & Tambe 2025): stage 1 takes
                        the group of candidates whose largest level is nearest the scaled block
@@ -67,7 +67,7 @@ def _weighted_sq(a: np.ndarray, b: np.ndarray, wb: np.ndarray | None) -> np.ndar
 
 
 @dataclass(frozen=True)
-class MinError(_Rule):
+class MinErrorRule(_Rule):
     label: str = "min-error"
 
     def choose(self, xb, qb, wb, fmt) -> np.ndarray:
