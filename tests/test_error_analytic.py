@@ -277,3 +277,31 @@ def test_block_sum_means_match_the_exact_cells(nu):
     exact = ch._candidates_h(fmt, st, nodes, sigma)  # per value, from the cells
     np.testing.assert_allclose(nodes.weight @ (bs.mean / 16).T, nodes.weight @ exact.T, rtol=1e-6)
     assert (np.diagonal(bs.cov()) >= 0).all()  # variances
+
+
+@pytest.mark.parametrize("fmt", ["e4m3", "int8", "e2m1/g32"])
+def test_heavy_tails_near_nu_2_are_finite_or_refused(fmt):
+    """Near nu = 2 the analytic error was NaN (a quadrature node's block maximum came out as
+    -inf): from nu = 2.1 it is finite and matches Monte Carlo, nearer 2 it is refused as a
+    model limit (pointing to Monte Carlo) instead of returning a wrong value."""
+    import warnings
+
+    from dse.errors import ModelLimitError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        values = [error(fmt, nu, tensor_size=98304, sigma=1.0).nmse for nu in (2.1, 2.2)]
+    assert all(np.isfinite(v) and v > 0 for v in values)
+    with pytest.raises(ModelLimitError, match=r"nu = 2\.05.*nu >= 2\.1.*montecarlo"):
+        error(fmt, 2.05, tensor_size=98304, sigma=1.0)
+
+
+def test_tail_quantile_far_beyond_stdtrit():
+    """`Student.isf` where scipy's stdtrit fails (q ~ 1e-300 at nu near 2): the power-law tail
+    inverts the survival function; q = 0 is +inf."""
+    dist = Student(2.05)
+    q = np.array([1e-120, 1e-250, 1e-300, 1e-305])
+    x = dist.isf(q)
+    assert np.all(x > 0) and np.all(np.isfinite(x))
+    assert dist.sf(x) == pytest.approx(q, rel=1e-6)
+    assert dist.isf(np.array([0.0]))[0] == np.inf

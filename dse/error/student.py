@@ -132,9 +132,22 @@ class Student:
         return self.cdf(-np.asarray(x, dtype=np.float64))
 
     def isf(self, q: float | np.ndarray) -> np.ndarray:
-        """x with P(T > x) = q (accurate for q down to ~1e-100)."""
+        """x with P(T > x) = q, q in [0, 1/2] for the tail (accurate for q down to ~1e-100).
+
+        Where `special.stdtrit` fails far in a heavy tail (q below ~1e-300 with nu near 2, it
+        returns an infinite or wrongly signed value) the power-law tail P(T > x) ~ f(0)-like
+        constant c nu^((nu - 1) / 2) x^-nu / 1 is inverted instead: its relative error is
+        O(nu / x^2), below 1e-100 at those x; q = 0 gives +inf."""
         q = np.asarray(q, dtype=np.float64)
-        return -special.stdtrit(self.lead(self.nu, q), q)
+        nu = self.lead(self.nu, q)
+        x = -special.stdtrit(nu, q)
+        failed = (q < 0.5) & ~(x > 0) & np.isfinite(nu)
+        if failed.any():
+            with np.errstate(divide="ignore"):
+                log_x = (self.lead(self._log_norm, q) + 0.5 * (nu - 1) * np.log(nu)
+                         - np.log(q)) / nu  # fmt: skip
+            x = np.where(failed, np.exp(log_x), x)
+        return x
 
     def ppf(self, p: np.ndarray) -> np.ndarray:
         return self.isf(1.0 - np.asarray(p, dtype=np.float64))
