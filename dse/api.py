@@ -31,7 +31,7 @@ from dse.limits import WHATIF_MAX_POINTS, check_points
 from dse.optimize import SearchContext, strategies
 from dse.pareto import bounds, hypervolume, knee, matrix, non_dominated
 from dse.progress import Progress
-from dse.spec import Constraint, SweepSpec
+from dse.spec import Constraint, SweepSpec, constraints_of, objectives_of
 from dse.store import ResultStore, config_hash, read_results
 from dse.stream import usable, write_results
 
@@ -266,13 +266,31 @@ def whatif(config: Config, sets: Sequence[str]) -> dict:
     }
 
 
+def key_columns(table: pd.DataFrame, config: Mapping) -> list[str]:
+    """The columns that say which design a row is and how it scores: `point`, the design
+    variables, the objectives and constraint columns, `feasible` and `on_front` (those the
+    table has), in that order."""
+    objectives = [o.column for o in objectives_of(config.get("objectives") or [])]
+    constraints = [c.column for c in constraints_of(config.get("constraints") or [])]
+    wanted = ["point", *(config.get("space") or {}), *objectives, *constraints, "feasible",
+              "on_front"]  # fmt: skip
+    return [c for c in dict.fromkeys(wanted) if c in table]
+
+
 def query(
     results: str | Path,
     where: str | None = None,
     sort: str | None = None,
     top: int | None = None,
-    columns: list[str] | None = None,
+    columns: list[str] | str | None = None,
 ) -> pd.DataFrame:
-    """Filter and sort a finished sweep's results (see `dse.filters` for the language)."""
-    table, _ = read_results(results)
+    """Filter and sort a finished sweep's results (see `dse.filters` for the language).
+
+    `columns`: the columns to return (default: all), or "key" for `key_columns` (plus the
+    sort column)."""
+    table, config = read_results(results)
+    if columns == "key":
+        columns = key_columns(table, config) or list(table.columns)
+        if sort and sort.lstrip("-") in table and sort.lstrip("-") not in columns:
+            columns.append(sort.lstrip("-"))
     return query_table(table, where, sort, top, columns)

@@ -8,6 +8,7 @@ tests/test_docs_examples.py.
 
 import argparse
 import json
+import math
 import sys
 
 
@@ -46,17 +47,22 @@ def add_json_option(parser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
+def _json_safe(obj: object) -> object:
+    """`obj` with numpy values as Python ones and NaN / infinities as None (JSON has neither)."""
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return _json_safe(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def print_json(obj: object) -> None:
-    """One JSON document on stdout (numpy scalars and non-finite floats handled)."""
-
-    def default(o: object):
-        if hasattr(o, "item"):
-            return o.item()
-        if hasattr(o, "tolist"):
-            return o.tolist()
-        return str(o)
-
-    json.dump(obj, sys.stdout, indent=2, default=default)
+    """One JSON document on stdout (numpy values converted, NaN and infinities as null)."""
+    json.dump(_json_safe(obj), sys.stdout, indent=2, default=str, allow_nan=False)
     sys.stdout.write("\n")
 
 

@@ -27,7 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--where", help="filter expression")
     p.add_argument("--sort", help="column to sort by; prefix - for descending (--sort=-COLUMN)")
     p.add_argument("--top", type=int, help="keep the first N rows")
-    p.add_argument("--columns", help="comma-separated columns to show")
+    p.add_argument(
+        "--columns",
+        help="comma-separated columns to show, or 'all' (default: the point, the design "
+        "variables, objectives and constraint columns, feasible and on_front)",
+    )
     add_json_option(p)
     p.set_defaults(func=handle)
 
@@ -36,7 +40,11 @@ def handle(args: argparse.Namespace) -> int:
     from dse.api import query
     from dse.commands import print_json
 
-    cols = [c.strip() for c in args.columns.split(",")] if args.columns else None
+    cols: list[str] | str | None = "key"
+    if args.columns and args.columns.strip() != "all":
+        cols = [c.strip() for c in args.columns.split(",")]
+    elif args.columns:
+        cols = None
     table = query(args.results, args.where, args.sort, args.top, cols)
     if args.json:
         print_json(table.to_dict(orient="records"))

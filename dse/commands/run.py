@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dse.commands import add_json_option, add_set_option, examples
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from dse.pareto import Objective
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +50,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=handle)
 
 
+#: Distinct front points `dse run` lists (the rest are in the results table).
+FRONT_ROWS = 15
+
+
+def front_table(front: pd.DataFrame, names: list[str], objectives: list[Objective],
+                limit: int = FRONT_ROWS) -> tuple[pd.DataFrame, int]:
+    """The front as `dse run` lists it: one row per distinct objective vector (the first design
+    having it, and in column `designs` how many do), best first by the first objective, at
+    most `limit` rows; and the number of distinct vectors left out."""
+    cols = [o.column for o in objectives]
+    key = front[cols].astype(str).agg("|".join, axis=1)
+    rows = front.loc[~key.duplicated(), names + cols].assign(designs=key.value_counts()[
+        key[~key.duplicated()]].to_numpy())  # fmt: skip
+    first = objectives[0]
+    rows = rows.sort_values(first.column, ascending=first.sense == "min", kind="stable")
+    return rows.head(limit), max(0, len(rows) - limit)
+
+
 def handle(args: argparse.Namespace) -> int:
     from dse.api import apply_sets, execute
     from dse.commands import print_json
@@ -63,6 +87,8 @@ def handle(args: argparse.Namespace) -> int:
         max_points=args.max_points,
     )
     front = done.front
+    cols = [o.column for o in spec.objectives]
+    names = list(spec.space)
     summary = {
         "results": str(done.csv or done.results),
         "report": str(done.report) if done.report else None,
@@ -71,17 +97,23 @@ def handle(args: argparse.Namespace) -> int:
         "front_size": len(front),
     }
     if args.json:
-        print_json(summary)
+        keep = ["point", *names, *cols] if "point" in front else [*names, *cols]
+        print_json({**summary, "front": front[keep].to_dict(orient="records")})
         return 0
-    cols = [o.column for o in spec.objectives]
-    names = list(spec.space)
     print(
         f"{summary['points_evaluated']:,} design points evaluated, "
         f"{summary['feasible']:,} feasible, {summary['front_size']} on the Pareto front"
     )
     if len(front):
-        shown = front.sort_values(cols[0]).head(15)[names + cols]
+        shown, more = front_table(front, names, list(spec.objectives))
+        ties = not (shown["designs"] == 1).all()
+        shown = shown if ties else shown.drop(columns="designs")
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        if more:
+            print(f"... {more:,} more distinct front points; see the results table")
+        if ties:
+            print("(designs: how many front designs share the row's objective values; the "
+                  "first is shown)")
     print(f"results: {summary['results']}", file=sys.stdout)
     if done.csv is None:
         print(
