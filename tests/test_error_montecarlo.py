@@ -56,6 +56,15 @@ def test_every_family_agrees_with_monte_carlo(name, nu):
     _check(name, nu)
 
 
+@pytest.mark.parametrize("nu", [3.0, 8.0, math.inf])
+@pytest.mark.parametrize("name", ["mxfp4", "mxfp6e3m2", "mxfp8e4m3", "mxint8", "int4/g64"])
+def test_both_mx_scale_rounding_modes_agree_with_monte_carlo(name, nu):
+    """The OCP floor rule (`:e8m0`, the MX presets' default) and the round-up rule
+    (`:e8m0ceil`) of the shared exponent."""
+    _check(name if "mx" in name else f"{name}:e8m0", nu)
+    _check(f"{name}:e8m0ceil", nu)
+
+
 @pytest.mark.parametrize("block", BLOCKS)
 @pytest.mark.parametrize("name", ["int4", "e2m1/g32:e8m0", "nf4/g64:bf16"])
 def test_block_sizes_agree(name, block):

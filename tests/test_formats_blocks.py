@@ -176,3 +176,26 @@ def test_clip_and_scale_format_rounding():
     # a bf16 scale: 1/7 rounded to 8 significant bits
     s_bf16 = parse("int4/g4:bf16").block_scales(np.array([1.0]))[0]
     assert s_bf16 != 1 / 7 and abs(s_bf16 - 1 / 7) / (1 / 7) < 2**-8
+
+
+def test_mx_scale_floor_saturates_and_round_up_never_does():
+    """OCP MX (floor): s = 2^(floor(log2 M) - emax), so a block maximum in (6, 8) x 2^k maps
+    above E2M1's largest value 6 and saturates to it; round-up: s = 2^ceil(log2(M / 6)), so
+    M / s <= 6 always and the maximum is represented within E2M1's rounding error."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_t(4, size=(4096, 32)) * 2.0 ** rng.integers(-20, 20, size=(4096, 1))
+    m = np.abs(x).max(axis=1)
+    floor, ceil = parse("mxfp4"), parse("mxfp4:e8m0ceil")
+    s_floor = floor.scale.block_scale(m, floor.element)
+    s_ceil = ceil.scale.block_scale(m, ceil.element)
+    # closed forms, computed with logarithms instead of frexp
+    assert np.array_equal(s_floor, 2.0 ** (np.floor(np.log2(m)) - 2))
+    assert np.array_equal(s_ceil, 2.0 ** np.ceil(np.log2(m / 6.0)))
+    assert np.all(m / s_ceil <= 6.0) and np.all(m / s_ceil > 3.0)
+    over = m / s_floor > 6.0
+    assert over.any()  # the floor rule leaves some maxima above 6 ...
+    top = np.abs(floor.quantize(x, axis=1)).max(axis=1)  # ... which the quantizer saturates
+    assert np.allclose(top[over], 6.0 * s_floor[over])
+    # round-up: the maximum within E2M1's relative step (<= 1/3 at 1.5 -> 1 or 2 in [3, 6])
+    top = np.abs(ceil.quantize(x, axis=1)).max(axis=1)
+    assert np.all(np.abs(top - m) <= m / 3)

@@ -70,7 +70,7 @@ def test_element_key_is_what_block_scale_reads():
     """Two elements with equal keys get equal scales: emax for power-of-two rules, the
     largest magnitude otherwise."""
     e2m1, e2m1_sr = parse("e2m1").element, parse("e2m1+sr").element  # max 6 vs 8, emax 2 vs 3
-    m = np.array([0.7, 3.0, 9.0])
+    m = np.array([0.7, 3.0, 7.0, 9.0])
     for r in SCALE_RULES.values():
         same_key = r.element_key(e2m1) == r.element_key(e2m1_sr)
         same = np.array_equal(r.block_scale(m, e2m1), r.block_scale(m, e2m1_sr))

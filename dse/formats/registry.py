@@ -8,7 +8,9 @@ Grammar (case-insensitive, spaces ignored)::
             | R "x" C                  a 2-D tile of R rows x C columns
             | "ch"                     one scale per channel (row along the axis)
             | "t"                      one scale per tensor
-    SCALE  := fp32 | fp16 | bf16 | e8m0 | e5 | ue4m3 | int8 | none
+    SCALE  := fp32 | fp16 | bf16 | e8m0 | e8m0ceil | e5 | ue4m3 | int8 | none
+              (e8m0: the OCP MX exponent floor(log2 M) - emax; e8m0ceil: rounded up,
+              ceil(log2(M / max|element|)), as production MX kernels do: mxfp8e4m3:e8m0ceil)
     CLIP   := a ratio in (0, 1]: the scale maps clip * absmax to the largest level
 
 BASE is an element format or a preset. Elements: int<k>, int<k>-asym, e<E>m<M> (OCP

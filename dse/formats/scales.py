@@ -11,6 +11,10 @@ One record, `ScaleRule`, covers every rule in the library:
                    clamped (a 5-bit FP16-style shared exponent as in Anda and BlockDialect:
                    [-14, 15]). The scaled maximum lands in [2^emax, 2^(emax+1)), so it can
                    exceed the element's max normal and be clipped (MXFP4: (6, 8) -> 6).
+                   With `round_up` the exponent is instead ceil(log2(clip * M / max|element|))
+                   (the "RCEIL" rule of production MX kernels): the scaled maximum lands in
+                   (max|element| / 2, max|element|], never clipped, one octave coarser
+                   for the rest of the block when it would have fitted.
 * kind "two_level" -- NVFP4's rule: s_tensor = amax_tensor / (max|element| * max(scale format))
                    in FP32, s_block = round(clip * M / max|element| / s_tensor) onto the scale
                    format (UE4M3 in NVFP4, or 8-bit integers), s = s_block * s_tensor.
@@ -55,6 +59,7 @@ class ScaleRule:
     clamp_on: Literal["scale", "max"] = "scale"
     tensor_bits: int = 0  # stored bits per tensor (the FP32 scale of "two_level")
     code_shift: int = 0  # "two_level": block scale this many codes below the rounded one
+    round_up: bool = False  # "pow2": smallest power of two with M / s <= max|element|
 
     @property
     def is_cast(self) -> bool:
@@ -90,7 +95,7 @@ class ScaleRule:
     def element_key(self, element: Element) -> float:
         """What `block_scale` reads of `element`: its emax for power-of-two scales, its
         largest magnitude otherwise (rules with equal keys give equal scales)."""
-        return element.emax if self.power_of_two else element.max_abs
+        return element.emax if self.power_of_two and not self.round_up else element.max_abs
 
     def _scale_format(self) -> Element:
         """The format a "real" or "two_level" scale is rounded to."""
@@ -113,9 +118,12 @@ class ScaleRule:
         format's rounding midpoints times max|element| / clip (times the tensor scale) for
         rounded scales, none for a cast. One row, or one per tensor maximum (two-level)."""
         if self.power_of_two:
-            # every k with 2^k in [lo, hi] * clip, padded by one octave each side
-            k = np.arange(math.floor(math.log2(lo * clip)) - 1, math.ceil(math.log2(hi * clip)) + 2)
-            return np.ldexp(1.0, k)[None, :] / clip
+            # every k with 2^k in [lo, hi] * clip (/ max|element| when rounding up), padded by
+            # one octave each side
+            top = element.max_abs if self.round_up else 1.0
+            k = np.arange(math.floor(math.log2(lo * clip / top)) - 1,
+                          math.ceil(math.log2(hi * clip / top)) + 2)  # fmt: skip
+            return np.ldexp(top, k)[None, :] / clip
         if self.is_cast:
             return np.empty((1, 0))
         unit: float | np.ndarray = element.max_abs / clip
@@ -143,6 +151,11 @@ class ScaleRule:
                 s = np.ones_like(m)
             elif self.kind == "real":
                 s = self._scale_format().round(m / element.max_abs)
+            elif self.power_of_two and self.round_up:
+                r = np.where(m > 0, m, 1.0) / element.max_abs
+                e = exponent_floor(r)
+                x = np.clip(e + (r > np.ldexp(1.0, e)), self.exp_min, self.exp_max)
+                s = np.ldexp(1.0, x)
             elif self.power_of_two:
                 e = exponent_floor(np.where(m > 0, m, 1.0))
                 if self.clamp_on == "max":
@@ -186,6 +199,10 @@ SCALE_RULES: dict[str, ScaleRule] = {
     "bf16": ScaleRule("bf16", "real", 16, BF16),
     # OCP MX v1.0: X = 2^(floor(log2 max|V|) - emax_elem), E8M0 range 2^-127..2^127.
     "e8m0": ScaleRule("e8m0", "pow2", 8, E8M0, -127, 127, "scale"),
+    # The same E8M0 scale rounded up: exponent = ceil(log2(M / max|element|)), as NVIDIA's
+    # TransformerEngine MXFP8 recipe computes it (docs/features/low_precision_training/mxfp8:
+    # "exponent = float_to_e8m0(amax / max_norm)", rounded up so that no element saturates).
+    "e8m0ceil": ScaleRule("e8m0ceil", "pow2", 8, E8M0, -127, 127, "scale", round_up=True),
     # 5-bit shared exponent = FP16 exponent of the block maximum, normal range -14..15
     # (Anda, Fang et al. HPCA 2025; BlockDialect, Jang & Tambe 2025, stores the same 5 bits).
     "e5": ScaleRule("e5", "pow2", 5, None, -14, 15, "max"),
