@@ -79,3 +79,27 @@ def test_column_lists_do_not_import_the_evaluator_or_hwmodels():
             "        print(m)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["dse.evaluation.metrics", "dse.evaluation.registry"]
+
+
+def test_separate_k_and_v_cache_formats():
+    """`kv_format_attn_score` is the K cache (B of Q K^T), `kv_format_attn_context` the V cache
+    (B of P V): each class takes its own format's error, and the cache's bits per element are
+    the mean of the two (K and V are equally large)."""
+    k, v = "bf16", "e4m3/t:none"  # casts: the same bits in every class (16 and 8)
+    both, _ = _evaluate({"kv_format_attn_score": [k], "kv_format_attn_context": [v]})
+    alone, _ = _evaluate({"kv_format": [k, v]})
+    row, as_k, as_v = both.iloc[0], alone.iloc[0], alone.iloc[1]
+    assert row["nmse_w_attn_score"] == as_k["nmse_w_attn_score"]
+    assert row["nmse_w_attn_context"] == as_v["nmse_w_attn_context"]
+    assert row["bits_per_kv"] == pytest.approx((as_k["bits_per_kv"] + as_v["bits_per_kv"]) / 2)
+    # decode reads the cache: all-e4m3 fastest, all-bf16 slowest, K bf16 + V e4m3 between
+    assert as_k["tokens_per_s"] < row["tokens_per_s"] < as_v["tokens_per_s"]
+
+
+def test_a_class_without_its_own_kv_format_follows_the_activations():
+    """Only the V cache named: the K cache stays in the activation format (as a KV cache the
+    space names nothing for)."""
+    mixed, _ = _evaluate({"act_format": ["e4m3", "bf16"], "kv_format_attn_context": ["int4/g128"]})
+    plain, _ = _evaluate({"act_format": ["e4m3", "bf16"]})
+    assert (mixed["nmse_w_attn_score"].to_numpy() == plain["nmse_w_attn_score"].to_numpy()).all()
+    assert (mixed["nmse_w_attn_context"] > plain["nmse_w_attn_context"]).all()

@@ -60,8 +60,11 @@ WEIGHT = Operand("weight", "Weights", "weight", LINEAR_CLASSES, "b", "nmse_w", "
                  LINEAR_CLASSES)  # fmt: skip
 ACT = Operand("act", "Activations", "activation", CLASSES, "a", "nmse_a", "activation_format",
               LINEAR_CLASSES)  # fmt: skip
+#: The KV cache is in the activation format unless the space says; its per-class variables
+#: give the K cache (`kv_format_attn_score`: B of Q K^T) and the V cache
+#: (`kv_format_attn_context`: B of P V) formats of their own.
 KV = Operand("kv", "KV cache", "kv_cache", ATTENTION_CLASSES, "b", "nmse_w", "activation_format",
-             fallback="act")  # the KV cache is in the activation format unless the space says
+             ATTENTION_CLASSES, fallback="act")  # fmt: skip
 OPERANDS = (WEIGHT, ACT, KV)
 BY_PREFIX = {o.prefix: o for o in OPERANDS}
 

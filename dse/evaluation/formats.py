@@ -37,12 +37,11 @@ class Columns:
 
 def operand_names(ctx: EvalContext, cols: Columns, op: Operand, cls: str) -> Names:
     """(codes per point, distinct format names) of operand `op` in tensor class `cls`."""
-    own = [op.variable, *(op.modifier(m) for m in MODIFIERS)]
-    if op.fallback and not any(c in cols for c in own):
-        return operand_names(ctx, cols, BY_PREFIX[op.fallback], cls)
-    default = ctx.hw[op.hardware_key]
     base = op.format_variable(cls, cols)
     mods = [m for m in MODIFIERS if op.modifier(m) in cols]
+    if op.fallback and base is None and not mods:  # nothing in the space names its format here
+        return operand_names(ctx, cols, BY_PREFIX[op.fallback], cls)
+    default = ctx.hw[op.hardware_key]
     names_of = ([base] if base else []) + [op.modifier(m) for m in mods]
     if not names_of:
         return np.zeros(len(cols.points), dtype=np.int64), [default]
