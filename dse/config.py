@@ -20,12 +20,13 @@ from typing import Any
 from dse.columns import METRICS, metric_columns
 from dse.errors import UserError, load_yaml, suggest
 from dse.formats import parse
+from dse.formats.aliases import scheme
 from dse.hardware import HARDWARE_VARIABLES, check_values, normalise_config
 from dse.schema import Bool, ListOf, MapOf, Num, OneOf, Record, Str
 from dse.spec import SweepSpec
 from workloads import CLASSES, PHASES
 from workloads.gemms import MAX_BATCH, MAX_TOKENS
-from workloads.operands import format_variables
+from workloads.operands import SCHEME, format_variables
 
 #: Space variables that choose formats (the operand table, `workloads.operands`):
 #: `weight_format`, `act_format`, `kv_format` apply to every class; `<operand>_format_<class>`
@@ -208,7 +209,12 @@ def _check_space(space: Mapping[str, Any], hw: Mapping[str, Any]) -> None:
                 + ", ".join(valid)
             )
         values = spec if isinstance(spec, list) else None
-        if name.endswith("_format") or "_format_" in name:
+        if name == SCHEME:
+            if values is None:
+                raise UserError(f"space.{name}: schemes are a list of names, got a range")
+            for i, v in enumerate(values):
+                Str(validate=scheme).check(v, f"space.{name}[{i}]")
+        elif name.endswith("_format") or "_format_" in name:
             if values is None:
                 raise UserError(f"space.{name}: formats are a list of names, got a range")
             for i, v in enumerate(values):
@@ -280,6 +286,9 @@ def resume_key(spec: SweepSpec) -> dict:
         if (name.endswith("_format") or "_format_" in name) and isinstance(values, list)
         for v in values
     }
+    for v in cfg["space"].get(SCHEME, []):  # a scheme stands for its two formats
+        s = scheme(v)
+        formats[f"{SCHEME} {v}"] = repr((parse(s.weights), parse(s.activations)))
     return {
         "workload": workload,
         "hardware": dict(spec.base_hardware),

@@ -33,6 +33,7 @@ class Operand:
     hardware_key: str  # `HardwareSpec` field giving its format when the space has none
     class_variables: tuple[str, ...] = ()  # classes with a `<prefix>_format_<class>` variable
     fallback: str | None = None  # operand whose format it takes when the space names none
+    scheme_side: str | None = None  # its `Scheme` field ("weights", "activations") if any
 
     @property
     def variable(self) -> str:
@@ -57,9 +58,9 @@ class Operand:
 
 
 WEIGHT = Operand("weight", "Weights", "weight", LINEAR_CLASSES, "b", "nmse_w", "weight_format",
-                 LINEAR_CLASSES)  # fmt: skip
+                 LINEAR_CLASSES, scheme_side="weights")  # fmt: skip
 ACT = Operand("act", "Activations", "activation", CLASSES, "a", "nmse_a", "activation_format",
-              LINEAR_CLASSES)  # fmt: skip
+              LINEAR_CLASSES, scheme_side="activations")  # fmt: skip
 #: The KV cache is in the activation format unless the space says; its per-class variables
 #: give the K cache (`kv_format_attn_score`: B of Q K^T) and the V cache
 #: (`kv_format_attn_context`: B of P V) formats of their own.
@@ -67,6 +68,12 @@ KV = Operand("kv", "KV cache", "kv_cache", ATTENTION_CLASSES, "b", "nmse_w", "ac
              ATTENTION_CLASSES, fallback="act")  # fmt: skip
 OPERANDS = (WEIGHT, ACT, KV)
 BY_PREFIX = {o.prefix: o for o in OPERANDS}
+
+
+#: The space variable naming a weight format and an activation format at once: a
+#: compressed-tensors preset scheme (`dse.formats.aliases.SCHEMES`). An operand's own format
+#: variables take precedence over it.
+SCHEME = "scheme"
 
 
 def operands_of(tensor_class: str) -> tuple[Operand, Operand]:
@@ -77,7 +84,8 @@ def operands_of(tensor_class: str) -> tuple[Operand, Operand]:
 def format_variables() -> list[str]:
     """Every space variable that chooses or modifies a format."""
     return (
-        [o.variable for o in OPERANDS]
+        [SCHEME]
+        + [o.variable for o in OPERANDS]
         + [o.class_variable(c) for o in OPERANDS for c in o.class_variables]
         + [o.modifier(m) for o in OPERANDS for m in MODIFIERS]
     )

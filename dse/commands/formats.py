@@ -16,18 +16,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "formats",
         help="list number formats, or show one",
-        description="List the catalogue of number formats with their bit accounting, or show "
-        "one format's codebook (`dse formats show NAME`). Names follow the grammar in the "
-        "README, e.g. int4/g128, e2m1/g32:e8m0, sf4(nu=5)/g128, mxfp4, nvfp4, anda(m=6).",
+        description="List the catalogue of number formats with their bit accounting, show "
+        "one format's codebook (`dse formats show NAME`), list the names other tools use "
+        "(`dse formats aliases`: ml_dtypes/torch dtypes, microxcaling elements, "
+        "compressed-tensors schemes), or read a HuggingFace config.json's quantization "
+        "(`dse formats hf CONFIG`). Names follow the grammar in the README, e.g. int4/g128, "
+        "e2m1/g32:e8m0, sf4(nu=5)/g128, mxfp4, nvfp4, anda(m=6).",
         **examples(
             "dse formats",
             "dse formats --nu 5",
             "dse formats show e2m1/g32:e8m0",
             'dse formats show "anda(m=6)"',
+            "dse formats show float8_e4m3fnuz",
+            "dse formats aliases",
         ),
     )
-    p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
-    p.add_argument("name", nargs="?", help="format name (for show)")
+    p.add_argument("action", nargs="?", choices=["list", "show", "aliases", "hf"],
+                   default="list")  # fmt: skip
+    p.add_argument("name", nargs="?", help="format name (show) or config.json path (hf)")
     p.add_argument("--nu", type=float, help="add the analytic NMSE and SQNR on Student-t(nu) data")
     add_json_option(p)
     p.set_defaults(func=run)
@@ -102,10 +108,20 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(table.to_string(index=False, float_format=lambda v: f"{v:g}"))
         return 0
+    if args.action == "aliases":
+        return _print(aliases(), args.json)
     if not args.name:
         from dse.errors import UserError
 
-        raise UserError("`dse formats show` needs a format name, e.g. dse formats show nvfp4")
+        what = "a config.json path" if args.action == "hf" else "a format name, e.g. nvfp4"
+        raise UserError(f"`dse formats {args.action}` needs {what}")
+    if args.action == "hf":
+        from dse.formats.hf import formats_from_hf
+
+        weights, acts = formats_from_hf(args.name)
+        return _print(pd.DataFrame([{"operand": "weights", "format": weights},
+                                    {"operand": "activations", "format": acts}]), args.json)
+    info = details(parse(args.name))
     info = details(parse(args.name))
     if args.json:
         print_json(info)
@@ -123,4 +139,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["catalogue", "details"]
+def aliases() -> pd.DataFrame:
+    """Every alias: the name, what it stands for here, and where the name comes from."""
+    from dse.formats.aliases import ELEMENT_ALIASES, SCHEMES
+
+    rows = [{"alias": a, "kind": "element", "means": parse(a).name.split("/")[0]}
+            for a in ELEMENT_ALIASES]  # fmt: skip
+    rows += [{"alias": k, "kind": "scheme (space.scheme)",
+              "means": f"weights {s.weights}, activations {s.activations}"}
+             for k, s in SCHEMES.items()]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _print(table: pd.DataFrame, as_json: bool) -> int:
+    from dse.commands import print_json
+
+    if as_json:
+        print_json(table.to_dict(orient="records"))
+    else:
+        print(table.to_string(index=False))
+    return 0
+
+
+__all__ = ["aliases", "catalogue", "details"]

@@ -13,7 +13,8 @@ import pandas as pd
 from dse.evaluation.context import EvalContext
 from dse.evaluation.factorize import factorize, factorize_rows
 from dse.formats import with_options
-from workloads.operands import BY_PREFIX, MODIFIERS, Operand, operands_of
+from dse.formats.aliases import scheme
+from workloads.operands import BY_PREFIX, MODIFIERS, SCHEME, Operand, operands_of
 
 #: (codes per point, distinct format names) of one operand of one class.
 Names = tuple[np.ndarray, list[str]]
@@ -38,6 +39,8 @@ class Columns:
 def operand_names(ctx: EvalContext, cols: Columns, op: Operand, cls: str) -> Names:
     """(codes per point, distinct format names) of operand `op` in tensor class `cls`."""
     base = op.format_variable(cls, cols)
+    if base is None and op.scheme_side and SCHEME in cols:
+        base = SCHEME
     mods = [m for m in MODIFIERS if op.modifier(m) in cols]
     if op.fallback and base is None and not mods:  # nothing in the space names its format here
         return operand_names(ctx, cols, BY_PREFIX[op.fallback], cls)
@@ -50,6 +53,8 @@ def operand_names(ctx: EvalContext, cols: Columns, op: Operand, cls: str) -> Nam
     for row in uniq:
         row = dict(zip(names_of, row))
         name = row.get(base, default) if base else default
+        if base == SCHEME:
+            name = getattr(scheme(name), str(op.scheme_side))
         opts = {m: row[op.modifier(m)] for m in mods}
         names.append(with_options(name, **opts) if opts else name)
     return codes.astype(np.int64), names

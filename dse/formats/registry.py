@@ -36,6 +36,7 @@ from functools import lru_cache
 from typing import TypeVar
 
 from dse.errors import UserError, unknown
+from dse.formats.aliases import ELEMENT_ALIASES, element_alias
 from dse.formats.blocking import Blocking
 from dse.formats.elements import (
     NONFINITES,
@@ -351,8 +352,9 @@ def _preset_params(preset: _Preset, kw: dict[str, str]) -> dict[str, str]:
 def parse(name: str) -> Format:
     """The format called `name` (see the module docstring for the grammar)."""
     m = _split(name)
-    base = _ALIASES.get(m["base"], m["base"])
-    kw, pos = _params(m["params"])
+    base, kw = element_alias(_ALIASES.get(m["base"], m["base"]))
+    given, pos = _params(m["params"])
+    kw.update(given)
     rounding = _choice("rounding", kw.pop("round", "trunc" if base in _ANDA_TRUNC else "even"),
                        ROUNDINGS)
     clip = _num("clip", m["clip"]) if m["clip"] else 1.0
@@ -383,7 +385,7 @@ def parse(name: str) -> Format:
 
     element = _element(base, kw, pos)
     if element is None:
-        raise unknown("format", m["base"], [*ELEMENT_NAMES, *PRESETS, *_ALIASES])
+        raise unknown("format", m["base"], [*ELEMENT_NAMES, *PRESETS, *_ALIASES, *ELEMENT_ALIASES])
     extra = set(kw) - {"nu", "bias", "sub", "nonfinite"}
     if extra:
         raise UserError(
