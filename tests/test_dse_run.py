@@ -260,7 +260,16 @@ def test_progress_bar_shows_rate_and_time_left(monkeypatch):
     silent.update(500)
     silent.close()
     assert quiet.getvalue() == ""
-    assert not progress.Progress(10, stream=io.StringIO()).enabled  # not a terminal
+    log = io.StringIO()  # not a terminal (a log file): plain lines, no carriage returns
+    assert not progress.Progress(10, stream=log).enabled
+    monkeypatch.setattr(progress, "_LOG_EVERY_S", 0.0)
+    logged = progress.Progress(1000, stream=log)
+    logged.update(250)
+    logged.update(250)
+    logged.close()
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 3 and "\r" not in log.getvalue()
+    assert lines[0].startswith("dse: 250/1,000 points") and lines[-1].startswith("dse: 500/1,000")
 
 
 def test_run_set_overrides_and_unrunnable_pairs_keep_their_error(tmp_path, capsys):
