@@ -117,7 +117,7 @@ def execute(
         csv = "auto" if spec.output.csv is None else spec.output.csv
         written = write_results(
             store, spec.objectives, spec.constraints, csv,
-            lambda label, total: Progress(total, label, quiet=quiet),
+            lambda label, total: Progress(total, label, quiet=quiet), result.front,
         )  # fmt: skip
         info = {
             "config_hash": config_hash(cfg),

@@ -120,10 +120,11 @@ def in_order(submit: Submit, tasks: Iterable[np.ndarray], window: int) -> Iterat
         yield queue.popleft().result()
 
 
-def run_grid(ctx, executor) -> RunningFront:
+def run_grid(ctx, executor) -> RunningFront | None:
     """Evaluate every grid point of `ctx` (a `dse.optimize.SearchContext`) not yet stored,
     on `executor(job)` (`process_pool` or `dask_cluster`, partially applied); returns the
-    merged front and counts of the points evaluated in this run."""
+    merged front and counts when they cover every stored point (nothing was resumed), else
+    None."""
     job = ChunkJob(ctx.space, ctx.evaluate, ctx.store.chunks, ctx.objectives, ctx.constraints)
     done = ctx.store.done()
     ctx.progress.resumed(len(done))
@@ -132,7 +133,7 @@ def run_grid(ctx, executor) -> RunningFront:
         for summary in in_order(submit, ctx.space.chunks(ctx.search.chunk, skip=done), window):
             merged.merge(summary.front)
             ctx.progress.update(len(summary.points))
-    return merged
+    return None if len(done) else merged
 
 
 def executor_for(scheduler: str | None, workers: int | None, points: int):

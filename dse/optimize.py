@@ -29,7 +29,7 @@ from pymoo.operators.survival.rank_and_crowding import RankAndCrowding
 from pymoo.optimize import minimize
 from pymoo.util.ref_dirs import get_reference_directions
 
-from dse.pareto import Objective, matrix
+from dse.pareto import Objective, RunningFront, matrix
 from dse.progress import Progress
 from dse.schema import Node
 from dse.space import Space
@@ -173,6 +173,7 @@ class SearchResult:
     method: str
     evaluated: int
     traces: tuple[Path, ...] = ()
+    front: RunningFront | None = None  # of every stored point, when the search saw them all
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ class Strategy:
     (for the progress bar)."""
 
     name: str
-    search: Callable[[SearchContext], None]
+    search: Callable[[SearchContext], RunningFront | None]
     budget: Callable[[SearchSpec, Space], int]
     doc: str = ""
     options: Node | None = None  # schema of `search.options`, checked with the config
@@ -190,8 +191,8 @@ class Strategy:
     def run(self, ctx: SearchContext) -> SearchResult:
         """Search through `ctx`; the result counts what the progress bar counted."""
         before = ctx.progress.done
-        self.search(ctx)
-        return SearchResult(self.name, ctx.progress.done - before, tuple(ctx.traces))
+        front = self.search(ctx)
+        return SearchResult(self.name, ctx.progress.done - before, tuple(ctx.traces), front)
 
 
 #: Search strategies by the name used in `search.method`; modules in `dse.strategies` add
@@ -208,7 +209,8 @@ def register(
     """Decorator registering a search strategy under `name` (with the schema of its
     `search.options`, validated before any work)."""
 
-    def wrap(fn: Callable[[SearchContext], None]) -> Callable[[SearchContext], None]:
+    def wrap(fn: Callable[[SearchContext], RunningFront | None]
+             ) -> Callable[[SearchContext], RunningFront | None]:  # fmt: skip
         STRATEGIES[name] = Strategy(name, fn, budget, doc, options)
         return fn
 
@@ -224,13 +226,13 @@ def _generations(search: SearchSpec, space: Space) -> int:
 
 
 @register("grid", _whole_grid, "every grid point, streamed in chunks (in process or on Dask)")
-def _grid(ctx: SearchContext) -> None:
+def _grid(ctx: SearchContext) -> RunningFront | None:
     if ctx.executor is not None:
         from dse.distributed import run_grid
 
-        run_grid(ctx, ctx.executor)
-    else:
-        grid_search(ctx.space, ctx.evaluate, ctx.store, ctx.search.chunk, ctx.progress)
+        return run_grid(ctx, ctx.executor)
+    grid_search(ctx.space, ctx.evaluate, ctx.store, ctx.search.chunk, ctx.progress)
+    return None
 
 
 def _evolutionary(ctx: SearchContext, survival) -> None:

@@ -15,6 +15,7 @@ rows written equal `dse.api.mark(store.load(), cfg)`: duplicated points keep the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from dse.files import write_atomic
 from dse.pareto import Objective, RunningFront, matrix
 from dse.progress import Progress
 from dse.spec import Constraint, usable
-from dse.store import POINT, ResultStore
+from dse.store import POINT, ResultStore, parquet_options
 
 #: Rows up to which `output.csv: auto` writes results.csv (about 1 GB of CSV for the
 #: Llama-2-70B benchmark grid: 1,061 MB at 10^6 points, measured before this module).
@@ -92,6 +93,16 @@ def _tables(store: ResultStore, groups, columns: list[str] | None) -> Iterator[p
         yield table
 
 
+def _prefetched(items: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """`items`, the next one read on another thread while the caller works on the current one
+    (Parquet reads release the GIL, so reading overlaps encoding the file being written)."""
+    with ThreadPoolExecutor(1) as pool:
+        ahead = pool.submit(next, items, None)
+        while (item := ahead.result()) is not None:
+            ahead = pool.submit(next, items, None)
+            yield item
+
+
 def _scan_columns(objectives: Sequence[Objective], constraints) -> list[str]:
     """The columns deciding feasibility and the front."""
     return list(dict.fromkeys([POINT] + [o.column for o in objectives]
@@ -123,15 +134,22 @@ def write_results(
     constraints: Sequence[Constraint],
     csv: bool | str = "auto",
     progress: Callable[[str, int], Progress] | None = None,
+    front: RunningFront | None = None,
 ) -> Written:
     """Write `results.parquet` (and `results.csv` when `csv` is True, or "auto" and the table
     has at most `CSV_AUTO_MAX_ROWS` rows) from the store's chunks; see the module docstring.
-    `progress(label, total)` makes the progress bar of each phase."""
+    `progress(label, total)` makes the progress bar of each phase. `front`: the running front
+    of every stored row, when the search already has it (a fresh grid on worker processes);
+    the first pass is then skipped unless no row is feasible (the message then needs the
+    constraint columns' best values)."""
     progress = progress or (lambda label, total: Progress(total, label, quiet=True))
     groups, stored = _groups(store)
-    bar = progress("rows scanned for the front", stored)
-    running, closest = _scan(store, groups, objectives, constraints, bar)
-    bar.close()
+    if front is not None and front.evaluated == stored and (front.feasible or not constraints):
+        running, closest = front, {}
+    else:
+        bar = progress("rows scanned for the front", stored)
+        running, closest = _scan(store, groups, objectives, constraints, bar)
+        bar.close()
     rows = running.evaluated
     want_csv = csv is True or (csv == "auto" and rows <= CSV_AUTO_MAX_ROWS)
     out = Written(store.layout.results, store.layout.csv if want_csv else None,
@@ -143,7 +161,7 @@ def write_results(
 
     def tables() -> Iterator[pa.Table]:
         bar = progress("rows written", rows)
-        for table in _tables(store, groups, None):
+        for table in _prefetched(_tables(store, groups, None)):
             df = table.select(scan_cols).to_pandas()
             on_front = np.isin(df[POINT].to_numpy(), front_ids)
             table = table.append_column("feasible", pa.array(usable(df, objectives, constraints)))
@@ -158,7 +176,8 @@ def write_results(
         try:
             for table in tables():
                 if writer is None:
-                    writer = pq.ParquetWriter(parquet, table.schema)
+                    writer = pq.ParquetWriter(parquet, table.schema,
+                                              **parquet_options(table.schema))
                     if csv_path is not None:
                         csv_writer = pa_csv.CSVWriter(csv_path, table.schema)
                 table = table.cast(writer.schema)

@@ -265,3 +265,28 @@ def test_closest_is_the_best_over_every_chunk_group(tmp_path):
     # the smallest area is not in the last chunk, so a per-group value would differ
     assert table["area_mm2"].idxmin() < len(table) - 16
     assert written.closest == {"area_mm2": pytest.approx(float(table["area_mm2"].min()))}
+
+
+def test_a_fresh_pool_run_writes_from_the_workers_front_without_a_second_scan(
+    tmp_path, monkeypatch
+):
+    """The workers' merged front covers every stored row of a fresh grid: the final files are
+    written from it (one pass over the chunks, not two) and equal the in-memory marking; a
+    sweep where no row is feasible still scans, for the message's best values."""
+    scans: list[int] = []
+    real = dse.stream._scan
+    monkeypatch.setattr(dse.stream, "_scan", lambda *a: scans.append(1) or real(*a))
+    cfg = sweep(tmp_path)
+    done = execute(cfg, workers=2)
+    assert scans == []
+    got = pq.read_table(done.results).to_pandas()
+    want = in_memory(cfg)
+    pd.testing.assert_frame_equal(got, want)
+    assert 0 < done.feasible == int(want["feasible"].sum()) < SIZE
+    assert done.bests["tokens_per_s"] == want.loc[want["feasible"], "tokens_per_s"].max()
+    assert sorted(done.front["point"]) == want.loc[want["on_front"], "point"].tolist()
+    impossible = sweep(tmp_path / "none")
+    impossible["constraints"] = [{"column": "area_mm2", "max": 1e-9}]
+    with pytest.raises(dse.UserError, match=r"best area_mm2 reached: \d"):
+        execute(impossible, workers=2)
+    assert scans == [1]

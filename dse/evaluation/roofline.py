@@ -11,7 +11,7 @@ import pandas as pd
 
 from dse.evaluation.bits import BitsStage
 from dse.evaluation.context import EvalContext
-from dse.evaluation.factorize import factorize_rows
+from dse.evaluation.factorize import factorize, factorize_rows
 from dse.evaluation.formats import Names
 from dse.evaluation.units import UnitStage
 from hwmodels.accelerator import Evaluation, design_from, evaluate
@@ -88,11 +88,11 @@ class RooflineStage:
 
 def off_chip_arrays(hw: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(bandwidth GB/s, pJ/bit) per point: explicit values, else the off-chip preset's."""
-    names = pd.Series(hw["off_chip"])
-    chips = {n: off_chip(n) for n in names.unique()}
+    codes, names = factorize(np.asarray(hw["off_chip"]))
+    chips = [off_chip(n) for n in names]
     out = []
     for key, attr in (("bandwidth_gbs", "bandwidth_gbs"), ("dram_pj_per_bit", "pj_per_bit")):
-        preset = names.map({n: getattr(c, attr) for n, c in chips.items()})
-        given = pd.to_numeric(pd.Series(hw[key]), errors="coerce")
-        out.append(given.fillna(preset).to_numpy(dtype=float))
+        preset = np.array([getattr(c, attr) for c in chips], dtype=float)[codes]
+        given = pd.to_numeric(pd.Series(hw[key]), errors="coerce").to_numpy(dtype=float)
+        out.append(np.where(np.isnan(given), preset, given))
     return out[0], out[1]
