@@ -6,8 +6,9 @@
 The table is synthetic (tests/report_data.py: closed-form stand-ins for the metrics, every
 column of the results-table contract): a 110,592-point grid with `on_front` marked, then
 dominated copies of it (every float metric of a copy scaled by one random factor in [1, 3), so
-values are distinct as in a real sweep), written in row groups of 2^20 rows as `dse run`
-writes (pyarrow's default). Rows: 110,592 x copies. The time is `write_report` on the
+values are distinct as in a real sweep), written as `dse run` writes: the same encoding
+(`dse.store.parquet_options`) and one row group per chunk of `search.chunk` (50,000) rows.
+Rows: 110,592 x copies. The time is `write_report` on the
 directory: reading the Parquet columns it needs, the analysis, the HTML and writing it.
 """
 
@@ -26,6 +27,7 @@ import pyarrow.parquet as pq
 import yaml
 from plotly.offline import get_plotlyjs
 
+from dse.store import parquet_options
 from reports import write_report
 from reports.screenshot import find_chromium, run_headless
 from reports.sweep import analyse
@@ -44,6 +46,7 @@ LARGE_SPACE = {
     "dram_bandwidth_gbs": [12.8, 25.6, 51.2, 102.4, 204.8, 409.6],
 }
 COPIES_PER_WRITE = 10  # copies concatenated per write_table call (about 1.1 M rows)
+CHUNK = 50_000  # rows per row group: dse run writes one per chunk (search.chunk's default)
 
 
 def write_sweep(out: Path, config: dict, copies: int) -> int:
@@ -54,7 +57,7 @@ def write_sweep(out: Path, config: dict, copies: int) -> int:
     floats = [c for c in base if base[c].dtype.kind == "f" and c not in config["space"]]
     rng = np.random.default_rng(0)
     schema = pa.Schema.from_pandas(base, preserve_index=False)
-    with pq.ParquetWriter(out / "results.parquet", schema) as writer:
+    with pq.ParquetWriter(out / "results.parquet", schema, **parquet_options(schema)) as writer:
         for first in range(0, copies, COPIES_PER_WRITE):
             parts = []
             for k in range(first, min(first + COPIES_PER_WRITE, copies)):
@@ -65,7 +68,7 @@ def write_sweep(out: Path, config: dict, copies: int) -> int:
                     part[floats] = part[floats].to_numpy() * factor[:, None]
                     part["on_front"] = False
                 parts.append(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
-            writer.write_table(pa.concat_tables(parts), row_group_size=1 << 20)
+            writer.write_table(pa.concat_tables(parts), row_group_size=CHUNK)
     (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return len(base) * copies
 
