@@ -4,15 +4,16 @@ A sweep's results are streamed (`dse.stream`): memory is bounded by a chunk and 
 front, while disk and time grow with the points evaluated. The per-point costs below were
 measured on this project's development machine (2 cores, shared) with
 `tests/benchmarks/bench_scale.py` (Llama-2-70B decode, 10 weight x 4 activation formats x 5 x 5
-PE arrays x bandwidths x weight buffers, no report) while other jobs shared the machine:
+PE arrays x bandwidths x weight buffers, no report; two worker processes from 2 x 10^5 points),
+one run on 2026-12-03 (the other sessions on the machine idle):
 
     points       wall     peak RSS   results.parquet  chunks/   results.csv
-    10^5          6.3 s   491 MB        4.9 MiB         4.9 MiB    111 MiB
-    10^6         37.8 s   500 MB       51.7 MiB        52.1 MiB  1,115 MiB
-    10^7        222.2 s   617 MB      859 MiB         864 MiB    (not written)
+    10^5          3.4 s   426 MB        4.3 MiB          4.4 MiB    111 MiB
+    10^6         15.9 s   343 MB       48.2 MiB         48.7 MiB  1,115 MiB
+    10^7         59.4 s   384 MB      697 MiB          702 MiB    (not written)
 
-Peak memory grows as points^0.05 (imports and one chunk dominate), wall time as points^0.77
-(fixed start-up costs amortised). They are approximations:
+Peak memory does not grow with the points (points^-0.02: imports and one chunk dominate), wall
+time grows as points^0.62 (fixed start-up costs amortised). They are approximations:
 per-class columns, format variables and the machine change them by small factors.
 """
 
@@ -21,13 +22,13 @@ from __future__ import annotations
 from dse.errors import UserError
 
 #: Bytes written per evaluated point above `dse.stream.CSV_AUTO_MAX_ROWS`, where no CSV is
-#: written by default: results.parquet + chunks, (859 + 864) MiB / 10^7 points, measured above
+#: written by default: results.parquet + chunks, (697 + 702) MiB / 10^7 points, measured above
 #: (results.csv, when asked for, adds ~1.2 KB a point: 1,115 MiB / 10^6).
-BYTES_PER_POINT = 180
-#: Seconds per evaluated point (222.2 s / 10^7 points, start-up included, measured above).
-SECONDS_PER_POINT = 2.2e-5
-#: Points a sweep may evaluate unless raised: twice the largest benchmark, ~3.6 GB of results
-#: and ~7 min at the costs above; memory no longer grows with points (~0.6 GB measured, plus
+BYTES_PER_POINT = 147
+#: Seconds per evaluated point (59.4 s / 10^7 points, start-up included, measured above).
+SECONDS_PER_POINT = 5.9e-6
+#: Points a sweep may evaluate unless raised: twice the largest benchmark, ~2.9 GB of results
+#: and ~2 min at the costs above; memory no longer grows with points (~0.6 GB measured, plus
 #: 8 bytes a stored point when resuming: `ResultStore.done`).
 DEFAULT_MAX_POINTS = 20_000_000
 #: Points `dse whatif` evaluates in memory per sweep (it holds both tables whole: ~2 KB a

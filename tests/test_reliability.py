@@ -589,7 +589,7 @@ _BAD_INPUTS = [
     ("space-1e10-points", {}, ["run", "{sweep}", "--set", "space.cols={range: [1, 1000], n: 1000}",
                                "--set", "space.bandwidth_gbs={range: [1, 1000], n: 1000}",
                                "--set", "space.freq_ghz={range: [0.1, 2], n: 1000}"],
-     ["4,000,000,000 points", "GB of results", "days", "--max-points", "search.max_points"]),
+     ["4,000,000,000 points", "GB of results", " h),", "--max-points", "search.max_points"]),
     ("max-points-exceeded", {}, ["run", "{sweep}", "--max-points", "3"],
      ["4 points", "limit of 3", "--max-points"]),
     ("max-points-zero", {}, ["run", "{sweep}", "--max-points", "0"], ["--max-points", "0"]),
