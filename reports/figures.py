@@ -212,7 +212,7 @@ def parallel(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
                              for n in order_names]) if order_names else np.array([])
     dims = []
     for v in s.variables:
-        col = s.results[v].iloc[rows]
+        col = s.frame([v], rows)[v]
         if col.dtype.kind in "biuf":
             dims.append(dict(label=esc(v), values=col.to_numpy(dtype=float)))
         else:
@@ -237,7 +237,8 @@ def selected_designs(s: Sweep) -> list[tuple[int, str]]:
     """(row, label) of the front designs broken down: the knee and each objective's best."""
     out = []
     for row, roles in s.roles().items():
-        out.append((row, esc(f"#{s.results['point'].iloc[row]} \u00b7 {', '.join(roles)}")))
+        point = s.frame(["point"], np.array([row]))["point"].iloc[0]
+        out.append((row, esc(f"#{point} \u00b7 {', '.join(roles)}")))
     return out
 
 

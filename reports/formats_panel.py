@@ -163,8 +163,8 @@ def _nmse_table(s: Sweep, op: Operand, columns: dict[str, str | None],
     by_class = {c: dict(list(r[col].groupby(r[columns[c]].astype(str), observed=True)))
                 for c, col in nmse.items()}
     op_column = op.variable
-    on_front = (s.results.loc[s.front, op_column].astype(str).value_counts()
-                if op_column in s.results else None)
+    on_front = (s.frame([op_column], np.flatnonzero(s.front))[op_column].astype(str)
+                .value_counts() if s.has(op_column) else None)
     rows = []
     for f in names:
         fmt = known_format(f)

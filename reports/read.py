@@ -1,11 +1,11 @@
 """Reading a finished sweep for its report: from Parquet, only the columns the report uses.
 
-Every row is read for the columns of the Pareto views and summary (`point`, design variables,
-objectives, `feasible`, `on_front`); the columns shown per design (key metrics, per-class NMSE)
-for the rows drawn in detail only, and the breakdowns' columns for the designs broken down
-only (`Sweep.details`; Parquet decodes whole row groups, so these are the costly reads). A
-metric column whose Parquet statistics show a negative value is read in full, so the report
-can count the impossible values. CSV tables are read whole (`dse.store.read_results`).
+Every row is read for the columns that decide what is drawn (objectives, constraint columns,
+`feasible`, `on_front`); the columns shown per design (`point`, design variables, key metrics,
+per-class NMSE) for the rows drawn in detail only, and the breakdowns' columns for the designs
+broken down only (`Sweep.details`; Parquet decodes whole row groups, so these are the costly
+reads). A metric column whose Parquet statistics show a negative value is read in full, so the
+report can count the impossible values. CSV tables are read whole (`dse.store.read_results`).
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ def wanted(config: dict, names: list[str]) -> tuple[list[str], list[str], list[s
                   config.get("objectives") or []]
     constraints = ([] if "feasible" in names else
                    [c.get("column") for c in config.get("constraints") or []])
-    every = ["point", *(config.get("space") or {}), *objectives, *constraints, "feasible",
-             "on_front"]
-    detail = [*KEY_METRICS, "error_exact", *(f"{op.nmse}_{c}" for op in OPERANDS for c in CLASSES)]
+    every = [*objectives, *constraints, "feasible", "on_front"]
+    detail = ["point", *(config.get("space") or {}), *KEY_METRICS, "error_exact",
+              *(f"{op.nmse}_{c}" for op in OPERANDS for c in CLASSES)]  # fmt: skip
     every = list(dict.fromkeys(c for c in every if c in names))
     detail = [c for c in dict.fromkeys(detail) if c in names and c not in every]
     return every, detail, [c for c in BREAKDOWN_COLUMNS if c in names and c not in every + detail]
@@ -87,7 +87,7 @@ def _parquet(path: Path, config: dict, run_info: dict | None) -> Sweep:
                or pa.types.is_large_string(pf.schema_arrow.field(c).type)]
     results = pq.read_table(path, columns=every, read_dictionary=strings).to_pandas(
         split_blocks=True, self_destruct=True)
-    s = analyse(results, config, run_info)
+    s = analyse(results, config, run_info, detail_columns=detail)
     details = pd.concat([_rows(pf, detail, np.flatnonzero(s.detail)),
                          _rows(pf, selected, np.array(sorted(s.roles())))], axis=1)
     return dataclasses.replace(s, details=details)

@@ -112,7 +112,7 @@ class Sweep:
         listed = (self.config.get("space") or {}).get(column)
         listed = [str(v) for v in listed] if isinstance(listed, list) else []
         present = self.memo(("present", column), lambda: {str(v) for v in pd.unique(
-            self.results[column])})
+            self.frame([column], np.flatnonzero(self.detail))[column])})
         return [v for v in listed if v in present] + sorted(present - set(listed))
 
     def drawable(self) -> np.ndarray:
@@ -188,15 +188,17 @@ def _shuffled(front: np.ndarray, best: list[int]) -> np.ndarray:
     return candidates[~always[candidates]][:SAMPLE_MAX]
 
 
-def analyse(results: pd.DataFrame, config: dict, run_info: dict | None = None) -> Sweep:
-    """The Pareto analysis of a results table for its config's objectives."""
+def analyse(results: pd.DataFrame, config: dict, run_info: dict | None = None,
+            detail_columns: Sequence[str] = ()) -> Sweep:  # fmt: skip
+    """The Pareto analysis of a results table for its config's objectives. `detail_columns`:
+    columns of the table not in `results` but read later for the drawn rows (`details`)."""
     specs = config.get("objectives") or []
     if not specs:
         raise UserError("the config has no objectives: nothing to draw a Pareto front of")
     objectives = objectives_of(specs)
     if not results.index.equals(pd.RangeIndex(len(results))):
         results = results.reset_index(drop=True)
-    if "point" not in results:  # a table from elsewhere: number its rows
+    if "point" not in results and "point" not in detail_columns:  # a table from elsewhere
         results = results.copy()
         results.insert(0, "point", np.arange(len(results)))
     matrix(results.head(0), objectives)  # names an unknown objective column
@@ -214,7 +216,8 @@ def analyse(results: pd.DataFrame, config: dict, run_info: dict | None = None) -
         config=config,
         run_info=dict(run_info or {}),
         objectives=objectives,
-        variables=tuple(v for v in config.get("space") or {} if v in results),
+        variables=tuple(v for v in config.get("space") or {}
+                        if v in results or v in detail_columns),
         feasible=feasible,
         front=front,
         knee=int(rows[knee(matrix(results.iloc[rows], objectives))]) if rows.size else None,

@@ -95,7 +95,7 @@ def best_table(s: Sweep) -> str:
              if o.column in s.best]
     if s.knee is not None:
         picks.append(("knee of the front", s.knee))
-    rows = [[name, *s.results[cols[1:]].iloc[row]] for name, row in picks]
+    rows = [[name, *s.frame(cols[1:], np.array([row])).iloc[0]] for name, row in picks]
     return html_table(cols, rows)
 
 

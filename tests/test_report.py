@@ -330,6 +330,10 @@ def test_parquet_report_reads_only_its_columns_and_matches_the_in_memory_one(qui
     assert "on_front" in every and "unused_metric" not in every + detail + selected
     assert s.details["energy_uj_qkv"].dropna().index.tolist() == sorted(s.roles())
     assert "nmse_w_qkv" in detail and "nmse_w_qkv" not in s.results
+    # the point and the design variables are read for the drawn rows only (the costly columns)
+    assert {"point", *cfg["space"]} <= set(detail) and not {"point", *cfg["space"]} & set(
+        s.results.columns)
+    assert s.variables == tuple(cfg["space"])
     assert (s.details.index == np.flatnonzero(s.detail)).all()
     assert all(s.detail[row] for row in s.best.values())  # a best design may be off the front
     assert s.negative_metrics() == {"area_pe_mm2": 1}
