@@ -55,7 +55,7 @@ def test_infeasible_points_keep_error_columns_and_lose_cost_columns(evaluated):
 
 
 def test_operand_table_names_the_format_variables_and_stats_keys():
-    assert format_variables()[:3] == ["weight_format", "act_format", "kv_format"]
+    assert format_variables()[:4] == ["scheme", "weight_format", "act_format", "kv_format"]
     assert {o.stats_key for o in OPERANDS} == {"weight", "activation", "kv_cache"}
     assert {o.nmse for o in OPERANDS} <= set(PER_CLASS)
     assert {c for o in OPERANDS if o.side == "a" for c in o.classes} == set(CLASSES)

@@ -160,11 +160,23 @@ def test_import_opt_like(tmp_path):
     assert parts["norms"] == (2 * 2 + 1) * 2 * 256
 
 
-def test_mixture_of_experts_is_refused_by_name(tmp_path):
-    config = {**LLAMA_LIKE, "model_type": "mixtral", "num_local_experts": 8,
-              "num_experts_per_tok": 2}
-    with pytest.raises(UserError, match=r"num_local_experts.*mixture of experts"):
-        load_hf_config(_write(tmp_path, config))
+def test_mixtures_this_engine_does_not_model_are_refused_by_name(tmp_path):
+    deepseek = {**LLAMA_LIKE, "model_type": "llama", "n_routed_experts": 64,
+                "num_experts_per_tok": 6, "kv_lora_rank": 512}  # DeepSeek-V2 style fields
+    with pytest.raises(UserError, match=r"kv_lora_rank, n_routed_experts, num_experts_per_tok "
+                                        r"\(mixture of experts; multi-head latent attention\)"):
+        load_hf_config(_write(tmp_path, deepseek))
+    mixtral = {**LLAMA_LIKE, "model_type": "mixtral", "num_local_experts": 8}
+    with pytest.raises(UserError, match=r"missing field num_experts_per_tok"):
+        load_hf_config(_write(tmp_path, mixtral))
+    sparse_step = {**LLAMA_LIKE, "model_type": "qwen2_moe", "num_experts": 60,
+                   "num_experts_per_tok": 4, "moe_intermediate_size": 1408,
+                   "decoder_sparse_step": 2}
+    with pytest.raises(UserError, match=r"decoder_sparse_step \(dense MLP layers among"):
+        load_hf_config(_write(tmp_path, sparse_step))
+    top_k = {**mixtral, "num_experts_per_tok": 9}
+    with pytest.raises(UserError, match=r"experts_per_token must be in 1 .. 8, got 9"):
+        load_hf_config(_write(tmp_path, top_k))
 
 
 def test_opt_projected_embeddings_are_refused(tmp_path):

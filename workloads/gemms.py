@@ -45,7 +45,9 @@ MAX_TOKENS = 2**27
 
 @dataclass(frozen=True)
 class Gemm:
-    """Y[m, n] = A[m, k] @ B[k, n], `count` times; roles name what A and B are (see ROLES)."""
+    """Y[m, n] = A[m, k] @ B[k, n], `count` times; roles name what A and B are (see ROLES).
+    `stored`: weight matrices of this shape held in memory, when more than run (the experts
+    of a mixture a step does not touch); None = `count`."""
 
     name: str
     tensor_class: str
@@ -55,6 +57,7 @@ class Gemm:
     count: int
     b_role: str
     a_role: str = "activation"
+    stored: int | None = None
 
     @property
     def macs(self) -> int:
@@ -144,14 +147,50 @@ def _step(spec: ModelSpec, batch: int, queries: int, keys: int, kv_role: str,
         Gemm("attn_context", "attn_context", m=rows, n=d, k=keys, count=heads, b_role=kv_role),
         linear("o", "o", q_out, h),
     ]
-    if spec.gated_mlp:
-        gemms.append(linear("gate", "gate_up", h, spec.intermediate))
-    gemms += [
-        linear("up", "gate_up", h, spec.intermediate),
-        linear("down", "down", spec.intermediate, h),
-        linear("lm_head", "lm_head", h, spec.vocab, m=batch, count=1),
-    ]
+    if spec.moe:
+        gemms += _experts(spec, tokens)
+        if spec.shared_intermediate:
+            gemms += _mlp(linear, "shared_", h, spec.shared_intermediate, gated=True)
+    else:
+        gemms += _mlp(linear, "", h, spec.intermediate, spec.gated_mlp)
+    gemms.append(linear("lm_head", "lm_head", h, spec.vocab, m=batch, count=1))
     return gemms
+
+
+def _mlp(linear, prefix: str, hidden: int, width: int, gated: bool) -> list[Gemm]:
+    """gate (if gated), up and down of an MLP of `width`."""
+    gate = [linear(f"{prefix}gate", "gate_up", hidden, width)] if gated else []
+    return [*gate, linear(f"{prefix}up", "gate_up", hidden, width),
+            linear(f"{prefix}down", "down", width, hidden)]  # fmt: skip
+
+
+def experts_touched(experts: int, per_token: int, tokens: int) -> float:
+    """Expected number of distinct experts of one layer that `tokens` tokens use, each token
+    choosing `per_token` of `experts`: E (1 - (1 - k/E)^T). An approximation: routing taken as
+    uniform and independent across tokens (each expert is missed by one token with
+    probability 1 - k/E); real routers are skewed, which touches fewer experts."""
+    return experts * (1.0 - (1.0 - per_token / experts) ** tokens)
+
+
+def _experts(spec: ModelSpec, tokens: int) -> list[Gemm]:
+    """The routed experts of a step as GEMMs: per layer, the experts touched
+    (`experts_touched`, rounded) share the tokens x experts_per_token assignments as evenly as
+    they divide (r experts take one more token than the rest: MACs exact); every expert's
+    weights are stored (`Gemm.stored`, on the last group). The router (hidden x experts per
+    token, under 0.1 % of the MACs) is left out of the GEMMs, counted in the parameters."""
+    e, h, w, layers = spec.experts, spec.hidden, spec.expert_intermediate, spec.layers
+    used = max(1, min(e, round(experts_touched(e, spec.experts_per_token, tokens))))
+    share, more = divmod(tokens * spec.experts_per_token, used)
+    groups = [(m, n) for m, n in ((share + 1, more), (share, used - more)) if m and n]
+    out = []
+    for part, cls, k, n in (("gate", "gate_up", h, w), ("up", "gate_up", h, w),
+                            ("down", "down", w, h)):  # fmt: skip
+        for i, (m, experts) in enumerate(groups):
+            last = i == len(groups) - 1
+            out.append(Gemm(f"expert_{part}", cls, m=m, n=n, k=k, count=layers * experts,
+                            b_role="weight", stored=layers * (e - used + experts) if last
+                            else None))  # fmt: skip
+    return out
 
 
 def _check_count(what: str, value: object, minimum: int, maximum: int) -> None:

@@ -1,15 +1,23 @@
-"""HuggingFace `config.json` -> ModelSpec, for dense decoder-only models.
+"""HuggingFace `config.json` -> ModelSpec, for decoder-only models, dense or mixture of experts.
 
 Supported `model_type`s and the conventions each implies (HF `transformers` modelling code):
 - llama, mistral: gated SiLU MLP (gate, up, down), RMSNorm, rotary positions, untied by
   default; `attention_bias` puts biases on q, k, v, o and `mlp_bias` on the MLP (both default
   false; Mistral has neither).
 - qwen2: as llama, with biases on q, k, v only (`Qwen2Attention`).
+- mixtral: as mistral, every MLP a mixture of `num_local_experts` experts of width
+  `intermediate_size`, `num_experts_per_tok` per token (`MixtralSparseMoeBlock`).
+- qwen2_moe: as qwen2, `num_experts` experts of width `moe_intermediate_size`, plus a shared
+  expert of width `shared_expert_intermediate_size` with a sigmoid gate (`Qwen2MoeSparseMoeBlock`).
+- qwen3_moe: as llama (no biases by default), `num_experts` experts of width
+  `moe_intermediate_size`, no shared expert (`Qwen3MoeSparseMoeBlock`).
+  For both Qwen MoE types every layer must be sparse (`decoder_sparse_step` 1, no
+  `mlp_only_layers`).
 - opt: plain ReLU MLP (fc1, fc2), LayerNorm, learned positions with an offset of 2 rows
   (`OPTLearnedPositionalEmbedding`), tied embeddings by default, biases everywhere unless
   `enable_bias` is false.
-Fields this model cannot represent (mixture of experts, latent attention, encoder-decoder,
-per-layer attention patterns, OPT's projected embeddings) are refused by name.
+Fields this model cannot represent (mixture of experts outside these types, latent attention,
+encoder-decoder, per-layer attention patterns, OPT's projected embeddings) are refused by name.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ class _Family:
     ffn_key: str  # the field holding the MLP width
     position_offset: int | None  # learned position rows = max_position_embeddings + offset
     sliding_window: bool = False  # whether the config's sliding_window applies to every layer
+    moe: tuple[str, str, str, str | None] | None = None  # keys: experts, per token, widths
+    qkv_bias: bool = False  # q, k, v carry biases whatever attention_bias says (Qwen2)
 
 
 _LLAMA = _Family(gated_mlp=True, layer_norm=False, tied_default=False,
@@ -38,7 +48,13 @@ _LLAMA = _Family(gated_mlp=True, layer_norm=False, tied_default=False,
 _FAMILIES = {
     "llama": _LLAMA,
     "mistral": replace(_LLAMA, sliding_window=True),
-    "qwen2": _LLAMA,  # its sliding_window applies only with use_sliding_window, refused below
+    "qwen2": replace(_LLAMA, qkv_bias=True),  # sliding_window needs use_sliding_window: refused
+    "mixtral": replace(_LLAMA, sliding_window=True, moe=("num_local_experts",
+                       "num_experts_per_tok", "intermediate_size", None)),
+    "qwen2_moe": replace(_LLAMA, qkv_bias=True, moe=("num_experts", "num_experts_per_tok",
+                         "moe_intermediate_size", "shared_expert_intermediate_size")),
+    "qwen3_moe": replace(_LLAMA, moe=("num_experts", "num_experts_per_tok",
+                         "moe_intermediate_size", None)),
     "opt": _Family(gated_mlp=False, layer_norm=True, tied_default=True, ffn_key="ffn_dim",
                    position_offset=2),
 }
@@ -57,7 +73,11 @@ _UNSUPPORTED = {
     "is_encoder_decoder": "encoder-decoder model",
     "layer_types": "per-layer attention types",
     "use_sliding_window": "per-layer sliding window (Qwen2 max_window_layers)",
+    "decoder_sparse_step": "dense MLP layers among the experts",
+    "mlp_only_layers": "dense MLP layers among the experts",
 }
+_MOE_KEYS = ("num_local_experts", "num_experts", "moe_intermediate_size", "num_experts_per_tok")
+_SPARSE_KEYS = ("decoder_sparse_step", "mlp_only_layers")  # checked for the MoE types below
 
 
 def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
@@ -65,10 +85,17 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
     refused = [k for k in sorted(_UNSUPPORTED) if config.get(k) not in (None, 0, False)]
     if set(config.get("layer_types") or ()) <= {"full_attention"}:
         refused = [k for k in refused if k != "layer_types"]
+    family = _FAMILIES.get(str(config.get("model_type")))
+    if family is not None and family.moe:
+        refused = [k for k in refused if k not in (*_MOE_KEYS, *_SPARSE_KEYS)]
+        if config.get("decoder_sparse_step", 1) != 1 or config.get("mlp_only_layers"):
+            refused.append("decoder_sparse_step" if config.get("decoder_sparse_step", 1) != 1
+                           else "mlp_only_layers")  # fmt: skip
     if refused:
         reasons = sorted({_UNSUPPORTED[k] for k in refused})
         raise UserError(f"{name}: cannot model field(s) {', '.join(refused)} "
-                        f"({'; '.join(reasons)}); only dense decoder-only models are supported")
+                        f"({'; '.join(reasons)}); supported: dense decoder-only models and "
+                        "the mixture-of-experts types mixtral, qwen2_moe, qwen3_moe")
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or model_type not in _FAMILIES:
         raise unknown(f"model_type in {name}", model_type, _FAMILIES)
@@ -97,6 +124,17 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
                             "(learned position embeddings)")
         positions = max_positions + family.position_offset
     qkv_bias, o_bias, mlp_bias = _biases(model_type, config)
+    qkv_bias = qkv_bias or family.qkv_bias
+    moe = {}
+    if family.moe:
+        keys = dict(zip(("experts", "experts_per_token", "expert_intermediate",
+                         "shared_intermediate"), family.moe))  # fmt: skip
+        for field_name, key in keys.items():
+            if key is not None and field_name != "shared_intermediate":
+                if config.get(key) is None:
+                    raise UserError(f"{name}: missing field {key} (mixture of experts)")
+                _check_size(config.get(key), key, name)
+        moe = {f: int(config.get(k) or 0) for f, k in keys.items() if k is not None}
     return ModelSpec(
         name=name,
         hidden=hidden,
@@ -115,6 +153,7 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
         position_embeddings=positions,
         max_positions=max_positions,
         sliding_window=config.get("sliding_window") if family.sliding_window else None,
+        **moe,
     )
 
 
@@ -179,7 +218,5 @@ def _biases(model_type: str, config: Mapping) -> tuple[bool, bool, bool]:
     if model_type == "opt":
         bias = bool(config.get("enable_bias", True))
         return bias, bias, bias
-    if model_type == "qwen2":
-        return True, False, False
     attention = bool(config.get("attention_bias", False))
     return attention, attention, bool(config.get("mlp_bias", False))

@@ -9,7 +9,7 @@ from dse.errors import UserError
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A dense decoder-only transformer, as far as its GEMMs and parameters need.
+    """A decoder-only transformer, as far as its GEMMs and parameters need.
 
     Sizes are element counts. `head_dim` may differ from hidden / heads (HF `head_dim`).
     `position_embeddings` is the number of learned position-embedding rows (0 for rotary
@@ -17,6 +17,12 @@ class ModelSpec:
     tokens a query attends to (Mistral), None for full attention. `layer_norm` is True for
     LayerNorm (weight and bias per norm), False for RMSNorm (weight only). `max_positions`
     (HF max_position_embeddings) is informational: longer sequences are not refused.
+
+    Mixture of experts (`experts` > 0): every layer's MLP is `experts` routed gated experts of
+    width `expert_intermediate`, of which `experts_per_token` serve each token (a router of
+    hidden x experts weights picks them), plus an always-active shared gated MLP of width
+    `shared_intermediate` (0: none) with a hidden x 1 gate (Qwen2-MoE). `intermediate` is then
+    unused by the MLP.
     """
 
     name: str
@@ -36,6 +42,10 @@ class ModelSpec:
     position_embeddings: int = 0
     max_positions: int | None = None
     sliding_window: int | None = None
+    experts: int = 0
+    experts_per_token: int = 0
+    expert_intermediate: int = 0
+    shared_intermediate: int = 0
 
     def __post_init__(self) -> None:
         for key in ("hidden", "layers", "heads", "kv_heads", "head_dim", "intermediate", "vocab"):
@@ -43,6 +53,12 @@ class ModelSpec:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UserError(f"model {self.name!r}: {key} must be a positive integer, "
                                 f"got {value!r}")
+        if self.experts and not 1 <= self.experts_per_token <= self.experts:
+            raise UserError(f"model {self.name!r}: experts_per_token must be in 1 .. "
+                            f"{self.experts}, got {self.experts_per_token!r}")
+        if self.experts and self.expert_intermediate < 1:
+            raise UserError(f"model {self.name!r}: expert_intermediate must be a positive "
+                            f"integer, got {self.expert_intermediate!r}")
         if self.heads % self.kv_heads:
             raise UserError(f"model {self.name!r}: {self.heads} attention heads are not a "
                             f"multiple of {self.kv_heads} key/value heads")
@@ -51,6 +67,11 @@ class ModelSpec:
                                    or window < 1):
             raise UserError(f"model {self.name!r}: sliding_window must be positive, "
                             f"got {self.sliding_window!r}")
+
+    @property
+    def moe(self) -> bool:
+        """Whether the MLP is a mixture of experts."""
+        return self.experts > 0
 
     @property
     def group(self) -> int:
@@ -62,12 +83,18 @@ class ModelSpec:
         return tokens if self.sliding_window is None else min(tokens, self.sliding_window)
 
 
-def parameter_breakdown(spec: ModelSpec) -> dict[str, int]:
+def _gated(hidden: int, width: int) -> int:
+    return 3 * hidden * width
+
+
+def parameter_breakdown(spec: ModelSpec, active: bool = False) -> dict[str, int]:
     """Parameters by part: embedding, positions, attention, mlp, norms, lm_head (elements).
 
     Attention is q, k, v, o with their biases; the MLP is gate (if gated), up and down with
-    biases; norms are two per layer plus the final one. A tied lm_head shares the embedding
-    matrix and adds nothing.
+    biases, or for a mixture of experts the router, every routed expert (`active`: the
+    `experts_per_token` serving one token) and the shared MLP with its gate; norms are two per
+    layer plus the final one (per-head q/k norms, a few hundred parameters, are left out). A
+    tied lm_head shares the embedding matrix and adds nothing.
     """
     h, d = spec.hidden, spec.head_dim
     q_out, kv_out = spec.heads * d, spec.kv_heads * d
@@ -75,6 +102,10 @@ def parameter_breakdown(spec: ModelSpec) -> dict[str, int]:
     attention += (q_out + 2 * kv_out) * spec.qkv_bias + h * spec.o_bias
     mlp_in = (2 if spec.gated_mlp else 1) * spec.intermediate
     mlp = h * mlp_in + spec.intermediate * h + (mlp_in + h) * spec.mlp_bias
+    if spec.moe:
+        routed = spec.experts_per_token if active else spec.experts
+        shared = _gated(h, spec.shared_intermediate) + h if spec.shared_intermediate else 0
+        mlp = h * spec.experts + routed * _gated(h, spec.expert_intermediate) + shared
     per_norm = 2 * h if spec.layer_norm else h
     return {
         "embedding": spec.vocab * h,
@@ -86,9 +117,10 @@ def parameter_breakdown(spec: ModelSpec) -> dict[str, int]:
     }
 
 
-def parameter_count(spec: ModelSpec) -> int:
-    """Total parameters (elements), tied embeddings counted once."""
-    return sum(parameter_breakdown(spec).values())
+def parameter_count(spec: ModelSpec, active: bool = False) -> int:
+    """Total parameters (elements), tied embeddings counted once; `active`: those one token
+    uses (a mixture of experts' routed experts counted `experts_per_token` times)."""
+    return sum(parameter_breakdown(spec, active).values())
 
 
 def kv_cache_elements(spec: ModelSpec, batch: int, tokens: int) -> int:

@@ -50,7 +50,7 @@ class EvalContext:
     macs: np.ndarray  # per GEMM, count included
     is_weight: np.ndarray  # B is a weight
     is_kv: np.ndarray  # B is the KV cache (or the keys/values in prefill)
-    weight_elements: np.ndarray  # per GEMM: weight elements x count, 0 when B is no weight
+    weight_elements: np.ndarray  # per GEMM: weight elements stored, 0 when B is no weight
     class_gemms: dict[str, list[int]]  # tensor class -> its GEMM indices
 
     @classmethod
@@ -64,8 +64,12 @@ class EvalContext:
             stats = apply_overrides(stats, load_profile_stats(w.profile).overrides)
         stats = apply_overrides(stats, w.stats or {})
         sens = w.sensitivity or {}
-        occurrences = np.array([1 if g.tensor_class == "lm_head" else model.layers
-                                for g in gemms], dtype=float)  # fmt: skip
+        # per GEMM name (a mixture's experts may be split in groups by tokens per expert)
+        per_name: dict[str, int] = {}
+        for g in gemms:
+            per_name[g.name] = per_name.get(g.name, 0) + g.count
+        occurrences = np.array([(1 if g.tensor_class == "lm_head" else model.layers)
+                                * g.count / per_name[g.name] for g in gemms])  # fmt: skip
         weights = occurrences * np.array([sens.get(g.tensor_class, 1.0) for g in gemms])
         if weights.sum() <= 0:
             raise UserError("workload.sensitivity: at least one class needs a positive weight")
@@ -83,6 +87,7 @@ class EvalContext:
             macs=np.array([g.m * g.n * g.k * g.count for g in gemms], dtype=float),
             is_weight=is_w,
             is_kv=~is_w & np.array([g.tensor_class not in LINEAR_CLASSES for g in gemms]),
-            weight_elements=np.array([g.k * g.n * g.count for g in gemms], dtype=float) * is_w,
+            weight_elements=np.array([g.k * g.n * (g.stored or g.count) for g in gemms],
+                                     dtype=float) * is_w,
             class_gemms=classes,
         )  # fmt: skip
