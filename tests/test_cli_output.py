@@ -50,7 +50,7 @@ def test_front_table_merges_ties_sorts_by_the_first_objective_and_counts_the_res
 def test_print_json_writes_standard_json(capsys):
     print_json({"a": np.float64("nan"), "b": [np.inf, np.int64(3)], "c": -np.inf,
                 "d": np.array([1.5, np.nan])})  # fmt: skip
-    assert _strict(capsys.readouterr().out) == {"a": None, "b": [None, 3], "c": None,
+    assert _strict(capsys.readouterr().out) == {"a": None, "b": ["inf", 3], "c": "-inf",
                                                  "d": [1.5, None]}  # fmt: skip
 
 

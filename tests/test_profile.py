@@ -130,3 +130,48 @@ def test_error_command(capsys):
     assert all(abs(r["z"]) < 4 for r in rows)
     assert main(["error", "int4/g128", "--nu", "2"]) == 2
     assert "nu must be > 2" in capsys.readouterr().err
+
+
+def _safetensors_file(path, tensors: dict) -> None:
+    """A .safetensors file written by hand: {name: (dtype code, uint8/any array)}."""
+    import json
+
+    header, blobs, offset = {}, [], 0
+    for name, (code, arr) in tensors.items():
+        data = np.ascontiguousarray(arr).tobytes()
+        header[name] = {"dtype": code, "shape": list(arr.shape),
+                        "data_offsets": [offset, offset + len(data)]}  # fmt: skip
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + b"".join(blobs))
+
+
+def test_fp8_safetensors_are_read_dequantized_with_their_scales(tmp_path):
+    """FP8 codes decoded as ml_dtypes decodes them; HF fine-grained (128 x 128 block
+    `weight_scale_inv`) and compressed-tensors (per-channel `weight_scale`) scales applied;
+    the scale tensors themselves are not profiled."""
+    import ml_dtypes
+
+    from dse.error.tensorio import read_tensors
+
+    rng = np.random.default_rng(0)
+    values = rng.standard_t(5, size=(200, 300)).astype(np.float32)
+    e4m3 = values.astype(ml_dtypes.float8_e4m3fn)
+    e5m2 = values.astype(ml_dtypes.float8_e5m2)
+    blocks = rng.uniform(0.5, 2, size=(2, 3)).astype(np.float32)  # ceil(200/128) x ceil(300/128)
+    rows = rng.uniform(0.5, 2, size=(200, 1)).astype(np.float32)
+    _safetensors_file(tmp_path / "m.safetensors", {
+        "a.weight": ("F8_E4M3", e4m3.view(np.uint8)),
+        "a.weight_scale_inv": ("F32", blocks),
+        "b.weight": ("F8_E4M3", e4m3.view(np.uint8)),
+        "b.weight_scale": ("F32", rows),
+        "c.weight": ("F8_E5M2", e5m2.view(np.uint8)),
+    })  # fmt: skip
+    got = {name: (arr, code) for name, arr, code in read_tensors(tmp_path / "m.safetensors")}
+    assert sorted(got) == ["a.weight", "b.weight", "c.weight"]
+    spread = np.repeat(np.repeat(blocks, 128, axis=0), 128, axis=1)[:200, :300]
+    assert np.array_equal(got["a.weight"][0], e4m3.astype(np.float32) * spread)
+    assert np.array_equal(got["b.weight"][0], e4m3.astype(np.float32) * rows)
+    assert np.array_equal(got["c.weight"][0], e5m2.astype(np.float32))
+    assert got["a.weight"][1] == "f8_e4m3" and got["c.weight"][1] == "f8_e5m2"

@@ -48,7 +48,8 @@ def add_json_option(parser) -> None:
 
 
 def _json_safe(obj: object) -> object:
-    """`obj` with numpy values as Python ones and NaN / infinities as None (JSON has neither)."""
+    """`obj` with numpy values as Python ones, NaN as None and infinities as "inf" / "-inf"
+    (JSON has neither)."""
     if isinstance(obj, dict):
         return {str(k): _json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -56,12 +57,12 @@ def _json_safe(obj: object) -> object:
     if hasattr(obj, "tolist"):  # numpy arrays and scalars
         return _json_safe(obj.tolist())
     if isinstance(obj, float) and not math.isfinite(obj):
-        return None
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
     return obj
 
 
 def print_json(obj: object) -> None:
-    """One JSON document on stdout (numpy values converted, NaN and infinities as null)."""
+    """One JSON document on stdout (numpy values converted; NaN null, infinities "inf")."""
     json.dump(_json_safe(obj), sys.stdout, indent=2, default=str, allow_nan=False)
     sys.stdout.write("\n")
 

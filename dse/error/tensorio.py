@@ -4,7 +4,14 @@ safetensors layout (huggingface/safetensors, docs "Format"): an 8-byte little-en
 length N, N bytes of JSON mapping each tensor name to {"dtype", "shape", "data_offsets":
 [begin, end]} (offsets relative to the byte after the header; an optional "__metadata__" entry),
 then the raw little-endian data. BF16 is decoded exactly by widening to float32 (its 16 bits are
-the top half of a float32).
+the top half of a float32); F8_E4M3 (OCP E4M3: bias 7, no infinities, S.1111.111 is NaN) and
+F8_E5M2 (IEEE-like: bias 15, infinities and NaNs in the top binade) through a table of their
+256 codes (OCP 8-bit floating point specification, 2023).
+
+An FP8 weight stored with its scales is returned dequantized, as the checkpoint's kernels use
+it: `<name>_scale_inv` (HuggingFace fine-grained FP8, e.g. DeepSeek-V3: one scale per 128 x 128
+block) or `<name>_scale` (compressed-tensors: per tensor, channel or group) multiplies it,
+each scale spread over its block; the scale tensors themselves are not returned.
 """
 
 from __future__ import annotations
@@ -24,7 +31,30 @@ SAFETENSORS_DTYPES = {
     "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2",
     "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
     "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?",
+    "F8_E4M3": "u1", "F8_E5M2": "u1",
 }  # fmt: skip
+#: Companions that scale an FP8 tensor `<name>` (see the module docstring).
+SCALE_SUFFIXES = ("_scale_inv", "_scale")
+
+
+def float8_table(exp_bits: int, man_bits: int, ieee: bool) -> np.ndarray:
+    """float32 value of each of the 256 codes of an 8-bit float with the given fields (bias
+    2^(exp_bits-1) - 1); `ieee`: infinities and NaNs fill the top binade, else only the
+    all-ones code is NaN (OCP E4M3)."""
+    codes = np.arange(256)
+    e = (codes >> man_bits) & ((1 << exp_bits) - 1)
+    m = (codes & ((1 << man_bits) - 1)) / 2.0**man_bits
+    bias = 2 ** (exp_bits - 1) - 1
+    value = np.where(e == 0, m * 2.0 ** (1 - bias), (1 + m) * 2.0 ** (e - bias))
+    top = e == (1 << exp_bits) - 1
+    if ieee:
+        value = np.where(top, np.where(m == 0, np.inf, np.nan), value)
+    else:
+        value = np.where(top & (m == 1 - 2.0**-man_bits), np.nan, value)
+    return (np.where(codes >> 7, -1.0, 1.0) * value).astype(np.float32)
+
+
+_FLOAT8 = {"F8_E4M3": float8_table(4, 3, ieee=False), "F8_E5M2": float8_table(5, 2, ieee=True)}
 SUFFIXES = (".npy", ".npz", ".safetensors")
 
 
@@ -77,6 +107,7 @@ def _safetensors(path: Path) -> Iterator[tuple[str, np.ndarray, str]]:
     if not isinstance(header, dict):
         raise UserError(f"{path}: corrupt safetensors header (not a JSON object)")
     data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n) if size > 8 + n else None
+    entries: dict[str, tuple[str, list[int], int, int]] = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
@@ -102,8 +133,48 @@ def _safetensors(path: Path) -> Iterator[tuple[str, np.ndarray, str]]:
                 f"{path}: tensor {name!r}: data offsets {begin}..{end} do not match "
                 f"its shape {shape} and dtype {code} within the file"
             )
-        raw = np.empty(0, dt)
-        if count and data is not None:  # (a count without data is refused above)
-            raw = np.frombuffer(data[begin:end], dtype=dt)
-        arr = bf16_to_float32(raw) if code == "BF16" else raw
-        yield name, arr.reshape(shape), code.lower()
+        entries[name] = (code, shape, begin, end)
+
+    def decode(name: str) -> np.ndarray:
+        code, shape, begin, end = entries[name]
+        raw = np.empty(0, SAFETENSORS_DTYPES[code])
+        if math.prod(shape) and data is not None:  # (a count without data is refused above)
+            raw = np.frombuffer(data[begin:end], dtype=SAFETENSORS_DTYPES[code])
+        if code in _FLOAT8:
+            return _FLOAT8[code][raw].reshape(shape)
+        return (bf16_to_float32(raw) if code == "BF16" else raw).reshape(shape)
+
+    fp8 = [n for n, (code, *_) in entries.items() if code in _FLOAT8]
+    scale_of = {n: n + s for n in fp8 for s in reversed(SCALE_SUFFIXES) if n + s in entries}
+    for name, (code, shape, _, _) in entries.items():
+        if name in scale_of.values():
+            continue
+        arr = decode(name)
+        if name in scale_of:
+            arr = arr * _spread(path, name, decode(scale_of[name]), tuple(shape))
+        yield name, arr, code.lower()
+
+
+def _block(size: int, parts: int) -> int:
+    """Values per scale along an axis of `size` cut in `parts` blocks: the smallest power of two
+    that gives `parts` blocks (the file does not say; 128 for DeepSeek-V3's 128 x 128 blocks,
+    the group size for compressed-tensors groups), else an even cut."""
+    b = 1
+    while -(-size // b) > parts:
+        b *= 2
+    return b if -(-size // b) == parts else -(-size // parts)
+
+
+def _spread(path: Path, name: str, scale: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`scale` repeated over the blocks of a tensor of `shape` it scales (a scalar, one per
+    row, or one per block of rows x columns, block sizes by `_block`; partial blocks at the
+    ends)."""
+    scale = np.asarray(scale, dtype=np.float32)
+    if scale.size == 1 or len(shape) != 2:
+        return scale.reshape(()) if scale.size == 1 else scale
+    s = scale.reshape(scale.shape[0], -1) if scale.ndim != 2 else scale
+    rows, cols = shape
+    if s.shape[0] > rows or s.shape[1] > cols:
+        raise UserError(f"{path}: the scales of {name!r} ({s.shape}) do not fit its {shape}")
+    block = (_block(rows, s.shape[0]), _block(cols, s.shape[1]))
+    return np.repeat(np.repeat(s, block[0], axis=0), block[1], axis=1)[:rows, :cols]
