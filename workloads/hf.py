@@ -129,11 +129,11 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
     if family.moe:
         keys = dict(zip(("experts", "experts_per_token", "expert_intermediate",
                          "shared_intermediate"), family.moe))  # fmt: skip
-        for field_name, key in keys.items():
-            if key is not None and field_name != "shared_intermediate":
-                if config.get(key) is None:
-                    raise UserError(f"{name}: missing field {key} (mixture of experts)")
-                _check_size(config.get(key), key, name)
+        for field_name, source in keys.items():
+            if source is not None and field_name != "shared_intermediate":
+                if config.get(source) is None:
+                    raise UserError(f"{name}: missing field {source} (mixture of experts)")
+                _check_size(config.get(source), source, name)
         moe = {f: int(config.get(k) or 0) for f, k in keys.items() if k is not None}
     return ModelSpec(
         name=name,

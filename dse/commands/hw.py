@@ -4,6 +4,7 @@ breakdowns of a hardware description, of one MAC/dot unit, and the published-poi
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pandas as pd
 
@@ -62,6 +63,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_option(mac)
     mac.set_defaults(func=run_mac)
 
+    export = actions.add_parser(
+        "export",
+        help="a hardware description as Accelergy tables, a Timeloop and a ZigZag architecture",
+        description="Write the costs of a hardware preset or YAML file for other tools: "
+        "Accelergy energy/area reference tables (accelergy_ert.yaml, accelergy_art.yaml), a "
+        "Timeloop architecture (timeloop_arch.yaml) and a ZigZag hardware file "
+        "(zigzag_hardware.yaml), into DIR.",
+        **examples("dse hw export edge-16nm -o out/edge-16nm-export"),
+    )
+    export.add_argument("hardware", help="preset name or path to a YAML file")
+    export.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    export.set_defaults(func=run_export)
+
     cal = actions.add_parser(
         "calibration",
         help="the models against the published 45 nm points",
@@ -84,25 +98,16 @@ def unit_report(unit) -> dict:
 def show_report(spec) -> dict:
     """Everything `dse hw show` prints, as one dict."""
     from hwmodels.accelerator import evaluate
-    from hwmodels.memory import off_chip, sram_area_um2, sram_pj_per_bit
-    from hwmodels.technology import SRAM_BITCELL_UM2, node_note
+    from hwmodels.export import buffers as buffer_costs
+    from hwmodels.memory import off_chip
+    from hwmodels.technology import node_note
     from workloads import Gemm, gemm_arrays
 
     tech = spec.tech()
     unit = spec.unit(at_node=True)
     design = spec.design()
-    buffers = []
-    for name, kib in (("weight", spec.weight_buffer_kib), ("activation", spec.act_buffer_kib),
-                      ("output", spec.out_buffer_kib)):  # fmt: skip
-        cap = kib * 1024
-        buffers.append(
-            {
-                "buffer": name,
-                "kib": kib,
-                "pj_per_bit": float(sram_pj_per_bit(cap, tech["sram_energy_factor"], tech)),
-                "area_mm2": float(sram_area_um2(cap, SRAM_BITCELL_UM2[spec.node_nm], tech) * 1e-6),
-            }
-        )
+    buffers = [{"buffer": b.operand, "kib": b.capacity_bytes / 1024, "pj_per_bit": b.pj_per_bit,
+                "area_mm2": b.area_um2 * 1e-6} for b in buffer_costs(spec)]  # fmt: skip
     mem = off_chip(spec.off_chip)
     gemms = gemm_arrays(
         [Gemm(n, "qkv", *shape, b_role="weight") for n, shape in EXAMPLE_GEMMS.items()]
@@ -201,6 +206,28 @@ def run_show(args: argparse.Namespace) -> int:
     print(_table(report["example_gemms"]))
     print("example energy (uJ): " + ", ".join(
         f"{k} {v:.4g}" for k, v in report["example_energy_uj"].items()))  # fmt: skip
+    return 0
+
+
+#: Files `dse hw export` writes, by what they hold.
+EXPORT_FILES = {"accelergy_ert.yaml": "ERT", "accelergy_art.yaml": "ART",
+                "timeloop_arch.yaml": "architecture", "zigzag_hardware.yaml": "zigzag"}  # fmt: skip
+
+
+def run_export(args: argparse.Namespace) -> int:
+    import yaml
+
+    from dse.files import write_atomic
+    from hwmodels.export import accelergy_tables, timeloop_architecture, zigzag_hardware
+    from hwmodels.presets import load
+
+    spec = load(args.hardware)
+    ert, art = accelergy_tables(spec)
+    docs = dict(zip(EXPORT_FILES, (ert, art, timeloop_architecture(spec), zigzag_hardware(spec))))
+    out = Path(args.output)
+    for name, doc in docs.items():
+        write_atomic(out / name, yaml.safe_dump(doc, sort_keys=False))
+    print(f"{spec.name}: wrote {', '.join(docs)} to {out}")
     return 0
 
 
