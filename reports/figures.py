@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 
 from dse.pareto import Objective, non_dominated
 from reports.html import esc
-from reports.labels import label, text
+from reports.labels import text, title
 from reports.sweep import PARALLEL_ROWS, Sweep
 from workloads import CLASSES
 
@@ -99,9 +99,10 @@ def log_scale(values: np.ndarray) -> bool:
 
 def _axis(s: Sweep, o: Objective, hint: bool = True) -> dict:
     better = f" ({'lower' if o.sense == 'min' else 'higher'} is better)" if hint else ""
-    return dict(title=esc(label(o.column) + better),
-                type="log" if s.memo(("log", o.column), log_scale, s.values(o.column)) else
-                "linear")
+    log = s.memo(("log", o.column), log_scale, s.values(o.column))
+    # log axes label the decades only (dtick 1 = one decade), as powers of ten
+    ticks = dict(dtick=1, exponentformat="power") if log else {}
+    return dict(title=esc(title(o.column) + better), type="log" if log else "linear", **ticks)
 
 
 def _bins(values: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -213,6 +214,8 @@ def parallel(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
     dims = []
     for v in s.variables:
         col = s.frame([v], rows)[v]
+        if col.nunique(dropna=False) < 2:  # a constant carries no information: no axis
+            continue
         if col.dtype.kind in "biuf":
             dims.append(dict(label=esc(v), values=col.to_numpy(dtype=float)))
         else:
@@ -223,9 +226,9 @@ def parallel(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
     for o in s.objectives:
         vals = s.values(o.column, rows)
         if _axis(s, o)["type"] == "log":
-            dims.append(dict(label=esc(f"log10 {label(o.column)}"), values=np.log10(vals)))
+            dims.append(dict(label=esc(f"log10 {title(o.column)}"), values=np.log10(vals)))
         else:
-            dims.append(dict(label=esc(label(o.column)), values=vals))
+            dims.append(dict(label=esc(title(o.column)), values=vals))
     scale = [[0, _MARKERS[INFEASIBLE]["color"]], [0.5, "#c3ccd6"], [1, _MARKERS[FRONT]["color"]]]
     fig = go.Figure(go.Parcoords(dimensions=dims, line=dict(color=colour, colorscale=scale,
                                                             cmin=0, cmax=2)))
@@ -233,13 +236,26 @@ def parallel(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
     return fig
 
 
+_DOT = " \u00b7 "  # between the values of a design in its label
+
+
 def selected_designs(s: Sweep) -> list[tuple[int, str]]:
-    """(row, label) of the front designs broken down: the knee and each objective's best."""
-    out = []
-    for row, roles in s.roles().items():
-        point = s.frame(["point"], np.array([row]))["point"].iloc[0]
-        out.append((row, esc(f"#{point} \u00b7 {', '.join(roles)}")))
-    return out
+    """(row, label) of the front designs broken down: the knee and each objective's best,
+    labelled by the design (its format names, then `variable value` for the others) and its
+    roles; the point number is added when two labels would be equal."""
+    roles = s.roles()
+    rows = np.array(list(roles), dtype=np.int64)
+    table = s.frame(["point", *s.variables], rows)
+    labels = []
+    for row in rows:
+        values = table.loc[row]
+        design = [str(values[v]) if isinstance(values[v], str) else f"{v} {text(values[v])}"
+                  for v in s.variables]  # fmt: skip
+        name = _DOT.join(design) or f"#{values['point']}"
+        labels.append(f"{name} ({', '.join(roles[row])})")
+    repeated = {lab for lab in labels if labels.count(lab) > 1}
+    return [(int(row), esc(lab if lab not in repeated else f"#{table.loc[row, 'point']} {lab}"))
+            for row, lab in zip(rows, labels)]
 
 
 def _bars(designs: list[tuple[int, str]], panels: list[tuple[str, str, list]],
@@ -306,5 +322,6 @@ def per_class(s: Sweep, designs: list[tuple[int, str]]) -> go.Figure:
                                  marker=dict(color=_CLASS_COLOURS[cls], size=9, symbol="diamond"),
                                  hovertemplate=f"%{{y}}<br>{esc(cls)}: %{{x:.3g}}<extra></extra>"),
                       row=1, col=3)
-    fig.update_xaxes(type="log", row=1, col=3)
+    fig.update_xaxes(type="log", dtick=1, exponentformat="power", title_text="output NMSE",
+                     row=1, col=3)
     return fig

@@ -36,6 +36,30 @@ def label(column: str) -> str:
     return column
 
 
+#: Words of column names written out in titles, and the unit words a title drops (the unit
+#: follows in brackets).
+_TITLE_WORDS = {"nmse": "NMSE", "sqnr": "SQNR", "ppl": "perplexity", "pe": "PE", "kv": "KV",
+                "dram": "DRAM", "sram": "SRAM", "edp": "EDP", "act": "activation", "w": "weight",
+                "a": "activation"}  # fmt: skip
+_UNIT_WORDS = {"db", "pct", "gb", "uj", "pj", "ms", "ns", "us", "mm2"}
+
+
+def title(column: str) -> str:
+    """An axis title for a metric column: its name in words with the unit in brackets
+    ("Energy per token [uJ]", "Tokens per second", "Model NMSE"); other columns as they are."""
+    known = _unit_and_meaning(column)
+    if known is None:
+        return column
+    words, unit = column.split("_"), known[0]
+    while len(words) > 1 and words[-1] in _UNIT_WORDS:
+        words.pop()
+    if words[-2:] == ["per", "s"]:
+        words[-1], unit = "second", "1"
+    text = " ".join(_TITLE_WORDS.get(w, w) for w in words)
+    text = text[0].upper() + text[1:]
+    return text if unit in ("1", "bool") else f"{text} [{unit}]"
+
+
 def meaning(column: str) -> str:
     """What a metric column holds ('' for design variables and other columns)."""
     known = _unit_and_meaning(column)

@@ -341,3 +341,47 @@ def test_parquet_report_reads_only_its_columns_and_matches_the_in_memory_one(qui
             == table["model_sqnr_db"].to_numpy()[s.detail]).all()
     from_file = write_report(tmp_path, plotly_js="cdn").read_text()
     assert from_file == build_report(table.drop(columns="unused_metric"), cfg, plotly_js="cdn")
+
+
+def test_axis_titles_are_words_with_units_and_log_axes_label_decades(quick, quick_html):
+    """Scatter axes are titled from the column registry ("Energy per token [uJ]"), never the
+    raw column name with its unit repeated; log axes put labels on decades only."""
+    _, cfg = quick
+    data = blocks(quick_html)
+    titles = {"model_nmse": "Model NMSE", "energy_per_token_uj": "Energy per token [uJ]",
+              "area_mm2": "Area [mm^2]", "tokens_per_s": "Tokens per second"}  # fmt: skip
+    seen = set()
+    for k in range(3):
+        layout = data[f"scatter-{k}-json"]["layout"]
+        for axis in ("xaxis", "yaxis"):
+            text_ = layout[axis]["title"]["text"]
+            assert "_" not in text_, text_
+            seen.add(text_.split(" (")[0])
+            if layout[axis].get("type") == "log":
+                assert layout[axis]["dtick"] == 1
+    wanted = {titles[o["column"]] for o in cfg["objectives"] if o["column"] in titles}
+    assert wanted and wanted <= seen
+
+
+def test_breakdowns_name_designs_and_parallel_axes_skip_constants(quick):
+    """Breakdown rows are labelled by the design's values and role (not "#237 - knee"), the
+    NMSE panel has an x title, and parallel coordinates spend no axis on a constant."""
+    from reports.figures import parallel, selected_designs
+    from reports.sweep import analyse
+
+    df, cfg = quick
+    s = analyse(df, cfg)
+    designs = selected_designs(s)
+    assert designs and all(not lab.startswith("#") for _, lab in designs)
+    for row, lab in designs:
+        design = df.iloc[row]
+        assert str(design["weight_format"]) in lab and str(design["act_format"]) in lab
+        assert lab.endswith(")") and ("knee" in lab or "best" in lab)
+    data = blocks(build_report(df, cfg, plotly_js="cdn"))
+    per_class = data["per-class-json"]["layout"]
+    assert per_class["xaxis3"]["title"]["text"] == "output NMSE"
+    constant = df.assign(pe_rows=16)  # one design variable takes a single value
+    s = analyse(constant, cfg)
+    groups = {"front": np.flatnonzero(s.front)}
+    labels = [d["label"] for d in parallel(s, groups).data[0].dimensions]
+    assert "pe_rows" not in labels and "pe_cols" in labels
