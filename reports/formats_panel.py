@@ -103,9 +103,11 @@ def _nmse(values: pd.Series) -> str:
     return med if v.min() == v.max() else f"{med} ({text(float(v.min()))}\u2013{text(v.max())})"
 
 
-def operand_panel(s: Sweep, op: Operand, table: dict) -> tuple[go.Figure, pd.DataFrame] | None:
+def operand_panel(s: Sweep, op: Operand, table: dict
+                  ) -> tuple[go.Figure | None, pd.DataFrame] | None:  # fmt: skip
     """(figure, NMSE table) of one operand, or None when no design variable sets its format;
-    `table` is the sweep's tensor statistics (`class_stats`)."""
+    the figure is None when no format of it can be drawn (all wider than MAX_DRAWN_BITS: the
+    panels would repeat the density alone). `table`: the sweep's tensor statistics."""
     columns = {c: op.format_variable(c, s.variables) for c in op.classes}
     classes = tuple(c for c in op.classes if columns[c])
     if not classes:
@@ -148,6 +150,8 @@ def operand_panel(s: Sweep, op: Operand, table: dict) -> tuple[go.Figure, pd.Dat
                          tickvals=[-(i + 1) * gap for i in range(len(formats))],
                          ticktext=[esc(f if levels[f] is not None else f"{f} (not drawn)")
                                    for f in formats], row=row + 1, col=col + 1)
+    if not shown:
+        return None, _nmse_table(s, op, columns, names)
     fig.update_layout(title=esc(f"{op.title}: levels over the fitted density"),
                       height=340 * nrows + 110, template="plotly_white",
                       margin=dict(l=30, r=20, t=80, b=40), legend=dict(orientation="h", y=-0.08))

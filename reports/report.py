@@ -79,7 +79,10 @@ def _formats(s: Sweep) -> str:
         panel = formats_panel.operand_panel(s, op, table)
         if panel:
             fig, nmse = panel
-            out.append(f"<h3>{esc(op.title)}</h3>" + figure(fig, f"formats-{op.prefix}")
+            drawn = (figure(fig, f"formats-{op.prefix}") if fig is not None else _note(
+                f"No format of the {op.title.lower()} is narrow enough to draw its levels "
+                f"(at most {formats_panel.MAX_DRAWN_BITS} bits)."))  # fmt: skip
+            out.append(f"<h3>{esc(op.title)}</h3>" + drawn
                        + "<p class=\"note\">NMSE by tensor class:</p>" + frame_table(nmse))
     if not out:
         return _note("No format is a design variable of this sweep.")

@@ -385,3 +385,15 @@ def test_breakdowns_name_designs_and_parallel_axes_skip_constants(quick):
     groups = {"front": np.flatnonzero(s.front)}
     labels = [d["label"] for d in parallel(s, groups).data[0].dimensions]
     assert "pe_rows" not in labels and "pe_cols" in labels
+
+
+def test_an_operand_whose_formats_cannot_be_drawn_gets_no_empty_density_panels(quick):
+    """Activations only in fp16/bf16 (too many levels to draw): no figure of seven density
+    panels saying "(not drawn)", a one-line note and the NMSE table instead."""
+    df, cfg = quick
+    cfg = copy.deepcopy(cfg)
+    cfg["space"]["act_format"] = ["bf16"]
+    html = build_report(df.assign(act_format="bf16"), cfg, plotly_js="cdn")
+    assert 'id="formats-act"' not in html and 'id="formats-weight"' in html
+    assert "No format of the activations is narrow enough to draw its levels" in html
+    assert "(not drawn)" not in html
