@@ -34,6 +34,10 @@ from workloads.operands import OPERANDS as OPERANDS  # re-exported for reports.r
 from workloads.operands import Operand
 
 MAX_DRAWN_BITS = 8  # wider elements (fp16, bf16) have too many levels to draw
+#: Format colours: plotly's Dark24 then Light24, 48 distinct colours before one repeats.
+PALETTE = (*qualitative.Dark24, *qualitative.Light24)
+#: Extra height (px) per format beyond 8 in each panel, so that the format rows stay apart.
+ROW_PX = 22
 TENSOR_BLOCK = 4096  # values per scale assumed for per-channel and per-tensor scaling
 VIEW_QUANTILE = 0.9995  # the x range stops at this quantile of the density, or the levels
 CAPTION = (
@@ -113,7 +117,7 @@ def operand_panel(s: Sweep, op: Operand, table: dict
     if not classes:
         return None
     names = list(dict.fromkeys(f for c in classes for f in s.categories(columns[c])))
-    colours = {f: qualitative.D3[i % len(qualitative.D3)] for i, f in enumerate(names)}
+    colours = {f: PALETTE[i % len(PALETTE)] for i, f in enumerate(names)}
     ncols = min(len(classes), 3)
     nrows = math.ceil(len(classes) / ncols)
     nus = {c: table[(op.stats_key, c)].nu for c in classes}
@@ -153,7 +157,8 @@ def operand_panel(s: Sweep, op: Operand, table: dict
     if not shown:
         return None, _nmse_table(s, op, columns, names)
     fig.update_layout(title=esc(f"{op.title}: levels over the fitted density"),
-                      height=340 * nrows + 110, template="plotly_white",
+                      height=(340 + ROW_PX * max(0, len(names) - 8)) * nrows + 110,
+                      template="plotly_white",
                       margin=dict(l=30, r=20, t=80, b=40), legend=dict(orientation="h", y=-0.08))
     return fig, _nmse_table(s, op, columns, names)
 

@@ -397,3 +397,25 @@ def test_an_operand_whose_formats_cannot_be_drawn_gets_no_empty_density_panels(q
     assert 'id="formats-act"' not in html and 'id="formats-weight"' in html
     assert "No format of the activations is narrow enough to draw its levels" in html
     assert "(not drawn)" not in html
+
+
+def test_formats_panel_gives_many_formats_distinct_colours_and_room():
+    """With 20 weight formats no colour repeats and the panels grow with the format rows."""
+    from reports.formats_panel import PALETTE, class_stats, operand_panel
+    from reports.sweep import analyse
+    from workloads.operands import WEIGHT
+
+    formats = [f"int{b}/g{g}" for b in (3, 4, 5, 6, 8) for g in (32, 64, 128, 256)]
+    cfg = copy.deepcopy(QUICKSTART_CONFIG)
+    cfg["space"]["weight_format"] = formats
+    df = results_table(QUICKSTART_CONFIG)
+    df["weight_format"] = [formats[i % len(formats)] for i in range(len(df))]
+    s = analyse(df, cfg)
+    fig, _ = operand_panel(s, WEIGHT, class_stats(cfg))
+    colours = {t.name: t.marker.color for t in fig.data if t.name in formats}
+    assert len(colours) == 20 and len(set(colours.values())) == 20
+    assert len(PALETTE) >= 40
+    cfg8 = copy.deepcopy(cfg)
+    cfg8["space"]["weight_format"] = formats[:8]
+    few = analyse(df.assign(weight_format=[formats[i % 8] for i in range(len(df))]), cfg8)
+    assert fig.layout.height > operand_panel(few, WEIGHT, class_stats(cfg8))[0].layout.height
