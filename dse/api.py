@@ -263,6 +263,7 @@ def whatif(config: Config, sets: Sequence[str]) -> dict:
             "hypervolume_after": hypervolume(matrix(f_a, objectives), ideal, nadir),
         },
         "sets": list(sets),
+        "objectives": {o.column: o.sense for o in objectives},
     }
 
 

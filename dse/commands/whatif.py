@@ -18,10 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
             "dse whatif configs/quickstart.yaml --set hardware.node_nm=5nm",
             "dse whatif configs/quickstart.yaml --set space.bandwidth_gbs=512 "
             "--set space.weight_format=nvfp4",
+            "dse whatif configs/quickstart.yaml --set hardware.node_nm=5nm "
+            "--html out/whatif-5nm.html",
         ),
     )
     p.add_argument("config", help="sweep file (YAML)")
     add_set_option(p, required=True)
+    p.add_argument("--html", metavar="PATH",
+                   help="also write a page with the tornado of the metrics' changes")
     add_json_option(p)
     p.set_defaults(func=handle)
 
@@ -31,6 +35,11 @@ def handle(args: argparse.Namespace) -> int:
     from dse.commands import print_json
 
     out = whatif(args.config, args.sets)
+    if args.html:
+        from dse.files import write_atomic
+        from reports.tornado import whatif_page
+
+        write_atomic(args.html, whatif_page(out))
     if args.json:
         out = dict(out, metrics=out["metrics"].reset_index(names="metric").to_dict("records"))
         print_json(out)
