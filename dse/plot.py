@@ -37,11 +37,15 @@ def sweep(results: Any, config: Any = None) -> Sweep:
 
 
 def _filled(s: Sweep, g: dict, fig: go.Figure) -> go.Figure:
+    """`fig` with the hover data `report.js` attaches in a report (see `reports.figures`)."""
     hover = figures.hover_data(s, g)
     for trace in fig.data:
-        name = str(getattr(trace, "meta", "") or "")
-        if name.startswith("hover:") and name[6:] in hover:
-            trace.customdata = hover[name[6:]]
+        field = str(getattr(trace, "meta", "") or "").split("|")[0]
+        if field.startswith("hover:"):
+            group, *part = field[6:].split(":")
+            rows = hover.get(group)
+            if rows is not None:
+                trace.customdata = rows[int(part[0]):int(part[1])] if part else rows
     return fig
 
 

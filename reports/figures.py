@@ -3,9 +3,15 @@ breakdowns of selected front designs.
 
 Rows are drawn in groups: `front`, `dominated` (feasible), `infeasible` (constraints not met)
 and, for large sweeps, `other` (rows outside the detail sample: drawn in the 2-D scatters as a
-density, a 2-D histogram of fixed size, so the page does not grow with the sweep). The hover
-text of a group is stored once in the page (`hover_data`) and attached by `report.js` to every
-trace whose `meta` is `hover:<group>`, so a large sweep's designs are not repeated per plot.
+density, a 2-D histogram of fixed size, so the page does not grow with the sweep). In the 2-D
+and 3-D views, front and dominated points are coloured by weight format and shaped by
+activation format (`reports.keys`): one trace per (group, weight format, activation format),
+the group's rows sorted so each trace is one slice of them. The hover text of a group is stored
+once in the page (`hover_data`) and attached by `report.js` to every trace whose `meta` is
+`hover:<group>` (all its rows) or `hover:<group>:<start>:<stop>` (a slice), so a large sweep's
+designs are not repeated per plot; `|symbol:<code>` in a `meta` ties the trace to the
+activation format legend entry whose `meta` is `toggle:symbol:<code>` (clicking it hides and
+shows them).
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from itertools import combinations
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.basedatatypes import BaseTraceType
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from dse.pareto import Objective, non_dominated
 from reports.html import esc
+from reports.keys import SYMBOLS, SYMBOLS_3D, Key, keys, slices, sort_rows
 from reports.labels import text, title
 from reports.sweep import PARALLEL_ROWS, Sweep
 from workloads import CLASSES
@@ -41,6 +49,12 @@ _MARKERS = {
     DOMINATED: dict(color="#8795a5", size=5, opacity=0.35),
     INFEASIBLE: dict(color="#d9534f", size=5, opacity=0.3, symbol="x"),
 }
+#: Front points coloured by format: larger, outlined in ink, so they stand out from the
+#: dominated points of the same colour.
+_KEYED_FRONT = dict(size=10, line=dict(color="#1d2733", width=1.2))
+#: Front points labelled by format in a 2-D scatter when that pair's front needs at most
+#: this many labels (a design choice: more overlap at the report's plot size).
+LABEL_MAX = 12
 _KNEE = dict(color="#f39c12", size=16, symbol="star", line=dict(color="#7a4a00", width=1))
 _LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=50),
                legend=dict(orientation="h", y=-0.18), hoverlabel=dict(align="left"))
@@ -58,7 +72,8 @@ BREAKDOWN_COLUMNS = (*(c for c, _ in _ENERGY + _AREA), "latency_per_token_ms",
 
 
 def groups(s: Sweep) -> dict[str, np.ndarray]:
-    """Row positions of each drawn group (rows with a non-finite objective are not drawn)."""
+    """Row positions of each drawn group (rows with a non-finite objective are not drawn);
+    front and dominated rows ordered by (weight format, activation format) key."""
     drawable = s.drawable()
     masks = {
         FRONT: s.front,
@@ -66,7 +81,11 @@ def groups(s: Sweep) -> dict[str, np.ndarray]:
         INFEASIBLE: ~s.feasible & s.detail & drawable,
         OTHER: ~s.detail & drawable,
     }
-    return {k: np.flatnonzero(m) for k, m in masks.items() if m.any()}
+    out = {k: np.flatnonzero(m) for k, m in masks.items() if m.any()}
+    for name in (FRONT, DOMINATED):
+        if name in out:
+            out[name] = sort_rows(out[name], *keys(s))
+    return out
 
 
 def hover_columns(s: Sweep) -> list[str]:
@@ -86,9 +105,114 @@ def hover_data(s: Sweep, g: dict[str, np.ndarray]) -> dict[str, list[list[str]]]
     return out
 
 
-def _hover(s: Sweep, name: str) -> dict:
+def _hover(s: Sweep, name: str, part: tuple[int, int] | None = None) -> dict:
+    """`meta` and hover template of a trace drawing group `name` (or the slice `part` of its
+    rows)."""
     lines = "<br>".join(f"{esc(c)}: %{{customdata[{i}]}}" for i, c in enumerate(hover_columns(s)))
-    return dict(meta=f"hover:{name}", hovertemplate=f"{lines}<extra>{esc(_NAMES[name])}</extra>")
+    meta = f"hover:{name}" + ("" if part is None else f":{part[0]}:{part[1]}")
+    return dict(meta=meta, hovertemplate=f"{lines}<extra>{esc(_NAMES[name])}</extra>")
+
+
+def _marker(name: str, colour: Key | None, c: int, symbol: Key | None, m: int,
+            scale: float) -> dict:
+    """The marker of a trace of group `name`, weight format `c`, activation format `m` (-1:
+    none); `scale` < 1: a 3-D scatter's (smaller, 3-D symbols)."""
+    marker = {**_MARKERS[name], **(_KEYED_FRONT if name == FRONT and colour else {})}
+    marker["size"] *= scale
+    if c >= 0 and colour:
+        marker["color"] = colour.colour(c)
+    if m >= 0 and symbol:
+        marker["symbol"] = symbol.symbol(m, SYMBOLS_3D if scale < 1 else SYMBOLS)
+    return marker
+
+
+def points(s: Sweep, g: dict[str, np.ndarray], coords: dict[str, np.ndarray], make: type,
+           scale: float = 1.0) -> list:
+    """The traces of the infeasible, dominated and front rows (in that order, the front on
+    top) at `coords` (axis -> values of every row): one per (group, weight format, activation
+    format) slice. With a weight format key, a format's traces share a legend group whose
+    entry is `format_legend`'s; the activation formats' entries are `symbol_legend`'s.
+    `make`: the plotly trace class."""
+    colour, symbol = keys(s)
+    traces, shown = [], set()
+    for name in (INFEASIBLE, DOMINATED, FRONT):
+        if name not in g:
+            continue
+        rows = g[name]
+        parts = ([(-1, -1, 0, len(rows))] if name == INFEASIBLE
+                 else slices(rows, colour, symbol))  # fmt: skip
+        for c, m, a, b in parts:
+            keyed = c >= 0 and colour is not None
+            group = f"colour:{c}" if keyed else name
+            hover = _hover(s, name, None if (a, b) == (0, len(rows)) else (a, b))
+            if m >= 0:
+                hover["meta"] += f"|symbol:{m}"
+            traces.append(make(
+                **{axis: v[rows[a:b]].astype(np.float32) for axis, v in coords.items()},
+                mode="markers", name=esc(colour.names[c] if keyed else _NAMES[name]),
+                legendgroup=group, showlegend=not keyed and group not in shown,
+                marker=_marker(name, colour, c, symbol, m, scale), **hover))
+            shown.add(group)
+    return traces
+
+
+def _legend_only(make: type, **kwargs: object) -> BaseTraceType:
+    """A trace drawing nothing, for a legend entry."""
+    empty = {axis: [None] for axis in ("xyz" if make is go.Scatter3d else "xy")}
+    return make(**empty, mode="markers", hoverinfo="skip", **kwargs)
+
+
+def format_legend(s: Sweep, make: type) -> list:
+    """One legend entry per weight format (a solid square of its colour) whose click hides
+    and shows that format's points (its legend group); none without a colour key."""
+    colour, _ = keys(s)
+    if colour is None:
+        return []
+    return [_legend_only(make, name=esc(n), legendgroup=f"colour:{c}",
+                         marker=dict(symbol="square", color=colour.colour(c), size=10))
+            for c, n in enumerate(colour.names)]
+
+
+def symbol_legend(s: Sweep, make: type) -> list:
+    """One legend entry per activation format (in the second legend) whose click hides or
+    shows that format's points (`report.js`); no entry without a symbol key."""
+    _, symbol = keys(s)
+    if symbol is None:
+        return []
+    table = SYMBOLS_3D if make is go.Scatter3d else SYMBOLS
+    return [_legend_only(make, name=esc(n), legend="legend2", meta=f"toggle:symbol:{m}",
+                         marker=dict(symbol=symbol.symbol(m, table), color="#5b6877", size=9))
+            for m, n in enumerate(symbol.names)]
+
+
+def legends(s: Sweep) -> dict:
+    """Layout of the legends: with format keys, the weight formats (and the other entries)
+    in a column on the right and the activation formats' symbols in a row on top; else the
+    plain legend in a row below the plot."""
+    colour, symbol = keys(s)
+    if not colour and not symbol:
+        return {}
+    out = dict(legend=dict(orientation="v", x=1.02, y=1, yanchor="top", font=dict(size=10),
+                           tracegroupgap=0, title=dict(text=esc(colour.title if colour else ""))),
+               margin=dict(l=60, r=20, t=90 if symbol else 50, b=50))
+    if symbol:
+        out["legend2"] = dict(orientation="h", x=0, y=1.02, yanchor="bottom",
+                              title=dict(text=esc(f"{symbol.title} (symbol):")),
+                              font=dict(size=10))
+    return out
+
+
+def _format_labels(s: Sweep, rows: np.ndarray) -> list[str]:
+    """Labels of the front points `rows` (in staircase order) by their formats ("nf4 ·
+    e4m3"): each label on the first of a run of points sharing it; none at all when that
+    leaves more than LABEL_MAX labels, or the sweep has no format key."""
+    keyed = [k for k in keys(s) if k is not None]
+    labels = [" · ".join(k.names[k.codes[r]] for k in keyed if k.codes[r] >= 0)
+              for r in rows]
+    shown = [lab if k == 0 or lab != labels[k - 1] else "" for k, lab in enumerate(labels)]
+    if not any(shown) or sum(map(bool, shown)) > LABEL_MAX:
+        return []
+    return [esc(lab) for lab in shown]
 
 
 def log_scale(values: np.ndarray) -> bool:
@@ -144,12 +268,7 @@ def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int,
     if OTHER in g:
         bins = bins if bins is not None else other_bins(s, g)
         fig.add_trace(density(bins[i], bins[j]))
-    for name in (INFEASIBLE, DOMINATED, FRONT):
-        if name in g:
-            rows = g[name]
-            fig.add_trace(trace(x=x[rows].astype(np.float32), y=y[rows].astype(np.float32),
-                                mode="markers", name=_NAMES[name], marker=_MARKERS[name],
-                                **_hover(s, name)))
+    fig.add_traces(points(s, g, {"x": x, "y": y}, trace))
     if FRONT in g:
         rows = g[FRONT]
         stair = rows[non_dominated(np.column_stack([oi.sign * x[rows], oj.sign * y[rows]]))]
@@ -157,10 +276,16 @@ def scatter_2d(s: Sweep, g: dict[str, np.ndarray], i: int, j: int,
         fig.add_trace(trace(x=x[stair], y=y[stair], mode="lines", line_shape="hv",
                             line=dict(color=_MARKERS[FRONT]["color"], width=1.2),
                             name="front of this pair", hoverinfo="skip"))
+        labels = _format_labels(s, stair)
+        if labels:
+            fig.add_trace(trace(x=x[stair], y=y[stair], mode="text", text=labels,
+                                textposition="top right", textfont=dict(size=9),
+                                showlegend=False, hoverinfo="skip"))
         fig.add_trace(trace(x=[x[s.knee]], y=[y[s.knee]], mode="markers", marker=_KNEE,
                             name="knee", hoverinfo="skip"))
-    fig.update_layout(title=esc(f"{oi.column} vs {oj.column}"), xaxis=x_axis, yaxis=y_axis,
-                      height=460, **_LAYOUT)
+    fig.add_traces(format_legend(s, trace) + symbol_legend(s, trace))
+    fig.update_layout(title=esc(f"{title(oi.column)} vs {title(oj.column)}"), xaxis=x_axis,
+                      yaxis=y_axis, height=460, **{**_LAYOUT, **legends(s)})
     return fig
 
 
@@ -181,23 +306,18 @@ def scatter_3d(s: Sweep, g: dict[str, np.ndarray]) -> go.Figure:
     """The first three objectives in 3-D (detail rows only)."""
     objs = s.objectives[:3]
     xyz = [s.values(o.column).astype(np.float32) for o in objs]
-    fig = go.Figure()
-    for name in (INFEASIBLE, DOMINATED, FRONT):
-        if name in g:
-            rows = g[name]
-            marker = {**_MARKERS[name], "size": _MARKERS[name]["size"] * 0.6}
-            fig.add_trace(go.Scatter3d(x=xyz[0][rows], y=xyz[1][rows], z=xyz[2][rows],
-                                       mode="markers", name=_NAMES[name], marker=marker,
-                                       **_hover(s, name)))
+    fig = go.Figure(points(s, g, dict(zip("xyz", xyz)), go.Scatter3d, scale=0.6))
     if s.knee is not None:
         fig.add_trace(go.Scatter3d(x=[xyz[0][s.knee]], y=[xyz[1][s.knee]], z=[xyz[2][s.knee]],
                                    mode="markers",
                                    name="knee", marker={**_KNEE, "size": 8, "symbol": "diamond"},
                                    hoverinfo="skip"))
+    fig.add_traces(format_legend(s, go.Scatter3d) + symbol_legend(s, go.Scatter3d))
     axes = {f"{a}axis": _axis(s, o, hint=False) for a, o in zip("xyz", objs)}
     fig.update_layout(scene=dict(**axes, aspectmode="cube",
                                  camera=dict(eye=dict(x=1.7, y=1.5, z=0.9))), height=640,
-                      title=esc(" / ".join(o.column for o in objs)), **_LAYOUT)
+                      title=esc(" / ".join(title(o.column) for o in objs)),
+                      **{**_LAYOUT, **legends(s)})
     return fig
 
 

@@ -14,6 +14,7 @@ from dse.files import write_atomic
 from dse.store import Layout
 from reports import figures, formats_panel
 from reports.html import PLOTLY_MODES, esc, figure, page
+from reports.keys import keys
 from reports.read import read_sweep
 from reports.sweep import DETAIL_ROWS, Sweep, analyse
 from reports.tables import (
@@ -30,6 +31,15 @@ _SCATTER_CAPTION = (
     "feasible designs); grey: dominated; red crosses: infeasible (constraints not met). The "
     "line is the front of this pair of objectives alone; the star is the knee. Hover a point "
     "for its whole design; drag to zoom, double-click to reset."
+)
+_KEYED_CAPTION = (
+    "Each point is a design: its colour is its weight format, its symbol its activation "
+    "format (legends on the right and on top; click an entry to hide or show its designs). "
+    "Large outlined points: the Pareto front over all objectives (non-dominated among the "
+    "feasible designs), labelled by their formats where there is room; small faint points: "
+    "dominated; red crosses: infeasible (constraints not met). The line is the front of this "
+    "pair of objectives alone; the star is the knee. Hover a point for its whole design; drag "
+    "to zoom, double-click to reset."
 )
 _KNEE_NOTE = (
     "The knee is the front design nearest the ideal point after scaling each objective to "
@@ -58,7 +68,8 @@ def _sampling_note(s: Sweep, g: dict) -> str:
 
 def _pareto(s: Sweep, g: dict) -> str:
     pairs = figures.scatters_2d(s, g)
-    out = [_sampling_note(s, g), _note(_SCATTER_CAPTION)]
+    keyed = any(k is not None for k in keys(s))
+    out = [_sampling_note(s, g), _note(_KEYED_CAPTION if keyed else _SCATTER_CAPTION)]
     if pairs:
         out.append('<div class="grid">'
                    + "".join(figure(f, f"scatter-{k}") for k, f in enumerate(pairs)) + "</div>")

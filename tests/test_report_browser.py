@@ -44,9 +44,22 @@ window.addEventListener("load", () => setTimeout(async () => {
     id: d.id, traces: d.data ? d.data.length : 0, drawn: !!d.querySelector(".main-svg"),
     types: d.data ? Array.from(new Set(d.data.map((t) => t.type))) : [] }));
   const scatter = document.getElementById("scatter-0");
-  const front = scatter.data.findIndex((t) => t.meta === "hover:front");
+  const front = scatter.data.findIndex((t) => String(t.meta).startsWith("hover:front"));
   Plotly.Fx.hover(scatter, [{ curveNumber: front, pointNumber: 0 }]);
   out.hover = Array.from(scatter.querySelectorAll(".hovertext")).map((e) => e.textContent);
+  // the first activation format's legend entry hides, then shows, that format's points
+  const entry = scatter.data.findIndex((t) => t.meta === "toggle:symbol:0");
+  const ofSymbol = () => scatter.data.filter((t) => String(t.meta).endsWith("|symbol:0"));
+  const others = () => scatter.data.filter((t) => /[|]symbol:[1-9]/.test(String(t.meta)));
+  out.symbolTraces = ofSymbol().length;
+  if (entry >= 0) {
+    scatter.emit("plotly_legendclick", { data: scatter.data, curveNumber: entry });
+    out.hidden = ofSymbol().map((t) => t.visible);
+    out.othersWhileHidden = others().map((t) => t.visible === undefined || t.visible === true);
+    out.entryWhileHidden = scatter.data[entry].visible;
+    scatter.emit("plotly_legendclick", { data: scatter.data, curveNumber: entry });
+    out.shownAgain = ofSymbol().map((t) => t.visible);
+  }
   const table = document.getElementById("front-table");
   const col = Array.from(table.tHead.rows[0].cells).findIndex((c) => c.textContent === "point");
   const points = () => Array.from(table.tBodies[0].rows, (r) => Number(r.cells[col].textContent));
@@ -161,6 +174,13 @@ def test_quickstart_report_in_chromium(chromium, tmp_path):
         assert plot["drawn"], plot
         assert plot["traces"] == len(figures[plot["id"]]["data"]) > 0, plot
     assert "parcoords" in result["plots"][expected.index("parallel")]["types"]
+
+    # the activation format legend hides and shows its points, and only those
+    assert result["symbolTraces"] > 0
+    assert result["hidden"] == [False] * result["symbolTraces"]
+    assert result["othersWhileHidden"] and all(result["othersWhileHidden"])
+    assert result["entryWhileHidden"] == "legendonly"
+    assert result["shownAgain"] == [True] * result["symbolTraces"]
 
     hover = "\n".join(result["hover"])
     for column in [*config.space, "model_nmse", "energy_per_token_uj", "area_mm2"]:
