@@ -22,6 +22,7 @@ from scipy import stats as sps
 
 from dse.errors import UserError
 from dse.formats import ChoiceFormat, Format, parse
+from dse.formats.registry import parameters
 from reports.html import esc
 from reports.labels import text
 from reports.sweep import Sweep
@@ -85,10 +86,15 @@ def _parts(fmt: Format) -> tuple[Format, ...]:
     return fmt.candidates if isinstance(fmt, ChoiceFormat) else (fmt,)
 
 
+def _widest(fmt: Format) -> int:
+    """Bits of the widest element of a format (of any of a choice format's candidates)."""
+    return max(p.element.bits for p in _parts(fmt))
+
+
 def scaled_levels(fmt: Format | None, dist) -> np.ndarray | None:
     """The format's levels scaled as the module doc says, or None when there are too many to
     draw (or the format is unknown)."""
-    if fmt is None or any(p.element.bits > MAX_DRAWN_BITS for p in _parts(fmt)):
+    if fmt is None or _widest(fmt) > MAX_DRAWN_BITS:
         return None
     top = block_max(dist, fmt.block_size or TENSOR_BLOCK)
     levels = []
@@ -163,21 +169,27 @@ def operand_panel(s: Sweep, op: Operand, table: dict
     return fig, _nmse_table(s, op, columns, names)
 
 
+def _by_class(s: Sweep, op: Operand, columns: dict[str, str | None]
+              ) -> dict[str, dict[str, pd.Series]]:  # fmt: skip
+    """Class -> format -> the class's NMSE values of the detail rows using that format."""
+    nmse = {c: f"{op.nmse}_{c}" for c in op.classes if columns[c] and s.has(f"{op.nmse}_{c}")}
+    r = s.frame(list(dict.fromkeys([*nmse.values(), *(columns[c] for c in nmse)])),
+                np.flatnonzero(s.detail))
+    return {c: dict(list(r[col].groupby(r[columns[c]].astype(str), observed=True)))
+            for c, col in nmse.items()}
+
+
 def _nmse_table(s: Sweep, op: Operand, columns: dict[str, str | None],
                 names: list[str]) -> pd.DataFrame:
     classes = [c for c in op.classes if columns[c]]
-    nmse = {c: f"{op.nmse}_{c}" for c in classes if s.has(f"{op.nmse}_{c}")}
-    r = s.frame(list(dict.fromkeys([*nmse.values(), *(columns[c] for c in nmse)])),
-                np.flatnonzero(s.detail))
-    by_class = {c: dict(list(r[col].groupby(r[columns[c]].astype(str), observed=True)))
-                for c, col in nmse.items()}
+    by_class = _by_class(s, op, columns)
     op_column = op.variable
     on_front = (s.frame([op_column], np.flatnonzero(s.front))[op_column].astype(str)
                 .value_counts() if s.has(op_column) else None)
     rows = []
     for f in names:
         fmt = known_format(f)
-        bits = max(p.element.bits for p in _parts(fmt)) if fmt else None
+        bits = _widest(fmt) if fmt else None
         drawn = ("no (unknown format)" if bits is None else "yes" if bits <= MAX_DRAWN_BITS
                  else f"no ({bits}-bit elements)")
         row = {"format": f, "bits/element": text(fmt.bits_per_element) if fmt else "",
@@ -187,3 +199,75 @@ def _nmse_table(s: Sweep, op: Operand, columns: dict[str, str | None],
             row[c] = _nmse(by_class[c][f]) if c in by_class and f in by_class[c] else ""
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _line_key(name: str) -> str:
+    """Formats joined by a line in `error_vs_bits`: the same family and the same non-numeric
+    parameters (numeric ones, e.g. a mix's p or a mantissa width, move along the line)."""
+    family, params = parameters(name)
+    fixed = [f"{k}={v}" for k, v in sorted(params.items()) if not _numeric(v)]
+    return family + (f"({', '.join(fixed)})" if fixed else "")
+
+
+def _numeric(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def error_vs_bits(s: Sweep) -> go.Figure | None:
+    """NMSE against bits per element (scales and selector bits included) of every format of
+    each operand that a design variable sets, one line per format family (`_line_key`),
+    log NMSE; None when no operand has a format variable or no NMSE column. A format's NMSE
+    is the median, over the operand's tensor classes, of its median per-class NMSE in the
+    drawn rows. Formats with elements wider than MAX_DRAWN_BITS (fp16, bf16 references) are
+    left out of a panel that has narrower ones: they would squeeze those into one corner."""
+    panels = []
+    for op in OPERANDS:
+        columns = {c: op.format_variable(c, s.variables) for c in op.classes}
+        by_class = _by_class(s, op, columns) if any(columns.values()) else {}
+        values: dict[str, list[float]] = {}
+        for formats in by_class.values():
+            for f, v in formats.items():
+                if v.notna().any():
+                    values.setdefault(f, []).append(float(v.median()))
+        points = [(f, known_format(f), float(np.median(v))) for f, v in values.items()]
+        points = [(f, fmt, e) for f, fmt, e in points if fmt and e > 0]
+        narrow = [p for p in points if _widest(p[1]) <= MAX_DRAWN_BITS]
+        points = [(f, fmt.bits_per_element, e) for f, fmt, e in (narrow or points)]
+        if points:
+            panels.append((op, points))
+    if not panels:
+        return None
+    fig = make_subplots(rows=1, cols=len(panels), horizontal_spacing=0.08,
+                        subplot_titles=[esc(op.title) for op, _ in panels])
+    lines = list(dict.fromkeys(_line_key(f) for _, pts in panels for f, _, _ in pts))
+    colours = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(lines)}
+    shown = set()
+    for col, (_, pts) in enumerate(panels, start=1):
+        for line in lines:
+            mine = sorted((b, e, f) for f, b, e in pts if _line_key(f) == line)
+            if not mine:
+                continue
+            bits, nmse, names = zip(*mine)
+            fig.add_trace(go.Scatter(
+                x=bits, y=nmse, text=[esc(f) for f in names], mode="lines+markers+text",
+                textposition=[("top center", "bottom center")[k % 2] for k in range(len(mine))],
+                textfont=dict(size=9), name=esc(line),
+                legendgroup=line, showlegend=line not in shown,
+                marker=dict(size=8, color=colours[line]), line=dict(color=colours[line]),
+                hovertemplate="%{text}: %{x:.4g} bits/element, NMSE %{y:.3g}<extra></extra>"),
+                row=1, col=col)
+            shown.add(line)
+        fig.update_xaxes(title_text="bits per element (scales and selectors included)",
+                         row=1, col=col)
+        decades = np.log10(max(e for _, _, e in pts) / min(e for _, _, e in pts))
+        ticks = dict(dtick=1, exponentformat="power") if decades >= 1 else {}
+        fig.update_yaxes(type="log", row=1, col=col, **ticks,
+                         title_text="NMSE (median over tensor classes)" if col == 1 else None)
+    fig.update_layout(title="Error vs bits per element, by format family", height=460,
+                      template="plotly_white", margin=dict(l=60, r=20, t=80, b=50),
+                      legend=dict(orientation="h", y=-0.2))
+    return fig

@@ -41,6 +41,14 @@ _KEYED_CAPTION = (
     "pair of objectives alone; the star is the knee. Hover a point for its whole design; drag "
     "to zoom, double-click to reset."
 )
+_BITS_CAPTION = (
+    "Each format's NMSE (median over the operand's tensor classes of the results' per-class "
+    "NMSE, drawn rows) against its storage bits per element, block scales and per-block "
+    "selector bits included. Lines join a family's formats (same element family and "
+    "non-numeric parameters), ordered by bits. Formats with elements wider than "
+    f"{formats_panel.MAX_DRAWN_BITS} bits (fp16, bf16) are left out when narrower ones are "
+    "drawn."
+)
 _KNEE_NOTE = (
     "The knee is the front design nearest the ideal point after scaling each objective to "
     "[0, 1] over the front."
@@ -97,7 +105,9 @@ def _formats(s: Sweep) -> str:
                        + "<p class=\"note\">NMSE by tensor class:</p>" + frame_table(nmse))
     if not out:
         return _note("No format is a design variable of this sweep.")
-    return _note(formats_panel.CAPTION) + "".join(out)
+    bits = formats_panel.error_vs_bits(s)
+    head = "" if bits is None else figure(bits, "error-vs-bits", _BITS_CAPTION)
+    return head + _note(formats_panel.CAPTION) + "".join(out)
 
 
 def _breakdowns(s: Sweep) -> str:

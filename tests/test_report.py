@@ -146,7 +146,7 @@ def test_every_plot_has_its_figure_and_hover_shows_the_whole_design(quick, quick
     data = blocks(quick_html)
     ids = re.findall(r'<div class="plotly-graph-div" id="([^"]+)"', quick_html)
     assert ids == ["scatter-0", "scatter-1", "scatter-2", "scatter-3d", "parallel",
-                   "formats-weight", "formats-act", "breakdown", "per-class"]
+                   "error-vs-bits", "formats-weight", "formats-act", "breakdown", "per-class"]
     assert all(data[f"{i}-json"]["data"] for i in ids)
     trace = next(t for t in data["scatter-0-json"]["data"]
                  if t.get("meta", "").startswith("hover:front"))

@@ -125,3 +125,28 @@ def test_a_sweep_with_one_format_or_too_many_keeps_the_plain_colours(quick):
                           "act_format": many + many[:1]})
     colour, symbol = keys(analyse(df, cfg))
     assert colour is not None and symbol is None
+
+
+def test_error_vs_bits_plots_each_formats_median_nmse_at_its_storage_bits(quick):
+    df, cfg = quick
+    from reports.formats_panel import error_vs_bits
+
+    fig = error_vs_bits(analyse(df, cfg))
+    drawn = {(t.xaxis, name): (x, y) for t in fig.data
+             for name, x, y in zip(t.text, t.x, t.y)}
+    # published storage: MXFP4 one 8-bit scale per 32 (OCP MX v1.0), NVFP4 one FP8 scale
+    # per 16 (NVIDIA), int4/g128 one FP32 scale per 128 (the grammar's default scale), E4M3
+    # per tensor
+    bits = {("x", "mxfp4"): 4.25, ("x", "nvfp4"): 4.5, ("x", "int4/g128"): 4.25,
+            ("x2", "e4m3"): 8.0, ("x2", "mxfp8e4m3"): 8.25}
+    for where, b in bits.items():
+        assert drawn[where][0] == pytest.approx(b)
+    linear = ("qkv", "o", "gate_up", "down", "lm_head")
+    for fmt in df["weight_format"].unique():
+        rows = df[df["weight_format"] == fmt]
+        want = np.median([rows[f"nmse_w_{c}"].median() for c in linear])
+        assert drawn[("x", fmt)][1] == pytest.approx(want, rel=1e-12)
+    acts = {name for axis, name in drawn if axis == "x2"}
+    assert acts == set(df["act_format"]) - {"fp16"}  # the 16-bit reference left out
+    lines = {t.name for t in fig.data}
+    assert "blockdialect(sel=min-error)" in lines and "mxfp4" in lines
