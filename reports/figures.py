@@ -30,6 +30,7 @@ from reports.keys import SYMBOLS, SYMBOLS_3D, Key, keys, slices, sort_rows
 from reports.labels import text, title
 from reports.sweep import PARALLEL_ROWS, Sweep
 from workloads import CLASSES
+from workloads.operands import OPERANDS
 
 #: 2-D scatters use WebGL (Scattergl) when they draw more points than this.
 WEBGL_ROWS = 5_000
@@ -444,4 +445,62 @@ def per_class(s: Sweep, designs: list[tuple[int, str]]) -> go.Figure:
                       row=1, col=3)
     fig.update_xaxes(type="log", dtick=1, exponentformat="power", title_text="output NMSE",
                      row=1, col=3)
+    return fig
+
+
+#: Front designs shown in the format map at most (evenly spread along the first objective).
+MAP_ROWS = 30
+
+
+def _map_rows(s: Sweep) -> np.ndarray:
+    """Front rows ordered by the first objective, thinned evenly to MAP_ROWS, the knee and
+    the bests always kept."""
+    rows = np.flatnonzero(s.front)
+    o = s.objectives[0]
+    rows = rows[np.argsort(o.sign * s.values(o.column, rows), kind="stable")]
+    if len(rows) > MAP_ROWS:
+        keep = set(rows[np.linspace(0, len(rows) - 1, MAP_ROWS).round().astype(int)])
+        keep |= set(s.roles())
+        rows = np.array([r for r in rows if r in keep])
+    return rows
+
+
+def format_map(s: Sweep) -> go.Figure | None:
+    """Per-class formats of the front designs (rows, ordered by the first objective) for each
+    operand with a per-class format variable (`weight_format_qkv`, ...): one column per
+    tensor class, the format's name in the cell, shaded by its bits per element; None when
+    no operand is chosen per class (every class then has the design's one format)."""
+    from reports.formats_panel import known_format
+
+    ops = [op for op in OPERANDS if any(op.class_variable(c) in s.variables for c in op.classes)]
+    if not ops or not s.front.any():
+        return None
+    rows = _map_rows(s)
+    roles = s.roles()
+    points = s.frame(["point"], rows)["point"].to_numpy()
+    labels = [f"#{p}" + (f" ({', '.join(roles[r])})" if r in roles else "")
+              for r, p in zip(rows, points)]
+    fig = make_subplots(rows=1, cols=len(ops), horizontal_spacing=0.06, shared_yaxes=True,
+                        subplot_titles=[esc(op.title) for op in ops])
+    for col, op in enumerate(ops, start=1):
+        classes = [c for c in op.classes if op.format_variable(c, s.variables)]
+        table = s.frame([op.format_variable(c, s.variables) for c in classes], rows)
+        names = table.astype(str).to_numpy()
+        bits = np.vectorize(lambda f: (fmt.bits_per_element if (fmt := known_format(f))
+                                       else np.nan), otypes=[float])(names)
+        nmse = np.column_stack([s.values(f"{op.nmse}_{c}", rows) if s.has(f"{op.nmse}_{c}")
+                                else np.full(len(rows), np.nan) for c in classes])
+        fig.add_trace(go.Heatmap(
+            x=classes, y=[esc(lab) for lab in labels], z=bits, text=[[esc(v) for v in r]
+                                                                     for r in names],
+            texttemplate="%{text}", textfont=dict(size=10), customdata=nmse,
+            colorscale="Blues", reversescale=True, zmin=np.nanmin(bits), zmax=np.nanmax(bits),
+            showscale=col == 1, colorbar=dict(title="bits per element", thickness=10),
+            hovertemplate="%{y}, %{x}: %{text}<br>%{z:.4g} bits/element, NMSE %{customdata:.3g}"
+                          "<extra></extra>"), row=1, col=col)
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_layout(title="Per-class formats of the front designs (ordered by "
+                      + esc(title(s.objectives[0].column)) + ")",
+                      height=140 + 22 * len(rows), template="plotly_white",
+                      margin=dict(l=60, r=20, t=70, b=40))
     return fig

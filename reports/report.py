@@ -121,7 +121,19 @@ def _breakdowns(s: Sweep) -> str:
                      "(compute_bound_fraction) and the rest, memory-bound.")
             + figure(figures.per_class(s, designs), "per-class",
                      "Per-layer contribution by tensor class (qkv, o, gate_up, down, lm_head, "
-                     "attention score and context)."))
+                     "attention score and context).")
+            + _format_map(s))
+
+
+def _format_map(s: Sweep) -> str:
+    fig = figures.format_map(s)
+    if fig is None:
+        return ""
+    return figure(fig, "format-map", (
+        "Mixed designs: each front design's format per tensor class (cells shaded by bits per "
+        f"element; at most {figures.MAP_ROWS} designs, evenly spread along the first "
+        "objective, the knee and the bests always shown). Hover a cell for the class's "
+        "output NMSE."))
 
 
 def _front(s: Sweep, front: pd.DataFrame) -> str:

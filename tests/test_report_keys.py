@@ -150,3 +150,31 @@ def test_error_vs_bits_plots_each_formats_median_nmse_at_its_storage_bits(quick)
     assert acts == set(df["act_format"]) - {"fp16"}  # the 16-bit reference left out
     lines = {t.name for t in fig.data}
     assert "blockdialect(sel=min-error)" in lines and "mxfp4" in lines
+
+
+def test_format_map_shows_each_front_designs_per_class_formats_at_their_bits(quick):
+    from dse.formats import parse
+    from reports.figures import MAP_ROWS, format_map
+
+    assert format_map(analyse(*quick)) is None  # one format for every class: no map
+    rng = np.random.default_rng(5)
+    n = 400
+    choice = [f"fp4fp8(p={p:g})" for p in (0, 0.25, 0.5, 1)] + ["e4m3"]
+    formats = {f"weight_format_{c}": list(rng.choice(choice, n)) for c in ("qkv", "o", "down")}
+    df, cfg = _synthetic(formats)
+    df["energy_per_token_uj"] = 1 - df["model_nmse"]  # every design on the front
+    s = analyse(df, cfg)
+    fig = format_map(s)
+    heat = fig.data[0]
+    assert list(heat.x) == ["qkv", "o", "down"]
+    assert s.front.sum() == n and MAP_ROWS <= len(heat.y) <= MAP_ROWS + len(s.roles())
+    for label, names, bits in zip(heat.y, heat.text, heat.z):
+        row = df[df["point"] == int(label.split()[0][1:])].iloc[0]
+        assert list(names) == [row[f"weight_format_{c}"] for c in heat.x]
+        assert list(bits) == pytest.approx([parse(f).bits_per_element for f in names])
+    shown = {int(lab.split()[0][1:]) for lab in heat.y}
+    assert {int(df["point"].iloc[r]) for r in s.roles()} <= shown
+    assert shown <= set(df["point"][s.front])
+    nmse = df.set_index("model_nmse").loc[sorted(df["model_nmse"][s.front])]
+    assert [int(lab.split()[0][1:]) for lab in heat.y] == [
+        p for p in nmse["point"] if p in shown]  # ordered by the first objective
