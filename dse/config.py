@@ -73,6 +73,26 @@ _constraint = Record(
     required=("column",),
     doc="bounds on a result column (min and/or max)",
 )
+#: Kinds of the `figures:` section (drawn by `reports.study.FIGURE_KINDS`, which a test ties
+#: to this list): `error-vs-nu` plots the analytic NMSE of formats against the Student-t nu.
+FIGURE_KINDS = ("error-vs-nu",)
+#: The smallest nu the analytic error model takes (`dse.error.analytic`: its variance needs
+#: nu > 2; below 2.1 it refuses).
+_MIN_NU = 2.1
+_figure = Record(
+    {
+        "kind": Str(choices=FIGURE_KINDS),
+        "title": Str(),
+        "formats": ListOf(Str(validate=_format_name), min_items=1,
+                          doc="format names, one line each"),
+        "nu": ListOf(Num(_MIN_NU, allow_inf=True), min_items=2,
+                     doc="Student-t nu values (.inf: normal)"),
+        "relative_to": Str(validate=_format_name,
+                           doc="divide every NMSE by this format's"),
+    },
+    required=("kind", "formats", "nu"),
+    doc="a figure of the report's Study section",
+)
 
 
 @cache
@@ -145,6 +165,8 @@ def schema() -> Record:
                 # no default for csv: a default would change the config hash of older runs
                 defaults={"report": True},
             ),
+            # no default: an empty list would change the config hash of older runs
+            "figures": ListOf(_figure, doc="figures computed for the report (Study section)"),
         },
         required=("workload", "space", "objectives"),
         defaults={"hardware": {}, "constraints": [], "search": {}, "output": {}},

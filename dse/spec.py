@@ -158,6 +158,7 @@ class SweepSpec:
     space: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     constraints: tuple[Constraint, ...] = ()
     search: SearchSpec = field(default_factory=SearchSpec)
+    figures: tuple[Mapping[str, Any], ...] = ()  # the report's `figures:` entries
 
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any]) -> SweepSpec:
@@ -173,6 +174,7 @@ class SweepSpec:
             constraints=constraints_of(cfg.get("constraints") or ()),
             search=SearchSpec(**{k: _frozen(v) for k, v in cfg["search"].items()}),
             output=OutputSpec(**cfg["output"]),
+            figures=tuple(_frozen(f) for f in cfg.get("figures") or ()),
         )
 
     @cached_property
@@ -229,4 +231,6 @@ class SweepSpec:
             search=search,
             output=output,
         )
+        if self.figures:
+            out["figures"] = [_plain(f) for f in self.figures]
         return out

@@ -94,20 +94,31 @@ def _parquet(path: Path, config: dict, run_info: dict | None) -> Sweep:
 
 
 def read_sweep(results_dir: str | Path) -> Sweep:
-    """The analysed sweep of an output directory (or results file) with its config.yaml and
-    optional run.json."""
+    """The analysed sweep of an output directory (or results file) with its config.yaml,
+    optional run.json and the search strategy's trace, if written."""
     p = Path(results_dir)
     base = Layout(p if p.is_dir() else p.parent)
-    try:
-        run_info = json.loads(base.run_info.read_text())
-    except (OSError, ValueError):
-        run_info = None
+    run_info = _json(base.run_info)
     parquet = base.results if p.is_dir() else p
     if parquet.suffix != ".parquet" or not parquet.is_file():
-        return analyse(*read_results(results_dir), run_info)
-    config = load_yaml(base.config, "sweep config") if base.config.exists() else {}
+        s = analyse(*read_results(results_dir), run_info)
+    else:
+        config = load_yaml(base.config, "sweep config") if base.config.exists() else {}
+        try:
+            s = _parquet(parquet, config if isinstance(config, dict) else {}, run_info)
+        except (pa.ArrowException, OSError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(f"cannot read the results table {str(parquet)!r}: {first}") from None
+    method = str((s.config.get("search") or {}).get("method", "grid"))
+    trace = _json(base.trace(method))
+    return dataclasses.replace(s, traces={method: trace}) if trace is not None else s
+
+
+def _json(path: Path) -> dict | None:
+    """A JSON object file's content; None when it is missing or not a JSON object (run
+    metadata and traces are optional: the report says less without them)."""
     try:
-        return _parquet(parquet, config if isinstance(config, dict) else {}, run_info)
-    except (pa.ArrowException, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"cannot read the results table {str(parquet)!r}: {first}") from None
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

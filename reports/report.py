@@ -16,6 +16,7 @@ from reports import figures, formats_panel
 from reports.html import PLOTLY_MODES, esc, figure, page
 from reports.keys import keys
 from reports.read import read_sweep
+from reports.study import study_figures
 from reports.sweep import DETAIL_ROWS, Sweep, analyse
 from reports.tables import (
     best_table,
@@ -188,8 +189,10 @@ def render(s: Sweep, plotly_js: str = "embed", path: str | Path | None = None) -
     front = front_rows(s)
     config = s.config
     name = str(config.get("name") or "sweep")
+    study = study_figures(s)
     sections = [
         ("summary", "Summary", _summary(s)),
+        *([("study", "Study", "".join(figure(f, i, c) for i, f, c in study))] if study else []),
         ("pareto", "Pareto views", _pareto(s, g)),
         ("formats", "Formats", _formats(s)),
         ("breakdowns", "Breakdowns", _breakdowns(s)),

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,7 +48,8 @@ class Sweep:
     drawn in detail; `has`, `values` and `frame` read a column from either. The front is the
     table's `on_front` column when it has one (as `dse run` writes it), else the non-dominated
     set of the feasible rows; `best` maps each objective column to the row of
-    its best feasible value.
+    its best feasible value. `traces`: the search strategy's trace (`<output>/<method>.json`)
+    when it was read, for the report's Study section.
     """
 
     results: pd.DataFrame
@@ -61,6 +63,7 @@ class Sweep:
     best: dict[str, int]
     shuffled: np.ndarray  # the first SAMPLE_MAX rows other than front and bests, seeded order
     details: pd.DataFrame | None = None
+    traces: Mapping[str, Any] = field(default_factory=dict)  # search method -> its trace
     _memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def memo(self, key: object, fn: Callable, *args: object) -> object:
