@@ -80,3 +80,24 @@ def per_class(results: Any, config: Any = None) -> go.Figure:
     """Each tensor class's energy, latency and output NMSE for the selected designs."""
     s = sweep(results, config)
     return figures.per_class(s, figures.selected_designs(s))
+
+
+def error_vs_bits(results: Any, config: Any = None) -> go.Figure | None:
+    """NMSE against bits per element of the sweep's formats, one line per family (None when
+    no format is a design variable)."""
+    from reports.formats_panel import error_vs_bits as draw
+
+    return draw(sweep(results, config))
+
+
+def format_map(results: Any, config: Any = None) -> go.Figure | None:
+    """Per-class formats of the front designs (None unless formats are chosen per class)."""
+    return figures.format_map(sweep(results, config))
+
+
+def study(results: Any, config: Any = None) -> list[go.Figure]:
+    """The report's Study figures: the search strategy's (from its trace: pass an output
+    directory) and those of the sweep file's `figures:` section."""
+    from reports.study import study_figures
+
+    return [fig for _, fig, _ in study_figures(sweep(results, config))]

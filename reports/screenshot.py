@@ -1,6 +1,7 @@
-"""Headless Chromium for reports: find a browser, load a report, take a screenshot.
+"""Headless Chromium for reports: find a browser, load a report, take a screenshot of the
+page's top or of one of its figures.
 
-    python -m reports.screenshot REPORT.html OUT.png [--size 1400x2000]
+    python -m reports.screenshot REPORT.html OUT.png [--size 1400x2000] [--figure ID]
 
 WebGL runs on SwiftShader (software), so the WebGL plots render without a GPU.
 """
@@ -8,6 +9,8 @@ WebGL runs on SwiftShader (software), so the WebGL plots render without a GPU.
 from __future__ import annotations
 
 import argparse
+import html
+import re
 import shutil
 import subprocess
 import tempfile
@@ -60,14 +63,42 @@ def screenshot(html_path: str | Path, png_path: str | Path, width: int = 1400,
     return png
 
 
+def figure_screenshot(report: str | Path, figure_id: str, png_path: str | Path,
+                      width: int = 1200, height: int = 480) -> Path:
+    """A PNG of one figure of a report (its id: the plot's div id, e.g. `scatter-0`,
+    `study-policies`), drawn alone at `width` x `height` pixels without its hover data."""
+    from plotly.io import from_json
+
+    text = Path(report).read_text(encoding="utf-8")
+    found = re.search(rf'<script type="application/json" id="{re.escape(figure_id)}-json">'
+                      r"(.*?)</script>", text, re.S)
+    if found is None:
+        ids = re.findall(r'<div class="plotly-graph-div" id="([^"]+)"', text)
+        raise ValueError(f"no figure {figure_id!r} in {report}; its figures: {', '.join(ids)}")
+    # the page escapes <, > and & in JSON as \u003c-style sequences: plain JSON already
+    fig = from_json(found.group(1), skip_invalid=True)
+    fig.update_layout(width=width, height=height)
+    with tempfile.TemporaryDirectory(prefix="dse-figure-") as tmp:
+        page = Path(tmp) / f"{html.escape(figure_id)}.html"
+        fig.write_html(page, include_plotlyjs=True, full_html=True,
+                       config={"staticPlot": True})
+        return screenshot(page, png_path, width, height)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("html")
     ap.add_argument("png")
-    ap.add_argument("--size", default="1400x2000", help="WIDTHxHEIGHT in pixels")
+    ap.add_argument("--size", default=None, help="WIDTHxHEIGHT in pixels (default 1400x2000, "
+                    "1200x480 with --figure)")
+    ap.add_argument("--figure", help="the id of one figure to draw alone (e.g. scatter-0)")
     args = ap.parse_args()
-    width, height = (int(v) for v in args.size.split("x"))
-    print(screenshot(args.html, args.png, width, height))
+    size = args.size or ("1200x480" if args.figure else "1400x2000")
+    width, height = (int(v) for v in size.split("x"))
+    if args.figure:
+        print(figure_screenshot(args.html, args.figure, args.png, width, height))
+    else:
+        print(screenshot(args.html, args.png, width, height))
 
 
 if __name__ == "__main__":

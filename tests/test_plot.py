@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from report_data import QUICKSTART_CONFIG, results_table
 
 import dse.plot
@@ -49,3 +50,16 @@ def test_the_other_figures_and_a_results_directory(quick, tmp_path):
     dse.run(ROOT / "configs" / "quickstart.yaml", output_dir=out, report=False)
     fig = dse.plot.front(out)
     assert any(str(t.meta).startswith("hover:front") for t in fig.data)
+
+
+def test_error_vs_bits_format_map_and_study_figures(quick, tmp_path):
+    df, cfg = quick
+    bits = dse.plot.error_vs_bits(df, cfg)
+    assert {t.name for t in bits.data} >= {"mxfp4", "nvfp4"}
+    assert dse.plot.format_map(df, cfg) is None  # one weight format for every class
+    assert dse.plot.study(df, cfg) == []  # grid search, no figures: section
+    study_cfg = yaml.safe_load((ROOT / "configs" / "student-t-formats.yaml").read_text())
+    out = tmp_path / "st"
+    dse.run(study_cfg, output_dir=out, report=False)
+    (fig,) = dse.plot.study(out)
+    assert [t.name for t in fig.data] == study_cfg["figures"][0]["formats"]

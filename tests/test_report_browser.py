@@ -226,3 +226,30 @@ def test_markup_in_user_strings_shows_as_text(chromium, tmp_path):
     assert result["boldTspans"] == 0
     assert f"weight_format: {evil}" in "\n".join(result["hover"])
     assert evil in result["csv"]
+
+
+def test_a_study_report_draws_its_study_and_format_map_figures(chromium, tmp_path):
+    """The FP4/FP8 mix study (three fractions): its Study figure from the strategy's trace and
+    the per-class format map load and draw without errors; one figure screenshots alone."""
+    import yaml
+
+    from reports.screenshot import figure_screenshot
+
+    cfg = yaml.safe_load((QUICKSTART.parent / "fp4-fp8-mix.yaml").read_text())
+    cfg["search"]["options"]["fractions"] = [0, 0.5, 1]
+    out = tmp_path / "mix"
+    dse.run(cfg, output_dir=out, report=True)
+    report = (out / "report.html").read_text()
+    result = probe(report, tmp_path)
+    assert result["errors"] == []
+    drawn = {p["id"]: p for p in result["plots"]}
+    for plot in ("study-policies", "format-map", "error-vs-bits", "scatter-0"):
+        assert drawn[plot]["drawn"] and drawn[plot]["traces"] > 0, plot
+    assert "heatmap" in drawn["format-map"]["types"]
+
+    png = figure_screenshot(out / "report.html", "study-policies", tmp_path / "p.png", 900, 400)
+    pixels = png_pixels(png)
+    assert pixels.shape[:2] == (400, 900)
+    assert len(np.unique(pixels[..., :3].reshape(-1, 3), axis=0)) > 50, "blank figure?"
+    with pytest.raises(ValueError, match=r"no figure 'nope'.*study-policies"):
+        figure_screenshot(out / "report.html", "nope", tmp_path / "n.png")

@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from anda_ratios import ratios
-from make_figures import study_config
+from study_numbers import study_config
 
 import dse
 
