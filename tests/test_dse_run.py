@@ -304,3 +304,26 @@ def test_a_strategy_returns_what_it_evaluated(tmp_path):
     assert json.loads((first.dir / "run.json").read_text())["evaluated_this_run"] == 0
     assert SearchResult.__dataclass_params__.frozen
     assert all(s.name == name for name, s in strategies().items())
+
+
+def test_a_format_outside_the_error_model_makes_its_points_infeasible_not_the_sweep_fail(
+        tmp_path, capsys):
+    """A 2-D tile format has no analytic error model: its design points are infeasible with
+    a one-line warning naming it; every other point is as without it."""
+    cfg = small(tmp_path)
+    cfg["space"]["weight_format"] = ["int4/g128", "e4m3/128x128"]
+    cfg["space"]["act_format"] = ["e4m3"]
+    table = dse.run(cfg, output_dir=tmp_path / "tile", report=False)
+    err = capsys.readouterr().err
+    assert err.count("e4m3/128x128: 2-D tile scaling has no analytic model") == 1
+    assert "infeasible" in err
+    tile = table["weight_format"] == "e4m3/128x128"
+    assert tile.any() and (~tile).any()
+    assert table.loc[tile, "model_nmse"].isna().all() and not table.loc[tile, "feasible"].any()
+    assert not table.loc[tile, "on_front"].any()
+    alone = dict(cfg, space={**cfg["space"], "weight_format": ["int4/g128"]})
+    ref = dse.run(alone, output_dir=tmp_path / "ref", report=False)
+    mine = table.loc[~tile].reset_index(drop=True)
+    assert np.array_equal(mine["model_nmse"].to_numpy(), ref["model_nmse"].to_numpy())
+    assert main(["error", "e4m3/128x128", "--nu", "5"]) == 2  # asked directly: a clear no
+    assert "2-D tile scaling" in capsys.readouterr().err

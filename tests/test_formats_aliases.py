@@ -5,7 +5,6 @@ ml_dtypes' value sets), compressed-tensors schemes (a sweep variable), HuggingFa
 from __future__ import annotations
 
 import json
-import re
 
 import ml_dtypes
 import numpy as np
@@ -74,16 +73,14 @@ def _sweep(space: dict):
 @pytest.mark.parametrize("name", sorted(SCHEMES))
 def test_a_scheme_is_its_weight_and_activation_formats(name):
     s = SCHEMES[name]
-    try:
-        by_formats = _sweep({"weight_format": [s.weights], "act_format": [s.activations]})
-    except UserError as exc:  # FP8_BLOCK: 2-D tiles have no analytic error model yet
-        with pytest.raises(UserError, match=re.escape(str(exc))):
-            _sweep({"scheme": [name.lower()]})
-        return
-    by_scheme, by_formats = _sweep({"scheme": [name.lower()]}).iloc[0], by_formats.iloc[0]
+    by_formats = _sweep({"weight_format": [s.weights], "act_format": [s.activations]}).iloc[0]
+    by_scheme = _sweep({"scheme": [name.lower()]}).iloc[0]
     for col in ("model_nmse", "bits_per_weight", "bits_per_act", "bits_per_kv", "tokens_per_s",
                 "energy_per_token_uj"):  # fmt: skip
-        assert by_scheme[col] == by_formats[col], col
+        # FP8_BLOCK's 2-D tiles have no analytic error model: NaN error on both sides
+        assert by_scheme[col] == by_formats[col] or (
+            col == "model_nmse" and np.isnan(by_scheme[col]) and np.isnan(by_formats[col])
+            and "x" in s.weights), col
 
 
 def test_an_operand_variable_overrides_the_scheme_and_bad_schemes_are_named():

@@ -39,7 +39,7 @@ from dse.error.blockmax import MaxNodes, max_range, nodes, shared_nodes
 from dse.error.codebook import TINY, Codebook, ScaledCells, codebook, max_error
 from dse.error.pieces import capped, piece_sums
 from dse.error.student import Student
-from dse.errors import UserError
+from dse.errors import ModelLimitError
 from dse.formats import ChoiceFormat, ScaledFormat
 
 #: Equispaced log2 offsets of sigma averaged over for scale rules that are not scale-invariant
@@ -239,13 +239,14 @@ def cap_of(fmt: ScaledFormat | ChoiceFormat, amax: float) -> float | None:
 
 
 def check_scaled(fmt: ScaledFormat) -> None:
-    """UserError for records the analytic model does not cover."""
+    """ModelLimitError for records the analytic model does not cover (valid formats: a
+    model limit, not an input mistake)."""
     if fmt.blocking.two_dimensional:
-        raise UserError(
+        raise ModelLimitError(
             f"{fmt.name}: 2-D tile scaling has no analytic model yet; use method='montecarlo'"
         )
     if fmt.element.bits > 16:
-        raise UserError(
+        raise ModelLimitError(
             f"{fmt.name}: the analytic model enumerates the element's values and "
             f"supports elements of at most 16 bits, not {fmt.element.bits}"
         )

@@ -23,6 +23,7 @@ import numpy as np
 from dse.accuracy import ppl_change_pct
 from dse.error import error, gemm_nmse
 from dse.error.profile import fit_level
+from dse.errors import ModelLimitError, warn
 from dse.evaluation.context import EvalContext
 from dse.evaluation.formats import Names
 from dse.formats import ScaledFormat, parse
@@ -48,6 +49,7 @@ class ErrorStage:
     def __init__(self, ctx: EvalContext):
         self.ctx = ctx
         self._cache: dict[tuple, tuple[float, bool]] = {}
+        self._refused: set[str] = set()  # formats the error model has no model of
 
     def operand(self, name: str, stats: TensorStats, k: int, size: int) -> tuple[float, bool]:
         """(NMSE, exact) of format `name` on an operand with `stats`, reduction length k and
@@ -58,8 +60,16 @@ class ErrorStage:
         key = (name, nu, k, size, stats.sigma)
         if key not in self._cache:
             channel = isinstance(fmt, ScaledFormat) and fmt.blocking.per_channel
-            r = error(fmt, nu, block=k if channel else None, tensor_size=size, sigma=stats.sigma)
-            self._cache[key] = (r.nmse, r.exact)
+            try:
+                r = error(fmt, nu, block=k if channel else None, tensor_size=size,
+                          sigma=stats.sigma)
+                self._cache[key] = (r.nmse, r.exact)
+            except ModelLimitError as exc:  # no model of this format: its points infeasible
+                if name not in self._refused:
+                    warn(f"{exc}; the design points using it have no error (NaN) and are "
+                         "infeasible")
+                    self._refused.add(name)
+                self._cache[key] = (np.nan, False)
         return self._cache[key]
 
     def __call__(self, names: dict[tuple[str, str], Names]) -> Errors:
