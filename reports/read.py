@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dse.errors import UserError, load_yaml
+from dse.errors import UserError, load_yaml, warn
 from dse.store import Layout, read_results
 from reports.figures import BREAKDOWN_COLUMNS
 from reports.formats_panel import OPERANDS
@@ -115,10 +115,17 @@ def read_sweep(results_dir: str | Path) -> Sweep:
 
 
 def _json(path: Path) -> dict | None:
-    """A JSON object file's content; None when it is missing or not a JSON object (run
-    metadata and traces are optional: the report says less without them)."""
+    """A JSON object file's content, or None: run metadata and traces are optional, so the
+    report says less without them; a file that is there but unreadable or not a JSON object
+    gets a warning naming it."""
+    if not path.exists():
+        return None
     try:
         value = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        warn(f"{path} is unreadable ({type(exc).__name__}): the report leaves it out")
         return None
-    return value if isinstance(value, dict) else None
+    if not isinstance(value, dict):
+        warn(f"{path} is not a JSON object: the report leaves it out")
+        return None
+    return value

@@ -245,6 +245,19 @@ def test_write_report_reads_a_results_directory(results_dir):
     assert "0123456789abcdef" in html and "quickstart" in html
 
 
+def test_a_corrupt_run_json_is_left_out_with_a_warning(results_dir, capsys):
+    (results_dir / "run.json").write_text('{"config_hash": "0123')  # cut short
+    html = write_report(results_dir, plotly_js="cdn").read_text()
+    err = capsys.readouterr().err
+    assert "run.json is unreadable (JSONDecodeError)" in err and "0123" not in html
+    (results_dir / "run.json").write_text("[1, 2]")
+    write_report(results_dir, plotly_js="cdn")
+    assert "run.json is not a JSON object" in capsys.readouterr().err
+    (results_dir / "run.json").unlink()
+    write_report(results_dir, plotly_js="cdn")
+    assert capsys.readouterr().err == ""  # missing: optional, no warning
+
+
 def test_cli_report_exit_codes(results_dir, tmp_path, capsys):
     out = tmp_path / "sub" / "r.html"
     assert main(["report", str(results_dir), "-o", str(out), "--cdn"]) == 0
