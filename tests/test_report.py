@@ -246,10 +246,10 @@ def test_write_report_reads_a_results_directory(results_dir):
 
 
 def test_a_corrupt_run_json_is_left_out_with_a_warning(results_dir, capsys):
-    (results_dir / "run.json").write_text('{"config_hash": "0123')  # cut short
+    (results_dir / "run.json").write_text('{"config_hash": "feedfacecafe')  # cut short
     html = write_report(results_dir, plotly_js="cdn").read_text()
     err = capsys.readouterr().err
-    assert "run.json is unreadable (JSONDecodeError)" in err and "0123" not in html
+    assert "run.json is unreadable (JSONDecodeError)" in err and "feedfacecafe" not in html
     (results_dir / "run.json").write_text("[1, 2]")
     write_report(results_dir, plotly_js="cdn")
     assert "run.json is not a JSON object" in capsys.readouterr().err
