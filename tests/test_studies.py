@@ -304,13 +304,13 @@ def test_blockdialect_at_matched_bits_for_weights_and_activations(tmp_path):
             assert e[f"{sel}/b16"] < e[f"{sel}/b32"] < e[f"{sel}/b64"]
         for b in (16, 32, 64):
             assert e[f"blockdialect/b{b}"] <= e[f"blockdialect(sel=two-stage)/b{b}"]
-    # the analytic min-error value is an upper bound: even so BlockDialect-16 (4.56 bits) is
-    # within 1 % of NVFP4 (4.5 bits) on weights; Monte Carlo through the exact quantizer shows
-    # it clearly better (measured 0.00743 vs 0.00864 at nu = 6.8)
-    assert w["blockdialect/b16"] <= 1.01 * w["nvfp4"]
+    # BlockDialect-16 (4.56 bits) is clearly better than NVFP4 (4.5 bits) on weights, in the
+    # model and in Monte Carlo through the exact quantizer (measured 0.00743 vs 0.00864 at
+    # nu = 6.8), and the two agree within 1 %
+    assert w["blockdialect/b16"] < 0.95 * w["nvfp4"]
     nu_w = 6.8
     bd, bd_se = nmse("blockdialect/b16", nu_w, method="montecarlo", samples=1 << 18, seed=2)
-    assert w["blockdialect/b16"] >= bd - 3 * bd_se  # the bound holds
+    assert abs(w["blockdialect/b16"] - bd) <= max(0.01 * bd, 3 * bd_se)
     assert bd + 3 * bd_se < 0.95 * w["nvfp4"]
     # MAC units (45 nm, scalar core as in the published table): a DialectFP4 MAC costs about
     # an E2M1 one; in a 32-lane dot unit its codebook decoders make it the larger

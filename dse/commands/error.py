@@ -105,7 +105,7 @@ def rows(args: argparse.Namespace) -> list[dict]:
         for block in args.block:
             kw = dict(sigma=args.sigma, block=block, tensor_amax=args.tensor_amax)
             r = error(args.format, nu, **kw)
-            row = {k: v for k, v in r.as_dict().items() if k not in ("method", "se", "fit")}
+            row = {k: v for k, v in r.as_dict().items() if k not in ("method", "fit")}
             if args.mc:
                 mc = error(
                     args.format,
@@ -135,8 +135,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(table)
         return 0
     cols = ["format", "nu", "block", "nmse", "sqnr_db", "kind"]
-    if any(r["lower"] is not None for r in table):
-        cols.append("lower")
+    if any(r["se"] is not None for r in table):  # a model with a sampled part
+        cols.append("se")
     if args.mc:
         cols += ["mc_nmse", "mc_se", "z"]
     frame = pd.DataFrame(table)[cols]

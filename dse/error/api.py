@@ -51,11 +51,11 @@ NU_ANALYTIC_MIN = 2.1
 class ErrorResult:
     """One NMSE value and what it is.
 
-    `kind`: "exact" (the model's exact value, up to quadrature), "upper bound",
-    or "model: ..." (an approximate law of a per-block choice; the label says which and
-    how far from Monte Carlo it was measured);
-    `lower`: a lower bound on NMSE when `kind` is a bound; `fit`: which profile level
-    supplied nu ("pooled", "within_group" or None); `se`: Monte Carlo standard error.
+    `kind`: "exact" (the model's exact value, up to quadrature) or "model: ..." (an
+    approximate law of a per-block choice; the label says which and how far from Monte Carlo
+    it was measured); `fit`: which profile level supplied nu ("pooled", "within_group" or
+    None); `se`: the standard error of a Monte Carlo value, or of an analytic model with a
+    sampled part (BlockDialect's minimum-error selection), else None.
     """
 
     format: str
@@ -66,7 +66,6 @@ class ErrorResult:
     kind: str
     method: str = "analytic"
     se: float | None = None
-    lower: float | None = None
     tensor_amax: float | None = None
     fit: str | None = None
 
@@ -171,7 +170,8 @@ class _Cache:
             self.data.popitem(last=False)
 
     def __call__(self, fmt: Format, st: Setting) -> tuple[float, str, float | None]:
-        """(NMSE, kind, lower bound) for one (format, distribution, block, sigma, amax)."""
+        """(NMSE, kind, standard error or None) for one (format, distribution, block, sigma,
+        amax)."""
         value = self.get((fmt, st))
         if value is None:
             value = _compute(fmt, st)
@@ -186,7 +186,7 @@ def _compute(fmt: Format, st: Setting) -> tuple[float, str, float | None]:
     var = st.dist.variance
     if isinstance(fmt, ChoiceFormat):
         r = choice_error(fmt, st)
-        return r.value / var, r.kind, None if r.lower is None else r.lower / var
+        return r.value / var, r.kind, None if r.se is None else r.se / var
     check_scaled(fmt)
     return scaled_error(fmt, st) / var, "exact", None
 
@@ -264,8 +264,8 @@ def error(
             f"nu >= {NU_ANALYTIC_MIN} only (nearer 2 the variance lives in the far tail and the "
             "quadrature over the block maximum is not converged); use method='montecarlo'"
         )
-    value, kind, lower = _analytic(record, st)
-    return ErrorResult(nmse=value, kind=kind, lower=lower, **common)
+    value, kind, se = _analytic(record, st)
+    return ErrorResult(nmse=value, kind=kind, se=se, **common)
 
 
 def nmse(

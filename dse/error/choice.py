@@ -21,20 +21,17 @@ each candidate's conditional error given M comes from `dse.error.analytic`.
   candidates' block errors given M taken as jointly normal and their minimum by Clark's
   recursion (`scale_search_error`): a model, within 1 % of Monte Carlo on the tested grid.
 * `MinErrorRule` (BlockDialect offline selection): the best dialect per block depends on all
-  values jointly. Bounds: an *upper bound* (per block, the best of: the dialect with the
-  least expected error given M, and the two-stage choice; both are selections that the
-  minimum-error choice never does worse than) and a *lower bound* (every element takes its
-  best dialect: the error of the union codebook). The reported value is the upper bound;
-  measured gaps are in `dialect_min_error`'s docstring. The normal law of the 16 dialects'
-  block errors with Clark's minimum (as for `ScaleSearch`) was measured 4-13 % *below* Monte
-  Carlo (B = 64 .. 16): the dialects differ only on the few values near the block's top, so
-  the differences of their sums are far from normal; it is not used. Why, measured
-  (`dialect_min_error`): most of the gap is the normal law, not Clark's recursion, and
-  conditioning on the number of values where the dialects differ does not close it.
+  values jointly. For symmetric candidates sharing one scale (BlockDialect's dialects): the
+  best-on-average dialect's exact error given M minus the selection's gain, which depends
+  only on the few values above the level where the dialects' codebooks part and is sampled
+  given M (`dse.error.min_choice`): a model, within 1 % or 3 SE of Monte Carlo on the tested
+  grid, with its own sampling error as the result's `se`. Other candidate sets have no
+  model (ModelLimitError).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -47,7 +44,6 @@ from dse.error.analytic import (
     block_scale,
     breaks_of,
     cap_of,
-    conditional_error,
     offset_sigmas,
     per_value,
     scale_key,
@@ -60,7 +56,8 @@ from dse.error.codebook import (
     codebook_of_levels,
     max_error,
 )
-from dse.errors import UserError
+from dse.error.min_choice import selection_gain, symmetric
+from dse.errors import ModelLimitError, UserError
 from dse.formats import ChoiceFormat, ScaledFormat
 from dse.formats.selectors import (
     BeneficialRange,
@@ -73,12 +70,13 @@ from dse.formats.selectors import (
 
 @dataclass(frozen=True)
 class ChoiceEstimate:
-    """E[(X - Q)^2] / sigma^2 of a choice format: the value, its kind ("exact",
-    "model: threshold on the block maximum" or "upper bound") and a lower bound if any."""
+    """E[(X - Q)^2] / sigma^2 of a choice format: the value, its kind ("exact" or "model:
+    ...", the label saying which law and how far from Monte Carlo it was measured) and, for
+    a model with a sampled part, the value's standard error."""
 
     value: float
     kind: str
-    lower: float | None = None
+    se: float | None = None
 
 
 def _check(fmt: ChoiceFormat, st: Setting) -> None:
@@ -530,49 +528,31 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
+#: Label of the minimum-error model (`dse.error.min_choice`; its sampling error is the
+#: result's `se`).
+MIN_KIND = "model: best mean dialect minus its sampled selection gain (within 1 % of Monte Carlo)"
+
+
 def dialect_min_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceEstimate:
-    """Bounds on the minimum-error selection (module docstring); value = the upper bound.
-
-    Measured gaps to the Monte Carlo of the real selector (2^19 values, nu in {3, 4, 5, 8,
-    30, inf}, blocks 16/32/64): upper bound +3.5 % .. +20 % (tightest b64 at nu = 3, loosest
-    b16 at nu = 30; b32: +5.9 % at nu = 3, +13 % for the normal); lower bound -16 % .. -56 %.
-
-    Models tried and rejected, E[min_k S_k | M] against a Monte Carlo given M at this
-    function's quadrature nodes (2,000 blocks per node, SE 0.04-0.07 % of the value), at
-    (nu, B) = (30, 16) / (3, 16) / (30, 32) / (5, 32) / (inf, 64):
-    * normal law of the 16 block errors, Clark's minimum: -10.7 / -13.0 / -5.4 / -6.8 / -2.6 %.
-      The exact minimum of that normal law (quasi-Monte Carlo) is still -3.7 % at (30, 32), so
-      a better minimum of the normal cannot reach 1 %; a skewness correction of each Clark
-      merge moves it by 0.1 %.
-    * conditioning on the count N ~ Bin(B - 1, p_H) of the other values in the region H where
-      the dialects' errors differ (elsewhere they are equal): exact for N <= 2 (quadrature over
-      H), Clark beyond: -6.2 / -2.8 / -4.0 / -3.4 / -2.1 %; the exact normal minimum beyond:
-      -2.5 % at (30, 32); exact (sampled) up to N = 8: -1.1 % at (30, 32).
-    The differences of two dialects' sums converge slowly to normal because they have an atom
-    at 0: two dialects differ only on a narrow band of values, often empty in a block (the two
-    dialects of least mean error tie exactly in 19 % of the blocks at (30, 16)); a normal law
-    spreads that atom and credits a gain the selection never makes, so every normal model
-    above is below Monte Carlo. A model within 1 % has to keep those ties (condition on which
-    bands between the union codebook's thresholds are occupied, not only on N): enumerating
-    the counts of the J highest differing bands exactly (totals up to T, the other values a
-    normal sum, Clark's minimum per count pattern) converges, but slowly and at a cost far
-    beyond the speed bar: -9.6 / -6.4 / -3.4 % at (30, 16) for (J, T) = (2, 4) / (4, 6) /
-    (6, 8), about 1 minute per value in the prototype (a Python loop over nodes). Tightening
-    this upper bound with the conditional rule (the true minimum for N <= 2, the best mean
-    dialect beyond; per node the better of it and the two-stage choice) gives +17.6 / +7.4 /
-    +12.8 / +9.4 / +8.5 % instead of +19.0 / +10.3 / +13.3 / +10.3 / +8.7 %: not worth it.
-    """
+    """Minimum-error selection (`MinErrorRule`) of symmetric candidates sharing one scale
+    (BlockDialect's dialects): the best-on-average candidate's exact error minus the
+    selection's gain (`dse.error.min_choice`). Other candidate sets: ModelLimitError."""
+    cbs = [codebook(c.element, c.rounding) for c in fmt.candidates]
+    if len({(c.blocking.per_tensor, *scale_key(c)) for c in fmt.candidates}) > 1 or not all(
+            symmetric(cb) for cb in cbs):
+        raise ModelLimitError(
+            f"{fmt.name}: the minimum-error selection is modelled for symmetric candidates "
+            "sharing one scale (BlockDialect's dialects); use method='montecarlo'")
     union = codebook_of_levels(
         tuple(sorted({float(v) for c in fmt.candidates for v in c.element.values})),
         fmt.candidates[0].rounding,
     )
-    two = BeneficialRange()
-    marks = np.concatenate([_stage_marks(fmt, two), union.thresholds])
+    marks = np.concatenate([_stage_marks(fmt, BeneficialRange()), union.thresholds])
     nodes, sigma = _offset_nodes(fmt, st, nodes_n, marks, offsets=None)
     each = _candidates_h(fmt, st, nodes, sigma)
-    upper = np.minimum(each.min(axis=0), two_stage_h(fmt, st, two, sigma, nodes))
+    best = each.argmin(axis=0)
     s = _scale(fmt.candidates[0], nodes, sigma, st)
-    lower = per_value(nodes, *conditional_error(union, st.dist, nodes, s))
-    return ChoiceEstimate(
-        float(np.dot(nodes.weight, upper)), "upper bound", float(np.dot(nodes.weight, lower))
-    )
+    gain = selection_gain(cbs, s, best, nodes, st)
+    value = float(np.dot(nodes.weight, each[best, np.arange(best.size)] - gain.mean))
+    se = math.sqrt(float(np.dot(nodes.weight**2, gain.se**2)))
+    return ChoiceEstimate(value, MIN_KIND, se)

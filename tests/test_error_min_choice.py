@@ -1,0 +1,62 @@
+"""BlockDialect's minimum-error selection (`dse.error.min_choice`): the split level where the
+dialects' codebooks part, the value's determinism and reported sampling error, its place
+between the exact bounds, and candidate sets without a model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dse.error import error
+from dse.error.codebook import codebook, codebook_of_levels
+from dse.error.min_choice import split_level, symmetric
+from dse.errors import ModelLimitError
+from dse.formats import ChoiceFormat, parse
+from dse.formats.selectors import MinErrorRule
+
+
+def test_split_level_is_the_first_threshold_above_the_shared_levels():
+    a = codebook_of_levels((-6, -4, -2, -1, 0, 1, 2, 4, 6), "even")
+    b = codebook_of_levels((-7, -5, -2, -1, 0, 1, 2, 5, 7), "even")
+    assert split_level([a, b]) == pytest.approx(3.0)  # (2 + 4) / 2 < (2 + 5) / 2
+    assert split_level([a, a]) == math.inf  # equal codebooks never part
+    c = codebook_of_levels((-1, 1), "even")  # no shared non-negative level with a
+    assert split_level([a, c]) == 0.0
+    assert symmetric(a) and not symmetric(codebook_of_levels((-1, 0, 1, 2), "even"))
+    dialects = [codebook(c.element, c.rounding) for c in parse("blockdialect/b32").candidates]
+    # DialectFP4's 16 dialects share 0, 0.5, 1, 1.5, 2; dialect 15 goes on with 2.5, the
+    # others with 3: they part at (2 + 2.5) / 2
+    assert split_level(dialects) == pytest.approx(2.25)
+
+
+@pytest.mark.parametrize("nu", [4.0, math.inf])
+def test_min_error_lies_between_its_exact_bounds_and_is_deterministic(nu):
+    """Below the two-stage choice and the best single dialect (selections the minimum never
+    does worse than), above every value taking its best level of the union codebook."""
+    fmt = parse("blockdialect/b16")
+    r = error(fmt, nu)
+    assert r == error(parse("blockdialect/b16"), nu)  # seeded: the same value every time
+    two = error("blockdialect(sel=two-stage)/b16", nu).nmse
+    assert r.nmse < two
+    union = sorted({float(v) for c in fmt.candidates for v in c.element.values})
+    assert np.isfinite(r.nmse) and r.se > 0
+    # the lower bound: Monte Carlo of the union codebook per value, at the dialects' scale
+    rng = np.random.default_rng(0)
+    x = rng.standard_t(nu, (4096, 16)) if math.isfinite(nu) else rng.standard_normal((4096, 16))
+    q = fmt.candidates[0].quantize(x)  # any dialect gives the block's shared scale
+    scale = np.abs(q).max(axis=1, keepdims=True) / max(np.abs(fmt.candidates[0].element.values))
+    levels = np.array(union)
+    nearest = levels[np.abs(x[..., None] / scale[..., None] - levels).argmin(axis=-1)] * scale
+    var = nu / (nu - 2) if math.isfinite(nu) else 1.0
+    assert np.mean((x - nearest) ** 2) / var < r.nmse
+
+
+def test_candidates_without_a_shared_scale_have_no_model():
+    mixed = ChoiceFormat("int4-or-e2m1", (parse("int4/g32"), parse("e2m1/g32")), 32,
+                         MinErrorRule())
+    with pytest.raises(ModelLimitError, match=r"sharing one scale.*montecarlo"):
+        error(mixed, 5.0)
+    mc = error(mixed, 5.0, method="montecarlo", samples=1 << 14)
+    assert mc.nmse < min(error("int4/g32", 5.0).nmse, error("e2m1/g32", 5.0).nmse)
