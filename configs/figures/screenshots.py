@@ -33,7 +33,7 @@ def main() -> None:
     for name, figure, png, width, height in SHOTS:
         cfg = yaml.safe_load((HERE.parent / f"{name}.yaml").read_text())
         out = OUT / name
-        dse.run(cfg, output_dir=out, report=True, quiet=True)
+        dse.run(cfg, output_dir=out, report=True, quiet=True, fresh=True)  # no stale rows
         target = HERE / f"{png}.png"
         if figure is None:
             print(screenshot(out / "report.html", target, width, height))
