@@ -18,7 +18,8 @@ from hwmodels.technology import parse_node
 
 #: HardwareSpec fields that are not design variables (text, nested tables, formats).
 _NOT_VARIABLES = {
-    "name", "description", "technology", "weight_format", "activation_format", "output_format",
+    "name", "description", "technology", "energy_table", "weight_format", "activation_format",
+    "output_format",
 }  # fmt: skip
 #: Used when the sweep gives no preset: the illustrative edge design (`dse hw show edge-16nm`).
 DEFAULT_PRESET = "edge-16nm"

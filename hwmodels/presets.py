@@ -10,7 +10,8 @@ read with `importlib.resources`) or a YAML file. Keys:
     word_bits, weight_buffer_kib, act_buffer_kib, out_buffer_kib,
     off_chip (hbm2 | hbm3 | ddr3 | lpddr4 | lpddr5), bandwidth_gbs, dram_pj_per_bit
     (default: the off-chip preset's), other_fraction, k (reduction length for unit sizing),
-    technology (a dict of `hwmodels.technology` constant overrides).
+    technology (a dict of `hwmodels.technology` constant overrides), energy_table (path of an
+    external per-action energy table imported as overrides: `hwmodels.energy_table`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from dse.errors import Number, UserError, load_yaml, stems, unknown
 from dse.formats import parse
 from hwmodels.accelerator import Design, design_from
+from hwmodels.energy_table import read_energy_table
 from hwmodels.layout import LAYOUTS, tensor_bits
 from hwmodels.memory import off_chip
 from hwmodels.technology import Technology, parse_node, technology
@@ -60,15 +62,26 @@ class HardwareSpec:
     other_fraction: float = 0.1
     k: int = 4096
     technology: Mapping[str, float] = field(default_factory=dict)
+    energy_table: str | None = None
+
+    def _overrides(self) -> tuple[dict[str, float], dict[str, str]]:
+        """Constant overrides: the energy table's, then `technology`'s (which win), and the
+        imported ones' sources."""
+        if self.energy_table is None:
+            return dict(self.technology), {}
+        values, sources = read_energy_table(self.energy_table)
+        return {**values, **self.technology}, {k: s for k, s in sources.items()
+                                               if k not in self.technology}
 
     def tech(self) -> Technology:
         """The technology at this spec's node and Vdd, with its overrides."""
-        return technology(self.node_nm, self.vdd, dict(self.technology))
+        return technology(self.node_nm, self.vdd, *self._overrides())
 
     def reference_tech(self) -> Technology:
         """45 nm constants with this spec's overrides (unit costs before node scaling)."""
-        keep = {k: v for k, v in self.technology.items() if "factor" not in k}
-        return technology(45, None, keep)
+        values, sources = self._overrides()
+        keep = {k: v for k, v in values.items() if "factor" not in k}
+        return technology(45, None, keep, sources)
 
     def unit(self, at_node: bool = False) -> MacUnit:
         """The PE's unit, at 45 nm and 0.9 V (or at this spec's node and Vdd)."""
@@ -154,6 +167,8 @@ def spec_from_dict(d: Mapping, where: str = "hardware") -> HardwareSpec:
         raise unknown(f"{where}.layout", values["layout"], LAYOUTS)
     if not isinstance(values.get("technology", {}), Mapping):
         raise UserError(f"{where}.technology must be a mapping of constant overrides")
+    if not isinstance(values.get("energy_table", ""), str | None):
+        raise UserError(f"{where}.energy_table must be the path of a CSV or YAML file")
     values.setdefault("name", where)
     spec = HardwareSpec(**values)
     off_chip(spec.off_chip)

@@ -262,41 +262,43 @@ class Technology:
 
 
 def technology(
-    node_nm: int = 45, vdd: float | None = None, overrides: Mapping[str, float] | None = None
+    node_nm: int = 45, vdd: float | None = None, overrides: Mapping[str, float] | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> Technology:
     """The constants at `node_nm` and `vdd` (default: the node's nominal voltage), with
-    `overrides` (name -> value) replacing any of them. Unknown names are a UserError."""
+    `overrides` (name -> value) replacing any of them, their source "override" unless
+    `sources` names one (an imported table's). Unknown names are a UserError."""
     node = parse_node(node_nm)
     area, energy, v = node_factors(np.array([node]), None if vdd is None else np.array([vdd]))
     values: dict[str, float] = {k: c.value for k, c in REFERENCE_45NM.items()}
-    sources: dict[str, str] = {k: f"{c.source} [{c.unit}]" for k, c in REFERENCE_45NM.items()}
+    source: dict[str, str] = {k: f"{c.source} [{c.unit}]" for k, c in REFERENCE_45NM.items()}
     values |= {k: c.value for k, c in ASSUMED.items()}
-    sources |= {k: f"{c.source} [{c.unit}]" for k, c in ASSUMED.items()}
+    source |= {k: f"{c.source} [{c.unit}]" for k, c in ASSUMED.items()}
     note = node_note(node)
     values["area_factor"] = float(area[0])
-    sources["area_factor"] = f"logic area relative to 45 nm; {note}"
+    source["area_factor"] = f"logic area relative to 45 nm; {note}"
     values["energy_factor"] = float(energy[0])
-    sources["energy_factor"] = (
+    source["energy_factor"] = (
         f"logic energy relative to 45 nm at 0.9 V, at Vdd {float(v[0]):g} V; {note}"
     )
     values["sram_node_bitcell_um2"] = SRAM_BITCELL_UM2[node]
-    sources["sram_node_bitcell_um2"] = (
+    source["sram_node_bitcell_um2"] = (
         f"6T SRAM bitcell at {node} nm: published process figures, second-hand"
         + ("; 12 nm assumed equal to 16 nm" if node == 12 else "")
     )
     values["sram_energy_factor"] = float(energy[0])
-    sources["sram_energy_factor"] = (
+    source["sram_energy_factor"] = (
         "SRAM access energy relative to 45 nm: ASSUMED to scale like logic energy (no per-node "
         "SRAM source collected; likely optimistic at small nodes)"
     )
     values["dram_energy_factor"] = 1.0
-    sources["dram_energy_factor"] = "off-chip energy per bit does not scale with the logic node"
+    source["dram_energy_factor"] = "off-chip energy per bit does not scale with the logic node"
     for key, value in (overrides or {}).items():
         if key not in values:
             raise unknown("technology constant", key, values)
         values[key] = float(Number(0).check(value, f"technology constant {key}"))
-        sources[key] = "override"
-    return Technology(node, float(v[0]), tuple(values.items()), tuple(sources.items()))
+        source[key] = (sources or {}).get(key, "override")
+    return Technology(node, float(v[0]), tuple(values.items()), tuple(source.items()))
 
 
 REFERENCE = technology(45)

@@ -192,6 +192,9 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"  {report['node']}; Vdd {report['vdd']:g} V; area x{report['area_factor']:.3g}, "
           f"energy x{report['energy_factor']:.3g} vs 45 nm at 0.9 V")  # fmt: skip
     print(f"  {hw['rows']}x{hw['cols']} PEs at {hw['freq_ghz']:g} GHz")
+    for row in report["technology"]:  # constants replaced by the spec (the rest: --json)
+        if row["source"] == "override" or row["source"].startswith("imported from"):
+            print(f"  constant {row['name']} = {row['value']:.6g} ({row['source']})")
     _print_unit(report["unit"])
     bits = report["bits_per_element"]
     print("bits moved per element: " + ", ".join(f"{k} {v:.4g}" for k, v in bits.items()))
