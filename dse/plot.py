@@ -101,3 +101,12 @@ def study(results: Any, config: Any = None) -> list[go.Figure]:
     from reports.study import study_figures
 
     return [fig for _, fig, _ in study_figures(sweep(results, config))]
+
+
+def roofline(results: Any, config: Any = None) -> go.Figure | None:
+    """Every GEMM of the knee and each objective's best under its roof (intensity against
+    attained throughput; None when the config cannot be re-evaluated)."""
+    from reports.roofline import roofline as draw
+
+    s = sweep(results, config)
+    return draw(s, figures.selected_designs(s))

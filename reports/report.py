@@ -16,6 +16,7 @@ from reports import figures, formats_panel
 from reports.html import PLOTLY_MODES, esc, figure, page
 from reports.keys import keys
 from reports.read import read_sweep
+from reports.roofline import roofline
 from reports.study import study_figures
 from reports.sweep import DETAIL_ROWS, Sweep, analyse
 from reports.tables import (
@@ -123,7 +124,19 @@ def _breakdowns(s: Sweep) -> str:
             + figure(figures.per_class(s, designs), "per-class",
                      "Per-layer contribution by tensor class (qkv, o, gate_up, down, lm_head, "
                      "attention score and context).")
-            + _format_map(s))
+            + _roofline(s, designs) + _format_map(s))
+
+
+def _roofline(s: Sweep, designs: list[tuple[int, str]]) -> str:
+    fig = roofline(s, designs)
+    if fig is None:
+        return ""
+    return figure(fig, "roofline", (
+        "Each GEMM of the step (marker shape: tensor class) of the selected designs at its "
+        "arithmetic intensity (MACs per off-chip byte at the design's storage bits) and the "
+        "throughput the engine's model gives it, under each design's roof (peak MAC rate, "
+        "off-chip bandwidth). Memory-bound GEMMs sit on the slope; compute-bound ones at or "
+        "below the flat roof (the array's padding). Hover for the GEMM's shape and time."))
 
 
 def _format_map(s: Sweep) -> str:

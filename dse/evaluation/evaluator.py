@@ -10,7 +10,7 @@ from dse.evaluation.errors import ErrorStage
 from dse.evaluation.formats import format_names
 from dse.evaluation.metrics import Stages
 from dse.evaluation.registry import columns
-from dse.evaluation.roofline import RooflineStage
+from dse.evaluation.roofline import Roofline, RooflineStage
 from dse.hardware import HARDWARE_VARIABLES
 from dse.spec import SweepSpec
 from workloads import CLASSES
@@ -36,6 +36,14 @@ class Evaluator:
         if key in points:
             return points[key].to_numpy()
         return np.full(len(points), self.context.hw.get(key), dtype=object)
+
+    def gemm_roofline(self, points: pd.DataFrame) -> Roofline:
+        """The roofline stage of `points` alone: bits, unit costs and the accelerator's per
+        (point, GEMM) results (`hwmodels.accelerator.Evaluation`), GEMMs as `context.gemms`
+        (for the report's roofline plot)."""
+        points = points.reset_index(drop=True)
+        hw = {k: self._hw_column(points, k) for k in HARDWARE_VARIABLES}
+        return self.roofline(hw, format_names(self.context, points))
 
     def __call__(self, points: pd.DataFrame) -> pd.DataFrame:
         points = points.reset_index(drop=True)

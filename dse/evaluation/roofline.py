@@ -22,13 +22,15 @@ from hwmodels.units import UnitCosts
 @dataclass(frozen=True)
 class Roofline:
     """Bits moved per element of B (weight or KV) and A, and unit costs, per (point, GEMM);
-    the roofline's results; `infeasible` per point (a unit that cannot run a format pair)."""
+    the roofline's results; `infeasible` per point (a unit that cannot run a format pair);
+    the off-chip bandwidth used per point (GB/s)."""
 
     w_bits: np.ndarray
     a_bits: np.ndarray
     unit: UnitCosts
     ev: Evaluation
     infeasible: np.ndarray
+    bandwidth_gbs: np.ndarray
 
 
 class RooflineStage:
@@ -83,7 +85,7 @@ class RooflineStage:
         )  # fmt: skip
         ev = evaluate(design, ctx.arrays, ctx.tech)
         infeasible = np.isnan(costs.pe_area_um2).any(axis=1)
-        return Roofline(w_bits, a_bits, costs, ev, infeasible)
+        return Roofline(w_bits, a_bits, costs, ev, infeasible, bandwidth)
 
 
 def off_chip_arrays(hw: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
