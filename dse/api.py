@@ -179,6 +179,19 @@ def _constraint_text(constraints: Sequence[Constraint]) -> str:
 # --- what-if ---------------------------------------------------------------------------------
 
 
+def set_path(cfg: dict, path: str, value: Any, where: str = "") -> None:
+    """Set the dotted `path` (e.g. "workload.model") of a sweep dict to `value` in place,
+    making missing sections; UserError (naming `where` or the path) when a step is not a
+    section."""
+    keys = path.strip().split(".")
+    node = cfg
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise UserError(f"{where or path}: {k!r} is not a section")
+    node[keys[-1]] = value
+
+
 def apply_sets(cfg: Mapping | SweepSpec, sets: Sequence[str]) -> dict:
     """The sweep `cfg` as a plain dict with PATH=VALUE overrides (VALUE parsed as YAML; a
     scalar given for a space variable becomes a one-value list); `dse.config.resolve` it."""
@@ -187,16 +200,11 @@ def apply_sets(cfg: Mapping | SweepSpec, sets: Sequence[str]) -> dict:
         if "=" not in item:
             raise UserError(f"--set {item!r}: expected PATH=VALUE, e.g. hardware.node_nm=5nm")
         path, text = item.split("=", 1)
-        keys = path.strip().split(".")
         value: Any = parse_yaml(text, f"--set {path}")
-        if keys[0] == "space" and len(keys) == 2 and not isinstance(value, (list, dict)):
+        if path.strip().startswith("space.") and path.count(".") == 1 and not isinstance(
+                value, (list, dict)):
             value = [value]
-        node = out
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-            if not isinstance(node, dict):
-                raise UserError(f"--set {path}: {k!r} is not a section")
-        node[keys[-1]] = value
+        set_path(out, path, value, f"--set {path}")
     return out
 
 

@@ -25,6 +25,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from dse.pareto import Objective, non_dominated
+from reports.formats_panel import known_format
 from reports.html import esc
 from reports.keys import SYMBOLS, SYMBOLS_3D, Key, keys, slices, sort_rows
 from reports.labels import text, title
@@ -470,8 +471,6 @@ def format_map(s: Sweep) -> go.Figure | None:
     operand with a per-class format variable (`weight_format_qkv`, ...): one column per
     tensor class, the format's name in the cell, shaded by its bits per element; None when
     no operand is chosen per class (every class then has the design's one format)."""
-    from reports.formats_panel import known_format
-
     ops = [op for op in OPERANDS if any(op.class_variable(c) in s.variables for c in op.classes)]
     if not ops or not s.front.any():
         return None

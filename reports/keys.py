@@ -20,7 +20,7 @@ from reports.formats_panel import PALETTE
 from reports.sweep import Sweep
 from workloads.operands import ACT, SCHEME, WEIGHT, Operand
 
-#: Marker symbols of activation formats, in order (all drawn by both SVG and WebGL traces).
+#: Marker symbols of activation formats, in order (plotly's 2-D marker symbols).
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "star", "pentagon",
            "hexagon", "triangle-left", "triangle-right", "cross", "circle-open", "square-open",
            "diamond-open", "triangle-up-open", "star-open")  # fmt: skip
@@ -28,7 +28,7 @@ SYMBOLS = ("circle", "square", "diamond", "triangle-up", "triangle-down", "star"
 #: points), cycled when there are more activation formats.
 SYMBOLS_3D = ("circle", "square", "diamond", "cross", "circle-open", "square-open",
               "diamond-open")
-#: Colours of weight formats: the formats panel's palette, so a format has one colour.
+#: Colours of weight formats: the formats panel's 48-colour palette (no colour repeats).
 MAX_COLOURS = len(PALETTE)
 MIXED = "mixed"
 
@@ -39,7 +39,6 @@ class Key:
     index into `names` (-1 for rows not drawn in detail)."""
 
     title: str
-    variables: tuple[str, ...]
     names: tuple[str, ...]
     codes: np.ndarray
 
@@ -72,8 +71,8 @@ def _labels(s: Sweep, variables: tuple[str, ...], rows: np.ndarray) -> pd.Series
 
 
 def _order(s: Sweep, variables: tuple[str, ...], present: set[str]) -> list[str]:
-    """The present values in the config's order of the first variable, then MIXED, then the
-    others sorted."""
+    """The present values in the config's order of the first variable, then the others
+    sorted, MIXED last."""
     listed = [v for v in s.categories(variables[0]) if v in present]
     rest = sorted(present - set(listed) - {MIXED})
     return listed + rest + ([MIXED] if MIXED in present else [])
@@ -92,7 +91,7 @@ def key(s: Sweep, op: Operand, limit: int) -> Key | None:
     codes = np.full(len(s.results), -1, dtype=np.int64)
     codes[rows] = labels.map({n: k for k, n in enumerate(names)}).to_numpy(dtype=np.int64)
     title = "Scheme" if variables == (SCHEME,) else f"{op.title[:-1]} format"
-    return Key(title, variables, tuple(names), codes)
+    return Key(title, tuple(names), codes)
 
 
 def keys(s: Sweep) -> tuple[Key | None, Key | None]:

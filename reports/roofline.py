@@ -15,12 +15,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dse.errors import ModelLimitError, UserError
+from reports.formats_panel import PALETTE
 from reports.html import esc
 from reports.keys import SYMBOLS
 from reports.sweep import Sweep
 from workloads import CLASSES
-
-_COLOURS = ("#1f5fbf", "#d9534f", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 
 
 def gemm_points(s: Sweep, rows: np.ndarray) -> tuple[list, dict[str, np.ndarray]] | None:
@@ -61,7 +60,7 @@ def roofline(s: Sweep, designs: list[tuple[int, str]]) -> go.Figure | None:
     symbols = {c: SYMBOLS[k % len(SYMBOLS)] for k, c in enumerate(CLASSES)}
     fig = go.Figure()
     for i, (_, label) in enumerate(designs):
-        colour = _COLOURS[i % len(_COLOURS)]
+        colour = PALETTE[i % len(PALETTE)]
         roof = np.minimum(a["peak_tmacs"][i], x * a["bandwidth_gbs"][i] / 1e3)
         fig.add_trace(go.Scatter(x=x, y=roof, mode="lines", name=label, legendgroup=str(i),
                                  line=dict(color=colour, width=1.5), hoverinfo="skip"))

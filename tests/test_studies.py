@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import dse
+from dse.api import set_path
 from dse.error import error, nmse
 from dse.errors import UserError
 from dse.formats import parse
@@ -29,11 +30,7 @@ def study(name: str, tmp_path: Path, **changes) -> dict:
     cfg = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
     cfg["output"] = {"dir": str(tmp_path / name), "report": False}
     for path, value in changes.items():
-        *keys, last = path.split("__")
-        node = cfg
-        for k in keys:
-            node = node.setdefault(k, {})
-        node[last] = value
+        set_path(cfg, path.replace("__", "."), value)
     return cfg
 
 

@@ -20,6 +20,7 @@ import yaml
 from anda_ratios import ratios
 
 import dse
+from dse.api import set_path
 from dse.error import error, nmse
 from dse.formats import parse
 from dse.pareto import non_dominated
@@ -35,11 +36,7 @@ def study_config(name: str, tag: str = "", **changes) -> dict:
     cfg = yaml.safe_load((HERE.parent / f"{name}.yaml").read_text())
     cfg["output"] = {"dir": str(OUT / f"{name}{tag}"), "report": False}
     for path, value in changes.items():
-        *keys, last = path.split("__")
-        node = cfg
-        for k in keys:
-            node = node.setdefault(k, {})
-        node[last] = value
+        set_path(cfg, path.replace("__", "."), value)
     return cfg
 
 

@@ -37,19 +37,21 @@ class Evaluator:
             return points[key].to_numpy()
         return np.full(len(points), self.context.hw.get(key), dtype=object)
 
+    def _inputs(self, points: pd.DataFrame) -> tuple[dict, dict]:
+        """(hardware columns, format names) of `points` (index 0..n-1), the stages' inputs."""
+        hw = {k: self._hw_column(points, k) for k in HARDWARE_VARIABLES}
+        return hw, format_names(self.context, points)
+
     def gemm_roofline(self, points: pd.DataFrame) -> Roofline:
         """The roofline stage of `points` alone: bits, unit costs and the accelerator's per
         (point, GEMM) results (`hwmodels.accelerator.Evaluation`), GEMMs as `context.gemms`
         (for the report's roofline plot)."""
-        points = points.reset_index(drop=True)
-        hw = {k: self._hw_column(points, k) for k in HARDWARE_VARIABLES}
-        return self.roofline(hw, format_names(self.context, points))
+        return self.roofline(*self._inputs(points.reset_index(drop=True)))
 
     def __call__(self, points: pd.DataFrame) -> pd.DataFrame:
         points = points.reset_index(drop=True)
         ctx = self.context
-        hw = {k: self._hw_column(points, k) for k in HARDWARE_VARIABLES}
-        names = format_names(ctx, points)
+        hw, names = self._inputs(points)
         s = Stages(ctx, self.errors(names), self.roofline(hw, names))
         for col, m, cls in self.columns:
             s.out[col] = m.compute(s, ctx.class_gemms[cls]) if cls else m.compute(s)
