@@ -103,3 +103,25 @@ def test_a_class_without_its_own_kv_format_follows_the_activations():
     plain, _ = _evaluate({"act_format": ["e4m3", "bf16"]})
     assert (mixed["nmse_w_attn_score"].to_numpy() == plain["nmse_w_attn_score"].to_numpy()).all()
     assert (mixed["nmse_w_attn_context"] > plain["nmse_w_attn_context"]).all()
+
+
+def test_a_sweep_passes_the_profiled_scale_spread_to_the_mix_only():
+    """A workload whose weights carry `scale_spread_log2` (from `dse profile`): the FP4/FP8
+    mix's weight NMSE is the error model's at that spread, and a per-block format's is not
+    moved by it."""
+    from dse.error import error
+
+    def run(stats):
+        spec = resolve({"name": "t", "objectives": ["model_nmse"],
+                        "workload": {"model": "llama-2-7b", "batch": 2, "tokens": 64,
+                                     "stats": stats},
+                        "space": {"weight_format": ["fp4fp8(p=0.3)", "int4/g128"]}})  # fmt: skip
+        return Evaluator(spec)(spec.grid.points(np.arange(spec.grid.size)))
+
+    plain = run({"weight": {"all": {"nu_within": 8.0}}})
+    spread = run({"weight": {"all": {"nu_within": 8.0, "scale_spread_log2": 0.4}}})
+    mix, intg = spread.iloc[0], spread.iloc[1]
+    want = error("fp4fp8(p=0.3)", 8.0, scale_spread=0.4, tensor_size=4096 * 4096).nmse
+    assert mix["nmse_w_qkv"] == pytest.approx(want, rel=1e-12)
+    assert mix["nmse_w_qkv"] < 0.97 * plain.iloc[0]["nmse_w_qkv"]
+    assert intg["nmse_w_qkv"] == plain.iloc[1]["nmse_w_qkv"]

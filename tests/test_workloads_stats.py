@@ -67,6 +67,7 @@ def test_overrides_all_then_class():
         ({"weight": {"qkv": {"nu": 2.0}}}, r"weight.qkv.nu must be a number > 2"),
         ({"weight": {"qkv": {"sigma": -1}}}, r"sigma must be a number > 0"),
         ({"weight": {"qkv": {"nu": "five"}}}, "nu must be a number"),
+        ({"weight": {"qkv": {"scale_spread_log2": 3}}}, r"qkv.scale_spread_log2 must be at most 2"),
         ({"weight": ["qkv"]}, "expected a mapping"),
     ],
 )

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from dse.error.api import MAX_SCALE_SPREAD
 from dse.errors import UserError, unknown
 from workloads.gemms import CLASSES
 from workloads.operands import OPERANDS, operands_of
@@ -159,5 +160,8 @@ def _checked(values: Mapping, where: str) -> dict:
                             f"got {value!r}")
         if name in ("sigma", "scale_spread_log2") and math.isinf(value):
             raise UserError(f"stats {where}.{name} must be finite, got {value!r}")
+        if name == "scale_spread_log2" and value > MAX_SCALE_SPREAD:
+            raise UserError(f"stats {where}.{name} must be at most {MAX_SCALE_SPREAD:g} "
+                            f"(octaves), got {value!r}")
         out[name] = float(value)
     return out

@@ -60,6 +60,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="tensor absolute maximum in units of sigma (two-level scales)",
     )
     p.add_argument(
+        "--scale-spread",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="standard deviation of log2 of the block scales across the tensor (dse "
+        "profile's scale_spread_log2); moves only choices ranking blocks tensor-wide",
+    )
+    p.add_argument(
         "--mc", type=int, metavar="N", help=f"Monte Carlo with N values (N >= {MIN_MC})"
     )
     p.add_argument(
@@ -103,7 +111,8 @@ def rows(args: argparse.Namespace) -> list[dict]:
     out = []
     for nu in args.nu:
         for block in args.block:
-            kw = dict(sigma=args.sigma, block=block, tensor_amax=args.tensor_amax)
+            kw = dict(sigma=args.sigma, block=block, tensor_amax=args.tensor_amax,
+                      scale_spread=args.scale_spread)  # fmt: skip
             r = error(args.format, nu, **kw)
             row = {k: v for k, v in r.as_dict().items() if k not in ("method", "fit")}
             if args.mc:

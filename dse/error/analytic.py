@@ -62,12 +62,15 @@ FINE_MANTISSA = 7
 @dataclass(frozen=True)
 class Setting:
     """What the error depends on besides the format: distribution, block size, sigma (None =
-    averaged over its log2 offset) and the tensor's absolute maximum in units of sigma."""
+    averaged over its log2 offset), the tensor's absolute maximum in units of sigma and the
+    spread of the blocks' scales (standard deviation of log2 of a block's scale factor
+    across the tensor; 0 for formats whose error it cannot move, `uses_scale_spread`)."""
 
     dist: Student
     block: int
     sigma: float | None
     tensor_amax: float
+    scale_spread: float = 0.0
 
 
 def offset_sigmas(sigma: float | None, averaged: bool, count: int | None = None) -> np.ndarray:

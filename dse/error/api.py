@@ -9,8 +9,12 @@ Conventions (stated once, used by the analytic model and its Monte Carlo twin al
 * `sigma=None` averages over sigma's log2 offset for rules that are not scale-invariant.
 * `tensor_amax` (units of sigma): the tensor maximum seen by two-level scales (NVFP4) and
   per-tensor candidates; default the median maximum of `tensor_size` values.
+* `scale_spread`: the standard deviation of log2 of the blocks' scale factors across the
+  tensor, beyond the t's own (a lognormal factor per block: an approximation of real rows'
+  scales, `dse profile`'s `scale_spread_log2`). Only choices that compare blocks with a
+  tensor-wide level see it (`Format.uses_scale_spread`); for every other format it is 0.
 
-Analytic values are cached per (format record, nu, block, sigma, tensor maximum). Arrays of
+Analytic values are cached per (format record, nu, block, sigma, tensor maximum, spread). Arrays of
 nu and block (`nmse`, `nmse_table`) are evaluated in one vectorised pass per scaled format:
 every nu and block at once (`analytic.scaled_errors`).
 """
@@ -45,6 +49,10 @@ METHODS = ("analytic", "montecarlo")
 #: 98,304, E2M1/g32, INT8 and E4M3 per tensor): within 1.5 SE from nu = 2.1 up, but 14 SE off
 #: at nu = 2.08 and 50x off at 2.01, where the variance is carried by the far tail.
 NU_ANALYTIC_MIN = 2.1
+#: Largest scale spread accepted (log2 units; a stated choice): 2 octaves of standard
+#: deviation is a scale factor of 16 between a typical large and small block, beyond any
+#: profiled weight or activation tensor here (all-MiniLM-L6-v2 rows: 0.12 .. 0.63).
+MAX_SCALE_SPREAD = 2.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ class ErrorResult:
     se: float | None = None
     tensor_amax: float | None = None
     fit: str | None = None
+    scale_spread: float = 0.0
 
     @property
     def sqnr_db(self) -> float:
@@ -120,8 +129,13 @@ def reblock(fmt: Format, block: int | None, tensor_size: int) -> tuple[Format, i
 MAX_TENSOR_AMAX = 1e6
 
 
-def _checked(nu, sigma, tensor_amax, tensor_size) -> float:
+def _checked(nu, sigma, tensor_amax, tensor_size, scale_spread=0.0) -> float:
     nu = check_nu(nu)
+    if not 0.0 <= float(scale_spread) <= MAX_SCALE_SPREAD:
+        raise UserError(
+            f"scale_spread must be in [0, {MAX_SCALE_SPREAD:g}] (standard deviation of log2 "
+            f"of the block scales), got {scale_spread!r}"
+        )
     if sigma is not None and not (float(sigma) > 0 and math.isfinite(sigma)):
         raise UserError(f"sigma must be a positive number, got {sigma!r}")
     if tensor_amax is not None and not 0 < float(tensor_amax) <= MAX_TENSOR_AMAX:
@@ -143,12 +157,15 @@ def _amax(fmt: Format, dist: Student, tensor_amax, tensor_size: int):
     return float(tensor_amax)
 
 
-def _setting(fmt, nu, block, sigma, tensor_amax, tensor_size) -> tuple[Format, Setting]:
-    nu = _checked(nu, sigma, tensor_amax, tensor_size)
+def _setting(
+    fmt, nu, block, sigma, tensor_amax, tensor_size, scale_spread=0.0
+) -> tuple[Format, Setting]:
+    nu = _checked(nu, sigma, tensor_amax, tensor_size, scale_spread)
     fmt, block = reblock(resolve(fmt), block, int(tensor_size))
     dist = Student(nu)
     amax = _amax(fmt, dist, tensor_amax, tensor_size)
-    return fmt, Setting(dist, block, None if sigma is None else float(sigma), amax)
+    spread = float(scale_spread) if fmt.uses_scale_spread else 0.0
+    return fmt, Setting(dist, block, None if sigma is None else float(sigma), amax, spread)
 
 
 class _Cache:
@@ -239,16 +256,18 @@ def error(
     sampler: str = "iid",
     fit: str | None = None,
     max_bytes: float = MC_MAX_BYTES,
+    scale_spread: float = 0.0,
 ) -> ErrorResult:
     """NMSE of `fmt` on sigma * t(nu) as a result record (one nu, one block); a Monte Carlo
     run holding more than `max_bytes` of memory at once is refused."""
     if method not in METHODS:
         raise unknown("error method", method, METHODS)
-    record, st = _setting(fmt, nu, block, sigma, tensor_amax, tensor_size)
+    record, st = _setting(fmt, nu, block, sigma, tensor_amax, tensor_size, scale_spread)
     amax = st.tensor_amax if math.isfinite(st.tensor_amax) else None
     common: dict[str, Any] = dict(
-        format=record.name, nu=st.dist.nu, block=st.block, sigma=st.sigma, tensor_amax=amax, fit=fit
-    )
+        format=record.name, nu=st.dist.nu, block=st.block, sigma=st.sigma, tensor_amax=amax,
+        fit=fit, scale_spread=st.scale_spread,
+    )  # fmt: skip
     if method == "montecarlo":
         if sampler not in SAMPLERS:
             raise unknown("Monte Carlo sampler", sampler, SAMPLERS)

@@ -11,7 +11,11 @@ Same conventions as the analytic model (`dse.error.analytic`):
 * two-level scales and per-tensor candidates use the fixed tensor maximum tensor_amax * sigma,
   and blocks with a larger maximum are redrawn (the analytic model conditions on M <= amax);
   a per-tensor candidate of a per-block choice sees the sampled values plus one value equal
-  to the tensor maximum, so that its scale is the one the tensor maximum sets.
+  to the tensor maximum, so that its scale is the one the tensor maximum sets;
+* a scale spread s > 0 multiplies each block by its own factor 2^(s Z), Z standard normal,
+  after drawing (the tensor maximum stays tensor_amax * sigma, so a per-tensor candidate
+  saturates the rare scaled values above it), and the NMSE is normalised by the mean squared
+  factor E[2^(2 s Z)] = exp(2 (s ln 2)^2) too.
 
 Two samplers:
 
@@ -131,10 +135,10 @@ def monte_carlo(
     est = np.empty(batches)
     for i in range(batches):
         sigma = _sigma(fmt, st, rng, 1)
-        x = _iid_rows(rng, st, rows, sigma, fmt.uses_tensor_amax)
+        x = _iid_rows(rng, st, rows, sigma, fmt.uses_tensor_amax) * _spread(rng, st, rows)
         amax = st.tensor_amax * sigma if fmt.uses_tensor_amax else None
         q = quantize_blocks(fmt, x, None if amax is None else np.full((rows, 1), amax[0, 0]))
-        est[i] = np.mean((x - q) ** 2) / (sigma[0, 0] ** 2 * st.dist.variance)
+        est[i] = np.mean((x - q) ** 2) / (sigma[0, 0] ** 2 * st.dist.variance * _mean_sq(st))
     return MonteCarlo(
         float(est.mean()), float(est.std(ddof=1) / math.sqrt(batches)), rows * b * batches, sampler
     )
@@ -171,6 +175,18 @@ def _sigma(fmt, st: Setting, rng: np.random.Generator, n: int) -> np.ndarray:
     return np.ones((n, 1))
 
 
+def _spread(rng: np.random.Generator, st: Setting, n: int) -> np.ndarray:
+    """Per-block scale factors 2^(s Z), shape (n, 1) (ones without a spread)."""
+    if st.scale_spread == 0.0:
+        return np.ones((n, 1))
+    return 2.0 ** (st.scale_spread * rng.standard_normal((n, 1)))
+
+
+def _mean_sq(st: Setting) -> float:
+    """E[(2^(s Z))^2] of the per-block factors."""
+    return math.exp(2.0 * (st.scale_spread * math.log(2.0)) ** 2)
+
+
 def _iid_rows(rng, st: Setting, rows: int, sigma: np.ndarray, capped: bool) -> np.ndarray:
     """`rows` blocks of iid t values times sigma (`capped`: blocks above the tensor maximum
     redrawn)."""
@@ -200,9 +216,10 @@ def _stratified(fmt, st: Setting, rng, samples: int) -> MonteCarlo:
         bad = np.abs(rest) >= m[:, None]
     sign = rng.choice([-1.0, 1.0], m.size)
     sigma = _sigma(fmt, st, rng, m.size)
-    x = np.concatenate([(sign * m)[:, None], rest], axis=1) * sigma
+    x = np.concatenate([(sign * m)[:, None], rest], axis=1) * sigma * _spread(rng, st, m.size)
     q = quantize_blocks(fmt, x, st.tensor_amax * sigma if capped else None)
-    e = (np.mean((x - q) ** 2, axis=1) / sigma[:, 0] ** 2 / dist.variance).reshape(p.size, n)
+    e = np.mean((x - q) ** 2, axis=1) / sigma[:, 0] ** 2 / dist.variance / _mean_sq(st)
+    e = e.reshape(p.size, n)
     p = p / p.sum()  # conditioned on M <= tensor_amax when capped
     mean = float(np.sum(p * e.mean(axis=1)))
     var = float(np.sum(p**2 * e.var(axis=1, ddof=1) / n))

@@ -169,7 +169,8 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
     """The analytic error of `fmt` on a profiled tensor (a record of `profile_array`), with the
     fit level the format sees (`fit_level`). Per-channel formats take the row length from the
     tensor's shape; per-tensor formats its size. Pooled fits pass their sigma (it matters for
-    plain casts); within-group fits are scale-free (sigma averaged over its offset)."""
+    plain casts); within-group fits are scale-free (sigma averaged over its offset) and pass
+    the spread of the group scales (it matters to choices that rank blocks tensor-wide)."""
     from dse.error.api import resolve
 
     record = resolve(fmt)
@@ -182,4 +183,6 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
     if level == "pooled":
         opts.setdefault("tensor_size", int(np.prod(shape)))
         opts.setdefault("sigma", float(fit["sigma"]))
+    else:
+        opts.setdefault("scale_spread", float(fit.get("scale_spread_log2", 0.0)))
     return error(record, fit["nu"], fit=level, **opts)

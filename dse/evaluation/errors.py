@@ -9,9 +9,11 @@ predicted perplexity change calibrated on published results.
 
 Which fit each error uses (DESIGN.md section 3, `dse.error.profile.fit_level`): block- and
 channel-scaled formats see the within-group shape (`nu_within`) when it is known, per-tensor
-scales and plain casts the pooled `nu`. Per-channel scales take the GEMM's reduction length K
-as the row; per-tensor scales the operand's size. Each error is computed once per distinct
-(format, distribution, block) and cached for the run.
+scales and plain casts the pooled `nu`; the within-group level's `scale_spread_log2`, when
+known, reaches the choices that rank blocks tensor-wide (`dse.error.api`). Per-channel
+scales take the GEMM's reduction length K as the row; per-tensor scales the operand's size.
+Each error is computed once per distinct (format, distribution, block, spread) and cached
+for the run.
 """
 
 from __future__ import annotations
@@ -57,12 +59,13 @@ class ErrorStage:
         fmt = parse(name)
         within = fit_level(fmt) == "within_group"
         nu = stats.nu_within if within and stats.nu_within else stats.nu
-        key = (name, nu, k, size, stats.sigma)
+        spread = (stats.scale_spread_log2 or 0.0) if within else 0.0
+        key = (name, nu, k, size, stats.sigma, spread)
         if key not in self._cache:
             channel = isinstance(fmt, ScaledFormat) and fmt.blocking.per_channel
             try:
                 r = error(fmt, nu, block=k if channel else None, tensor_size=size,
-                          sigma=stats.sigma)
+                          sigma=stats.sigma, scale_spread=spread)
                 self._cache[key] = (r.nmse, r.exact)
             except ModelLimitError as exc:  # no model of this format: its points infeasible
                 if name not in self._refused:

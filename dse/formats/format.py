@@ -57,6 +57,12 @@ class ScaledFormat:
         return self.scale.uses_tensor_amax
 
     @property
+    def uses_scale_spread(self) -> bool:
+        """The spread of block scales across a tensor moves the NMSE: never for one scaled
+        format (each block's error is relative to its own scale)."""
+        return False
+
+    @property
     def scale_invariant(self) -> bool:
         """Quantizing c x gives c times the result of x, for every c > 0 (see
         `ScaleRule.scale_invariant`)."""
@@ -161,6 +167,12 @@ class ChoiceFormat:
         """A fixed tensor maximum sets some candidate's scales: two-level rules, and
         per-tensor candidates (whose group is the tensor, not the choice's block)."""
         return any(c.uses_tensor_amax or c.blocking.per_tensor for c in self.candidates)
+
+    @property
+    def uses_scale_spread(self) -> bool:
+        """The spread of block scales across a tensor moves the NMSE: the selector compares
+        block scores with a tensor-wide level (`Selector.absolute_score`)."""
+        return self.selector.absolute_score
 
     @property
     def scale_invariant(self) -> bool:

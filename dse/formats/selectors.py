@@ -49,6 +49,12 @@ class Selector(Protocol):
     def ranks_tensor(self) -> bool:
         """A block's choice depends on the other blocks of the tensor (`TopFraction`)."""
 
+    @property
+    def absolute_score(self) -> bool:
+        """A block's score is compared with a level common to the whole tensor (a quantile
+        of all blocks' scores, or a fixed threshold), so blocks of larger scale win more
+        often (`TopFraction`, `ScoreThreshold`)."""
+
     def choose(self, xb, qb, wb, fmt: ChoiceFormat) -> np.ndarray: ...
 
     def fractions(self, n: int) -> tuple[float, ...] | None: ...
@@ -59,6 +65,7 @@ class _Rule:
 
     in_scale: ClassVar[bool] = False
     ranks_tensor: ClassVar[bool] = False
+    absolute_score: ClassVar[bool] = False
 
 
 def _weighted_sq(a: np.ndarray, b: np.ndarray, wb: np.ndarray | None) -> np.ndarray:
@@ -141,6 +148,7 @@ class TopFraction(_Rule):
     p: float
 
     ranks_tensor: ClassVar[bool] = True  # the top fraction p of the tensor's blocks
+    absolute_score: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.p <= 1.0:
@@ -164,6 +172,8 @@ class TopFraction(_Rule):
 @dataclass(frozen=True)
 class ScoreThreshold(_Rule):
     threshold: float
+
+    absolute_score: ClassVar[bool] = True  # a fixed threshold in data units
 
     @property
     def label(self) -> str:
