@@ -160,7 +160,7 @@ def _checked(values: Mapping, where: str) -> dict:
                             f"got {value!r}")
         if name in ("sigma", "scale_spread_log2") and math.isinf(value):
             raise UserError(f"stats {where}.{name} must be finite, got {value!r}")
-        if name == "scale_spread_log2" and value > MAX_SCALE_SPREAD:
+        if name == "scale_spread_log2" and float(value) > MAX_SCALE_SPREAD:
             raise UserError(f"stats {where}.{name} must be at most {MAX_SCALE_SPREAD:g} "
                             f"(octaves), got {value!r}")
         out[name] = float(value)
