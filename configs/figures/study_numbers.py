@@ -41,9 +41,10 @@ def study_config(name: str, tag: str = "", **changes) -> dict:
 
 
 def run(name: str, tag: str = "", **changes) -> tuple[pd.DataFrame, Path]:
-    """Run `study_config(name, tag, **changes)`: its results table and output directory."""
+    """Run `study_config(name, tag, **changes)` afresh (stored rows of an older engine are
+    not reused): its results table and output directory."""
     cfg = study_config(name, tag, **changes)
-    return dse.run(cfg), Path(cfg["output"]["dir"])
+    return dse.run(cfg, fresh=True), Path(cfg["output"]["dir"])
 
 
 # --- 1. Student-t formats --------------------------------------------------------------------

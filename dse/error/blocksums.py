@@ -66,7 +66,9 @@ def _quantized(cb: Codebook, s: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 class BlockSums:
     """The law of the block sums S_a of `terms` given M, at every node of `nodes` (module
-    docstring): `mean` (terms, nodes), `cov()` and `third(u, v, r)`."""
+    docstring): `mean` (terms, nodes) and `cov()`; and the one-value law
+    itself: `values` (terms, nodes, points) with weights `w` (nodes, points), and the
+    maximum's two equally likely values `ends` (terms, nodes, sign of the maximum)."""
 
     def __init__(self, terms: list[Term], nodes: MaxNodes, dist) -> None:
         m = nodes.m
@@ -95,8 +97,9 @@ class BlockSums:
 
         vals = np.stack([t(x, quantized) for t in terms])  # (terms, nodes, points)
         mean = np.einsum("anp,np->an", vals, w)
-        self.centred, self.w = vals - mean[:, :, None], w
+        self.values, self.centred, self.w = vals, vals - mean[:, :, None], w
         e = np.stack([t(np.stack([m, -m], axis=1)) for t in terms])  # (terms, nodes, sign)
+        self.ends = e
         self.half = 0.5 * (e[:, :, 0] - e[:, :, 1])
         self.b = nodes.block - 1
         self.mean = e.mean(axis=2) + self.b * mean
@@ -107,16 +110,6 @@ class BlockSums:
         root = self.centred * np.sqrt(self.w)
         per = np.matmul(root.transpose(1, 0, 2), root.transpose(1, 2, 0)).transpose(1, 2, 0)
         return self.b * per + self.half[:, None] * self.half[None, :]
-
-    def combo(self, u) -> np.ndarray:
-        """The centred per-value terms of the sum sum_a u_a S_a, (nodes, points)."""
-        return np.tensordot(np.asarray(u, dtype=np.float64), self.centred, axes=1)
-
-    def third(self, u, v, r) -> np.ndarray:
-        """Joint third cumulant of the sums u.S, v.S, r.S (coefficient vectors over the terms),
-        per node: B - 1 times that of one value (the maximum's symmetric two-point term has
-        none)."""
-        return self.b * np.einsum("np,np->n", self.combo(u) * self.combo(v), self.combo(r) * self.w)
 
 
 def _breaks(terms: list[Term]) -> list[np.ndarray]:

@@ -9,10 +9,10 @@ each candidate's conditional error given M comes from `dse.error.analytic`.
   T = sum (Q_low - Q_high)^2 is above the (1 - p) quantile of T (or above t) take the high
   candidate; blocks of larger scale (a spread of block scales across the tensor) win more.
   Given M, T and the error saved D = S_low - S_high are sums of iid terms
-  (`dse.error.blocksums`); their joint law is taken as the first-order Edgeworth expansion
-  (normal plus skewness) and the expected error follows in closed form (`mix_error`): a model,
-  within 1 % or 3 SE of Monte Carlo on the tested grid but for p = 0.6 at B = 16 (up to
-  -1.7 %); unweighted scores only (the Monte Carlo twin uses no weights either).
+  (`dse.error.blocksums`); the law of the score sum is convolved on a fine lattice
+  (`dse.error.score_sum`) and the expected error follows (`mix_error`): a model, within 1 %
+  or 3 SE of Monte Carlo on the tested grid; unweighted scores only (the Monte Carlo twin
+  uses no weights either).
 * `BeneficialRange` (BlockDialect two-stage): stage 1 picks the pair from the scaled maximum
   (a function of M); stage 2 compares the counts of block values in each dialect's
   beneficial range. Given M, those counts are multinomial, and given the counts the values
@@ -58,6 +58,7 @@ from dse.error.codebook import (
     max_error,
 )
 from dse.error.min_choice import selection_gain, symmetric
+from dse.error.score_sum import ScoreSums
 from dse.errors import ModelLimitError, UserError
 from dse.formats import ChoiceFormat, ScaledFormat
 from dse.formats.selectors import (
@@ -185,8 +186,8 @@ def _offset_nodes(
 
 #: Label of the FP4/FP8 mix model (measured gaps: `mix_error`).
 MIX_KIND = (
-    "model: Edgeworth (normal + skewness) law of the block score and error given the block "
-    "maximum; within 1 % of Monte Carlo on the tested grid (1.7 % at p = 0.6, B = 16)"
+    "model: lattice law of the block score given the block maximum (one-value quadrature "
+    "points convolved by FFT); within 1 % or 3 SE of Monte Carlo on the tested grid"
 )
 
 
@@ -196,17 +197,20 @@ def mix_error(fmt: ChoiceFormat, st: Setting, sel, nodes_n: int = 64) -> ChoiceE
     candidate, t the (1 - p) quantile of T over blocks (`TopFraction`) or the fixed threshold
     (`ScoreThreshold`, data units: t / sigma^2 in standard units).
 
-    Given M, T and D = S_low - S_high (the error the high candidate saves) are sums of B - 1
-    iid terms plus the maximum's (`blocksums`). With Z = (T - E T) / sd T, skewness g of T,
-    a = Cov(D, T) / sd T and c = k(D, T, T) / Var T - a g (k: joint third cumulant), the
-    first-order Edgeworth expansion gives
+    Given M = m, T = tau(+-m) + sum_{i < B} t(x_i) and the error the high candidate saves,
+    D = delta(+-m) + sum_i d(x_i), are sums over the B - 1 iid values plus the maximum's
+    terms (+m or -m, probability 1/2 each). With V_k the sum of k iid one-value scores
+    (`score_sum.ScoreSums`: their law on a fine lattice, exact up to it),
 
-        P(T > t | M) = Phi(-z) + g / 6 (z^2 - 1) phi(z),
-        E[D 1{T > t} | M] = E[D] P(T > t | M) + a phi(z) (1 + g z^3 / 6) + c / 2 z phi(z),
+        P(T > t | m) = E_+-[ P(V_{B-1} > t - tau) ],
+        E[D 1{T > t} | m] = (B - 1) E_X[ d(X) E_+-[ P(V_{B-2} > t - t(X) - tau) ] ]
+                            + E_+-[ delta P(V_{B-1} > t - tau) ]
 
-    (E[D | Z = u] = E D + a u + c / 2 (u^2 - 1) to that order), z = (t - E T) / sd T; the
-    error is E[S_low] - E[D 1{T > t}], integrated over M; the quantile solves
-    E_M[P(T > t | M)] = p.
+    (the first term: one value's saving times the chance that it and the other B - 2 values
+    push the score over t). The error is E[S_low] - E[D 1{T > t}], integrated over M; the
+    quantile solves E_M[P(T > t | M)] = p. An earlier first-order Edgeworth law of (T, D) was
+    off by -1.5 % (4.4 SE) at p = 0.6, B = 16; measured against the real selector (Monte
+    Carlo, 2^19 values): see tests/test_error_montecarlo.py.
 
     Blocks of different scales (`st.scale_spread` = s > 0: a block's values times a factor
     2^(s Z), Z standard normal, across the tensor): T and D of a block scale by the squared
@@ -217,50 +221,48 @@ def mix_error(fmt: ChoiceFormat, st: Setting, sel, nodes_n: int = 64) -> ChoiceE
     approximation for the per-tensor E4M3 and two-level NVFP4 scales, whose fixed tensor
     maximum a block of large factor can exceed). Without it, real weights, whose rows differ in
     scale (all-MiniLM-L6-v2: 0.12 .. 0.63 octaves), were predicted +27 % (median) too high.
-    Measured against the real selector (Monte Carlo, 2^19 values):
-    see tests/test_error_montecarlo.py; the plain normal law (g = c = 0) is off by up to 6 %
-    at p = 0.6.
     """
     nodes, sigma = _offset_nodes(fmt, st, nodes_n)
     low, high = (_term(c, nodes, sigma, st) for c in fmt.candidates)
     score = Term(low.cb, low.s, (high.cb, high.s))
     bs = BlockSums([low, high, score], nodes, st.dist)
-    d, s = (1.0, -1.0, 0.0), (0.0, 0.0, 1.0)  # D = S_low - S_high, T
-    cov = bs.cov()
-    mu_d = bs.mean[0] - bs.mean[1]
-    mu_t, sd_t = bs.mean[2], np.sqrt(np.maximum(cov[2, 2], 1e-300))
-    a = (cov[0, 2] - cov[1, 2]) / sd_t
-    g = bs.third(s, s, s) / sd_t**3
-    c = bs.third(d, s, s) / sd_t**2 - a * g
-
+    one, tau = bs.values[2], bs.ends[2]  # one-value scores (nodes, points); the maximum's
+    saved = (bs.values[0] - bs.values[1]) * bs.w  # d(x) times its weight
+    delta = bs.ends[0] - bs.ends[1]  # (nodes, sign)
+    sums, b = ScoreSums(one, bs.w, st.block), st.block
     f, wf = spread_factors(st.scale_spread)  # squared block-scale factors, their weights
 
-    def tail(t):  # z clipped at +-40, where Phi and phi vanish (t = +-inf: p = 0 or 1)
-        z = np.clip((t - mu_t) / sd_t, -40.0, 40.0)
-        return ndtr(-z) + g / 6 * (z * z - 1) * _phi(z), z
+    def above(thr: np.ndarray, count: int) -> np.ndarray:  # P(tau + V_count > thr), averaged
+        return sums.exceed(thr[..., None] - tau.reshape(tau.shape[0], *[1] * (thr.ndim - 1), 2),
+                           count).mean(axis=-1)  # fmt: skip
 
     if isinstance(sel, TopFraction):
         if sel.p in (0.0, 1.0):
-            t = np.full_like(mu_t, np.inf if sel.p == 0.0 else -np.inf)
+            t = np.inf if sel.p == 0.0 else -np.inf
         else:
-            hi = float(np.max(mu_t + 40.0 * sd_t) * f.max())
+            hi = float(np.max(b * np.max(one, axis=1) + tau.max(axis=1)) * f.max())
 
-            def share(t):  # fraction of blocks with f T > t
-                return np.dot(wf, tail(t / f[:, None])[0] @ nodes.weight) - sel.p
+            def share(t):  # fraction of blocks with f T > t, minus p
+                thr = np.broadcast_to(t / f, (one.shape[0], f.size))
+                return np.dot(wf, nodes.weight @ above(thr, b - 1)) - sel.p
 
             t = brentq(share, 0.0, hi, xtol=1e-300)
+        thr = np.broadcast_to(np.divide(t, f), (one.shape[0], f.size))
     else:
-        t = sel.threshold / sigma**2
-    p_high, z = tail(t / f[:, None])  # (factors, nodes)
-    gain = mu_d * p_high + _phi(z) * (a * (1 + g * z**3 / 6) + c / 2 * z)
-    per_factor = (bs.mean[0] - gain) @ nodes.weight
+        thr = (sel.threshold / sigma**2)[:, None] / f[None, :]
+    thr = np.asarray(thr, dtype=np.float64)  # (nodes, factors)
+    inner = above(thr[:, :, None] - one[:, None, :], b - 2)  # (nodes, factors, points)
+    gain = (b - 1) * np.einsum("nfp,np->nf", inner, saved)
+    gain += (sums.exceed(thr[:, :, None] - tau[:, None, :], b - 1) * delta[:, None, :]).mean(-1)
+    per_factor = nodes.weight @ (bs.mean[0][:, None] - gain)
     value = np.dot(wf * f, per_factor) / np.dot(wf, f)
     return ChoiceEstimate(float(value) / st.block, MIX_KIND)
 
 
-#: Gauss-Hermite nodes over the block-scale factor's log (`spread_factors`): 24 are within
-#: 1e-4 relative of 96 at spread 1 (tests/test_error_scale_spread.py).
-SPREAD_NODES = 24
+#: Gauss-Hermite nodes over the block-scale factor's log (`spread_factors`): 32 are within
+#: 5e-5 relative of 96 at spread 1 and 24 within 2.3e-4 (fp4fp8(p=0.3), nu = 5; the test
+#: checks 1e-4).
+SPREAD_NODES = 32
 
 
 def spread_factors(spread: float) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ aggregate gains most.
 
 Each class's p_c is rounded to the nearest value its list offers; the designs are then
 evaluated by the engine as usual (the analytic error of fp4fp8(p) ranks blocks within a class
-by their unweighted score: the Edgeworth model of `dse.error.choice`). `baselines` names formats
+by their unweighted score: the mix model of `dse.error.choice`). `baselines` names formats
 applied to every searched variable (e.g. e4m3 for all-FP8), evaluated for comparison. The policies'
 fractions and points go to `<output dir>/global-threshold.json`.
 

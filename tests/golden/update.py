@@ -9,6 +9,7 @@ without regenerating.
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -18,10 +19,11 @@ from test_golden import SWEEPS, golden_path, run_sweep  # noqa: E402
 
 
 def main() -> None:
-    for name in SWEEPS:
-        table = run_sweep(name, HERE / ".work")
-        table.to_parquet(golden_path(name), index=False)
-        print(f"wrote {golden_path(name)} ({len(table)} rows x {len(table.columns)} columns)")
+    with tempfile.TemporaryDirectory() as work:  # fresh runs: nothing resumed from older ones
+        for name in SWEEPS:
+            table = run_sweep(name, Path(work))
+            table.to_parquet(golden_path(name), index=False)
+            print(f"wrote {golden_path(name)} ({len(table)} rows x {len(table.columns)} columns)")
 
 
 if __name__ == "__main__":
