@@ -9,8 +9,7 @@ linearly between its two neighbouring lattice points, which keeps the mean), and
 of V_{B-1} and V_{B-2} follow exactly on the lattice by FFT powers of its transform (the
 lattice spans the whole support of V_{B-1}: no wrap-around). Between lattice points the
 distribution function is interpolated linearly (each lattice atom spread over its bin).
-Approximations: the one-value law's quadrature points and the lattice step; with
-`LATTICE` = 2^14 a sum of 15 values has some 10^2 lattice steps per standard deviation.
+Approximations: the one-value law's quadrature points and the lattice step (`LATTICE`).
 """
 
 from __future__ import annotations
@@ -18,10 +17,12 @@ from __future__ import annotations
 import numpy as np
 
 #: Lattice points of the sum's support (a power of two; larger blocks take more, see
-#: `ScoreSums`).
-LATTICE = 1 << 14
-#: Fewest lattice steps across one value's score range.
-MIN_STEPS = 256
+#: `ScoreSums`), and the fewest lattice steps across one value's score range. The lattice's
+#: error falls as the square of its step: against 2^17 points, the FP4/FP8 mix's NMSE is
+#: within 2e-4 relative at B = 16 .. 128 (5e-4 at B = 64, nu = 3) with these values, 4x
+#: closer per doubling (measured: p = 0.1 .. 0.95, nu = 3 .. inf).
+LATTICE = 1 << 11
+MIN_STEPS = 64
 
 
 class ScoreSums:
