@@ -15,6 +15,12 @@ import dse.evaluation.metrics  # noqa: F401  (registers the metrics)
 from dse.evaluation.registry import REGISTRY
 from workloads import CLASSES
 
+#: The version of the values in these columns. A change of a model that moves results (the
+#: golden tables of tests/golden are regenerated) bumps it; it is in every sweep's resume key,
+#: so rows stored by an older engine are not resumed (`dse run --fresh` moves them aside), and
+#: tests/golden/update.py refuses to rewrite moved tables under an unchanged version.
+RESULTS_VERSION = "2026.12.04"
+
 #: column -> (unit, meaning). Units are also in the names where a name has one.
 METRICS: dict[str, tuple[str, str]] = {
     m.name: (m.unit, m.meaning) for m in REGISTRY.values() if not m.per_class

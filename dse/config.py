@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from dse import columns
 from dse.columns import METRICS, metric_columns
 from dse.errors import UserError, load_yaml, suggest
 from dse.formats import parse
@@ -292,16 +293,20 @@ def json_schema() -> dict:
 
 def resume_key(spec: SweepSpec) -> dict:
     """What the rows of a resolved config depend on (the results store's resume key): the
-    workload (with the contents of a profile or config.json file it names), the base hardware
-    (the preset's values, not its name), the space in its order, and the definition of every
-    format named in the space. Objectives, constraints, search and output settings are not in
+    engine's `RESULTS_VERSION`, the workload (with the contents of a profile or config.json
+    file it names), the base hardware (the preset's values, not its name, and the contents of
+    an energy table file), the space in its order, and the definition of every format named in
+    the space. Objectives, constraints, search and output settings are not in
     it: they are applied to stored rows afresh."""
     cfg = spec.to_dict()
     workload = cfg["workload"]
-    for key in ("profile", "model"):
-        path = Path(str(workload.get(key, "")))
-        if workload.get(key) and path.is_file():
-            workload[f"{key}_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    hardware = dict(spec.base_hardware)
+    for section, key in (
+        (workload, "profile"), (workload, "model"), (hardware, "energy_table"),
+    ):  # fmt: skip
+        path = Path(str(section.get(key, "")))
+        if section.get(key) and path.is_file():
+            section[f"{key}_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     formats = {
         str(v): repr(parse(v))
         for name, values in cfg["space"].items()
@@ -312,8 +317,9 @@ def resume_key(spec: SweepSpec) -> dict:
         s = scheme(v)
         formats[f"{SCHEME} {v}"] = repr((parse(s.weights), parse(s.activations)))
     return {
+        "results_version": columns.RESULTS_VERSION,
         "workload": workload,
-        "hardware": dict(spec.base_hardware),
+        "hardware": hardware,
         "space": [[k, v] for k, v in cfg["space"].items()],
         "formats": formats,
     }

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 import dse
+from dse.columns import RESULTS_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -28,6 +29,9 @@ SWEEPS = ("quickstart", "student-t-formats", "fp4-fp8-mix", "anda", "blockdialec
 #: Relative tolerance of float columns (see the module docstring): about 450 ulp, 60x the
 #: largest difference measured between two CPUs.
 GOLDEN_RTOL = 1e-13
+
+
+VERSION_FILE = GOLDEN / "RESULTS_VERSION"
 
 
 def golden_path(name: str) -> Path:
@@ -38,6 +42,20 @@ def run_sweep(name: str, out: Path) -> pd.DataFrame:
     """The sweep `configs/<name>.yaml` run in process into `out`, without a report."""
     cfg = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
     return dse.run(cfg, output_dir=out / name, report=False).reset_index(drop=True)
+
+
+def moved_columns(got: pd.DataFrame, want: pd.DataFrame) -> list[str]:
+    """Columns of `got` that differ from `want` (`_same`), with the first differing row."""
+    moved = []
+    for col in want.columns:
+        same = _same(got[col], want[col])
+        if not same.all():
+            rows = np.flatnonzero(~same)[:3]
+            moved.append(
+                f"{col} ({(~same).sum()} rows, e.g. row {rows[0]}: "
+                f"{got[col].iloc[rows[0]]!r} vs golden {want[col].iloc[rows[0]]!r})"
+            )
+    return moved
 
 
 def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
@@ -58,16 +76,14 @@ def test_results_are_bit_identical_to_the_golden_tables(name, tmp_path):
         f"removed {sorted(set(want.columns) - set(got.columns))}"
     )
     assert len(got) == len(want), f"{name}: {len(got)} rows, golden {len(want)}"
-    moved = []
-    for col in want.columns:
-        same = _same(got[col], want[col])
-        if not same.all():
-            rows = np.flatnonzero(~same)[:3]
-            moved.append(
-                f"{col} ({(~same).sum()} rows, e.g. row {rows[0]}: "
-                f"{got[col].iloc[rows[0]]!r} vs golden {want[col].iloc[rows[0]]!r})"
-            )
+    moved = moved_columns(got, want)
     assert not moved, f"{name}: " + "; ".join(moved)
+
+
+def test_the_golden_tables_were_written_by_this_results_version():
+    """The engine's RESULTS_VERSION (in every resume key) is the one the tables were written
+    under: results that moved came with a new version (tests/golden/update.py enforces it)."""
+    assert VERSION_FILE.read_text().strip() == RESULTS_VERSION
 
 
 def test_the_tolerance_passes_last_bit_noise_and_catches_a_model_change():

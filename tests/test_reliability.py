@@ -298,6 +298,33 @@ def test_changed_inputs_name_the_keys_and_fresh_moves_the_results_aside(tmp_path
     assert len(results(out)) == 4 * 3 * 2
 
 
+def test_rows_of_an_older_engine_are_not_resumed(tmp_path, capsys, monkeypatch):
+    """Defect: an engine whose models moved results (a new RESULTS_VERSION) resumed the rows an
+    older one had stored, silently mixing results of two models."""
+    import dse.columns
+
+    out = tmp_path / "out"
+    assert main(["run", str(sweep_file(tmp_path, out)), "--quiet"]) == 0
+    before = snapshot(out)
+    monkeypatch.setattr(dse.columns, "RESULTS_VERSION", dse.columns.RESULTS_VERSION + "-next")
+    status, _, err = cli(capsys, "run", sweep_file(tmp_path, out), "--quiet")
+    assert_clear_error(status, err, str(out), "results_version", "--fresh")
+    assert snapshot(out) == before
+
+
+def test_a_changed_energy_table_file_is_not_resumed(tmp_path, capsys):
+    """Defect: the resume key held the energy table's path only, so editing the file kept the
+    rows computed with the old constants."""
+    table = tmp_path / "energy.csv"
+    table.write_text("name,value,unit,source\nint_mul_8_pj,0.4,pJ,test\n")
+    out = tmp_path / "out"
+    hw = {"preset": "edge-16nm", "energy_table": str(table)}
+    assert main(["run", str(sweep_file(tmp_path, out, hardware=hw)), "--quiet"]) == 0
+    table.write_text("name,value,unit,source\nint_mul_8_pj,0.8,pJ,test\n")
+    status, _, err = cli(capsys, "run", sweep_file(tmp_path, out, hardware=hw), "--quiet")
+    assert_clear_error(status, err, str(out), "energy_table_sha256", "--fresh")
+
+
 @pytest.mark.parametrize("kind", ["a file", "under a file"])
 def test_output_directory_that_is_a_file(tmp_path, capsys, kind):
     blocker = tmp_path / "blocker"
