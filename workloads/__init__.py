@@ -31,6 +31,7 @@ from workloads.stats import (
     TensorStats,
     apply_overrides,
     default_stats,
+    operand_keys,
     operand_stats,
     stats_table,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "load_preset",
     "load_profile_stats",
     "operand_bytes",
+    "operand_keys",
     "operand_stats",
     "operands_of",
     "parameter_breakdown",

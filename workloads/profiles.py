@@ -18,11 +18,16 @@ attn_context). Every other name is returned in `unmatched`, not dropped silently
 
 Aggregation per (operand, class): nu, nu_within and scale_spread_log2 are medians over the
 tensors (robust to a few odd layers); sigma is the RMS of the tensors' sigmas weighted by
-their `n_values`, i.e. the scale of all the values pooled.
+their `n_values`, i.e. the scale of all the values pooled. When every tensor of a class
+carries the measured block-maximum laws of `dse profile`, the records themselves are kept
+(`ProfileStats.tensors`): a sweep then predicts a block- or channel-scaled format's error on
+that class tensor by tensor (`dse.error.profile.error_for_tensors`) instead of from the
+medians.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,10 +55,13 @@ _OUTPUTS = {
 @dataclass(frozen=True)
 class ProfileStats:
     """`overrides`: {operand: {class: fields}} for `stats.apply_overrides`; `unmatched`: the
-    tensor names that map to no GEMM operand (embeddings, norms, biases, unknown modules)."""
+    tensor names that map to no GEMM operand (embeddings, norms, biases, unknown modules);
+    `tensors`: {(operand, class): the records of its tensors that carry measured block-maximum
+    laws (`dse.error.empirical_max`), checked}, for per-tensor predictions."""
 
     overrides: dict
     unmatched: tuple[str, ...]
+    tensors: dict = dataclasses.field(default_factory=dict)
 
 
 def classify_tensor(name: str) -> tuple[str, str] | None:
@@ -90,9 +98,49 @@ def load_profile_stats(path: str | Path) -> ProfileStats:
             "model.layers.0.mlp.down_proj.input"
         )
     overrides: dict[str, dict] = defaultdict(dict)
+    laws: dict[tuple[str, str], tuple[Mapping, ...]] = {}
     for (operand, cls), entries in sorted(groups.items()):
         overrides[operand][cls] = _aggregate(entries, f"dse profile {path}")
-    return ProfileStats(dict(overrides), tuple(unmatched))
+        with_laws = [e for name, e in entries if _has_laws(e, name)]
+        if len(with_laws) == len(entries):  # all or nothing: a class is one population
+            laws[(operand, cls)] = tuple(with_laws)
+    return ProfileStats(dict(overrides), tuple(unmatched), laws)
+
+
+def _has_laws(entry: Mapping, name: str) -> bool:
+    """Whether a tensor record carries measured block-maximum laws (profiles written before
+    them do not); a malformed one is a UserError naming the tensor and the key."""
+    within = entry.get("within_group")
+    if not isinstance(within, Mapping) or "block_max" not in within:
+        return False
+    where = f"profile tensor {name!r}: within_group"
+    shape = entry.get("shape")
+    if not (isinstance(shape, list) and shape and all(isinstance(d, int) for d in shape)):
+        raise UserError(f"profile tensor {name!r}: shape must be a list of integers, got {shape!r}")
+    _as_float(within.get("amax"), f"{name}: within_group.amax")
+    _number(entry, ("pooled", "nu"), name)
+    _number(entry, ("within_group", "nu"), name)
+    laws = within["block_max"]
+    if not isinstance(laws, Mapping) or not laws:
+        raise UserError(f"{where}.block_max must map block sizes to laws, got {laws!r}")
+    for block, law in laws.items():
+        _pairs(law, ("m", "weight"), f"{where}.block_max.{block}")
+    if within.get("scale_offsets") is not None:
+        _pairs(within["scale_offsets"], ("offset", "weight"), f"{where}.scale_offsets")
+    return True
+
+
+def _pairs(law: object, keys: tuple[str, str], where: str) -> None:
+    """A law: two equally long, non-empty lists of numbers under `keys`."""
+    ok = isinstance(law, Mapping) and all(isinstance(law.get(k), list) for k in keys)
+    if ok and isinstance(law, Mapping):
+        a, b = (law[k] for k in keys)
+        ok = len(a) == len(b) > 0 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in [*a, *b]
+        )
+    if not ok:
+        raise UserError(f"{where} must hold equally long lists of numbers {keys[0]} and "
+                        f"{keys[1]}, got {law!r}")  # fmt: skip
 
 
 def _read_tensors(path: Path) -> Mapping:

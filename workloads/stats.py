@@ -110,10 +110,16 @@ def apply_overrides(stats: Mapping[tuple[str, str], TensorStats],
 def operand_stats(stats: Mapping[tuple[str, str], TensorStats],
                   tensor_class: str) -> tuple[TensorStats, TensorStats]:
     """(A stats, B stats) of a GEMM of `tensor_class`: activation, then weight or kv_cache."""
+    a, b = operand_keys(tensor_class)
+    return stats[a], stats[b]
+
+
+def operand_keys(tensor_class: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The stats keys (operand kind, class) of a GEMM's A and B operands (`operand_stats`)."""
     if tensor_class not in CLASSES:
         raise unknown("tensor class", tensor_class, CLASSES)
     a, b = operands_of(tensor_class)
-    return stats[(a.stats_key, tensor_class)], stats[(b.stats_key, tensor_class)]
+    return (a.stats_key, tensor_class), (b.stats_key, tensor_class)
 
 
 def stats_table(stats: Mapping[tuple[str, str], TensorStats]) -> pd.DataFrame:

@@ -179,6 +179,7 @@ def profile_array(
     return {
         "shape": [int(d) for d in np.shape(arr)],
         "dtype": dtype,
+        "rms": float(np.sqrt(np.mean(np.square(arr, dtype=np.float64)))),
         "n_values": pooled.n_values,
         "pooled": pooled.as_dict(),
         "within_group": {
@@ -253,3 +254,39 @@ def _law(record: Format, fit: dict, opts: dict) -> dict | None:
         return None
     block = opts.get("block") or record.blocking.size
     return laws.get(str(block))
+
+
+def energy_of(stats: dict) -> float:
+    """The tensor's sum of squares from its profile record: size x rms^2 (records without
+    `rms`, from older profiles: the pooled fit's variance sigma^2 nu / (nu - 2))."""
+    size = float(np.prod(stats.get("shape") or [1]))
+    rms = stats.get("rms")
+    if rms is None:
+        fit = stats["pooled"]
+        nu = float(fit["nu"])
+        var = 1.0 if math.isinf(nu) else nu / (nu - 2.0)
+        return size * float(fit["sigma"]) ** 2 * var
+    return size * float(rms) ** 2
+
+
+def error_for_tensors(fmt: Format | str, records: list[dict], **options) -> float | None:
+    """NMSE of `fmt` over several profiled tensors quantized alike (e.g. every layer's
+    down-projection weight): each tensor's `error_for_stats`, weighted by its sum of squares
+    (`energy_of`), exactly as the tensors' errors add up. None unless every tensor has a
+    measured block-maximum law for the format (`_law`): the caller then falls back to the
+    per-class fit."""
+    from dse.error.api import resolve
+
+    record = resolve(fmt)
+    if not records or fit_level(record) != "within_group":
+        return None
+    values, energies = [], []
+    for stats in records:
+        opts = dict(options)
+        if record.blocking.per_channel:
+            opts.setdefault("block", int((stats.get("shape") or [1])[-1]))
+        if _law(record, stats["within_group"], opts) is None:
+            return None
+        values.append(error_for_stats(record, stats, **options).nmse)
+        energies.append(energy_of(stats))
+    return float(np.dot(values, energies) / np.sum(energies))

@@ -29,7 +29,9 @@ from workloads import (
 
 @dataclass(frozen=True)
 class EvalContext:
-    """The workload's GEMMs (records and arrays), the tensor statistics, the error weights, the
+    """The workload's GEMMs (records and arrays), the tensor statistics (and the profiled
+    tensors' own records, where a profile gives them: `workloads.ProfileStats.tensors`), the
+    error weights, the
     base hardware (dict and `HardwareSpec`) and the 45 nm technology unit costs are priced in.
 
     handled: tokens one step handles (decode: batch; prefill: batch x sequence);
@@ -40,6 +42,7 @@ class EvalContext:
     gemms: tuple[Gemm, ...]
     arrays: GemmArrays
     stats: dict[tuple[str, str], TensorStats]
+    profiled: dict[tuple[str, str], tuple[dict, ...]]  # per-tensor profile records (laws)
     error_weights: np.ndarray
     hw: dict[str, Any]
     base: HardwareSpec
@@ -60,9 +63,16 @@ class EvalContext:
         model = load_model(w.model)
         gemms = tuple(phase_gemms(model, w.phase, w.batch, w.tokens, fused_qkv=w.fused_qkv))
         stats = default_stats()
+        profiled: dict[tuple[str, str], tuple[dict, ...]] = {}
         if w.profile:
-            stats = apply_overrides(stats, load_profile_stats(w.profile).overrides)
-        stats = apply_overrides(stats, w.stats or {})
+            profile = load_profile_stats(w.profile)
+            stats = apply_overrides(stats, profile.overrides)
+            profiled = dict(profile.tensors)
+        overridden = apply_overrides(stats, w.stats or {})
+        # a class whose statistics the sweep states itself is predicted from them, not from
+        # the profile's tensors
+        profiled = {k: v for k, v in profiled.items() if overridden[k] == stats[k]}
+        stats = overridden
         sens = w.sensitivity or {}
         # per GEMM name (a mixture's experts may be split in groups by tokens per expert)
         per_name: dict[str, int] = {}
@@ -79,6 +89,7 @@ class EvalContext:
             classes.setdefault(g.tensor_class, []).append(i)
         return cls(
             model=model, phase=w.phase, gemms=gemms, arrays=gemm_arrays(gemms), stats=stats,
+            profiled=profiled,
             error_weights=weights / weights.sum(), hw=dict(spec.base_hardware), base=spec.base,
             tech=spec.base.reference_tech(),
             params=parameter_count(model),

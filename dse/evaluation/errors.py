@@ -7,6 +7,12 @@ counting once per layer (the lm_head once), weighted by its class's sensitivity
 propagate through non-linearities and residual connections. `dse.accuracy` maps it to a
 predicted perplexity change calibrated on published results.
 
+With a profile (`workload.profile`) whose tensors carry measured block-maximum laws, a block-
+or channel-scaled format's error on a class is predicted tensor by tensor from those records,
+weighted by each tensor's sum of squares (`dse.error.profile.error_for_tensors`, the model
+`dse validate` checks); other formats, and classes whose statistics the sweep overrides, use
+the class statistics below. Such values are models, not exact (the `exact` flag is false).
+
 Which fit each error uses (DESIGN.md section 3, `dse.error.profile.fit_level`): block- and
 channel-scaled formats see the within-group shape (`nu_within`) when it is known, per-tensor
 scales and plain casts the pooled `nu`; the within-group level's `scale_spread_log2`, when
@@ -24,12 +30,12 @@ import numpy as np
 
 from dse.accuracy import ppl_change_pct
 from dse.error import error, gemm_nmse
-from dse.error.profile import fit_level
+from dse.error.profile import error_for_tensors, fit_level
 from dse.errors import ModelLimitError, warn
 from dse.evaluation.context import EvalContext
 from dse.evaluation.formats import Names
 from dse.formats import ScaledFormat, parse
-from workloads import TensorStats, operand_stats
+from workloads import TensorStats, operand_keys, operand_stats
 
 
 @dataclass(frozen=True)
@@ -51,12 +57,23 @@ class ErrorStage:
     def __init__(self, ctx: EvalContext):
         self.ctx = ctx
         self._cache: dict[tuple, tuple[float, bool]] = {}
+        self._per_tensor: dict[tuple, tuple[float, bool] | None] = {}  # profiled classes
         self._refused: set[str] = set()  # formats the error model has no model of
 
-    def operand(self, name: str, stats: TensorStats, k: int, size: int) -> tuple[float, bool]:
+    def operand(self, name: str, stats: TensorStats, k: int, size: int,
+                operand: tuple[str, str] | None = None) -> tuple[float, bool]:  # fmt: skip
         """(NMSE, exact) of format `name` on an operand with `stats`, reduction length k and
-        `size` elements."""
+        `size` elements; `operand` (kind, class) names the profiled tensors that, where they
+        carry the format's block-maximum law, give the error tensor by tensor instead."""
         fmt = parse(name)
+        records = self.ctx.profiled.get(operand) if operand else None
+        if records:
+            if (name, operand) not in self._per_tensor:
+                value = error_for_tensors(fmt, list(records))
+                self._per_tensor[(name, operand)] = None if value is None else (value, False)
+            found = self._per_tensor[(name, operand)]
+            if found is not None:
+                return found
         within = fit_level(fmt) == "within_group"
         nu = stats.nu_within if within and stats.nu_within else stats.nu
         spread = (stats.scale_spread_log2 or 0.0) if within else 0.0
@@ -80,10 +97,12 @@ class ErrorStage:
         cols: dict[str, list[np.ndarray]] = {"w": [], "a": [], "exact": []}
         for g in ctx.gemms:
             a_stats, b_stats = operand_stats(ctx.stats, g.tensor_class)
+            a_key, b_key = operand_keys(g.tensor_class)
             side = []
-            for key, stats, size in (("b", b_stats, g.k * g.n), ("a", a_stats, g.m * g.k)):
+            for key, stats, size, op in (("b", b_stats, g.k * g.n, b_key),
+                                         ("a", a_stats, g.m * g.k, a_key)):  # fmt: skip
                 c, distinct = names[(key, g.tensor_class)]
-                vals = [self.operand(n, stats, g.k, size) for n in distinct]
+                vals = [self.operand(n, stats, g.k, size, op) for n in distinct]
                 side.append((np.array([v[0] for v in vals])[c], np.array([v[1] for v in vals])[c]))
             cols["w"].append(side[0][0])
             cols["a"].append(side[1][0])

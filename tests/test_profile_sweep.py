@@ -1,0 +1,103 @@
+"""A sweep over a profiled checkpoint predicts block- and channel-scaled formats tensor by
+tensor from the profile's measured block-maximum laws (`dse.error.profile.error_for_tensors`):
+checked against the real quantizer on synthetic down-projection weights with outlier rows,
+where the class medians of the t fits are far off."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dse
+from dse.cli import main
+from dse.error import error
+from dse.formats import parse
+
+FORMATS = ["int4/g128", "int8/ch", "mxfp4"]
+NAMES = [f"model.layers.{i}.mlp.down_proj.weight" for i in range(2)]
+
+
+def _weights() -> dict[str, np.ndarray]:
+    """Two down-projection weights (rows of 11008 = llama-2-7b's K): t(10) values, every 16th
+    row with one value 30x its body's RMS; the second tensor 3x larger (energy weighting)."""
+    rng = np.random.default_rng(7)
+    out = {}
+    for i, name in enumerate(NAMES):
+        x = rng.standard_t(10.0, (48, 11008)) * 0.02 * 3.0**i
+        rows = np.arange(0, 48, 16)
+        x[rows, rng.integers(0, 11008, rows.size)] = 30.0 * np.sqrt(np.mean(x[rows] ** 2, 1))
+        out[name] = x.astype(np.float32)
+    return out
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    from safetensors.numpy import save_file
+
+    d = tmp_path_factory.mktemp("ckpt")
+    weights = _weights()
+    save_file(weights, str(d / "model.safetensors"))
+    assert main(["profile", str(d / "model.safetensors"), "-o", str(d / "stats.yaml")]) == 0
+    return weights, d / "stats.yaml"
+
+
+def _sweep(tmp_path, profile=None, stats=None):
+    workload = {"model": "llama-2-7b", "batch": 1, "tokens": 128}
+    if profile:
+        workload["profile"] = str(profile)
+    if stats:
+        workload["stats"] = stats
+    cfg = {"name": "p", "workload": workload, "space": {"weight_format": FORMATS},
+           "objectives": ["model_nmse"], "output": {"report": False}}  # fmt: skip
+    return dse.run(cfg, output_dir=tmp_path / "out").set_index("weight_format")
+
+
+def test_profiled_class_is_predicted_tensor_by_tensor(profiled, tmp_path):
+    weights, path = profiled
+    table = _sweep(tmp_path, profile=path)
+    for name in FORMATS:
+        fmt = parse(name)
+        err = sum(np.sum((fmt.quantize(w.astype(np.float64), axis=-1) - w) ** 2)
+                  for w in weights.values())  # fmt: skip
+        energy = sum(np.sum(w.astype(np.float64) ** 2) for w in weights.values())
+        assert table.loc[name, "nmse_w_down"] == pytest.approx(err / energy, rel=0.04), name
+    # the class medians alone (what a profile without laws gives) are far off for INT8/ch
+    median = error("int8/ch", _sweep_nu_within(path), block=11008).nmse
+    assert abs(median / table.loc["int8/ch", "nmse_w_down"] - 1) > 0.2
+    # classes the profile does not cover keep the default statistics
+    plain = _sweep(tmp_path / "plain")
+    assert (table["nmse_w_qkv"] == plain["nmse_w_qkv"]).all()
+
+
+def _sweep_nu_within(path) -> float:
+    from workloads import load_profile_stats
+
+    return load_profile_stats(path).overrides["weight"]["down"]["nu_within"]
+
+
+def test_stats_stated_in_the_sweep_win_over_the_profile_tensors(profiled, tmp_path):
+    _, path = profiled
+    table = _sweep(tmp_path, profile=path, stats={"weight": {"down": {"nu_within": 5.0}}})
+    want = error("int4/g128", 5.0, tensor_size=11008 * 4096).nmse
+    # (the sweep's batched quadrature and a single value agree to ~1e-8)
+    assert table.loc["int4/g128", "nmse_w_down"] == pytest.approx(want, rel=1e-6)
+    per_tensor = _sweep(tmp_path / "t", profile=path).loc["int4/g128", "nmse_w_down"]
+    assert abs(per_tensor / want - 1) > 0.05
+
+
+def test_a_malformed_law_names_the_tensor_and_key(profiled, tmp_path, capsys):
+    import yaml
+
+    _, path = profiled
+    doc = yaml.safe_load(path.read_text())
+    doc["tensors"][NAMES[0]]["within_group"]["block_max"]["128"]["m"] = "big"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    cfg = tmp_path / "sweep.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "name": "p", "workload": {"model": "llama-2-7b", "profile": str(bad)},
+        "space": {"weight_format": ["int4/g128"]}, "objectives": ["model_nmse"],
+        "output": {"report": False, "dir": str(tmp_path / "o")}}))  # fmt: skip
+    assert main(["run", str(cfg), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert NAMES[0] in err and "block_max.128" in err and "Traceback" not in err
