@@ -87,6 +87,8 @@ def test_clip_ratio_and_fixed_sigma_agree():
         ("fp4fp8(p=0.6)", 3.0),
         ("fp4fp8(p=0.1)/g32", math.inf),
         ("fp4fp8(p=0.95)", 6.8),  # the old Edgeworth law was -2.7 % here
+        ("fp4fp8(p=0.3)/g1", 5.0),  # a block of one value: its maximum alone (raised before)
+        ("fp4fp8(p=0.3)/g2", 8.0),
         ("fp4fp8(p=0.6)", 30.0),  # and -1.5 % (4.4 SE) here
         ("fp4fp8(threshold=2)", 5.0),
         ("nvfp4(cal=2)", 8.0),

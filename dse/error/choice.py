@@ -251,9 +251,10 @@ def mix_error(fmt: ChoiceFormat, st: Setting, sel, nodes_n: int = 64) -> ChoiceE
     else:
         thr = (sel.threshold / sigma**2)[:, None] / f[None, :]
     thr = np.asarray(thr, dtype=np.float64)  # (nodes, factors)
-    inner = above(thr[:, :, None] - one[:, None, :], b - 2)  # (nodes, factors, points)
-    gain = (b - 1) * np.einsum("nfp,np->nf", inner, saved)
-    gain += (sums.exceed(thr[:, :, None] - tau[:, None, :], b - 1) * delta[:, None, :]).mean(-1)
+    gain = (sums.exceed(thr[:, :, None] - tau[:, None, :], b - 1) * delta[:, None, :]).mean(-1)
+    if b > 1:  # the other values' savings (a block of one value is its maximum alone)
+        inner = above(thr[:, :, None] - one[:, None, :], b - 2)  # (nodes, factors, points)
+        gain += (b - 1) * np.einsum("nfp,np->nf", inner, saved)
     per_factor = nodes.weight @ (bs.mean[0][:, None] - gain)
     value = np.dot(wf * f, per_factor) / np.dot(wf, f)
     return ChoiceEstimate(float(value) / st.block, MIX_KIND)

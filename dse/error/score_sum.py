@@ -49,7 +49,7 @@ class ScoreSums:
         self.size = size
         self.cdf = {
             j: np.clip(np.cumsum(np.fft.irfft(f**j, size, axis=1), axis=1), 0.0, 1.0)
-            for j in {block - 1, max(block - 2, 0)}
+            for j in {max(block - 1, 0), max(block - 2, 0)}
         }
 
     def exceed(self, y: np.ndarray, count: int) -> np.ndarray:
