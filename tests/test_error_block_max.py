@@ -126,3 +126,13 @@ def test_a_block_size_the_profile_did_not_record_falls_back_to_the_t_model():
     assert "512" not in stats["within_group"]["block_max"]
     assert error_for_stats("int4/g512", stats).kind == "exact"
     assert error_for_stats("int4/g128", stats).kind.startswith("model")
+
+
+def test_all_zero_blocks_add_neither_error_nor_energy():
+    """Defect: a law with all-zero blocks (sparse tensors) gave NaN."""
+    fmt, law = parse("int4/g16"), {"m": [0.0, 2.5, 4.0], "weight": [0.5, 0.3, 0.2]}
+    with_zeros = error_given_max_law(fmt, 5.0, law, 16, math.inf)
+    without = error_given_max_law(fmt, 5.0, {"m": [2.5, 4.0], "weight": [0.6, 0.4]}, 16,
+                                  math.inf)  # fmt: skip
+    assert with_zeros == pytest.approx(without, rel=1e-12)
+    assert math.isnan(error_given_max_law(fmt, 5.0, {"m": [0.0], "weight": [1.0]}, 16, 1.0))

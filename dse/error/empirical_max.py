@@ -114,6 +114,10 @@ def error_given_max_law(
     dist = Student(float(nu))
     m = np.asarray(law["m"], dtype=np.float64)
     weight = np.asarray(law["weight"], dtype=np.float64)
+    keep = m > 0  # all-zero blocks: no error and no energy, so no share of the ratio
+    if not keep.any():
+        return math.nan
+    m, weight = m[keep], weight[keep]
     q = dist.sf(m)
     nodes = MaxNodes(m, q, weight / weight.sum(), int(block))
     cb = codebook(fmt.element, fmt.rounding)
