@@ -176,6 +176,29 @@ def test_a_non_finite_prediction_is_reported_not_hidden(tmp_path, monkeypatch):
                                  "returned nan (nu = ")  # fmt: skip
 
 
+def test_a_tensor_outside_the_model_is_a_note_and_the_other_formats_go_on(tmp_path, monkeypatch,
+                                                                         capsys):
+    """Defect: an activation whose fitted nu fell below the analytic model's range (2.1)
+    raised ModelLimitError out of `dse validate`, losing every other format's result."""
+    from dse.errors import ModelLimitError
+
+    path = tiny_checkpoint(tmp_path / "m")
+    real = compare.error_for_stats
+
+    def limited(fmt, stats):
+        if fmt.name == "e4m3":
+            raise ModelLimitError("nu = 2.05: outside the analytic model")
+        return real(fmt, stats)
+
+    monkeypatch.setattr(compare, "error_for_stats", limited)
+    status = main(["validate", "--model", str(path), "--formats", "e4m3", "mxfp4",
+                   "--sentences", "1", "--max-length", "8"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert "mxfp4" in out and "e4m3" in out
+    assert "no prediction: nu = 2.05: outside the analytic model" in err
+
+
 def test_missing_checkpoint_package_says_how_to_install_it(monkeypatch, capsys):
     monkeypatch.setattr(checkpoint, "BUNDLED_PACKAGE", "no-such-checkpoint-package")
     assert main(["validate", "--formats", "mxfp4"]) == 2

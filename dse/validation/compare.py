@@ -22,7 +22,7 @@ from scipy import stats as scistats
 
 from dse.error import gemm_nmse
 from dse.error.profile import error_for_stats, fit_level, profile_array
-from dse.errors import UserError
+from dse.errors import ModelLimitError, UserError
 from dse.formats import parse
 from dse.formats.format import Format
 from dse.validation.bert import Encoder, normalize
@@ -147,11 +147,12 @@ def evaluate(ref: Reference, name: str) -> FormatResult:
 
 def _predict(fmt: Format, stats: dict, what: str, notes: list[str]) -> float:
     """The analytic NMSE, or NaN with a note when the model has none for these statistics
-    (e.g. a fitted nu <= 2: no variance) or returns a non-finite value."""
+    (e.g. a fitted nu <= 2: no variance; nu below the analytic range) or returns a
+    non-finite value."""
     try:
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             value = error_for_stats(fmt, stats).nmse
-    except UserError as exc:
+    except (UserError, ModelLimitError) as exc:  # this tensor only; the others go on
         notes.append(f"{fmt.name}: {what}: no prediction: {exc}")
         return float("nan")
     if not np.isfinite(value):
