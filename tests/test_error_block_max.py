@@ -136,3 +136,16 @@ def test_all_zero_blocks_add_neither_error_nor_energy():
                                   math.inf)  # fmt: skip
     assert with_zeros == pytest.approx(without, rel=1e-12)
     assert math.isnan(error_given_max_law(fmt, 5.0, {"m": [0.0], "weight": [1.0]}, 16, 1.0))
+
+
+def test_tensors_outside_the_analytic_range_fall_back_to_the_class_fit():
+    """A profiled tensor whose within-group nu is below the analytic range (2.1) would raise
+    inside a sweep; `error_for_tensors` then declines (None) and the class statistics apply."""
+    from dse.error.profile import error_for_tensors
+
+    x = np.random.default_rng(6).standard_t(5.0, (64, 1024))
+    good = profile_array(x, "float64")
+    bad = {**good, "within_group": {**good["within_group"], "nu": 1.9}}
+    assert error_for_tensors("int4/g128", [good]) == pytest.approx(
+        error_for_stats("int4/g128", good).nmse)
+    assert error_for_tensors("int4/g128", [good, bad]) is None

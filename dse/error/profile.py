@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
-from dse.error.api import ErrorResult, error
+from dse.error.api import NU_ANALYTIC_MIN, ErrorResult, error
 from dse.error.empirical_max import KIND as MAX_LAW_KIND
 from dse.error.empirical_max import (
     LAW_BLOCKS,
@@ -273,8 +273,8 @@ def error_for_tensors(fmt: Format | str, records: list[dict], **options) -> floa
     """NMSE of `fmt` over several profiled tensors quantized alike (e.g. every layer's
     down-projection weight): each tensor's `error_for_stats`, weighted by its sum of squares
     (`energy_of`), exactly as the tensors' errors add up. None unless every tensor has a
-    measured block-maximum law for the format (`_law`): the caller then falls back to the
-    per-class fit."""
+    measured block-maximum law for the format (`_law`) and a within-group nu in the analytic
+    range (`NU_ANALYTIC_MIN`): the caller then falls back to the per-class fit."""
     from dse.error.api import resolve
 
     record = resolve(fmt)
@@ -285,7 +285,8 @@ def error_for_tensors(fmt: Format | str, records: list[dict], **options) -> floa
         opts = dict(options)
         if record.blocking.per_channel:
             opts.setdefault("block", int((stats.get("shape") or [1])[-1]))
-        if _law(record, stats["within_group"], opts) is None:
+        within = stats["within_group"]
+        if _law(record, within, opts) is None or not float(within["nu"]) >= NU_ANALYTIC_MIN:
             return None
         values.append(error_for_stats(record, stats, **options).nmse)
         energies.append(energy_of(stats))
