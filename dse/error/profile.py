@@ -218,7 +218,10 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
     fit level the format sees (`fit_level`). Per-channel formats take the row length from the
     tensor's shape; per-tensor formats its size. Pooled fits pass their sigma (it matters for
     plain casts); within-group fits are scale-free (sigma averaged over its offset) and pass
-    the spread of the group scales (it matters to choices that rank blocks tensor-wide)."""
+    the spread of the group scales (it matters to choices that rank blocks tensor-wide).
+    Block- and channel-scaled formats whose block size the profile recorded a block-maximum
+    law for take the semi-empirical model instead (`dse.error.empirical_max`, kind "model:
+    ...")."""
     from dse.error.api import resolve
 
     record = resolve(fmt)
