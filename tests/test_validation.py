@@ -258,14 +258,14 @@ def test_padding_does_not_change_an_embedding(minilm):
 
 #: Acceptance formats: 3 to 8 bits, fixed codebooks, block/channel/tensor scales and choices.
 #: Measured 90th-percentile |pred/meas - 1| (this checkpoint, `dse profile` statistics): at
-#: most 3.4 %. Integer grids, Anda and INT8 per channel (were 6.6 - 36 %) since the measured
+#: most 3.7 %. Integer grids, Anda and INT8 per channel (were 6.6 - 36 %) since the measured
 #: block-maximum law (`dse.error.empirical_max`) and groups normalised by their body's RMS.
 ACCEPTANCE = [
     "int4/g128", "nf4/g64", "sf4(nu=5)/g64", "e2m1/g32", "mxfp4", "mxfp6e2m3", "mxfp8e4m3",
     "nvfp4", "anda(m=3)", "int8/ch", "int3/g64", "e3m2/g32",
     "blockdialect(sel=two-stage)",
     "blockdialect(sel=min-error)",  # p90 2.5 % since dse.error.min_choice (was 16 %, biased)
-    "fp4fp8(p=0.3)",  # p90 3.4 % with the rows' scale spread (was 43 %, +27 % median)
+    "fp4fp8(p=0.3)",  # p90 3.6 % with the rows' scale spread (was 43 %, +27 % median)
 ]  # fmt: skip
 NAMES = ACCEPTANCE
 
