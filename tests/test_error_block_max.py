@@ -149,3 +149,21 @@ def test_tensors_outside_the_analytic_range_fall_back_to_the_class_fit():
     assert error_for_tensors("int4/g128", [good]) == pytest.approx(
         error_for_stats("int4/g128", good).nmse)
     assert error_for_tensors("int4/g128", [good, bad]) is None
+
+
+def test_scale_offsets_are_where_each_groups_t_scale_sits():
+    """The offset law records frac(log2) of each group's t scale in data units: the group's
+    normalising (trimmed) scale times the within-group fit's sigma. Defect: it used the full
+    RMS, which an outlier inflates, so outlier rows sat at the wrong place between powers of
+    two for MX and Anda scales."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_t(8.0, (64, 1024)) * 2.0 ** rng.uniform(0, 1, (64, 1))
+    x[:, 0] = 40.0 * np.sqrt(np.mean(x**2, axis=1))  # every row: one big outlier
+    stats = profile_array(x, "float64")
+    law, sigma = stats["within_group"]["scale_offsets"], stats["within_group"]["sigma"]
+    scale = trimmed_rms(x)
+    frac = np.mod(np.log2(scale * sigma), 1.0)
+    bins = np.minimum((frac * 16).astype(int), 15)  # each bin: its groups' weighted mean
+    expect = [np.average(frac[bins == k], weights=scale[bins == k] ** 2)
+              for k in np.unique(bins)]  # fmt: skip
+    np.testing.assert_allclose(law["offset"], expect, rtol=1e-6)

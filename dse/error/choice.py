@@ -159,9 +159,9 @@ def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceEst
 #: linearly with the count. The expected error is a smooth periodic function of the offset,
 #: for which the midpoint rule converges fast: 4 offsets are within 3e-6 relative of 64 for
 #: BlockDialect's two-stage selection (nu 3..inf, blocks 16..64; tests/test_error_analytic.py).
-#: The min-error bound, a minimum over the candidates and so less smooth in the offset, keeps
-#: analytic.OFFSETS (8): with 4 it moves by up to 6.5e-4 (its quadrature error is itself up to
-#: 9e-4 against 64 offsets with 4x the nodes over M).
+#: The min-error model, a minimum over the candidates and so less smooth in the offset, keeps
+#: analytic.OFFSETS (8): measured on the upper bound it replaced, 4 moved the value by up to
+#: 6.5e-4 (its quadrature error was itself up to 9e-4 against 64 offsets with 4x the nodes).
 CHOICE_OFFSETS = 4
 
 
@@ -232,9 +232,9 @@ def mix_error(fmt: ChoiceFormat, st: Setting, sel, nodes_n: int = 64) -> ChoiceE
     sums, b = ScoreSums(one, bs.w, st.block), st.block
     f, wf = spread_factors(st.scale_spread)  # squared block-scale factors, their weights
 
-    def above(thr: np.ndarray, count: int) -> np.ndarray:  # P(tau + V_count > thr), averaged
-        return sums.exceed(thr[..., None] - tau.reshape(tau.shape[0], *[1] * (thr.ndim - 1), 2),
-                           count).mean(axis=-1)  # fmt: skip
+    def above(thr: np.ndarray, count: int) -> np.ndarray:  # P(tau + V_count > thr), per sign
+        signs = tau.reshape(tau.shape[0], *[1] * (thr.ndim - 1), 2)
+        return sums.exceed(thr[..., None] - signs, count)
 
     if isinstance(sel, TopFraction):
         if sel.p in (0.0, 1.0):
@@ -244,16 +244,16 @@ def mix_error(fmt: ChoiceFormat, st: Setting, sel, nodes_n: int = 64) -> ChoiceE
 
             def share(t):  # fraction of blocks with f T > t, minus p
                 thr = np.broadcast_to(t / f, (one.shape[0], f.size))
-                return np.dot(wf, nodes.weight @ above(thr, b - 1)) - sel.p
+                return np.dot(wf, nodes.weight @ above(thr, b - 1).mean(axis=-1)) - sel.p
 
             t = brentq(share, 0.0, hi, xtol=1e-300)
         thr = np.broadcast_to(np.divide(t, f), (one.shape[0], f.size))
     else:
         thr = (sel.threshold / sigma**2)[:, None] / f[None, :]
     thr = np.asarray(thr, dtype=np.float64)  # (nodes, factors)
-    gain = (sums.exceed(thr[:, :, None] - tau[:, None, :], b - 1) * delta[:, None, :]).mean(-1)
+    gain = (above(thr, b - 1) * delta[:, None, :]).mean(axis=-1)  # the maximum's saving
     if b > 1:  # the other values' savings (a block of one value is its maximum alone)
-        inner = above(thr[:, :, None] - one[:, None, :], b - 2)  # (nodes, factors, points)
+        inner = above(thr[:, :, None] - one[:, None, :], b - 2).mean(axis=-1)
         gain += (b - 1) * np.einsum("nfp,np->nf", inner, saved)
     per_factor = nodes.weight @ (bs.mean[0][:, None] - gain)
     value = np.dot(wf * f, per_factor) / np.dot(wf, f)

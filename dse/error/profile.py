@@ -190,7 +190,7 @@ def profile_array(
             "n_values": within.n_values,
             "amax": float(unit.max()),
             "block_max": block_max_laws(unit, energy),
-            "scale_offsets": offset_law(rms[ok] * within.sigma, energy),
+            "scale_offsets": offset_law(scale[ok] * within.sigma, energy),
         },
     }
 
