@@ -281,16 +281,15 @@ def error_for_tensors(fmt: Format | str, records: list[dict], **options) -> floa
     from dse.error.api import resolve
 
     record = resolve(fmt)
-    if not records or fit_level(record) != "within_group":
-        return None
+    if not records or not isinstance(record, ScaledFormat) or fit_level(record) != "within_group":
+        return None  # choices and per-tensor scales have no measured-law model
     values, energies = [], []
     for stats in records:
-        opts = dict(options)
-        if record.blocking.per_channel:
-            opts.setdefault("block", int((stats.get("shape") or [1])[-1]))
-        within = stats["within_group"]
-        if _law(record, within, opts) is None or not float(within["nu"]) >= NU_ANALYTIC_MIN:
+        if not float(stats["within_group"]["nu"]) >= NU_ANALYTIC_MIN:
             return None
-        values.append(error_for_stats(record, stats, **options).nmse)
+        r = error_for_stats(record, stats, **options)
+        if r.kind != MAX_LAW_KIND:  # no law for this format's block: not the measured model
+            return None
+        values.append(r.nmse)
         energies.append(energy_of(stats))
     return float(np.dot(values, energies) / np.sum(energies))
