@@ -35,7 +35,7 @@ from dse.errors import ModelLimitError, warn
 from dse.evaluation.context import EvalContext
 from dse.evaluation.formats import Names
 from dse.formats import ScaledFormat, parse
-from workloads import TensorStats, operand_keys, operand_stats
+from workloads import operand_keys
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,14 @@ class ErrorStage:
         self._per_tensor: dict[tuple, tuple[float, bool] | None] = {}  # profiled classes
         self._refused: set[str] = set()  # formats the error model has no model of
 
-    def operand(self, name: str, stats: TensorStats, k: int, size: int,
-                operand: tuple[str, str] | None = None) -> tuple[float, bool]:  # fmt: skip
-        """(NMSE, exact) of format `name` on an operand with `stats`, reduction length k and
-        `size` elements; `operand` (kind, class) names the profiled tensors that, where they
-        carry the format's block-maximum law, give the error tensor by tensor instead."""
+    def operand(self, name: str, operand: tuple[str, str], k: int, size: int
+                ) -> tuple[float, bool]:  # fmt: skip
+        """(NMSE, exact) of format `name` on the operand `operand` (kind, class: its
+        statistics, or the profiled tensors that, where they carry the format's block-maximum
+        law, give the error tensor by tensor), reduction length k and `size` elements."""
         fmt = parse(name)
-        records = self.ctx.profiled.get(operand) if operand else None
+        stats = self.ctx.stats[operand]
+        records = self.ctx.profiled.get(operand)
         if records:
             if (name, operand) not in self._per_tensor:
                 value = error_for_tensors(fmt, list(records))
@@ -96,13 +97,11 @@ class ErrorStage:
         ctx = self.ctx
         cols: dict[str, list[np.ndarray]] = {"w": [], "a": [], "exact": []}
         for g in ctx.gemms:
-            a_stats, b_stats = operand_stats(ctx.stats, g.tensor_class)
             a_key, b_key = operand_keys(g.tensor_class)
             side = []
-            for key, stats, size, op in (("b", b_stats, g.k * g.n, b_key),
-                                         ("a", a_stats, g.m * g.k, a_key)):  # fmt: skip
+            for key, size, op in (("b", g.k * g.n, b_key), ("a", g.m * g.k, a_key)):
                 c, distinct = names[(key, g.tensor_class)]
-                vals = [self.operand(n, stats, g.k, size, op) for n in distinct]
+                vals = [self.operand(n, op, g.k, size) for n in distinct]
                 side.append((np.array([v[0] for v in vals])[c], np.array([v[1] for v in vals])[c]))
             cols["w"].append(side[0][0])
             cols["a"].append(side[1][0])
