@@ -26,11 +26,13 @@ _TO = {
     "um^2": {"nm^2": 1e-6, "um^2": 1.0, "mm^2": 1e6},
 }
 _POSITIVE = Number(0, open_min=True)
+#: Every technology constant a table may set.
+_KNOWN = {**REFERENCE_45NM, **ASSUMED}
 
 
 def _units(name: str) -> dict[str, float]:
     """Accepted units of constant `name` and their factors to its own unit."""
-    own = {**REFERENCE_45NM, **ASSUMED}[name].unit
+    own = _KNOWN[name].unit
     return _TO.get(own, {own: 1.0})
 
 
@@ -51,13 +53,12 @@ def _rows(path: Path) -> list[dict]:
 
 @lru_cache(maxsize=32)
 def _read(path: Path, mtime: float) -> tuple[tuple[str, float, str], ...]:
-    known = {**REFERENCE_45NM, **ASSUMED}
     out = []
     for i, row in enumerate(_rows(path), start=1):
         where = f"{path}, row {i}"
         name = str(row.get("name") or "").strip()
-        if name not in known:
-            raise unknown(f"{where}: technology constant", name, known)
+        if name not in _KNOWN:
+            raise unknown(f"{where}: technology constant", name, _KNOWN)
         units = _units(name)
         unit = str(row.get("unit") or "").strip()
         if unit not in units:
