@@ -100,20 +100,22 @@ def keys(s: Sweep) -> tuple[Key | None, Key | None]:
                                           key(s, ACT, len(SYMBOLS))))
 
 
+def _codes(rows: np.ndarray, key: Key | None) -> np.ndarray:
+    """Each row's code under `key` (-1 for every row when the sweep has no such key)."""
+    return key.codes[rows] if key else np.full(len(rows), -1, dtype=np.int64)
+
+
 def sort_rows(rows: np.ndarray, colour: Key | None, symbol: Key | None) -> np.ndarray:
     """`rows` ordered by (colour code, symbol code), stably: each (colour, symbol) pair is then
     one contiguous slice."""
-    c = colour.codes[rows] if colour else np.zeros(len(rows), dtype=np.int64)
-    m = symbol.codes[rows] if symbol else np.zeros(len(rows), dtype=np.int64)
-    return rows[np.lexsort((m, c))]
+    return rows[np.lexsort((_codes(rows, symbol), _codes(rows, colour)))]
 
 
 def slices(rows: np.ndarray, colour: Key | None, symbol: Key | None
            ) -> list[tuple[int, int, int, int]]:  # fmt: skip
     """(colour code, symbol code, start, stop) of each contiguous pair in `sort_rows` order
     (code -1 where the sweep has no such key)."""
-    c = colour.codes[rows] if colour else np.full(len(rows), -1, dtype=np.int64)
-    m = symbol.codes[rows] if symbol else np.full(len(rows), -1, dtype=np.int64)
+    c, m = _codes(rows, colour), _codes(rows, symbol)
     if not len(rows):
         return []
     starts = np.flatnonzero(np.r_[True, (c[1:] != c[:-1]) | (m[1:] != m[:-1])])
