@@ -76,7 +76,7 @@ def test_hermite_nodes_converged():
     assert abs(a / b - 1) < 1e-4
 
 
-@pytest.mark.parametrize("bad", [-0.1, math.inf, math.nan, 9.0])
+@pytest.mark.parametrize("bad", [-0.1, math.inf, math.nan, 9.0, "wide", None])
 def test_bad_spread_is_a_clear_error(bad):
     with pytest.raises(UserError, match="scale_spread"):
         error("fp4fp8(p=0.3)", 5.0, scale_spread=bad)

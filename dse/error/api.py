@@ -131,7 +131,8 @@ MAX_TENSOR_AMAX = 1e6
 
 def _checked(nu, sigma, tensor_amax, tensor_size, scale_spread=0.0) -> float:
     nu = check_nu(nu)
-    if not 0.0 <= float(scale_spread) <= MAX_SCALE_SPREAD:
+    ok = isinstance(scale_spread, (int, float)) and not isinstance(scale_spread, bool)
+    if not (ok and 0.0 <= float(scale_spread) <= MAX_SCALE_SPREAD):
         raise UserError(
             f"scale_spread must be in [0, {MAX_SCALE_SPREAD:g}] (standard deviation of log2 "
             f"of the block scales), got {scale_spread!r}"
