@@ -25,6 +25,7 @@ import dataclasses
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -131,7 +132,7 @@ MAX_TENSOR_AMAX = 1e6
 
 def _checked(nu, sigma, tensor_amax, tensor_size, scale_spread=0.0) -> float:
     nu = check_nu(nu)
-    ok = isinstance(scale_spread, (int, float)) and not isinstance(scale_spread, bool)
+    ok = isinstance(scale_spread, Real) and not isinstance(scale_spread, bool)
     if not (ok and 0.0 <= float(scale_spread) <= MAX_SCALE_SPREAD):
         raise UserError(
             f"scale_spread must be in [0, {MAX_SCALE_SPREAD:g}] (standard deviation of log2 "
