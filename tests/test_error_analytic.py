@@ -245,15 +245,16 @@ def test_gemm_helper():
 
 
 def test_blockdialect_blocks_beyond_the_stage2_range_are_refused():
-    """The stage-2 sums hold in floating point up to STAGE2_MAX_BLOCK values per block: a
-    finite value there, a clear error beyond (not a NaN)."""
+    """The two-stage sums hold in floating point up to STAGE2_MAX_BLOCK values per block: a
+    finite value there, a clear error beyond (not a NaN). (The minimum-error model has no
+    such sums: tests/test_error_min_choice.py.)"""
     from dse.error.choice import STAGE2_MAX_BLOCK
 
-    for sel in ("blockdialect(sel=two-stage)", "blockdialect"):
-        v = error(f"{sel}/b{STAGE2_MAX_BLOCK}", 5.0).nmse
-        assert np.isfinite(v) and 0 < v < error(f"{sel}/b{STAGE2_MAX_BLOCK}", 3.0).nmse
-        with pytest.raises(UserError, match="at most 601 values"):
-            error(f"{sel}/b1024", 5.0)
+    sel = "blockdialect(sel=two-stage)"
+    v = error(f"{sel}/b{STAGE2_MAX_BLOCK}", 5.0).nmse
+    assert np.isfinite(v) and 0 < v < error(f"{sel}/b{STAGE2_MAX_BLOCK}", 3.0).nmse
+    with pytest.raises(UserError, match="at most 601 values"):
+        error(f"{sel}/b1024", 5.0)
 
 
 def test_clark_minimum_of_normals():

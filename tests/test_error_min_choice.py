@@ -9,9 +9,11 @@ import math
 import numpy as np
 import pytest
 
-from dse.error import error
+from dse.error import error, min_choice
+from dse.error.api import _analytic
 from dse.error.codebook import codebook, codebook_of_levels
-from dse.error.min_choice import split_level, symmetric
+from dse.error.min_choice import Bands, TailQuantile, split_level, symmetric
+from dse.error.student import Student
 from dse.errors import ModelLimitError
 from dse.formats import ChoiceFormat, parse
 from dse.formats.selectors import MinErrorRule
@@ -60,3 +62,59 @@ def test_candidates_without_a_shared_scale_have_no_model():
         error(mixed, 5.0)
     mc = error(mixed, 5.0, method="montecarlo", samples=1 << 14)
     assert mc.nmse < min(error("int4/g32", 5.0).nmse, error("e2m1/g32", 5.0).nmse)
+
+
+@pytest.mark.parametrize("nu", [2.5, 5.0, math.inf])
+def test_tail_quantile_table_matches_the_inverse_cdf(nu):
+    """The sampler's interpolated tail quantile against scipy's inverse (`Student.isf`)."""
+    dist = Student(nu)
+    quantile = TailQuantile(dist, 1e-30)
+    rng = np.random.default_rng(1)
+    q = np.concatenate([np.exp(rng.uniform(math.log(1e-30), math.log(0.5), 1 << 16)),
+                        [1e-30, 0.5]])  # fmt: skip
+    x, y = dist.isf(q), quantile(q)
+    big = x > 1
+    assert np.max(np.abs(y - x)[~big]) < 1e-6
+    assert np.max(np.abs(y[big] / x[big] - 1)) < 1e-7
+
+
+def test_band_lookup_matches_a_binary_search():
+    """`Bands.index` by grid table (dyadic thresholds) and by search agree, cuts included."""
+    cbs = [codebook(c.element, c.rounding) for c in parse("blockdialect/b32").candidates]
+    bands = Bands(cbs, split_level(cbs))
+    assert bands.step == 0.25  # DialectFP4's thresholds sit on quarter units
+    y = np.concatenate([np.random.default_rng(0).uniform(2.25, 9.0, 1 << 16), bands.cuts,
+                        np.nextafter(bands.cuts, 0.0)])  # fmt: skip
+    assert np.array_equal(bands.index(y), np.searchsorted(bands.cuts, y, side="right"))
+    odd = Bands([codebook_of_levels((-3.3, 0.0, 1.0, 3.3), "even"),
+                 codebook_of_levels((-2.9, 0.0, 1.0, 2.9), "even")], 0.5)  # fmt: skip
+    assert odd.step is None  # thresholds off any dyadic grid: the search itself
+    assert np.array_equal(odd.index(np.array([0.6, 2.0, 2.2, 3.0])), [0, 1, 2, 2])
+
+
+def test_reported_standard_error_matches_the_spread_over_seeds(monkeypatch):
+    """The sampled gain's reported standard error (two blocks per weight slice, control
+    variates) against the spread of the value over 16 independent seeds."""
+    values, ses = [], []
+    for seed in range(16):
+        monkeypatch.setattr(min_choice, "GAIN_SEED", seed)
+        _analytic.cache_clear()  # values are cached per (format, setting)
+        r = error("blockdialect/b16", 5.0)
+        values.append(r.nmse)
+        ses.append(r.se)
+    spread, se = float(np.std(values, ddof=1)), float(np.mean(ses))
+    assert se < 1.2e-3 * np.mean(values)  # the target precision, GAIN_RSE
+    assert 0.55 * se < spread < 1.6 * se  # chi-square with 15 d.o.f.: 99.8 % interval
+
+
+def test_min_error_has_no_block_limit():
+    """The minimum-error model samples counts, not the two-stage's multinomial sums: blocks
+    beyond the two-stage limit (601 values) have a value, below the best single dialect and
+    within 3 SE of the real selector."""
+    r = error("blockdialect/g1024", 5.0)
+    fmt = parse("blockdialect/g1024")
+    single = min(error(c, 5.0, block=1024).nmse for c in fmt.candidates)
+    mc = error("blockdialect/g1024", 5.0, method="montecarlo", samples=1 << 20,
+               sampler="stratified")  # fmt: skip
+    assert r.nmse < single
+    assert abs(r.nmse - mc.nmse) < 3 * mc.se

@@ -32,7 +32,6 @@ each candidate's conditional error given M comes from `dse.error.analytic`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -135,9 +134,9 @@ def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceEst
     sel = fmt.selector
     if isinstance(sel, (TopFraction, ScoreThreshold)):
         return mix_error(fmt, st, sel, nodes_n)
-    if isinstance(sel, (BeneficialRange, MinErrorRule)) and st.block > STAGE2_MAX_BLOCK:
+    if isinstance(sel, BeneficialRange) and st.block > STAGE2_MAX_BLOCK:
         raise UserError(
-            f"{fmt.name}: the analytic BlockDialect model sums multinomial counts in floating "
+            f"{fmt.name}: the analytic two-stage model sums multinomial counts in floating "
             f"point for blocks of at most {STAGE2_MAX_BLOCK} values, not {st.block}; use "
             "method='montecarlo'"
         )
@@ -159,9 +158,9 @@ def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceEst
 #: linearly with the count. The expected error is a smooth periodic function of the offset,
 #: for which the midpoint rule converges fast: 4 offsets are within 3e-6 relative of 64 for
 #: BlockDialect's two-stage selection (nu 3..inf, blocks 16..64; tests/test_error_analytic.py).
-#: The min-error model, a minimum over the candidates and so less smooth in the offset, keeps
-#: analytic.OFFSETS (8): measured on the upper bound it replaced, 4 moved the value by up to
-#: 6.5e-4 (its quadrature error was itself up to 9e-4 against 64 offsets with 4x the nodes).
+#: The min-error model's best-on-average term, a minimum over the candidates and so less
+#: smooth in the offset, moves by 1e-4 .. 3.5e-4 relative from 4 to 8 offsets (blocks 16..64,
+#: nu 3..30), a third of its sampled gain's standard error (`min_choice.GAIN_RSE`).
 CHOICE_OFFSETS = 4
 
 
@@ -584,12 +583,8 @@ def dialect_min_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> Choi
         tuple(sorted({float(v) for c in fmt.candidates for v in c.element.values})),
         fmt.candidates[0].rounding,
     )
-    marks = np.concatenate([_stage_marks(fmt, BeneficialRange()), union.thresholds])
-    nodes, sigma = _offset_nodes(fmt, st, nodes_n, marks, offsets=None)
+    nodes, sigma = _offset_nodes(fmt, st, nodes_n, union.thresholds)  # where the best parts
     each = _candidates_h(fmt, st, nodes, sigma)
-    best = each.argmin(axis=0)
-    s = _scale(fmt.candidates[0], nodes, sigma, st)
-    gain = selection_gain(cbs, s, best, nodes, st)
-    value = float(np.dot(nodes.weight, each[best, np.arange(best.size)] - gain.mean))
-    se = math.sqrt(float(np.dot(nodes.weight**2, gain.se**2)))
-    return ChoiceEstimate(value, MIN_KIND, se)
+    gain = selection_gain(cbs, _scale(fmt.candidates[0], nodes, sigma, st), each, nodes, st)
+    value = float(np.dot(nodes.weight, each.min(axis=0))) - gain.mean
+    return ChoiceEstimate(value, MIN_KIND, gain.se)
