@@ -56,6 +56,22 @@ def test_fine_uniform_grid_gives_step_squared_over_12(nu):
     assert inner == pytest.approx(step**2 / 12 * p, rel=1e-5)
 
 
+@pytest.mark.parametrize(
+    "name", ["e2m1", "int4", "int8", "e3m2", "e2m3", "e2m1+sr", "nf4", "e4m3", "apot4"]
+)
+def test_codebook_cells_by_table_match_a_binary_search(name):
+    """`Codebook.cell`'s grid look-up (dyadic thresholds) is the count of thresholds <= v,
+    at and beside every threshold, at +-0 and +-inf; other codebooks search."""
+    fmt = parse(f"{name}/g32")
+    cb = codebook(fmt.element, fmt.rounding)
+    t = cb.thresholds
+    v = np.concatenate([np.random.default_rng(0).standard_t(3, 1 << 16) * t[-1], t,
+                        np.nextafter(t, -np.inf), np.nextafter(t, np.inf),
+                        [0.0, -0.0, np.inf, -np.inf]])  # fmt: skip
+    assert np.array_equal(cb.cell(v), np.searchsorted(t, v, side="right"))
+    assert (cb._grid is None) == (name in ("nf4", "e4m3", "apot4"))  # off-grid or too fine
+
+
 def test_optimal_clipping_of_a_4bit_uniform_grid_on_a_normal():
     cb = codebook_of_levels(tuple(np.linspace(-1.0, 1.0, 16)), "even")
     d = Student(math.inf)

@@ -82,13 +82,13 @@ def test_band_lookup_matches_a_binary_search():
     """`Bands.index` by grid table (dyadic thresholds) and by search agree, cuts included."""
     cbs = [codebook(c.element, c.rounding) for c in parse("blockdialect/b32").candidates]
     bands = Bands(cbs, split_level(cbs))
-    assert bands.step == 0.25  # DialectFP4's thresholds sit on quarter units
+    assert bands.cells._grid[0] == 4.0  # DialectFP4's thresholds sit on quarter units
     y = np.concatenate([np.random.default_rng(0).uniform(2.25, 9.0, 1 << 16), bands.cuts,
                         np.nextafter(bands.cuts, 0.0)])  # fmt: skip
     assert np.array_equal(bands.index(y), np.searchsorted(bands.cuts, y, side="right"))
     odd = Bands([codebook_of_levels((-3.3, 0.0, 1.0, 3.3), "even"),
                  codebook_of_levels((-2.9, 0.0, 1.0, 2.9), "even")], 0.5)  # fmt: skip
-    assert odd.step is None  # thresholds off any dyadic grid: the search itself
+    assert odd.cells._grid is None  # thresholds off any dyadic grid: the search itself
     assert np.array_equal(odd.index(np.array([0.6, 2.0, 2.2, 3.0])), [0, 1, 2, 2])
 
 

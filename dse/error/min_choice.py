@@ -87,14 +87,12 @@ def symmetric(cb: Codebook) -> bool:
     return bool(np.array_equal(cb.levels, -cb.levels[::-1]))
 
 
-#: Finest grid 2^-FINEST (codebook units) looked for under the thresholds of `Bands`.
-FINEST = 6
-
-
 class Bands:
     """The bands above h between the merged thresholds of all codebooks (magnitudes in
     codebook units), in which every codebook's quantized level is constant: `levels`
-    (codebooks, bands) and `index(y)`, the band of each magnitude y >= h."""
+    (codebooks, bands) and `index(y)`, the band of each magnitude y >= h (the bands are the
+    cells of one codebook whose thresholds are the cuts: its table look-up when they lie on a
+    dyadic grid)."""
 
     def __init__(self, cbs: list[Codebook], h: float) -> None:
         cuts = np.unique(np.concatenate([cb.thresholds for cb in cbs]))
@@ -102,19 +100,10 @@ class Bands:
         edges = np.concatenate([[h], cuts, [cuts[-1] + 2.0 if cuts.size else h + 2.0]])
         mids = 0.5 * (edges[:-1] + edges[1:])
         self.levels = np.array([cb.quantize(mids) for cb in cbs])
-        # thresholds on a grid of step 2^-k (dyadic levels, as every float element's):
-        # the band is a table look-up, a fifth of a binary search's time per value
-        self.step = next((2.0**-k for k in range(FINEST + 1) if cuts.size and np.all(
-            cuts * 2.0**k == np.round(cuts * 2.0**k))), None)  # fmt: skip
-        if self.step is not None:
-            top = round(float(cuts[-1]) / self.step)
-            self.table = np.searchsorted(cuts, np.arange(top + 1) * self.step, side="right")
+        self.cells = Codebook(mids, cuts)
 
     def index(self, y: np.ndarray) -> np.ndarray:
-        if self.step is None:
-            return np.searchsorted(self.cuts, y, side="right")
-        cell = np.minimum(y * (1.0 / self.step), self.table.size - 1).astype(np.int64)
-        return self.table[cell]
+        return self.cells.cell(y)
 
 
 #: Knots of `TailQuantile` per unit of log q: cubic Hermite interpolation at this spacing is
