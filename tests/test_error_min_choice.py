@@ -118,3 +118,13 @@ def test_min_error_has_no_block_limit():
                sampler="stratified")  # fmt: skip
     assert r.nmse < single
     assert abs(r.nmse - mc.nmse) < 3 * mc.se
+
+
+def test_duplicate_candidates_give_the_value_without_them():
+    """A candidate listed twice adds an identical control variate (a singular system, which
+    raised LinAlgError): the value equals that of the set without the copy."""
+    c = parse("blockdialect/b32").candidates
+    dup = ChoiceFormat("dup", (c[0], c[0], c[5]), 32, MinErrorRule())
+    two = ChoiceFormat("two", (c[0], c[5]), 32, MinErrorRule())
+    r, ref = error(dup, 5.0), error(two, 5.0)
+    assert r.nmse == pytest.approx(ref.nmse, abs=3 * math.hypot(r.se, ref.se))

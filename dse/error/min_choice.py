@@ -20,9 +20,9 @@ to the node's quadrature weight (the law of M; measured within 15-30 % of the op
 allocation's standard error), stratified (two blocks in each of n/2 equal slices of the
 cumulative weight, whose pairwise differences give an unbiased variance estimate; 10-20 %
 less standard error than independent draws), then N, then N values by inverse CDF
-(`TailQuantile`), each
-value's band between the merged thresholds of all codebooks giving every candidate's level
-at once, so S_k - sum x^2 = sum_bands (count s^2 L_k^2 - 2 s L_k sum|x|) per block. The
+(`TailQuantile`), each value's band between the merged thresholds of all codebooks giving
+every candidate's level at once, so S_k - sum x^2 = sum_bands (count s^2 L_k^2 - 2 s L_k
+sum|x|) per block. The
 differences S_k - S_k* have an exactly known mean given M (B times the difference of the
 analytic per-value errors), so they serve as control variates (least-squares coefficients;
 the variance of the estimate falls 2-3x). Sampling runs in two rounds, the second sized for
@@ -180,10 +180,8 @@ def selection_gain(cbs: list[Codebook], s: np.ndarray, each: np.ndarray, nodes: 
         mean = cv.mean(axis=0)  # least squares from the centred Gram matrix
         gram = cv.T @ cv - g.size * np.outer(mean, mean)
         cross = cv.T @ g - g.size * mean * g.mean()
-        used = np.diag(gram) > 1e-12 * max(float(np.max(np.diag(gram))), 1e-300)
-        beta = np.zeros(mean.size)  # candidates never better than k* carry nothing
-        beta[used] = np.linalg.solve(gram[np.ix_(used, used)], cross[used])
-        r = g - cv @ beta  # the same mean as g; less variance
+        beta = np.linalg.lstsq(gram, cross, rcond=None)[0]  # minimum norm: repeated or
+        r = g - cv @ beta  # never-better candidates' columns are singular; same mean as g
         pairs = float(np.sum((r[0::2] - r[1::2]) ** 2))  # two per slice: unbiased variance
         return float(w.sum()) * float(r.mean()), float(w.sum()) * math.sqrt(pairs) / r.size
 
