@@ -32,6 +32,8 @@ from dse.error.codebook import TINY, Codebook
 GAUSS = 4
 #: The geometric grid of |x| (standard-t units): powers of two from 2^-3 up to the largest m.
 GRID_LOW = -3
+_X, _W = np.polynomial.legendre.leggauss(GAUSS)
+_GX, _GW = 0.5 * (_X + 1.0), 0.5 * _W  # on [0, 1]
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,14 @@ class Term:
         books = [self.cb] + ([self.other[0]] if self.other is not None else [])
         return all(np.array_equal(cb.levels, -cb.levels[::-1]) for cb in books)
 
-    def __call__(self, x: np.ndarray, quantized=None) -> np.ndarray:
+    def __call__(self, x: np.ndarray, quantized=None, out=None) -> np.ndarray:
         """The function at points x (nodes, points), signed; `quantized(cb, s)`: the points
-        quantized by `cb` at scales `s`, if known."""
+        quantized by `cb` at scales `s`, if known; `out`: an array to write it into."""
         quantized = quantized or (lambda cb, s: _quantized(cb, s, x))
         q = quantized(self.cb, self.s)
         ref = x if self.other is None else quantized(*self.other)
-        return (ref - q) ** 2
+        diff = np.subtract(ref, q, out=out)
+        return np.square(diff, out=diff)
 
 
 def _quantized(cb: Codebook, s: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -78,36 +81,39 @@ class BlockSums:
         cuts.append(np.minimum(grid[None, :], m[:, None]))
         ends = np.sort(np.concatenate([np.zeros((m.size, 1)), *cuts, m[:, None]], axis=1), axis=1)
         a, width = ends[:, :-1], np.diff(ends, axis=1)
-        gx, gw = np.polynomial.legendre.leggauss(GAUSS)
-        x = (a[:, :, None] + width[:, :, None] * (0.5 * (gx + 1.0))).reshape(m.size, -1)
-        w = (width[:, :, None] * (0.5 * gw)).reshape(m.size, -1) * dist.pdf(x)
+        x = (a[:, :, None] + width[:, :, None] * _GX).reshape(m.size, -1)
+        w = (width[:, :, None] * _GW).reshape(m.size, -1) * dist.pdf(x)
         w /= nodes.inside[:, None]
+        mid = a + 0.5 * width  # every codebook's cell is constant on a piece: quantize once
         if all(t.symmetric for t in terms):  # g(-x) = g(x): one side, twice the weight
-            x, w = x[:, None, :], 2.0 * w
+            x, mid, w = x[:, None, :], mid[:, None, :], 2.0 * w
         else:
-            x = np.stack([x, -x], axis=1)
+            x, mid = np.stack([x, -x], axis=1), np.stack([mid, -mid], axis=1)
         x, w = x.reshape(m.size, -1), np.broadcast_to(w[:, None, :], x.shape).reshape(m.size, -1)
+        mid = mid.reshape(m.size, -1)
         memo = {}
 
-        def quantized(cb, s):  # each (codebook, scales) once
+        def quantized(cb, s):  # each (codebook, scales) once, at the pieces' midpoints
             key = (id(cb), s.tobytes())
             if key not in memo:
-                memo[key] = _quantized(cb, s, x)
+                memo[key] = np.repeat(_quantized(cb, s, mid), GAUSS, axis=1)
             return memo[key]
 
-        vals = np.stack([t(x, quantized) for t in terms])  # (terms, nodes, points)
-        mean = np.einsum("anp,np->an", vals, w)
-        self.values, self.centred, self.w = vals, vals - mean[:, :, None], w
+        vals = np.empty((len(terms), *x.shape))  # (terms, nodes, points), filled in place
+        for t, out in zip(terms, vals):
+            t(x, quantized, out)
+        self.values, self.w = vals, w
+        self.one_mean = np.einsum("anp,np->an", vals, w)  # E g_a(X) per node
         e = np.stack([t(np.stack([m, -m], axis=1)) for t in terms])  # (terms, nodes, sign)
         self.ends = e
         self.half = 0.5 * (e[:, :, 0] - e[:, :, 1])
         self.b = nodes.block - 1
-        self.mean = e.mean(axis=2) + self.b * mean
+        self.mean = e.mean(axis=2) + self.b * self.one_mean
 
     def cov(self) -> np.ndarray:
         """Cov(S_a, S_b), (terms, terms, nodes): B - 1 times that of one value, plus the
         maximum's (its two equally likely values)."""
-        root = self.centred * np.sqrt(self.w)
+        root = (self.values - self.one_mean[:, :, None]) * np.sqrt(self.w)
         per = np.matmul(root.transpose(1, 0, 2), root.transpose(1, 2, 0)).transpose(1, 2, 0)
         return self.b * per + self.half[:, None] * self.half[None, :]
 

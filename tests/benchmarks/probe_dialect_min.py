@@ -6,7 +6,8 @@ Carlo of the real minimum (the B - 1 other values drawn from the t law truncated
 is the reference for E[min_k S_k | M], integrated over M with the nodes' weights; against it
 the script prints the relative gap of (1) the normal law of the 16 block errors with Clark's
 minimum and (2) the normal law conditioned on the count N of other values in the region where
-the dialects' errors differ, exact for N <= 2 (the figures in `dialect_min_error`'s docstring).
+the dialects' errors differ, exact for N <= 2 (the figures in `dse.error.min_choice`'s
+docstring).
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from scipy.stats import binom
 from dse.error import choice
 from dse.error.api import _setting
 from dse.error.blocksums import BlockSums
+from dse.error.codebook import codebook_of_levels
 from dse.formats import parse
 
 
 def setup(nu: float, block: int):
     """The record, setting, nodes and one `blocksums.Term` per dialect."""
     fmt, st = _setting(parse(f"blockdialect/g{block}"), nu, block, None, None, 4096)
-    marks = choice._stage_marks(fmt, choice.BeneficialRange())
-    nodes, sigma = choice._offset_nodes(fmt, st, 64, marks)
+    union = sorted({float(v) for c in fmt.candidates for v in c.element.values})
+    marks = codebook_of_levels(tuple(union), fmt.candidates[0].rounding).thresholds
+    nodes, sigma = choice._offset_nodes(fmt, st, 64, marks)  # the model's own nodes
     return st, nodes, [choice._term(c, nodes, sigma, st) for c in fmt.candidates]
 
 
@@ -45,9 +48,9 @@ def reference(st, nodes, terms, blocks: int, seed: int = 1) -> tuple[np.ndarray,
 
 def conditioned(bs: BlockSums, top: np.ndarray) -> np.ndarray:
     """Normal law given the count N in the differing region, exact for N <= 2 (Clark beyond)."""
-    n = bs.centred.shape[1]
+    n = bs.values.shape[1]
     per = (bs.mean - top) / bs.b
-    vals = bs.centred + per[:, :, None]
+    vals = bs.values - bs.one_mean[:, :, None] + per[:, :, None]
     out = np.empty(n)
     for j in range(n):
         v, w, e = vals[:, j], bs.w[j], top[:, j]
