@@ -136,6 +136,38 @@ class TailQuantile:
                 + d1 * (u3 - u2))  # fmt: skip
 
 
+class _Sums:
+    """Running sums over sampled blocks (in pairs, two per slice) of the gain g and its
+    control variates c (known mean 0): all the regression estimate and its pairwise variance
+    need, without keeping the samples."""
+
+    def __init__(self, k: int) -> None:
+        self.n, self.g, self.gg = 0, 0.0, 0.0
+        self.c, self.cg = np.zeros(k), np.zeros(k)
+        self.cc, self.dcc, self.dcg = np.zeros((k, k)), np.zeros((k, k)), np.zeros(k)
+
+    def add(self, g: np.ndarray, c: np.ndarray) -> None:
+        self.n += g.size
+        self.g += float(g.sum())
+        self.c += c.sum(axis=0)
+        self.cc += c.T @ c
+        self.cg += c.T @ g
+        dg, dc = g[0::2] - g[1::2], c[0::2] - c[1::2]  # within-slice differences
+        self.gg += float(dg @ dg)
+        self.dcc += dc.T @ dc
+        self.dcg += dc.T @ dg
+
+    def estimate(self, scale: float) -> tuple[float, float]:
+        """(scale x mean of r, its standard error), r = g - c beta with beta from least
+        squares on the centred sums (minimum norm: candidates never better than k*, or
+        listed twice, make the system singular); the variance from the pairs of r."""
+        c, g = self.c / self.n, self.g / self.n
+        gram = self.cc - self.n * np.outer(c, c)
+        beta = np.linalg.lstsq(gram, self.cg - self.n * c * g, rcond=None)[0]
+        pairs = self.gg - 2.0 * beta @ self.dcg + beta @ self.dcc @ beta
+        return scale * float(g - c @ beta), scale * math.sqrt(max(pairs, 0.0)) / self.n
+
+
 def selection_gain(cbs: list[Codebook], s: np.ndarray, each: np.ndarray, nodes: MaxNodes,
                    st: Setting) -> Gain:  # fmt: skip
     """E[S_k* - min_k S_k] / B integrated over M (module docstring), for symmetric codebooks
@@ -170,26 +202,18 @@ def selection_gain(cbs: list[Codebook], s: np.ndarray, each: np.ndarray, nodes: 
         at_best = S[np.arange(n), best[node]]
         return at_best - S.min(axis=1), S - known[node] - at_best[:, None]
 
-    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:  # n blocks, two per slice of weight
+    def draw(n: int, sums: _Sums) -> None:  # n blocks, two per slice of weight
         position = (np.repeat(np.arange(n // 2), 2) + rng.random(n)) / (n // 2)
         node = np.minimum(np.searchsorted(cum, position), w.size - 1)
-        parts = [blocks(node[a : a + CHUNK]) for a in range(0, n, CHUNK)]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        for a in range(0, n, CHUNK):
+            sums.add(*blocks(node[a : a + CHUNK]))
 
-    def estimate(g: np.ndarray, cv: np.ndarray) -> tuple[float, float]:
-        mean = cv.mean(axis=0)  # least squares from the centred Gram matrix
-        gram = cv.T @ cv - g.size * np.outer(mean, mean)
-        cross = cv.T @ g - g.size * mean * g.mean()
-        beta = np.linalg.lstsq(gram, cross, rcond=None)[0]  # minimum norm: repeated or
-        r = g - cv @ beta  # never-better candidates' columns are singular; same mean as g
-        pairs = float(np.sum((r[0::2] - r[1::2]) ** 2))  # two per slice: unbiased variance
-        return float(w.sum()) * float(r.mean()), float(w.sum()) * math.sqrt(pairs) / r.size
-
-    g, cv = draw(FIRST_BLOCKS)
-    mean, se = estimate(g, cv)
+    sums = _Sums(len(cbs))
+    draw(FIRST_BLOCKS, sums)
+    mean, se = sums.estimate(float(w.sum()))
     value = float(np.dot(w, each[best, np.arange(best.size)])) - mean
     need = min(MAX_BLOCKS, 2 * math.ceil(FIRST_BLOCKS * (se / (GAIN_RSE * value)) ** 2 / 2))
     if need > FIRST_BLOCKS:
-        more = draw(need - FIRST_BLOCKS)
-        mean, se = estimate(np.concatenate([g, more[0]]), np.concatenate([cv, more[1]]))
+        draw(need - FIRST_BLOCKS, sums)
+        mean, se = sums.estimate(float(w.sum()))
     return Gain(mean, se)
