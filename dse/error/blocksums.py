@@ -96,12 +96,13 @@ class BlockSums:
         def quantized(cb, s):  # each (codebook, scales) once, at the pieces' midpoints
             key = (id(cb), s.tobytes())
             if key not in memo:
-                memo[key] = np.repeat(_quantized(cb, s, mid), GAUSS, axis=1)
+                memo[key] = _quantized(cb, s, mid)[:, :, None]  # broadcasts over a piece
             return memo[key]
 
         vals = np.empty((len(terms), *x.shape))  # (terms, nodes, points), filled in place
+        by_piece = (m.size, -1, GAUSS)
         for t, out in zip(terms, vals):
-            t(x, quantized, out)
+            t(x.reshape(by_piece), quantized, out.reshape(by_piece))
         self.values, self.w = vals, w
         self.one_mean = np.einsum("anp,np->an", vals, w)  # E g_a(X) per node
         e = np.stack([t(np.stack([m, -m], axis=1)) for t in terms])  # (terms, nodes, sign)
@@ -113,7 +114,8 @@ class BlockSums:
     def cov(self) -> np.ndarray:
         """Cov(S_a, S_b), (terms, terms, nodes): B - 1 times that of one value, plus the
         maximum's (its two equally likely values)."""
-        root = (self.values - self.one_mean[:, :, None]) * np.sqrt(self.w)
+        root = self.values - self.one_mean[:, :, None]
+        root *= np.sqrt(self.w)
         per = np.matmul(root.transpose(1, 0, 2), root.transpose(1, 2, 0)).transpose(1, 2, 0)
         return self.b * per + self.half[:, None] * self.half[None, :]
 
