@@ -142,11 +142,27 @@ def test_validate_command_on_a_users_checkpoint(tmp_path, capsys):
     assert list(rows) == fmts and doc["sentences"] == 3 and doc["acts"]
     for r in rows.values():
         assert r["meas_weight_nmse"] > 0 and r["meas_act_nmse"] > 0 and r["meas_1_minus_cos"] > 0
+        assert r["act_p90_rel_err"] >= 0
     # more bits, less error, measured end to end
     assert rows["mxfp8e4m3"]["meas_rel_output_mse"] < rows["mxfp4"]["meas_rel_output_mse"]
     assert main([*argv, "--formats", *fmts[:2]]) == 0
     out = capsys.readouterr().out
     assert "pred_model" in out and "meas_rel_mse" in out and "mxfp4" in out
+
+
+def test_summary_reports_the_inputs_p90_over_predicted_tensors():
+    """The activation column: the 90th percentile of |pred/meas - 1| over the inputs that
+    have a prediction (a NaN one, noted by the model, is left out), absent without --acts."""
+    r = compare.FormatResult(
+        format="x", bits_per_element=4.0, pred_w=np.array([1.0, 2.0]), meas_w=np.array([1.0, 1.0]),
+        pred_a=np.array([1.1, 0.8, np.nan, 1.0]), meas_a=np.ones(4), pred_model=0.0,
+        rel_mse=0.0, one_minus_cos=0.0, notes=[],
+    )  # fmt: skip
+    row = r.summary()
+    assert row["act_p90_rel_err"] == pytest.approx(np.percentile([0.1, 0.2, 0.0], 90))
+    assert row["weight_p90_rel_err"] == pytest.approx(0.9)
+    no_acts = compare.FormatResult(**{**r.__dict__, "pred_a": np.zeros(4), "meas_a": np.zeros(4)})
+    assert "act_p90_rel_err" not in no_acts.summary()
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ DEFAULT_FORMATS = ("int4/g128", "nf4/g64", "mxfp4", "nvfp4", "mxfp6e2m3", "mxfp8
 COLUMNS = {
     "format": "format", "bits_per_element": "bits/elem", "pred_weight_nmse": "pred_w_nmse",
     "meas_weight_nmse": "meas_w_nmse", "weight_p90_rel_err": "w_p90_err",
-    "pred_act_nmse": "pred_a_nmse", "meas_act_nmse": "meas_a_nmse",
+    "pred_act_nmse": "pred_a_nmse", "meas_act_nmse": "meas_a_nmse", "act_p90_rel_err": "a_p90_err",
     "pred_model_nmse": "pred_model", "meas_rel_output_mse": "meas_rel_mse",
     "meas_1_minus_cos": "1-cos",
 }  # fmt: skip
@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Quantize every linear weight of a BERT checkpoint (along its input axis; "
         "with --acts every linear input too, in the same format), run the numpy forward pass "
         "on the bundled sentences, and print per format: bits per element, median predicted "
-        "and measured weight NMSE over the tensors, the 90th percentile of |pred/meas - 1|, "
+        "and measured weight NMSE over the tensors, the 90th percentile of |pred/meas - 1| "
+        "(and the same for the inputs with --acts), "
         "the predicted model error (mean over the linear GEMMs, as sweeps compute it), the "
         "measured relative MSE of the pooled embeddings and the mean 1 - cosine.",
     )

@@ -94,8 +94,15 @@ class FormatResult:
         """|predicted / measured - 1| of each weight tensor's NMSE."""
         return np.abs(self.pred_w / self.meas_w - 1.0)
 
+    @property
+    def act_rel_error(self) -> np.ndarray:
+        """|predicted / measured - 1| of each linear input's NMSE (NaN where the model has no
+        prediction: a note says why)."""
+        return np.abs(self.pred_a / self.meas_a - 1.0)
+
     def summary(self) -> dict:
-        """The table row: medians over tensors, 90th percentile of the relative errors."""
+        """The table row: medians over tensors, 90th percentile of the relative errors (of
+        the inputs with a prediction)."""
         row = {
             "format": self.format,
             "bits_per_element": self.bits_per_element,
@@ -106,6 +113,7 @@ class FormatResult:
         if np.any(self.meas_a):
             row["pred_act_nmse"] = float(np.median(self.pred_a))
             row["meas_act_nmse"] = float(np.median(self.meas_a))
+            row["act_p90_rel_err"] = float(np.nanpercentile(self.act_rel_error, 90))
         return {**row, "pred_model_nmse": self.pred_model, "meas_rel_output_mse": self.rel_mse,
                 "meas_1_minus_cos": self.one_minus_cos}  # fmt: skip
 
