@@ -164,7 +164,7 @@ class _Sums:
         c, g = self.c / self.n, self.g / self.n
         gram = self.cc - self.n * np.outer(c, c)
         beta = np.linalg.lstsq(gram, self.cg - self.n * c * g, rcond=None)[0]
-        pairs = self.gg - 2.0 * beta @ self.dcg + beta @ self.dcc @ beta
+        pairs = float(self.gg - 2.0 * beta @ self.dcg + beta @ self.dcc @ beta)
         return scale * float(g - c @ beta), scale * math.sqrt(max(pairs, 0.0)) / self.n
 
 
