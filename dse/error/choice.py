@@ -165,21 +165,14 @@ CHOICE_OFFSETS = 4
 
 
 def _offset_nodes(
-    fmt: ChoiceFormat,
-    st: Setting,
-    nodes_n: int,
-    marks=(),
-    extra=(),
-    offsets: int | None = CHOICE_OFFSETS,
+    fmt: ChoiceFormat, st: Setting, nodes_n: int, marks=()
 ) -> tuple[MaxNodes, np.ndarray]:
-    """Quadrature nodes for every sigma offset averaged over (`offset_sigmas`, `offsets` of
-    them, None: analytic.OFFSETS), concatenated, with weights summing to 1 over all of them (a
-    dot product is the offset average), and each node's sigma. `marks`: as for `_breaks`;
-    `extra`: breaks shared by all offsets."""
-    sig = offset_sigmas(st.sigma, not fmt.scale_invariant, offsets)
+    """Quadrature nodes for every sigma offset averaged over (`offset_sigmas`, CHOICE_OFFSETS
+    of them), concatenated, with weights summing to 1 over all of them (a dot product is the
+    offset average), and each node's sigma. `marks`: as for `_breaks`."""
+    sig = offset_sigmas(st.sigma, not fmt.scale_invariant, CHOICE_OFFSETS)
     cap = cap_of(fmt, st.tensor_amax)
-    breaks = [np.append(br, extra) for br in _breaks(fmt, st, sig, marks)]
-    nodes, sizes = lane_max_nodes(st.dist, st.block, breaks, nodes_n, cap)
+    nodes, sizes = lane_max_nodes(st.dist, st.block, _breaks(fmt, st, sig, marks), nodes_n, cap)
     return MaxNodes(nodes.m, nodes.q, nodes.weight / sig.size, st.block), np.repeat(sig, sizes)
 
 

@@ -22,12 +22,11 @@ cumulative weight, whose pairwise differences give an unbiased variance estimate
 less standard error than independent draws), then N, then N values by inverse CDF
 (`TailQuantile`), each value's band between the merged thresholds of all codebooks giving
 every candidate's level at once, so S_k - sum x^2 = sum_bands (count s^2 L_k^2 - 2 s L_k
-sum|x|) per block. The
-differences S_k - S_k* have an exactly known mean given M (B times the difference of the
-analytic per-value errors), so they serve as control variates (least-squares coefficients;
-the variance of the estimate falls 2-3x). Sampling runs in two rounds, the second sized for
-a standard error of GAIN_RSE of the value. The seed is fixed: the same inputs give the same
-value, and the result's `se` is the sampling error.
+sum|x|) per block. The differences S_k - S_k* have an exactly known mean given M (B times the
+difference of the analytic per-value errors), so they serve as control variates
+(least-squares coefficients; the variance of the estimate falls 2-3x). Sampling runs in two
+rounds, the second sized for a standard error of GAIN_RSE of the value. The seed is fixed:
+the same inputs give the same value, and the result's `se` is the sampling error.
 
 A model, not an exact value: the Monte Carlo of the real selector agrees within 1 % and 3 of
 its SE over nu in {3, 4, 5, 8, 30, inf} x blocks 16/32/64 (tests/test_error_montecarlo.py).
@@ -174,7 +173,7 @@ def selection_gain(cbs: list[Codebook], s: np.ndarray, each: np.ndarray, nodes: 
     `cbs` sharing the scale `s` (per node, standard-t units); `each`: every candidate's
     analytic per-value error given M, (candidates, nodes); k* its least per node."""
     m, q, B, w = nodes.m, nodes.q, st.block, nodes.weight
-    best = each.argmin(axis=0)
+    best, least = each.argmin(axis=0), each.min(axis=0)
     h = split_level(cbs)
     bands = Bands(cbs, h)
     levels = bands.levels
@@ -183,7 +182,7 @@ def selection_gain(cbs: list[Codebook], s: np.ndarray, each: np.ndarray, nodes: 
     p_h = np.clip((q_lo - q) / np.where(q < 0.5, 0.5 - q, 1.0), 0.0, 1.0)
     quantile = TailQuantile(st.dist, float(q[w > 0].min()))
     e_max = np.array([(m - s * cb.quantize(m / s)) ** 2 for cb in cbs]).T / B  # (nodes, k)
-    known = (each - each[best, np.arange(best.size)]).T  # E[S_k - S_k* | M] / B
+    known = (each - least).T  # E[S_k - S_k* | M] / B
     cum = np.cumsum(w) / w.sum()
     square, twice, nb = levels * levels / B, 2.0 * levels / B, levels.shape[1]
     rng = np.random.default_rng(GAIN_SEED)
@@ -211,7 +210,7 @@ def selection_gain(cbs: list[Codebook], s: np.ndarray, each: np.ndarray, nodes: 
     sums = _Sums(len(cbs))
     draw(FIRST_BLOCKS, sums)
     mean, se = sums.estimate(float(w.sum()))
-    value = float(np.dot(w, each[best, np.arange(best.size)])) - mean
+    value = float(np.dot(w, least)) - mean
     need = min(MAX_BLOCKS, 2 * math.ceil(FIRST_BLOCKS * (se / (GAIN_RSE * value)) ** 2 / 2))
     if need > FIRST_BLOCKS:
         draw(need - FIRST_BLOCKS, sums)

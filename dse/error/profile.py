@@ -231,9 +231,9 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
     opts = dict(options)
     if record.blocking.per_channel:
         opts.setdefault("block", int(shape[-1]))
-    law = _law(record, fit, opts) if level == "within_group" else None
-    if law is not None and isinstance(record, ScaledFormat):
-        block = opts.get("block") or record.blocking.size
+    found = _law(record, fit, opts) if level == "within_group" else None
+    if found is not None and isinstance(record, ScaledFormat):  # narrows the type (_law checked)
+        block, law = found
         value = error_given_max_law(record, fit["nu"], law, block, fit["amax"],
                                     fit.get("scale_offsets"))  # fmt: skip
         return ErrorResult(format=record.name, nu=fit["nu"], block=block, sigma=None,
@@ -247,16 +247,17 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
     return error(record, fit["nu"], fit=level, **opts)
 
 
-def _law(record: Format, fit: dict, opts: dict) -> dict | None:
-    """The measured block-maximum law a scaled format's analytic error can use: its block
-    size recorded by the profile, the analytic method, no fixed sigma; else None."""
+def _law(record: Format, fit: dict, opts: dict) -> tuple[int, dict] | None:
+    """(block size, measured block-maximum law) a scaled format's analytic error can use: its
+    block size recorded by the profile, the analytic method, no fixed sigma; else None."""
     laws = fit.get("block_max")
     if not laws or not isinstance(record, ScaledFormat) or record.scale.is_cast:
         return None
     if opts.get("method", "analytic") != "analytic" or opts.get("sigma") is not None:
         return None
     block = opts.get("block") or record.blocking.size
-    return laws.get(str(block))
+    law = laws.get(str(block))
+    return None if law is None else (block, law)
 
 
 def energy_of(stats: dict) -> float:

@@ -47,21 +47,25 @@ class ScoreSums:
         pmf = pmf / pmf.sum(axis=1, keepdims=True)
         f = np.fft.rfft(pmf, axis=1)
         self.size = size
-        self.cdf = {
-            j: np.clip(np.cumsum(np.fft.irfft(f**j, size, axis=1), axis=1), 0.0, 1.0)
-            for j in {max(block - 1, 0), max(block - 2, 0)}
-        }
+        # per count, the distribution function at the lattice points, padded with 0 below and
+        # 1 above (what `exceed` interpolates in)
+        self.cdf = {}
+        for j in {max(block - 1, 0), max(block - 2, 0)}:
+            padded = np.zeros((n, size + 2))
+            padded[:, -1] = 1.0
+            np.cumsum(np.fft.irfft(f**j, size, axis=1), axis=1, out=padded[:, 1:-1])
+            np.clip(padded, 0.0, 1.0, out=padded)
+            self.cdf[j] = padded
 
     def exceed(self, y: np.ndarray, count: int) -> np.ndarray:
         """P(V_count > y) per node, `y` shaped (nodes, ...) in score units (count = B - 1 or
         B - 2)."""
-        cdf = self.cdf[count]
+        pad = self.cdf[count]
         shape = y.shape
         y = y.reshape(shape[0], -1)
         u = y / self.h[:, None] - 0.5  # atom j spread over [(j - 1/2) h, (j + 1/2) h]
         j = np.floor(np.clip(u, -1.0, self.size)).astype(np.int64)
         frac = np.clip(u - j, 0.0, 1.0)
-        pad = np.concatenate([np.zeros((cdf.shape[0], 1)), cdf, np.ones((cdf.shape[0], 1))], 1)
         node = np.arange(shape[0])[:, None]
         lo = pad[node, np.clip(j + 1, 0, self.size + 1)]
         hi = pad[node, np.clip(j + 2, 0, self.size + 1)]
