@@ -30,7 +30,10 @@ QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 
 # Injected at the top of <head>: records errors, console errors and alerts; after load, hovers
 # a front point, sorts the front table by `point` both ways, captures the CSV download, and
-# writes a JSON summary into <pre id="probe-result"> for --dump-dom.
+# writes a JSON summary into <pre id="probe-result"> for --dump-dom. Everything after load is
+# synchronous (the CSV is taken from the Blob constructor, not read back from the blob), so the
+# summary never waits on the browser process while virtual time runs out; a failure of the
+# probe itself is recorded as a "probe: ..." error and the summary is still written.
 PROBE = """<script>
 window.__errors = [];
 window.addEventListener("error", (e) => __errors.push("error: " + (e.message || e.type)), true);
@@ -38,8 +41,9 @@ window.addEventListener("unhandledrejection", (e) => __errors.push("rejection: "
 const __consoleError = console.error.bind(console);
 console.error = (...a) => { __errors.push("console.error: " + a.join(" ")); __consoleError(...a); };
 window.alert = (m) => __errors.push("alert: " + m);
-window.addEventListener("load", () => setTimeout(async () => {
+window.addEventListener("load", () => setTimeout(() => {
   const out = { errors: __errors };
+  try {
   out.plots = Array.from(document.querySelectorAll(".plotly-graph-div")).map((d) => ({
     id: d.id, traces: d.data ? d.data.length : 0, drawn: !!d.querySelector(".main-svg"),
     types: d.data ? Array.from(new Set(d.data.map((t) => t.type))) : [] }));
@@ -67,11 +71,15 @@ window.addEventListener("load", () => setTimeout(async () => {
   out.ascending = points();
   table.tHead.rows[0].cells[col].click();
   out.descending = points();
-  let blob = null;
-  URL.createObjectURL = (b) => { blob = b; return "blob:probe"; };
+  const NativeBlob = window.Blob;
+  out.csv = null;
+  window.Blob = function (parts, options) {
+    out.csv = parts.join("");
+    return new NativeBlob(parts, options);
+  };
+  URL.createObjectURL = () => "blob:probe";
   HTMLAnchorElement.prototype.click = function () { out.download = this.download; };
   document.getElementById("front-csv").click();
-  out.csv = blob ? await blob.text() : null;
   out.h1 = document.querySelector("h1").textContent;
   out.title = document.title;
   out.cells = Array.from(table.querySelectorAll("td")).map((td) => td.textContent);
@@ -80,6 +88,9 @@ window.addEventListener("load", () => setTimeout(async () => {
   out.markup = document.querySelectorAll("header *:not(h1,p,nav,a), main img, main b, "
                                          + "main iframe").length;
   out.scripts = document.querySelectorAll('script:not([type="application/json"])').length;
+  } catch (e) {
+    __errors.push("probe: " + e.name + ": " + e.message);
+  }
   const pre = document.createElement("pre");
   pre.id = "probe-result";
   pre.textContent = JSON.stringify(out);
@@ -103,9 +114,15 @@ def probe(report: str, directory: Path, *args: str) -> dict:
     """Load `report` (HTML text) with the probe injected; the probe's summary."""
     page = directory / "probed.html"
     page.write_text(report.replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
-    done = run_headless(page, "--dump-dom", *args)
-    found = re.search(r'<pre id="probe-result">(.*?)</pre>', done.stdout, re.S)
-    assert found, f"no probe result (chromium exit {done.returncode}): {done.stderr[-3000:]}"
+    # The probe's own failures come back as errors in its summary; no summary at all means the
+    # browser dumped no finished page (a crash or stall of Chromium itself), tried once more.
+    for _ in range(2):
+        done = run_headless(page, "--dump-dom", *args)
+        found = re.search(r'<pre id="probe-result">(.*?)</pre>', done.stdout, re.S)
+        if found:
+            break
+    assert found, (f"no probe result (chromium exit {done.returncode}, a DOM of "
+                   f"{len(done.stdout)} characters): {done.stderr[-3000:]}")
     return json.loads(html.unescape(found.group(1)))
 
 
@@ -253,3 +270,12 @@ def test_a_study_report_draws_its_study_and_format_map_figures(chromium, tmp_pat
     assert len(np.unique(pixels[..., :3].reshape(-1, 3), axis=0)) > 50, "blank figure?"
     with pytest.raises(ValueError, match=r"no figure 'nope'.*study-policies"):
         figure_screenshot(out / "report.html", "nope", tmp_path / "n.png")
+
+
+def test_the_probe_reports_its_own_failure(chromium, tmp_path):
+    """A page on which the probe's script fails (here: no scatter plot at all) still yields a
+    summary naming the failure, so a broken report reads as its error, not as a missing
+    result."""
+    page = '<!DOCTYPE html><html lang="en"><head><title>t</title></head><body></body></html>'
+    result = probe(page, tmp_path)
+    assert any(e.startswith("probe: TypeError") for e in result["errors"]), result["errors"]
