@@ -126,13 +126,29 @@ class TailQuantile:
         self.slope = -q / dist.pdf(self.x) * self.step  # dx per knot interval
 
     def __call__(self, q: np.ndarray) -> np.ndarray:
-        t = np.clip((np.log(q) - self.lo) / self.step, 0.0, self.n)
-        j = np.minimum(t.astype(np.int64), self.n - 1)
-        u = t - j
-        x0, x1, d0, d1 = self.x[j], self.x[j + 1], self.slope[j], self.slope[j + 1]
-        u2, u3 = u * u, u * u * u
-        return (x0 + (x1 - x0) * (3.0 * u2 - 2.0 * u3) + d0 * (u3 - 2.0 * u2 + u)
-                + d1 * (u3 - u2))  # fmt: skip
+        t = np.log(q)
+        t -= self.lo
+        t /= self.step
+        np.clip(t, 0.0, self.n, out=t)
+        j = t.astype(np.int64)
+        np.minimum(j, self.n - 1, out=j)
+        u = t
+        u -= j
+        x0, dx, d0, d1 = self.x[j], self.x[j + 1], self.slope[j], self.slope[j + 1]
+        dx -= x0
+        # x0 + dx (3u^2 - 2u^3) + d0 (u^3 - 2u^2 + u) + d1 (u^3 - u^2)
+        #   = x0 + u (d0 (u - 1)^2 + u (dx (3 - 2u) + d1 (u - 1))), in place
+        um1 = u - 1.0
+        d1 *= um1
+        dx *= 3.0 - 2.0 * u
+        d1 += dx
+        d1 *= u
+        d0 *= um1
+        d0 *= um1
+        d1 += d0
+        d1 *= u
+        d1 += x0
+        return d1
 
 
 class _Sums:
