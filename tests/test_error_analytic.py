@@ -172,6 +172,27 @@ def test_conditional_error_against_direct_integration():
 
 
 @pytest.mark.parametrize("nu", [3.0, math.inf])
+def test_every_codebook_at_once_equals_the_row_by_row_error(nu):
+    """`inside_every` (all codebooks at shared scale indices, one interval look-up per point)
+    gives bit for bit what `inside` gives row by row, and refuses a table missing rows."""
+    d = Student(nu)
+    cbs = [codebook(parse(e).element, "even") for e in ("e2m1", "int4", "nf4")]
+    scales = np.array([0.0, 0.2, 0.9, 3.0])
+    every = ScaledCells(d, cbs, scales, np.arange(len(cbs) * scales.size))
+    rng = np.random.default_rng(5)
+    which = rng.integers(0, scales.size, 200)
+    x = np.concatenate([rng.exponential(3.0, 199), [np.inf]])
+    ux = d.upper_moments(x)
+    rows = np.arange(len(cbs))[:, None] * scales.size + which
+    by_row = every.inside(rows, x, ux[:, None])
+    np.testing.assert_array_equal(every.inside_every(which, x, ux), by_row)
+    one = ScaledCells(d, cbs[1], scales)  # one codebook at every scale: its rows are the scales
+    np.testing.assert_array_equal(one.inside_every(which, x, ux)[0], one.inside(which, x, ux))
+    with pytest.raises(ValueError, match="every codebook at every scale"):
+        ScaledCells(d, cbs, scales, np.arange(5)).inside_every(which, x, ux)
+
+
+@pytest.mark.parametrize("nu", [3.0, math.inf])
 def test_stacked_cells_equal_one_table_per_codebook(nu):
     d = Student(nu)
     cbs = [

@@ -12,7 +12,7 @@ import pytest
 from dse.error import error, min_choice
 from dse.error.api import _analytic
 from dse.error.codebook import codebook, codebook_of_levels
-from dse.error.min_choice import Bands, TailQuantile, split_level, symmetric
+from dse.error.min_choice import Bands, TailQuantile, _count_cdf, split_level, symmetric
 from dse.error.student import Student
 from dse.errors import ModelLimitError
 from dse.formats import ChoiceFormat, parse
@@ -128,3 +128,17 @@ def test_duplicate_candidates_give_the_value_without_them():
     two = ChoiceFormat("two", (c[0], c[5]), 32, MinErrorRule())
     r, ref = error(dup, 5.0), error(two, 5.0)
     assert r.nmse == pytest.approx(ref.nmse, abs=3 * math.hypot(r.se, ref.se))
+
+
+def test_block_counts_by_inverse_cdf_follow_the_binomial_law():
+    """The counts drawn from one offset table for several nodes (p = 0 and 1 included) are
+    scipy's binomial quantiles of the same uniforms."""
+    from scipy import stats
+
+    n, p = 31, np.array([0.0, 0.03, 0.4, 0.97, 1.0])
+    table = _count_cdf(n, p)
+    u = np.random.default_rng(1).random((p.size, 2000))
+    node = np.repeat(np.arange(p.size), u.shape[1])
+    counts = np.searchsorted(table, node + u.ravel(), side="right") - node * n
+    expected = stats.binom.ppf(u, n, p[:, None])  # the least k with P(N <= k) >= u
+    np.testing.assert_array_equal(counts.reshape(u.shape), expected)

@@ -112,7 +112,7 @@ def _candidates_h(fmt: ChoiceFormat, st: Setting, nodes: MaxNodes, sigma) -> np.
         cbs = [codebook(fmt.candidates[k].element, fmt.candidates[k].rounding) for k in ks]
         cells = ScaledCells(st.dist, cbs, uniq, np.arange(len(ks) * uniq.size))
         rows = np.arange(len(ks))[:, None] * uniq.size + which  # (group member, node)
-        inner = cells.inside(rows, nodes.m, um[:, None]) / nodes.inside
+        inner = cells.inside_every(which, nodes.m, um) / nodes.inside
         out[ks] = per_value(nodes, inner, cells.max_error(rows, s, nodes.m))
     return out
 

@@ -148,23 +148,39 @@ class ScaledCells:
         else:
             self.keys = np.asarray(keys)
             self.row_k, at = np.divmod(self.keys, s.size)
-        self.scales = s[at]
+        self.scales, self.at = s[at], at
+        # every codebook at every scale, rows k S + i: interval errors by broadcasting
+        self.every = self.keys is None or (
+            self.keys.size == len(cbs) * s.size
+            and bool(np.array_equal(self.keys, np.arange(self.keys.size)))
+        )
         self.ua = self.fold.ua
         self.up = dist.upper_moments(s[:, None] * self.ua) if up is None else up  # (3, S, |ua|)
         zero = dist.upper_at_zero
-        n = self.ua.size
-        rows = self.scales.size
-        self.bounds = np.empty((3, rows, n + 2))  # upper moments at interval ends
-        self.bounds[:, :, 0] = zero[:, at] if zero.ndim > 1 else zero[:, None]
-        self.bounds[:, :, 1:-1] = self.up[:, at]
-        self.bounds[:, :, -1] = 0.0
-        # the folded error of an interval with moments M is sum_k coef_k M_k (`Folded`)
-        self.coef = np.empty((3, rows, n + 1))
+        self.ends = np.empty((3, s.size, self.ua.size + 2))  # upper moments at interval ends,
+        self.ends[:, :, 0] = zero if zero.ndim > 1 else zero[:, None]  # per scale
+        self.ends[:, :, 1:-1] = self.up
+        self.ends[:, :, -1] = 0.0
+        self.all_scales = s
+
+    @cached_property
+    def bounds(self) -> np.ndarray:
+        """Upper moments at the interval ends per row, (3, rows, |ua| + 2)."""
+        return self.ends[:, self.at]
+
+    @cached_property
+    def coef(self) -> np.ndarray:
+        """The folded error of an interval with moments M is sum_j coef_j M_j (`Folded`):
+        coef per row, (3, rows, |ua| + 1)."""
+        coef = np.empty((3, self.scales.size, self.ua.size + 1))
         sc = self.scales[:, None]
-        c1, c2 = (c if len(cbs) == 1 else c[self.row_k] for c in (self.fold.c1, self.fold.c2))
-        np.multiply(sc * sc, c2, out=self.coef[0])
-        np.multiply(-2.0 * sc, c1, out=self.coef[1])
-        self.coef[2] = 2.0
+        c1, c2 = self.fold.c1, self.fold.c2
+        if c1.shape[0] > 1:
+            c1, c2 = c1[self.row_k], c2[self.row_k]
+        np.multiply(sc * sc, c2, out=coef[0])
+        np.multiply(-2.0 * sc, c1, out=coef[1])
+        coef[2] = 2.0
+        return coef
 
     @staticmethod
     def _error(mom: np.ndarray, coef: np.ndarray) -> np.ndarray:
@@ -178,7 +194,16 @@ class ScaledCells:
     @cached_property
     def errors(self) -> np.ndarray:
         """Error of each interval at each row, shape (rows, |ua| + 1)."""
-        return self._error(self.bounds[:, :, :-1] - self.bounds[:, :, 1:], self.coef)
+        if not self.every:
+            return self._error(self.bounds[:, :, :-1] - self.bounds[:, :, 1:], self.coef)
+        d = self.ends[:, :, :-1] - self.ends[:, :, 1:]  # per scale, (3, S, |ua| + 1)
+        sc = self.all_scales[:, None]
+        fold = self.fold  # the products in `coef`'s order: the same values as `_error`'s
+        e = d[0] * ((sc * sc) * fold.c2[:, None, :])  # (codebooks, S, |ua| + 1)
+        e += d[1] * ((-2.0 * sc) * fold.c1[:, None, :])
+        e += d[2] * 2.0
+        np.maximum(e, 0.0, out=e)
+        return e.reshape(-1, d.shape[2])
 
     @cached_property
     def _below(self) -> np.ndarray:
@@ -223,6 +248,28 @@ class ScaledCells:
         (`sf_m` = P(T > m), `um` = the upper moments at m, if known)."""
         m = np.asarray(m, dtype=np.float64)
         return self.inside(which, m, self.dist.upper_moments(m, sf_m) if um is None else um)
+
+    def inside_every(self, which: np.ndarray, x: np.ndarray, ux: np.ndarray) -> np.ndarray:
+        """`inside` for every codebook at once, (codebooks, points): codebook k at scale index
+        `which` (rows k S + which, every one of which must exist: keys None with one codebook
+        or all K S keys) up to x >= 0 (`ux`: the upper moments at x, (3, points)). The
+        codebooks share the folded intervals, so each point's interval and the moments over
+        its partial interval are found once, not once per codebook."""
+        if not self.every:
+            raise ValueError("inside_every needs every codebook at every scale")
+        which = np.asarray(which)
+        s = self.all_scales[which]
+        with np.errstate(over="ignore"):
+            i = np.searchsorted(self.ua, x / s, side="right")
+        part = self.ends[:, which, i] - ux  # moments over [start of interval i, x], (3, n)
+        fold = self.fold  # the products in `coef`'s order: the same values as `inside`'s
+        out = part[0] * ((s * s) * fold.c2[:, i])
+        out += part[1] * ((-2.0 * s) * fold.c1[:, i])
+        out += part[2] * 2.0
+        np.maximum(out, 0.0, out=out)
+        j = np.arange(fold.c2.shape[0])[:, None] * self.size + which  # (codebooks, n)
+        out += self._below[j, i]
+        return out
 
     def row(self, k, which) -> np.ndarray:
         """Row of codebook `k` at scale index `which` (arrays broadcast; the row must exist)."""
