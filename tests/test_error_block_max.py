@@ -39,6 +39,9 @@ def test_law_keeps_the_weighted_mean_square_maximum_and_the_tail():
     edges = rank_edges(m.size)
     assert edges[0] == 0 and edges[-1] == m.size and np.all(np.diff(edges) >= 2)
     assert lm[-1] >= np.sort(m)[-2]  # the last stratum is the top couple of blocks
+    body = m * rng.uniform(0.1, 0.5, m.size)  # each block's mean square below its maximum
+    lb = np.array(block_max_law(m, w, body)["body"])
+    assert np.dot(lw, lb) == pytest.approx(np.sum(w * body) / w.sum(), rel=1e-6)
 
 
 def test_trimmed_rms_leaves_out_only_the_largest_percent():
@@ -93,6 +96,25 @@ def test_on_t_data_the_law_agrees_with_the_t_model(name):
     assert law == pytest.approx(error(name, 5.0).nmse, rel=0.03)
 
 
+@pytest.fixture(scope="module")
+def heads():
+    """Rows of 12 normal "heads" of 32 values, each head at its own scale (0.4 octaves apart,
+    the same in every row): blocks of 32 are homogeneous, rows are not (attention outputs)."""
+    rng = np.random.default_rng(3)
+    scale = 2.0 ** rng.normal(0.0, 0.4, 12)
+    return (rng.standard_normal((2000, 12, 32)) * scale[None, :, None]).reshape(2000, 384)
+
+
+@pytest.mark.parametrize("name", ["int4/g32", "int4/g128", "nvfp4", "nf4/g64", "int8/ch",
+                                  "mxfp4"])  # fmt: skip
+def test_blocks_of_different_scales_are_predicted_from_their_measured_body(heads, name):
+    """Defect: the row's t, fitted to all its heads at once, is heavier-tailed than any one
+    block, and INT4/g32 was predicted 44 % high (INT4/g128 14 %, MXFP4 16 %); the law's
+    per-stratum body mean square puts every format within 3 %."""
+    stats = profile_array(heads, "float64")
+    assert error_for_stats(name, stats).nmse == pytest.approx(_measured(name, heads), rel=0.03)
+
+
 @pytest.mark.parametrize(("name", "offset"), [("int4/g32", None), ("mxfp4", 0.3),
                                               ("anda(m=3)", 0.8)])  # fmt: skip
 def test_given_a_law_the_model_matches_monte_carlo_of_that_law(name, offset):
@@ -115,6 +137,36 @@ def test_given_a_law_the_model_matches_monte_carlo_of_that_law(name, offset):
     err = np.sum((fmt.quantize(x, axis=-1) - x) ** 2, axis=1)
     energy = np.sum(x * x, axis=1)
     # ratio estimator and its delta-method standard error
+    ratio = err.sum() / energy.sum()
+    se = np.std(err - ratio * energy) * math.sqrt(n) / energy.sum()
+    assert abs(model - ratio) < 3 * se, (model, ratio, se)
+
+
+@pytest.mark.parametrize("name", ["int4/g32", "nvfp4"])
+def test_given_a_law_with_bodies_the_model_matches_monte_carlo_of_that_law(name):
+    """As above, the values below each maximum kappa t(6) (kappa 0.5 and 1.6 for the two
+    maxima), truncated to |kappa t| < m; the law carries their mean squares (quadrature)."""
+    from scipy import integrate, stats
+
+    fmt, nu, b = parse(name), 6.0, parse(name).blocking.size
+    m, kappa, share = np.array([2.5, 6.0]), np.array([0.5, 1.6]), [0.7, 0.3]
+    t = stats.t(nu)
+    body = [k * k * integrate.quad(lambda u: u * u * t.pdf(u), -c, c)[0] / (1 - 2 * t.sf(c))
+            for k, c in zip(kappa, m / kappa)]  # fmt: skip
+    law = {"m": list(m), "weight": share, "body": body}
+    model = error_given_max_law(fmt, nu, law, b, float(m.max()))  # NVFP4's tensor maximum
+    rng = np.random.default_rng(6)
+    n = 40_000
+    pick = rng.choice(2, n, p=share)
+    top, k = m[pick], kappa[pick]
+    rest = rng.standard_t(nu, (n, b - 1))
+    bad = np.abs(rest) >= (top / k)[:, None]
+    while bad.any():
+        rest[bad] = rng.standard_t(nu, int(bad.sum()))
+        bad = np.abs(rest) >= (top / k)[:, None]
+    x = np.concatenate([(top * rng.choice([-1.0, 1.0], n))[:, None], k[:, None] * rest], axis=1)
+    err = np.sum((fmt.quantize(x, axis=-1) - x) ** 2, axis=1)
+    energy = np.sum(x * x, axis=1)
     ratio = err.sum() / energy.sum()
     se = np.std(err - ratio * energy) * math.sqrt(n) / energy.sum()
     assert abs(model - ratio) < 3 * se, (model, ratio, se)

@@ -85,12 +85,13 @@ def test_stats_stated_in_the_sweep_win_over_the_profile_tensors(profiled, tmp_pa
     assert abs(per_tensor / want - 1) > 0.05
 
 
-def test_a_malformed_law_names_the_tensor_and_key(profiled, tmp_path, capsys):
+@pytest.mark.parametrize(("key", "value"), [("m", "big"), ("body", [1.0])])
+def test_a_malformed_law_names_the_tensor_and_key(profiled, tmp_path, capsys, key, value):
     import yaml
 
     _, path = profiled
     doc = yaml.safe_load(path.read_text())
-    doc["tensors"][NAMES[0]]["within_group"]["block_max"]["128"]["m"] = "big"
+    doc["tensors"][NAMES[0]]["within_group"]["block_max"]["128"][key] = value
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(doc))
     cfg = tmp_path / "sweep.yaml"
@@ -100,4 +101,4 @@ def test_a_malformed_law_names_the_tensor_and_key(profiled, tmp_path, capsys):
         "output": {"report": False, "dir": str(tmp_path / "o")}}))  # fmt: skip
     assert main(["run", str(cfg), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert NAMES[0] in err and "block_max.128" in err and "Traceback" not in err
+    assert NAMES[0] in err and "block_max.128" in err and key in err and "Traceback" not in err

@@ -125,6 +125,8 @@ def _has_laws(entry: Mapping, name: str) -> bool:
         raise UserError(f"{where}.block_max must map block sizes to laws, got {laws!r}")
     for block, law in laws.items():
         _pairs(law, ("m", "weight"), f"{where}.block_max.{block}")
+        if isinstance(law, Mapping) and "body" in law:  # profiles since 2026.12.04
+            _pairs(law, ("m", "body"), f"{where}.block_max.{block}")
     if within.get("scale_offsets") is not None:
         _pairs(within["scale_offsets"], ("offset", "weight"), f"{where}.scale_offsets")
     return True

@@ -43,7 +43,7 @@ DEFAULTS_FILE = files("workloads") / "tensor_stats.yaml"
 
 @dataclass(frozen=True)
 class TensorStats:
-    """X = sigma * T_nu for one operand of one tensor class (DESIGN.md section 3).
+    """X = sigma * T_nu for one operand of one tensor class.
 
     nu: degrees of freedom of the pooled fit (inf = normal); sigma: t scale, None = unknown;
     nu_within: nu of the group-normalised values, None = unknown; scale_spread_log2: standard
@@ -142,7 +142,7 @@ def _mapping(value: object, what: str) -> Mapping:
 
 
 # (lower bound, whether the bound itself is allowed) per numeric field; nu <= 2 has no
-# variance, so NMSE is undefined (DESIGN.md section 3).
+# variance, so NMSE is undefined.
 _BOUNDS = {"nu": (2.0, False), "sigma": (0.0, False), "nu_within": (2.0, False),
            "scale_spread_log2": (0.0, True)}
 

@@ -1,4 +1,4 @@
-"""Quantization error of number formats on Student-t distributed tensors (DESIGN.md §3).
+"""Quantization error of number formats on Student-t distributed tensors.
 
 * `nmse(fmt, nu, method="analytic" | "montecarlo", ...)` -- NMSE (a float, or a
   (mean, standard error) pair by Monte Carlo), vectorised over nu and block;

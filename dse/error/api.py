@@ -1,4 +1,4 @@
-"""`nmse` and `error`: the public entry points of the error model (DESIGN.md §6).
+"""`nmse` and `error`: the public entry points of the error model.
 
 Conventions (stated once, used by the analytic model and its Monte Carlo twin alike):
 
@@ -298,7 +298,7 @@ def nmse(
     block=None,
     **options,
 ):
-    """NMSE of `fmt` on sigma * t(nu) (DESIGN.md §6).
+    """NMSE of `fmt` on sigma * t(nu).
 
     `nu` and `block` broadcast (arrays in, arrays out). Analytic: a float (or array).
     Monte Carlo: a (mean, standard error) pair (of floats or arrays). `options`:
@@ -356,7 +356,7 @@ def sqnr_db(value):
 
 def gemm_nmse(nmse_w, nmse_a):
     """Output NMSE of Y = W A from the weight and activation NMSEs: nmse_w + nmse_a +
-    nmse_w nmse_a (DESIGN.md §3).
+    nmse_w nmse_a.
 
     Exact when W and A are independent and zero-mean and each quantization error is
     zero-mean, uncorrelated with its own tensor's values and independent of the other tensor

@@ -1,7 +1,7 @@
 """Order statistics of the block absolute maximum and the quadrature over it.
 
 For a block of B iid standard-t values, M = max |T_i| has cdf G(m) = (2 F(m) - 1)^B, and
-given M = m the other B - 1 values are iid t truncated to [-m, m] (DESIGN.md §3). Expected
+given M = m the other B - 1 values are iid t truncated to [-m, m]. Expected
 errors E[h(M)] are computed by Gauss-Legendre quadrature in the per-value tail variable
 
     y = -ln(2 P(T > m)) in [0, inf),  in which M has density  B e^-y (1 - e^-y)^(B-1),

@@ -9,7 +9,7 @@ Thresholds (`dse.formats.elements` rounding):
   threshold between q_k and q_{k+1} is q_{k+1} on the positive side and q_k on the negative.
 
 With a scale s the cells are s [t_{k-1}, t_k) with levels s q_k, and the squared error over
-any interval follows exactly from the partial moments (DESIGN.md §3):
+any interval follows exactly from the partial moments (`dse.error.student`):
 int_a^b (x - s q)^2 f = M2 - 2 s q M1 + s^2 q^2 M0 over [a, b]. Since f is symmetric, the
 errors are evaluated on |x| (`Folded`), in upper-tail moments only.
 
@@ -98,7 +98,7 @@ class Folded:
 
         2 M2 - 2 s (pos + neg) M1 + s^2 (pos^2 + neg^2) M0,
 
-    so an interval costs one closed form for both half-lines (DESIGN.md §3)."""
+    so an interval costs one closed form for both half-lines."""
 
     ua: np.ndarray
     pos: np.ndarray

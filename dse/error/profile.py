@@ -1,13 +1,14 @@
-"""Fit the Student-t model to real tensors, at two levels (DESIGN.md §3).
+"""Fit the Student-t model to real tensors, at two levels.
 
 * pooled: all values of the tensor, X = sigma * t(nu) -- what per-tensor scaling sees;
 * within-group: each group (a row along the last axis, or a block of B values along it)
   divided by its body's RMS (`trimmed_rms`: without its largest 1 % of values), then one t
   fitted to the pooled normalised values -- what block and channel scaling see -- plus the
   spread of the group scales, the standard deviation of log2(RMS) over groups, and the
-  measured law of the block maximum at the catalogue's block sizes (`block_max`, with where
-  the data's scale sits between powers of two, `scale_offsets`): the semi-empirical model of
-  `dse.error.empirical_max` that block- and channel-scaled formats use.
+  measured law of the block maximum and of the mean square of the values below it at the
+  catalogue's block sizes (`block_max`, with where the data's scale sits between powers of
+  two, `scale_offsets`): the semi-empirical model of `dse.error.empirical_max` that block-
+  and channel-scaled formats use.
 
 Fits are maximum likelihood with loc fixed at 0 (the error model is centred), by L-BFGS-B on
 (log nu, log sigma) with the exact gradient; tensors with more than `max_values` values are
@@ -196,15 +197,19 @@ def profile_array(
 
 
 def block_max_laws(unit: np.ndarray, energy: np.ndarray) -> dict[str, dict]:
-    """The law of the block maximum (`empirical_max.block_max_law`) of |values| `unit` (groups
-    as rows, each of weight `energy`) at each of `LAW_BLOCKS` that divides the row and is
-    shorter, and at the row."""
+    """The law of the block maximum and of its body, the mean square of the block's other
+    values (`empirical_max.block_max_law`), of |values| `unit` (groups as rows, each of
+    weight `energy`) at each of `LAW_BLOCKS` that divides the row and is shorter, and at the
+    row."""
     row = unit.shape[1]
     sizes = [b for b in LAW_BLOCKS if b < row and row % b == 0] + [row]
-    return {
-        str(b): block_max_law(unit.reshape(-1, b).max(axis=1), np.repeat(energy, row // b))
-        for b in sizes
-    }
+    laws = {}
+    for b in sizes:
+        blocks = unit.reshape(-1, b)
+        top = blocks.max(axis=1)
+        body = (np.einsum("ij,ij->i", blocks, blocks) - top * top) / (b - 1) if b > 1 else None
+        laws[str(b)] = block_max_law(top, np.repeat(energy, row // b), body)
+    return laws
 
 
 def fit_level(fmt: Format) -> str:

@@ -1,8 +1,8 @@
 """The standard Student-t distribution t(nu) (nu = inf: the standard normal) and its exact
 partial moments, the building blocks of every analytic error in `dse.error`.
 
-Partial moments of the standard t with density f and cdf F, valid for nu > 2 (DESIGN.md §3;
-each follows by differentiating the right-hand side):
+Partial moments of the standard t with density f and cdf F, valid for nu > 2 (each
+follows by differentiating the right-hand side):
 
     integral f dx       = F(x)
     integral x f dx     = -(nu + x^2) f(x) / (nu - 1)

@@ -13,7 +13,7 @@ weighted by each tensor's sum of squares (`dse.error.profile.error_for_tensors`,
 `dse validate` checks); other formats, and classes whose statistics the sweep overrides, use
 the class statistics below. Such values are models, not exact (the `exact` flag is false).
 
-Which fit each error uses (DESIGN.md section 3, `dse.error.profile.fit_level`): block- and
+Which fit each error uses (`dse.error.profile.fit_level`): block- and
 channel-scaled formats see the within-group shape (`nu_within`) when it is known, per-tensor
 scales and plain casts the pooled `nu`; the within-group level's `scale_spread_log2`, when
 known, reaches the choices that rank blocks tensor-wide (`dse.error.api`). Per-channel
