@@ -4,8 +4,8 @@ with an error tolerance standing in for accuracy.
 The searched variables (`modules`, default the four `act_format_<cls>` of qkv, o, gate_up and
 down: Anda's qkv, o, up and down module types) each list Anda formats `anda(m=K)`; a design
 is a mantissa tuple, one m per module, every other variable at its first listed value. As in
-the paper (shared/reference/formats.md, "Anda"): uniform tuples [m, m, m, m] for m in `start`
-go into a priority queue ordered by bit operations; the cheapest is popped and evaluated; if
+the paper's adaptive precision search: uniform tuples [m, m, m, m] for m in `start` go into a
+priority queue ordered by bit operations; the cheapest is popped and evaluated; if
 its error is within tolerance it becomes the best and its neighbours (one component one bit
 shorter) are pushed; the search stops after `max_evaluations` evaluations or when the queue is
 empty. One change: a popped tuple no cheaper than the best is dropped without evaluating it
