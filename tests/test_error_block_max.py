@@ -115,6 +115,53 @@ def test_blocks_of_different_scales_are_predicted_from_their_measured_body(heads
     assert error_for_stats(name, stats).nmse == pytest.approx(_measured(name, heads), rel=0.03)
 
 
+@pytest.fixture(scope="module")
+def outlier_channels():
+    """Normal rows of 12 blocks of 32 whose sixth channel is an outlier of fixed size (2^2.93
+    or 2^3.93 times the body, 1 % jitter, random sign): each block's maximum sits at the same
+    place between powers of two in every row, wherever the row's own scale sits."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2000, 12, 32))
+    size = 2.0 ** (rng.integers(2, 4, 12) + 0.93)
+    jitter = 1.0 + 0.01 * rng.standard_normal((2000, 12))
+    x[:, :, 5] = size * jitter * rng.choice([-1.0, 1.0], (2000, 12))
+    return x.reshape(2000, 384)
+
+
+@pytest.mark.parametrize(("name", "rel"), [("mxfp6e2m3", 0.05), ("mxfp4", 0.03),
+                                           ("mxfp8e4m3", 0.03)])  # fmt: skip
+def test_power_of_two_scales_see_where_the_block_maxima_sit(outlier_channels, name, rel):
+    """Defect: the law paired each stratum's maximum with where the rows' scales sit between
+    powers of two, as if independent; with maxima of fixed size they are not, and MXFP6 was
+    predicted 25 % high. The law now records the maxima's own offsets per group of strata."""
+    stats = profile_array(outlier_channels, "float64")
+    law = stats["within_group"]["block_max"]["32"]
+    assert len(law["offset_of"]) == len(law["m"]) and max(law["offset_of"]) < len(law["offsets"])
+    # the top strata hold the outliers: their offsets sit at 0.93 (+ the jitter's top)
+    top = law["offsets"][law["offset_of"][-1]]
+    assert min(top) > 0.9 and max(top) < 1.0
+    got = error_for_stats(name, stats).nmse
+    assert got == pytest.approx(_measured(name, outlier_channels), rel=rel)
+
+
+def test_offsets_are_equal_weight_quantiles_per_group_of_strata():
+    from dse.error.empirical_max import OFFSET_POINTS, stratum_offsets
+
+    rng = np.random.default_rng(9)
+    frac = rng.random(10_000)
+    starts = rank_edges(frac.size)[:-1]
+    offsets, of = stratum_offsets(frac, np.ones(frac.size), starts)
+    assert len(of) == starts.size and of == sorted(of) and of[-1] == len(offsets) - 1
+    assert all(len(g) == OFFSET_POINTS for g in offsets)
+    # uniform offsets: each group's points near (i + 1/2) / OFFSET_POINTS
+    expected = (np.arange(OFFSET_POINTS) + 0.5) / OFFSET_POINTS
+    np.testing.assert_allclose(offsets[0], expected, atol=0.03)
+    # weights count: 100 blocks of weight 3 at 0.8 among 900 of weight 1 at 0.2: a quarter
+    w = np.repeat([1.0, 3.0], [900, 100])
+    g, _ = stratum_offsets(np.repeat([0.2, 0.8], [900, 100]), w, np.array([0]))
+    assert sum(v > 0.5 for v in g[0]) == OFFSET_POINTS // 4
+
+
 @pytest.mark.parametrize(("name", "offset"), [("int4/g32", None), ("mxfp4", 0.3),
                                               ("anda(m=3)", 0.8)])  # fmt: skip
 def test_given_a_law_the_model_matches_monte_carlo_of_that_law(name, offset):

@@ -85,7 +85,8 @@ def test_stats_stated_in_the_sweep_win_over_the_profile_tensors(profiled, tmp_pa
     assert abs(per_tensor / want - 1) > 0.05
 
 
-@pytest.mark.parametrize(("key", "value"), [("m", "big"), ("body", [1.0])])
+@pytest.mark.parametrize(("key", "value"), [("m", "big"), ("body", [1.0]),
+                                            ("offset_of", [0]), ("offsets", [[1.5]])])  # fmt: skip
 def test_a_malformed_law_names_the_tensor_and_key(profiled, tmp_path, capsys, key, value):
     import yaml
 

@@ -301,6 +301,35 @@ def test_weight_nmse_predicted_within_5_percent_at_p90(results, name):
     assert p90 <= 0.05, f"{name}: p90 |pred/meas - 1| = {p90:.3f}"
 
 
+#: Linear inputs (8 sentences of at most 32 tokens, measured on the quantized network's
+#: inputs): bound on the 90th-percentile |pred/meas - 1| and, measured, before the law's
+#: body scale and maxima's offsets -> after.
+ACT_BOUNDS = {
+    "int4/g128": 0.12,  # 20 % -> 10.7 %
+    "nf4/g64": 0.08,  # 12 % -> 6.6 %
+    "mxfp4": 0.10,  # 20 % -> 8.3 %
+    "mxfp6e2m3": 0.11,  # 18 % -> 9.2 %
+    "mxfp8e4m3": 0.15,  # 34 % -> 13.5 %
+    "nvfp4": 0.05,  # 6.6 % -> 3.9 %
+    "int8/ch": 0.10,  # 14 % -> 7.5 %
+    "e3m2/g32": 0.05,  # 12 % -> 2.6 %
+}
+
+
+@pytest.fixture(scope="module")
+def act_results(minilm):
+    ref = compare.reference(minilm, compare.bundled_sentences()[:8], max_length=32, acts=True)
+    return {name: compare.evaluate(ref, name) for name in ACT_BOUNDS}
+
+
+@pytest.mark.parametrize("name", ACT_BOUNDS)
+def test_linear_input_nmse_predicted_at_p90(act_results, name):
+    r = act_results[name]
+    assert np.all(r.meas_a > 0) and np.all(np.isfinite(r.pred_a))
+    p90 = float(np.percentile(r.act_rel_error, 90))
+    assert p90 <= ACT_BOUNDS[name], f"{name}: inputs' p90 |pred/meas - 1| = {p90:.3f}"
+
+
 def test_predicted_model_error_ranks_measured_degradation(results):
     bits = [r.bits_per_element for r in results.values()]
     assert len(results) >= 12 and min(bits) <= 4.1 and max(bits) >= 8

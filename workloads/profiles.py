@@ -127,9 +127,31 @@ def _has_laws(entry: Mapping, name: str) -> bool:
         _pairs(law, ("m", "weight"), f"{where}.block_max.{block}")
         if isinstance(law, Mapping) and "body" in law:  # profiles since 2026.12.04
             _pairs(law, ("m", "body"), f"{where}.block_max.{block}")
+        if isinstance(law, Mapping) and "offsets" in law:
+            _offsets(law, f"{where}.block_max.{block}")
     if within.get("scale_offsets") is not None:
         _pairs(within["scale_offsets"], ("offset", "weight"), f"{where}.scale_offsets")
     return True
+
+
+def _offsets(law: Mapping, where: str) -> None:
+    """A law's offsets: a list of non-empty lists of numbers in [0, 1] (`offsets`) and one
+    index into it per stratum (`offset_of`, as long as `m`)."""
+    groups, of = law.get("offsets"), law.get("offset_of")
+    number = (int, float)
+    ok = (
+        isinstance(groups, list) and len(groups) > 0
+        and all(isinstance(g, list) and g and all(
+            isinstance(v, number) and not isinstance(v, bool) and 0 <= v <= 1 for v in g)
+            for g in groups)
+        and isinstance(of, list) and len(of) == len(law["m"])
+        and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(groups)
+                for i in of)
+    )  # fmt: skip
+    if not ok:
+        raise UserError(f"{where} must hold offsets (lists of numbers in [0, 1]) and "
+                        f"offset_of (one index into them per stratum), got offsets={groups!r}, "
+                        f"offset_of={of!r}")  # fmt: skip
 
 
 def _pairs(law: object, keys: tuple[str, str], where: str) -> None:

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
 
         print_json(doc)
     else:
-        text = yaml.safe_dump(doc, sort_keys=False)
+        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)  # leaf lists inline
         if args.output == "-":
             sys.stdout.write(text)
         else:

@@ -5,10 +5,10 @@
   divided by its body's RMS (`trimmed_rms`: without its largest 1 % of values), then one t
   fitted to the pooled normalised values -- what block and channel scaling see -- plus the
   spread of the group scales, the standard deviation of log2(RMS) over groups, and the
-  measured law of the block maximum and of the mean square of the values below it at the
-  catalogue's block sizes (`block_max`, with where the data's scale sits between powers of
-  two, `scale_offsets`): the semi-empirical model of `dse.error.empirical_max` that block-
-  and channel-scaled formats use.
+  measured law of the block maximum, of the mean square of the values below it and of where
+  the maxima sit between powers of two at the catalogue's block sizes (`block_max`; with where
+  the rows' scales sit, `scale_offsets`, read from older profiles): the semi-empirical model of
+  `dse.error.empirical_max` that block- and channel-scaled formats use.
 
 Fits are maximum likelihood with loc fixed at 0 (the error model is centred), by L-BFGS-B on
 (log nu, log sigma) with the exact gradient; tensors with more than `max_values` values are
@@ -190,17 +190,18 @@ def profile_array(
             "scale_spread_log2": spread,
             "n_values": within.n_values,
             "amax": float(unit.max()),
-            "block_max": block_max_laws(unit, energy),
+            "block_max": block_max_laws(unit, energy, scale[ok] * within.sigma),
             "scale_offsets": offset_law(scale[ok] * within.sigma, energy),
         },
     }
 
 
-def block_max_laws(unit: np.ndarray, energy: np.ndarray) -> dict[str, dict]:
-    """The law of the block maximum and of its body, the mean square of the block's other
-    values (`empirical_max.block_max_law`), of |values| `unit` (groups as rows, each of
-    weight `energy`) at each of `LAW_BLOCKS` that divides the row and is shorter, and at the
-    row."""
+def block_max_laws(unit: np.ndarray, energy: np.ndarray, scale: np.ndarray) -> dict[str, dict]:
+    """The law of the block maximum, of its body (the mean square of the block's other
+    values) and of where the maximum sits between powers of two in data units
+    (`empirical_max.block_max_law`), of |values| `unit` (groups as rows, each of weight
+    `energy`, `scale` from units to data) at each of `LAW_BLOCKS` that divides the row and
+    is shorter, and at the row."""
     row = unit.shape[1]
     sizes = [b for b in LAW_BLOCKS if b < row and row % b == 0] + [row]
     laws = {}
@@ -208,7 +209,8 @@ def block_max_laws(unit: np.ndarray, energy: np.ndarray) -> dict[str, dict]:
         blocks = unit.reshape(-1, b)
         top = blocks.max(axis=1)
         body = (np.einsum("ij,ij->i", blocks, blocks) - top * top) / (b - 1) if b > 1 else None
-        laws[str(b)] = block_max_law(top, np.repeat(energy, row // b), body)
+        per_block = np.repeat(scale, row // b)
+        laws[str(b)] = block_max_law(top, np.repeat(energy, row // b), body, top * per_block)
     return laws
 
 
