@@ -13,7 +13,9 @@ import pytest
 
 from dse.error import error
 from dse.error.empirical_max import (
+    LAW_NOTE,
     block_max_law,
+    choice_given_max_law,
     error_given_max_law,
     offset_law,
     rank_edges,
@@ -25,6 +27,36 @@ from dse.formats import parse
 def _measured(name: str, x: np.ndarray) -> float:
     q = parse(name).quantize(x, axis=-1)
     return float(np.sum((q - x) ** 2) / np.sum(x * x))
+
+
+def _law_blocks(rng, n: int, b: int, nu: float, m, kappa=(1.0, 1.0), share=(0.7, 0.3)):
+    """(blocks, stratum of each): n blocks of b values whose maximum is m[j] (random sign)
+    with probability share[j], the other values kappa[j] t(nu) below it (by rejection)."""
+    m, kappa = np.asarray(m, dtype=np.float64), np.asarray(kappa, dtype=np.float64)
+    pick = rng.choice(m.size, n, p=share)
+    top, k = m[pick], kappa[pick]
+    rest = rng.standard_t(nu, (n, b - 1))
+    bad = np.abs(rest) >= (top / k)[:, None]
+    while bad.any():
+        rest[bad] = rng.standard_t(nu, int(bad.sum()))
+        bad = np.abs(rest) >= (top / k)[:, None]
+    x = np.concatenate([(top * rng.choice([-1.0, 1.0], n))[:, None], k[:, None] * rest], axis=1)
+    return x, pick
+
+
+def _ratio(err: np.ndarray, energy: np.ndarray) -> tuple[float, float]:
+    """The ratio estimator sum(err) / sum(energy) over blocks and its delta-method SE."""
+    ratio = err.sum() / energy.sum()
+    return ratio, float(np.std(err - ratio * energy) * math.sqrt(err.size) / energy.sum())
+
+
+def _bodies(nu: float, m, kappa) -> list[float]:
+    """Mean square of kappa t(nu) truncated to |kappa t| < m, per stratum (quadrature)."""
+    from scipy import integrate, stats
+
+    t = stats.t(nu)
+    return [k * k * integrate.quad(lambda u: u * u * t.pdf(u), -c, c)[0] / (1 - 2 * t.sf(c))
+            for k, c in zip(kappa, np.asarray(m) / np.asarray(kappa))]  # fmt: skip
 
 
 def test_law_keeps_the_weighted_mean_square_maximum_and_the_tail():
@@ -115,6 +147,44 @@ def test_blocks_of_different_scales_are_predicted_from_their_measured_body(heads
     assert error_for_stats(name, stats).nmse == pytest.approx(_measured(name, heads), rel=0.03)
 
 
+@pytest.mark.parametrize("name", ["blockdialect(sel=two-stage)", "blockdialect(sel=min-error)",
+                                  "blockdialect/b16"])  # fmt: skip
+def test_per_block_choices_run_on_the_measured_law(heads, name):
+    """Defect: the per-block choices took the row's t and missed the same way (BlockDialect
+    two-stage +13 %, min-error +23 %, b16 +7 %); on the law (body scale and offsets) they
+    are within 3 %."""
+    stats = profile_array(heads, "float64")
+    r = error_for_stats(name, stats)
+    assert LAW_NOTE in r.kind
+    assert r.nmse == pytest.approx(_measured(name, heads), rel=0.03)
+
+
+@pytest.mark.parametrize("name", ["nvfp4(cal=4)", "fp4fp8(p=0.3)"])
+def test_choices_the_law_cannot_carry_keep_the_t_model(heads, name):
+    """A tensor maximum (NVFP4's two-level scales) or a tensor-wide ranking (the mix) needs
+    the blocks' scales in data units, which the law does not keep: the t model answers."""
+    r = error_for_stats(name, profile_array(heads, "float64"))
+    assert LAW_NOTE not in r.kind and r.kind.startswith("model:")
+
+
+@pytest.mark.parametrize("name", ["blockdialect(sel=two-stage)", "blockdialect(sel=min-error)"])
+def test_given_a_law_a_choice_matches_monte_carlo_of_that_law(name):
+    """Blocks of two strata (maxima 2.5 and 6 in standard units, bodies kappa t(6) below them
+    with kappa 0.5 and 1.6) at data scales putting the maximum 0.3 and 0.8 of the way between
+    powers of two, through BlockDialect's real selector; errors in standard units."""
+    fmt, nu, b = parse(name), 6.0, 32
+    m, kappa, offset = np.array([2.5, 6.0]), np.array([0.5, 1.6]), np.array([0.3, 0.8])
+    law = {"m": list(m), "weight": [0.7, 0.3], "body": _bodies(nu, m, kappa),
+           "offsets": [[o] * 4 for o in offset], "offset_of": [0, 1]}  # fmt: skip
+    model = choice_given_max_law(fmt, nu, law, b)
+    x, pick = _law_blocks(np.random.default_rng(7), 30_000, b, nu, m, kappa)
+    sigma = (2.0 ** (offset[pick] - np.log2(m[pick])))[:, None]  # data = sigma x
+    err = np.sum((fmt.quantize(sigma * x, axis=-1) / sigma - x) ** 2, axis=1)
+    ratio, se = _ratio(err, np.sum(x * x, axis=1))
+    se = math.hypot(se, model.se or 0.0)
+    assert abs(model.nmse - ratio) < 3 * se, (model.nmse, ratio, se)
+
+
 @pytest.fixture(scope="module")
 def outlier_channels():
     """Normal rows of 12 blocks of 32 whose sixth channel is an outlier of fixed size (2^2.93
@@ -171,21 +241,9 @@ def test_given_a_law_the_model_matches_monte_carlo_of_that_law(name, offset):
     law = {"m": [2.5, 6.0], "weight": [0.7, 0.3]}
     offsets = None if offset is None else {"offset": [offset], "weight": [1.0]}
     model = error_given_max_law(fmt, nu, law, b, math.inf, offsets)
-    rng = np.random.default_rng(4)
-    n = 40_000
-    m = rng.choice(law["m"], n, p=law["weight"])
-    rest = rng.standard_t(nu, (n, b - 1))
-    bad = np.abs(rest) >= m[:, None]
-    while bad.any():
-        rest[bad] = rng.standard_t(nu, int(bad.sum()))
-        bad = np.abs(rest) >= m[:, None]
-    x = np.concatenate([(m * rng.choice([-1.0, 1.0], n))[:, None], rest], axis=1)
+    x = _law_blocks(np.random.default_rng(4), 40_000, b, nu, law["m"])[0]
     x *= 2.0 ** (offset or 0.0)
-    err = np.sum((fmt.quantize(x, axis=-1) - x) ** 2, axis=1)
-    energy = np.sum(x * x, axis=1)
-    # ratio estimator and its delta-method standard error
-    ratio = err.sum() / energy.sum()
-    se = np.std(err - ratio * energy) * math.sqrt(n) / energy.sum()
+    ratio, se = _ratio(np.sum((fmt.quantize(x, axis=-1) - x) ** 2, axis=1), np.sum(x * x, axis=1))
     assert abs(model - ratio) < 3 * se, (model, ratio, se)
 
 
@@ -193,29 +251,12 @@ def test_given_a_law_the_model_matches_monte_carlo_of_that_law(name, offset):
 def test_given_a_law_with_bodies_the_model_matches_monte_carlo_of_that_law(name):
     """As above, the values below each maximum kappa t(6) (kappa 0.5 and 1.6 for the two
     maxima), truncated to |kappa t| < m; the law carries their mean squares (quadrature)."""
-    from scipy import integrate, stats
-
     fmt, nu, b = parse(name), 6.0, parse(name).blocking.size
-    m, kappa, share = np.array([2.5, 6.0]), np.array([0.5, 1.6]), [0.7, 0.3]
-    t = stats.t(nu)
-    body = [k * k * integrate.quad(lambda u: u * u * t.pdf(u), -c, c)[0] / (1 - 2 * t.sf(c))
-            for k, c in zip(kappa, m / kappa)]  # fmt: skip
-    law = {"m": list(m), "weight": share, "body": body}
+    m, kappa = np.array([2.5, 6.0]), np.array([0.5, 1.6])
+    law = {"m": list(m), "weight": [0.7, 0.3], "body": _bodies(nu, m, kappa)}
     model = error_given_max_law(fmt, nu, law, b, float(m.max()))  # NVFP4's tensor maximum
-    rng = np.random.default_rng(6)
-    n = 40_000
-    pick = rng.choice(2, n, p=share)
-    top, k = m[pick], kappa[pick]
-    rest = rng.standard_t(nu, (n, b - 1))
-    bad = np.abs(rest) >= (top / k)[:, None]
-    while bad.any():
-        rest[bad] = rng.standard_t(nu, int(bad.sum()))
-        bad = np.abs(rest) >= (top / k)[:, None]
-    x = np.concatenate([(top * rng.choice([-1.0, 1.0], n))[:, None], k[:, None] * rest], axis=1)
-    err = np.sum((fmt.quantize(x, axis=-1) - x) ** 2, axis=1)
-    energy = np.sum(x * x, axis=1)
-    ratio = err.sum() / energy.sum()
-    se = np.std(err - ratio * energy) * math.sqrt(n) / energy.sum()
+    x = _law_blocks(np.random.default_rng(6), 40_000, b, nu, m, kappa)[0]
+    ratio, se = _ratio(np.sum((fmt.quantize(x, axis=-1) - x) ** 2, axis=1), np.sum(x * x, axis=1))
     assert abs(model - ratio) < 3 * se, (model, ratio, se)
 
 

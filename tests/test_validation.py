@@ -279,8 +279,8 @@ def test_padding_does_not_change_an_embedding(minilm):
 ACCEPTANCE = [
     "int4/g128", "nf4/g64", "sf4(nu=5)/g64", "e2m1/g32", "mxfp4", "mxfp6e2m3", "mxfp8e4m3",
     "nvfp4", "anda(m=3)", "int8/ch", "int3/g64", "e3m2/g32",
-    "blockdialect(sel=two-stage)",
-    "blockdialect(sel=min-error)",  # p90 2.5 % since dse.error.min_choice (was 16 %, biased)
+    "blockdialect(sel=two-stage)",  # p90 1.1 % on the measured law (3.4 % on the t fit)
+    "blockdialect(sel=min-error)",  # p90 0.8 % on the law (2.6 % on the t fit; 16 % biased)
     "fp4fp8(p=0.3)",  # p90 3.6 % with the rows' scale spread (was 43 %, +27 % median)
 ]  # fmt: skip
 NAMES = ACCEPTANCE
@@ -313,6 +313,8 @@ ACT_BOUNDS = {
     "nvfp4": 0.05,  # 6.6 % -> 3.9 %
     "int8/ch": 0.10,  # 14 % -> 7.5 %
     "e3m2/g32": 0.05,  # 12 % -> 2.6 %
+    "blockdialect(sel=two-stage)": 0.10,  # 32 % -> 7.6 % (the choices on the law)
+    "blockdialect(sel=min-error)": 0.10,  # 34 % -> 6.4 %
 }
 
 

@@ -128,11 +128,22 @@ def _breaks(fmt: ChoiceFormat, st: Setting, sigmas, extra_marks=()) -> list[np.n
     return [np.unique(np.concatenate(row)) for row in zip(*per)]
 
 
-def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceEstimate:
-    """Dispatch on the selector type (see the module docstring)."""
+#: Nodes of the block maximum and each node's sigma (`_offset_nodes`'s result).
+At = tuple[MaxNodes, np.ndarray]
+
+
+def choice_error(
+    fmt: ChoiceFormat, st: Setting, nodes_n: int = 64, at: At | None = None
+) -> ChoiceEstimate:
+    """Dispatch on the selector type (see the module docstring). `at`: the block maximum's
+    nodes and each node's sigma to integrate over instead of the t law's quadrature (a
+    measured law, `empirical_max.choice_given_max_law`); the mix, whose tensor-wide ranking
+    sees every block's scale, has no such form (ModelLimitError)."""
     _check(fmt, st)
     sel = fmt.selector
     if isinstance(sel, (TopFraction, ScoreThreshold)):
+        if at is not None:
+            raise ModelLimitError(f"{fmt.name}: the mix's ranking needs the t law's blocks")
         return mix_error(fmt, st, sel, nodes_n)
     if isinstance(sel, BeneficialRange) and st.block > STAGE2_MAX_BLOCK:
         raise UserError(
@@ -141,13 +152,13 @@ def choice_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceEst
             "method='montecarlo'"
         )
     if isinstance(sel, BeneficialRange):
-        nodes, sigma = _offset_nodes(fmt, st, nodes_n, _stage_marks(fmt, sel))
+        nodes, sigma = at or _offset_nodes(fmt, st, nodes_n, _stage_marks(fmt, sel))
         value = np.dot(nodes.weight, two_stage_h(fmt, st, sel, sigma, nodes))
         return ChoiceEstimate(float(value), "exact")
     if isinstance(sel, MinErrorRule):
-        return dialect_min_error(fmt, st, nodes_n)
+        return dialect_min_error(fmt, st, nodes_n, at)
     if isinstance(sel, ScaleSearch):
-        return scale_search_error(fmt, st, nodes_n)
+        return scale_search_error(fmt, st, nodes_n, at)
     raise UserError(
         f"{fmt.name}: selector {sel.label} has no analytic model; use method='montecarlo'"
     )
@@ -274,7 +285,9 @@ SEARCH_KIND = (
 )
 
 
-def scale_search_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceEstimate:
+def scale_search_error(
+    fmt: ChoiceFormat, st: Setting, nodes_n: int = 64, at: At | None = None
+) -> ChoiceEstimate:
     """Calibrated block scale (`ScaleSearch`, `nvfp4(cal=N)`): per block the candidate of least
     error. Given M the candidates' block errors S_k are sums of B - 1 iid terms plus the
     maximum's (`blocksums`), taken as jointly normal; E[min_k S_k | M] by Clark's recursion
@@ -284,7 +297,7 @@ def scale_search_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> Cho
     and 30): cal = 2: -0.2 % .. +0.1 %, cal = 4 and 8: -0.7 % .. 0.0 % (the slow grid of
     tests/test_error_montecarlo.py covers blocks 16..64 and nu 3..inf).
     """
-    nodes, sigma = _offset_nodes(fmt, st, nodes_n)
+    nodes, sigma = at or _offset_nodes(fmt, st, nodes_n)
     bs = BlockSums([_term(c, nodes, sigma, st) for c in fmt.candidates], nodes, st.dist)
     value = float(np.dot(nodes.weight, clark_min(bs.mean, bs.cov()))) / st.block
     return ChoiceEstimate(value, SEARCH_KIND)
@@ -562,7 +575,9 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 MIN_KIND = "model: best mean dialect minus its sampled selection gain (within 1 % of Monte Carlo)"
 
 
-def dialect_min_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> ChoiceEstimate:
+def dialect_min_error(
+    fmt: ChoiceFormat, st: Setting, nodes_n: int = 64, at: At | None = None
+) -> ChoiceEstimate:
     """Minimum-error selection (`MinErrorRule`) of symmetric candidates sharing one scale
     (BlockDialect's dialects): the best-on-average candidate's exact error minus the
     selection's gain (`dse.error.min_choice`). Other candidate sets: ModelLimitError."""
@@ -576,7 +591,7 @@ def dialect_min_error(fmt: ChoiceFormat, st: Setting, nodes_n: int = 64) -> Choi
         tuple(sorted({float(v) for c in fmt.candidates for v in c.element.values})),
         fmt.candidates[0].rounding,
     )
-    nodes, sigma = _offset_nodes(fmt, st, nodes_n, union.thresholds)  # where the best parts
+    nodes, sigma = at or _offset_nodes(fmt, st, nodes_n, union.thresholds)  # where best parts
     each = _candidates_h(fmt, st, nodes, sigma)
     gain = selection_gain(cbs, _scale(fmt.candidates[0], nodes, sigma, st), each, nodes, st)
     value = float(np.dot(nodes.weight, each.min(axis=0))) - gain.mean

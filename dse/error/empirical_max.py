@@ -33,6 +33,12 @@ where the rows' scales sit, `offset_law`, taken as independent of M -- wrong whe
 a fixed size in data units, outlier channels: MXFP6 25 % high on such a tensor, MXFP8 33 % at
 p90 on all-MiniLM-L6-v2's linear inputs.)
 
+Per-block choices (BlockDialect's selections, calibrated scales) run their own models of
+`dse.error.choice` on the law instead of the t law's quadrature (`choice_given_max_law`): a
+block is kappa times a block of t(nu) values with maximum M / kappa at data scale sigma kappa,
+so each (stratum, offset point) is one node. Not for choices a tensor maximum enters (NVFP4's
+two-level scales) or that rank blocks tensor-wide (the FP4/FP8 mix): they keep the t model.
+
 An approximation (the values below a block's maximum are taken as the fitted t's shape at
 their stratum's mean-square scale, and a stratum's blocks to share one maximum and one body
 scale): on all-MiniLM-L6-v2's 36 linear weights (tests/test_validation.py) every block- and
@@ -51,11 +57,14 @@ import math
 
 import numpy as np
 
-from dse.error.analytic import block_scale, conditional_error, offset_sigmas, per_value
+from dse.error.analytic import Setting, block_scale, conditional_error, offset_sigmas, per_value
+from dse.error.api import ErrorResult
 from dse.error.blockmax import MaxNodes
+from dse.error.choice import choice_error
 from dse.error.codebook import codebook, max_error
 from dse.error.student import Student
-from dse.formats import ScaledFormat
+from dse.errors import ModelLimitError
+from dse.formats import ChoiceFormat, ScaledFormat
 
 #: Block sizes whose maximum's law `dse profile` records (with the row length itself), the
 #: block sizes of the catalogue's block formats.
@@ -209,9 +218,8 @@ def error_given_max_law(
     if fmt.scale_invariant:
         sigmas, ws = np.ones((1, 1)), np.ones(1)
     elif "offsets" in law:  # the maxima's own offsets, equally weighted per stratum
-        groups = np.asarray(law["offsets"], dtype=np.float64)
-        at = groups[np.asarray(law["offset_of"], dtype=np.int64)][keep].T  # (points, strata)
-        sigmas, ws = 2.0 ** (at - np.log2(m)), np.full(at.shape[0], 1.0 / at.shape[0])
+        sigmas = _offset_sigmas(law, keep, m)
+        ws = np.full(sigmas.shape[0], 1.0 / sigmas.shape[0])
     elif offsets:
         sigmas = 2.0 ** np.asarray(offsets["offset"], dtype=np.float64)[:, None]
         ws = np.asarray(offsets["weight"], dtype=np.float64)
@@ -226,6 +234,49 @@ def error_given_max_law(
     err = float(np.dot(nodes.weight, np.tensordot(ws / ws.sum(), per, axes=1)))
     energy = float(np.dot(nodes.weight, (m * m + (block - 1) * body) / block))
     return err / energy if energy > 0 and math.isfinite(energy) else math.nan
+
+
+def _offset_sigmas(law: dict, keep: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """(points, strata): the sigma that puts sigma m at each of the stratum's offsets between
+    powers of two (the law's "offsets" of the stratum's group; `keep`: the strata kept)."""
+    groups = np.asarray(law["offsets"], dtype=np.float64)
+    at = groups[np.asarray(law["offset_of"], dtype=np.int64)][keep].T
+    return 2.0 ** (at - np.log2(m))
+
+
+def choice_given_max_law(fmt: ChoiceFormat, nu: float, law: dict, block: int) -> ErrorResult:
+    """NMSE of a per-block choice format when the block maximum follows `law` with its
+    body and offsets (the models of `dse.error.choice` on these nodes instead of the t law's
+    quadrature). A block with maximum M, body scale kappa and data scale sigma is kappa times
+    a block of t(nu) values with maximum M / kappa at data scale sigma kappa (quantization
+    is scale-equivariant), so each (stratum, offset point) is a node M / kappa with sigma
+    kappa and weight share x kappa^2, and the NMSE is the result over the law's energy.
+    Formats a tensor maximum enters (two-level scales) and the mix (its ranking sees the
+    blocks' scales tensor-wide) have no such form: ModelLimitError."""
+    if fmt.uses_tensor_amax:
+        raise ModelLimitError(f"{fmt.name}: its scales see the tensor maximum")
+    dist = Student(float(nu))
+    m = np.asarray(law["m"], dtype=np.float64)
+    keep = m > 0
+    weight = np.asarray(law["weight"], dtype=np.float64)[keep]
+    m, body = m[keep], np.asarray(law["body"], dtype=np.float64)[keep]
+    kappa = body_scale(dist, m, body)
+    sigmas = _offset_sigmas(law, keep, m) * kappa  # (points, strata)
+    points = sigmas.shape[0]
+    c = np.tile(m / kappa, points)
+    share = np.tile(weight / weight.sum() * kappa**2, points) / points
+    nodes = MaxNodes(c, dist.sf(c), share, int(block))
+    st = Setting(dist, int(block), None, math.inf)
+    r = choice_error(fmt, st, at=(nodes, sigmas.ravel()))
+    energy = float(np.dot(weight / weight.sum(), (m * m + (block - 1) * body) / block))
+    model = "the exact choice" if r.kind == "exact" else r.kind.removeprefix("model: ")
+    return ErrorResult(format=fmt.name, nu=float(nu), block=int(block), sigma=None,
+                       nmse=r.value / energy, kind=f"model: {model}, {LAW_NOTE}",
+                       fit="within_group", se=None if r.se is None else r.se / energy)  # fmt: skip
+
+
+#: Added to a choice model's kind when it ran on a measured law (`choice_given_max_law`).
+LAW_NOTE = "on the block maximum's law measured by dse profile (body scale and offsets)"
 
 
 #: Bounds of c = m / kappa in `body_scale`'s search (standard-t units): below C_MIN the

@@ -31,12 +31,14 @@ from dse.error.empirical_max import KIND as MAX_LAW_KIND
 from dse.error.empirical_max import (
     LAW_BLOCKS,
     block_max_law,
+    choice_given_max_law,
     error_given_max_law,
     offset_law,
 )
 from dse.errors import UserError
-from dse.formats import ScaledFormat
+from dse.formats import ChoiceFormat, ScaledFormat
 from dse.formats.format import Format
+from dse.formats.selectors import ScoreThreshold, TopFraction
 
 #: Fitted nu at or above this is reported as inf (normal); t(1000) and N(0,1) differ by < 1e-3
 #: in cdf.
@@ -228,7 +230,8 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
     the spread of the group scales (it matters to choices that rank blocks tensor-wide).
     Block- and channel-scaled formats whose block size the profile recorded a block-maximum
     law for take the semi-empirical model instead (`dse.error.empirical_max`, kind "model:
-    ...")."""
+    ..."); so do per-block choices when the law has its body and offsets, except those a
+    tensor maximum or a tensor-wide ranking enters (`choice_given_max_law`)."""
     from dse.error.api import resolve
 
     record = resolve(fmt)
@@ -246,6 +249,8 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
         return ErrorResult(format=record.name, nu=fit["nu"], block=block, sigma=None,
                            nmse=value, kind=MAX_LAW_KIND, tensor_amax=fit["amax"],
                            fit=level)  # fmt: skip
+    if found is not None and isinstance(record, ChoiceFormat) and _choice_law(record, found[1]):
+        return choice_given_max_law(record, fit["nu"], found[1], found[0])
     if level == "pooled":
         opts.setdefault("tensor_size", int(np.prod(shape)))
         opts.setdefault("sigma", float(fit["sigma"]))
@@ -255,16 +260,26 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
 
 
 def _law(record: Format, fit: dict, opts: dict) -> tuple[int, dict] | None:
-    """(block size, measured block-maximum law) a scaled format's analytic error can use: its
-    block size recorded by the profile, the analytic method, no fixed sigma; else None."""
+    """(block size, measured block-maximum law) a scaled format's or a per-block choice's
+    analytic error can use: its block size recorded by the profile, the analytic method, no
+    fixed sigma; else None."""
     laws = fit.get("block_max")
-    if not laws or not isinstance(record, ScaledFormat) or record.scale.is_cast:
+    scaled = isinstance(record, ScaledFormat) and not record.scale.is_cast
+    if not laws or not (scaled or isinstance(record, ChoiceFormat)):
         return None
     if opts.get("method", "analytic") != "analytic" or opts.get("sigma") is not None:
         return None
     block = opts.get("block") or record.blocking.size
     law = laws.get(str(block))
     return None if law is None else (block, law)
+
+
+def _choice_law(record: ChoiceFormat, law: dict) -> bool:
+    """Whether a per-block choice can run on the measured law (`choice_given_max_law`): the
+    law has its body and offsets, no tensor maximum enters the candidates' scales and the
+    selection is per block (not the mix's tensor-wide ranking)."""
+    per_block = not isinstance(record.selector, (TopFraction, ScoreThreshold))
+    return per_block and not record.uses_tensor_amax and "body" in law and "offsets" in law
 
 
 def energy_of(stats: dict) -> float:
