@@ -1,5 +1,6 @@
-"""A sweep over a profiled checkpoint predicts block- and channel-scaled formats tensor by
-tensor from the profile's measured block-maximum laws (`dse.error.profile.error_for_tensors`):
+"""A sweep over a profiled checkpoint predicts block- and channel-scaled formats and
+BlockDialect's per-block choices tensor by tensor from the profile's measured block-maximum
+laws (`dse.error.profile.error_for_tensors`):
 checked against the real quantizer on synthetic down-projection weights with outlier rows,
 where the class medians of the t fits are far off."""
 
@@ -67,6 +68,31 @@ def test_profiled_class_is_predicted_tensor_by_tensor(profiled, tmp_path):
     # classes the profile does not cover keep the default statistics
     plain = _sweep(tmp_path / "plain")
     assert (table["nmse_w_qkv"] == plain["nmse_w_qkv"]).all()
+
+
+@pytest.mark.parametrize("name", ["blockdialect(sel=two-stage)", "blockdialect(sel=min-error)"])
+def test_profiled_class_is_predicted_tensor_by_tensor_for_per_block_choices(profiled, tmp_path,
+                                                                            name):  # fmt: skip
+    """BlockDialect's selections run on the measured law too (`choice_given_max_law`); the
+    sweep's value is the tensors' energy-weighted errors, near the real quantizer's."""
+    from dse.error.profile import error_for_tensors
+
+    weights, path = profiled
+    cfg = {"name": "p", "workload": {"model": "llama-2-7b", "batch": 1, "tokens": 128,
+                                     "profile": str(path)},
+           "space": {"weight_format": [name]}, "objectives": ["model_nmse"],
+           "output": {"report": False}}  # fmt: skip
+    got = dse.run(cfg, output_dir=tmp_path / "out").set_index("weight_format")
+    import yaml
+
+    records = list(yaml.safe_load(path.read_text())["tensors"].values())
+    assert got.loc[name, "nmse_w_down"] == pytest.approx(error_for_tensors(name, records),
+                                                         rel=1e-9)  # fmt: skip
+    fmt = parse(name)
+    err = sum(np.sum((fmt.quantize(w.astype(np.float64), axis=-1) - w) ** 2)
+              for w in weights.values())  # fmt: skip
+    energy = sum(np.sum(w.astype(np.float64) ** 2) for w in weights.values())
+    assert got.loc[name, "nmse_w_down"] == pytest.approx(err / energy, rel=0.04)
 
 
 def _sweep_nu_within(path) -> float:

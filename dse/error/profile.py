@@ -30,6 +30,7 @@ from dse.error.api import NU_ANALYTIC_MIN, ErrorResult, error
 from dse.error.empirical_max import KIND as MAX_LAW_KIND
 from dse.error.empirical_max import (
     LAW_BLOCKS,
+    LAW_NOTE,
     block_max_law,
     choice_given_max_law,
     error_given_max_law,
@@ -299,19 +300,20 @@ def error_for_tensors(fmt: Format | str, records: list[dict], **options) -> floa
     """NMSE of `fmt` over several profiled tensors quantized alike (e.g. every layer's
     down-projection weight): each tensor's `error_for_stats`, weighted by its sum of squares
     (`energy_of`), exactly as the tensors' errors add up. None unless every tensor has a
-    measured block-maximum law for the format (`_law`) and a within-group nu in the analytic
-    range (`NU_ANALYTIC_MIN`): the caller then falls back to the per-class fit."""
+    measured block-maximum law the format can use (`_law`; per-block choices: `_choice_law`)
+    and a within-group nu in the analytic range (`NU_ANALYTIC_MIN`): the caller then falls
+    back to the per-class fit."""
     from dse.error.api import resolve
 
     record = resolve(fmt)
-    if not records or not isinstance(record, ScaledFormat) or fit_level(record) != "within_group":
-        return None  # choices and per-tensor scales have no measured-law model
+    if not records or fit_level(record) != "within_group":
+        return None  # per-tensor scales have no measured-law model
     values, energies = [], []
     for stats in records:
         if not float(stats["within_group"]["nu"]) >= NU_ANALYTIC_MIN:
             return None
         r = error_for_stats(record, stats, **options)
-        if r.kind != MAX_LAW_KIND:  # no law for this format's block: not the measured model
+        if r.kind != MAX_LAW_KIND and LAW_NOTE not in r.kind:  # not on the measured law
             return None
         values.append(r.nmse)
         energies.append(energy_of(stats))

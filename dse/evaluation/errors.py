@@ -8,10 +8,11 @@ propagate through non-linearities and residual connections. `dse.accuracy` maps 
 predicted perplexity change calibrated on published results.
 
 With a profile (`workload.profile`) whose tensors carry measured block-maximum laws, a block-
-or channel-scaled format's error on a class is predicted tensor by tensor from those records,
-weighted by each tensor's sum of squares (`dse.error.profile.error_for_tensors`, the model
-`dse validate` checks); other formats, and classes whose statistics the sweep overrides, use
-the class statistics below. Such values are models, not exact (the `exact` flag is false).
+or channel-scaled format's error on a class, and a per-block choice's where the law carries it
+(BlockDialect), is predicted tensor by tensor from those records, weighted by each tensor's sum
+of squares (`dse.error.profile.error_for_tensors`, the model `dse validate` checks); other
+formats, and classes whose statistics the sweep overrides, use the class statistics below.
+Such values are models, not exact (the `exact` flag is false).
 
 Which fit each error uses (`dse.error.profile.fit_level`): block- and
 channel-scaled formats see the within-group shape (`nu_within`) when it is known, per-tensor
