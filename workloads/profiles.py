@@ -20,9 +20,9 @@ Aggregation per (operand, class): nu, nu_within and scale_spread_log2 are median
 tensors (robust to a few odd layers); sigma is the RMS of the tensors' sigmas weighted by
 their `n_values`, i.e. the scale of all the values pooled. When every tensor of a class
 carries the measured block-maximum laws of `dse profile`, the records themselves are kept
-(`ProfileStats.tensors`): a sweep then predicts a block- or channel-scaled format's error on
-that class tensor by tensor (`dse.error.profile.error_for_tensors`) instead of from the
-medians.
+(`ProfileStats.tensors`): a sweep then predicts a block- or channel-scaled format's error,
+and a per-block choice's where the law carries it, on that class tensor by tensor
+(`dse.error.profile.error_for_tensors`) instead of from the medians.
 """
 
 from __future__ import annotations
@@ -138,15 +138,12 @@ def _offsets(law: Mapping, where: str) -> None:
     """A law's offsets: a list of non-empty lists of numbers in [0, 1] (`offsets`) and one
     index into it per stratum (`offset_of`, as long as `m`)."""
     groups, of = law.get("offsets"), law.get("offset_of")
-    number = (int, float)
     ok = (
         isinstance(groups, list) and len(groups) > 0
-        and all(isinstance(g, list) and g and all(
-            isinstance(v, number) and not isinstance(v, bool) and 0 <= v <= 1 for v in g)
-            for g in groups)
+        and all(isinstance(g, list) and g and all(_is_number(v) and 0 <= v <= 1 for v in g)
+                for g in groups)
         and isinstance(of, list) and len(of) == len(law["m"])
-        and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(groups)
-                for i in of)
+        and all(_is_number(i) and isinstance(i, int) and 0 <= i < len(groups) for i in of)
     )  # fmt: skip
     if not ok:
         raise UserError(f"{where} must hold offsets (lists of numbers in [0, 1]) and "
@@ -154,14 +151,17 @@ def _offsets(law: Mapping, where: str) -> None:
                         f"offset_of={of!r}")  # fmt: skip
 
 
+def _is_number(v: object) -> bool:
+    """A YAML number (int or float, not a boolean)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _pairs(law: object, keys: tuple[str, str], where: str) -> None:
     """A law: two equally long, non-empty lists of numbers under `keys`."""
     ok = isinstance(law, Mapping) and all(isinstance(law.get(k), list) for k in keys)
     if ok and isinstance(law, Mapping):
         a, b = (law[k] for k in keys)
-        ok = len(a) == len(b) > 0 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in [*a, *b]
-        )
+        ok = len(a) == len(b) > 0 and all(_is_number(v) for v in [*a, *b])
     if not ok:
         raise UserError(f"{where} must hold equally long lists of numbers {keys[0]} and "
                         f"{keys[1]}, got {law!r}")  # fmt: skip

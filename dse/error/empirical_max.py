@@ -197,22 +197,13 @@ def error_given_max_law(
     two (the law's "offsets"), else where the data's scale does (`offsets`, `offset_law`),
     else that averaged uniformly."""
     dist = Student(float(nu))
-    m = np.asarray(law["m"], dtype=np.float64)
-    weight = np.asarray(law["weight"], dtype=np.float64)
-    keep = m > 0  # all-zero blocks: no error and no energy, so no share of the ratio
-    if not keep.any():
+    strata = _strata(dist, law)
+    if strata is None:
         return math.nan
-    m, weight = m[keep], weight[keep]
-    q = dist.sf(m)
-    nodes = MaxNodes(m, q, weight / weight.sum(), int(block))
-    if "body" in law:  # the body t(nu) scaled by kappa per stratum: (m / kappa, s / kappa)
-        body = np.asarray(law["body"], dtype=np.float64)[keep]
-        kappa = body_scale(dist, m, body)
-        c = m / kappa
-        body_nodes = MaxNodes(c, dist.sf(c), nodes.weight, nodes.block)
-    else:  # profiles written before the body was recorded: the fitted t itself
-        body = (dist.variance - 2.0 * dist.upper_moments(m, q)[2]) / nodes.inside
-        kappa, body_nodes = np.ones_like(m), nodes
+    keep, m, share, body, kappa = strata
+    nodes = MaxNodes(m, dist.sf(m), share, int(block))
+    c = m / kappa  # the body's truncation point in its own units
+    body_nodes = MaxNodes(c, dist.sf(c), share, int(block))
     cb = codebook(fmt.element, fmt.rounding)
     # sigma per (offset, stratum): sigma m sits at the offset between powers of two
     if fmt.scale_invariant:
@@ -232,8 +223,34 @@ def error_given_max_law(
         inner = conditional_error(cb, dist, body_nodes, s / kappa)[0] * kappa**2
         per.append(per_value(nodes, inner, max_error(cb, s, m)))
     err = float(np.dot(nodes.weight, np.tensordot(ws / ws.sum(), per, axes=1)))
-    energy = float(np.dot(nodes.weight, (m * m + (block - 1) * body) / block))
+    energy = _energy(m, share, body, block)
     return err / energy if energy > 0 and math.isfinite(energy) else math.nan
+
+
+def _strata(dist: Student, law: dict):
+    """The law's strata with a non-zero maximum (all-zero blocks add neither error nor
+    energy): (which strata were kept, m, weight share, body mean square, kappa), or None when
+    none is left. Profiles without "body" (written before it was recorded) take the fitted
+    t's E[T^2 | |T| <= m], kappa = 1."""
+    m = np.asarray(law["m"], dtype=np.float64)
+    keep = m > 0
+    if not keep.any():
+        return None
+    weight = np.asarray(law["weight"], dtype=np.float64)[keep]
+    m = m[keep]
+    if "body" in law:
+        body = np.asarray(law["body"], dtype=np.float64)[keep]
+        kappa = body_scale(dist, m, body)
+    else:
+        q = dist.sf(m)
+        body = (dist.variance - 2.0 * dist.upper_moments(m, q)[2]) / (1.0 - 2.0 * q)
+        kappa = np.ones_like(m)
+    return keep, m, weight / weight.sum(), body, kappa
+
+
+def _energy(m: np.ndarray, share: np.ndarray, body: np.ndarray, block: int) -> float:
+    """The law's mean square per value: E[(M^2 + (B - 1) b) / B]."""
+    return float(np.dot(share, (m * m + (block - 1) * body) / block))
 
 
 def _offset_sigmas(law: dict, keep: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -256,19 +273,17 @@ def choice_given_max_law(fmt: ChoiceFormat, nu: float, law: dict, block: int) ->
     if fmt.uses_tensor_amax:
         raise ModelLimitError(f"{fmt.name}: its scales see the tensor maximum")
     dist = Student(float(nu))
-    m = np.asarray(law["m"], dtype=np.float64)
-    keep = m > 0
-    weight = np.asarray(law["weight"], dtype=np.float64)[keep]
-    m, body = m[keep], np.asarray(law["body"], dtype=np.float64)[keep]
-    kappa = body_scale(dist, m, body)
+    strata = _strata(dist, law)
+    if strata is None:  # an all-zero tensor: no error and no energy
+        raise ModelLimitError(f"{fmt.name}: every block of the tensor is zero")
+    keep, m, share, body, kappa = strata
     sigmas = _offset_sigmas(law, keep, m) * kappa  # (points, strata)
     points = sigmas.shape[0]
     c = np.tile(m / kappa, points)
-    share = np.tile(weight / weight.sum() * kappa**2, points) / points
-    nodes = MaxNodes(c, dist.sf(c), share, int(block))
+    nodes = MaxNodes(c, dist.sf(c), np.tile(share * kappa**2, points) / points, int(block))
     st = Setting(dist, int(block), None, math.inf)
     r = choice_error(fmt, st, at=(nodes, sigmas.ravel()))
-    energy = float(np.dot(weight / weight.sum(), (m * m + (block - 1) * body) / block))
+    energy = _energy(m, share, body, block)
     model = "the exact choice" if r.kind == "exact" else r.kind.removeprefix("model: ")
     return ErrorResult(format=fmt.name, nu=float(nu), block=int(block), sigma=None,
                        nmse=r.value / energy, kind=f"model: {model}, {LAW_NOTE}",

@@ -47,7 +47,7 @@ from scipy import special
 
 from dse.error.analytic import Setting
 from dse.error.blockmax import MaxNodes
-from dse.error.codebook import Codebook
+from dse.error.codebook import Codebook, max_error
 
 #: Target standard error of the sampled gain, relative to the value (E S_k* - gain); the
 #: second round's size is set from the first round's variance.
@@ -215,7 +215,7 @@ def selection_gain(cbs: list[Codebook], s: np.ndarray, each: np.ndarray, nodes: 
     q_lo = st.dist.sf(lo)
     p_h = np.clip((q_lo - q) / np.where(q < 0.5, 0.5 - q, 1.0), 0.0, 1.0)
     quantile = TailQuantile(st.dist, float(q[w > 0].min()))
-    e_max = np.array([(m - s * cb.quantize(m / s)) ** 2 for cb in cbs]).T / B  # (nodes, k)
+    e_max = np.array([max_error(cb, s, m) for cb in cbs]).T / B  # (nodes, k)
     known = (each - least).T  # E[S_k - S_k* | M] / B
     cum, share = np.cumsum(w) / w.sum(), w / w.sum()
     count_cdf = _count_cdf(B - 1, p_h)

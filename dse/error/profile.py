@@ -30,7 +30,6 @@ from dse.error.api import NU_ANALYTIC_MIN, ErrorResult, error
 from dse.error.empirical_max import KIND as MAX_LAW_KIND
 from dse.error.empirical_max import (
     LAW_BLOCKS,
-    LAW_NOTE,
     block_max_law,
     choice_given_max_law,
     error_given_max_law,
@@ -239,10 +238,10 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
     level = fit_level(record)
     fit = stats[level]
     shape = stats.get("shape") or [1]
-    opts = dict(options)
-    if record.blocking.per_channel:
-        opts.setdefault("block", int(shape[-1]))
+    opts = _options(record, stats, options)
     found = _law(record, fit, opts) if level == "within_group" else None
+    if found is not None and isinstance(record, ChoiceFormat):
+        return choice_given_max_law(record, fit["nu"], found[1], found[0])
     if found is not None and isinstance(record, ScaledFormat):  # narrows the type (_law checked)
         block, law = found
         value = error_given_max_law(record, fit["nu"], law, block, fit["amax"],
@@ -250,8 +249,6 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
         return ErrorResult(format=record.name, nu=fit["nu"], block=block, sigma=None,
                            nmse=value, kind=MAX_LAW_KIND, tensor_amax=fit["amax"],
                            fit=level)  # fmt: skip
-    if found is not None and isinstance(record, ChoiceFormat) and _choice_law(record, found[1]):
-        return choice_given_max_law(record, fit["nu"], found[1], found[0])
     if level == "pooled":
         opts.setdefault("tensor_size", int(np.prod(shape)))
         opts.setdefault("sigma", float(fit["sigma"]))
@@ -260,27 +257,33 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
     return error(record, fit["nu"], fit=level, **opts)
 
 
+def _options(record: Format, stats: dict, options: dict) -> dict:
+    """`error`'s options for a profiled tensor: per-channel formats take the row length."""
+    opts = dict(options)
+    if record.blocking.per_channel:
+        opts.setdefault("block", int((stats.get("shape") or [1])[-1]))
+    return opts
+
+
 def _law(record: Format, fit: dict, opts: dict) -> tuple[int, dict] | None:
-    """(block size, measured block-maximum law) a scaled format's or a per-block choice's
-    analytic error can use: its block size recorded by the profile, the analytic method, no
-    fixed sigma; else None."""
+    """(block size, measured block-maximum law) the format's analytic error can use: its
+    block size recorded by the profile, the analytic method, no fixed sigma; a block- or
+    channel-scaled format, or a per-block choice whose law has its body and offsets, no
+    tensor maximum in its candidates' scales and a per-block selection (not the mix's
+    tensor-wide ranking: `choice_given_max_law`); else None."""
     laws = fit.get("block_max")
-    scaled = isinstance(record, ScaledFormat) and not record.scale.is_cast
-    if not laws or not (scaled or isinstance(record, ChoiceFormat)):
-        return None
-    if opts.get("method", "analytic") != "analytic" or opts.get("sigma") is not None:
+    if not laws or opts.get("method", "analytic") != "analytic" or opts.get("sigma") is not None:
         return None
     block = opts.get("block") or record.blocking.size
     law = laws.get(str(block))
-    return None if law is None else (block, law)
-
-
-def _choice_law(record: ChoiceFormat, law: dict) -> bool:
-    """Whether a per-block choice can run on the measured law (`choice_given_max_law`): the
-    law has its body and offsets, no tensor maximum enters the candidates' scales and the
-    selection is per block (not the mix's tensor-wide ranking)."""
+    if law is None:
+        return None
+    if isinstance(record, ScaledFormat):
+        return None if record.scale.is_cast else (block, law)
+    if not isinstance(record, ChoiceFormat) or record.uses_tensor_amax:
+        return None
     per_block = not isinstance(record.selector, (TopFraction, ScoreThreshold))
-    return per_block and not record.uses_tensor_amax and "body" in law and "offsets" in law
+    return (block, law) if per_block and "body" in law and "offsets" in law else None
 
 
 def energy_of(stats: dict) -> float:
@@ -300,9 +303,8 @@ def error_for_tensors(fmt: Format | str, records: list[dict], **options) -> floa
     """NMSE of `fmt` over several profiled tensors quantized alike (e.g. every layer's
     down-projection weight): each tensor's `error_for_stats`, weighted by its sum of squares
     (`energy_of`), exactly as the tensors' errors add up. None unless every tensor has a
-    measured block-maximum law the format can use (`_law`; per-block choices: `_choice_law`)
-    and a within-group nu in the analytic range (`NU_ANALYTIC_MIN`): the caller then falls
-    back to the per-class fit."""
+    measured block-maximum law the format can use (`_law`) and a within-group nu in the
+    analytic range (`NU_ANALYTIC_MIN`): the caller then falls back to the per-class fit."""
     from dse.error.api import resolve
 
     record = resolve(fmt)
@@ -310,11 +312,10 @@ def error_for_tensors(fmt: Format | str, records: list[dict], **options) -> floa
         return None  # per-tensor scales have no measured-law model
     values, energies = [], []
     for stats in records:
-        if not float(stats["within_group"]["nu"]) >= NU_ANALYTIC_MIN:
+        fit = stats["within_group"]
+        law = _law(record, fit, _options(record, stats, options))
+        if not float(fit["nu"]) >= NU_ANALYTIC_MIN or law is None:
             return None
-        r = error_for_stats(record, stats, **options)
-        if r.kind != MAX_LAW_KIND and LAW_NOTE not in r.kind:  # not on the measured law
-            return None
-        values.append(r.nmse)
+        values.append(error_for_stats(record, stats, **options).nmse)
         energies.append(energy_of(stats))
     return float(np.dot(values, energies) / np.sum(energies))

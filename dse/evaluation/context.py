@@ -31,8 +31,8 @@ from workloads import (
 class EvalContext:
     """The workload's GEMMs (records and arrays), the tensor statistics (and the profiled
     tensors' own records, where a profile gives them: `workloads.ProfileStats.tensors`), the
-    error weights, the
-    base hardware (dict and `HardwareSpec`) and the 45 nm technology unit costs are priced in.
+    error weights, the base hardware (dict and `HardwareSpec`) and the 45 nm technology unit
+    costs are priced in.
 
     handled: tokens one step handles (decode: batch; prefill: batch x sequence);
     per_token_div: divisor from the step's latency to latency per token (prefill: sequence)."""
