@@ -19,7 +19,7 @@ from workloads import CLASSES
 #: golden tables of tests/golden are regenerated) bumps it; it is in every sweep's resume key,
 #: so rows stored by an older engine are not resumed (`dse run --fresh` moves them aside), and
 #: tests/golden/update.py refuses to rewrite moved tables under an unchanged version.
-RESULTS_VERSION = "2026.12.04.4"
+RESULTS_VERSION = "2026.12.05.1"
 
 #: column -> (unit, meaning). Units are also in the names where a name has one.
 METRICS: dict[str, tuple[str, str]] = {

@@ -112,13 +112,16 @@ def test_stats_stated_in_the_sweep_win_over_the_profile_tensors(profiled, tmp_pa
 
 
 @pytest.mark.parametrize(("key", "value"), [("m", "big"), ("body", [1.0]),
-                                            ("offset_of", [0]), ("offsets", [[1.5]])])  # fmt: skip
+                                            ("offset_of", [0]), ("offsets", [[1.5]]),
+                                            ("blocks", [0.5]), ("blocks", -1.0),
+                                            ("scale_dev", [[0.1], "wide"])])  # fmt: skip
 def test_a_malformed_law_names_the_tensor_and_key(profiled, tmp_path, capsys, key, value):
     import yaml
 
     _, path = profiled
     doc = yaml.safe_load(path.read_text())
-    doc["tensors"][NAMES[0]]["within_group"]["block_max"]["128"][key] = value
+    law = doc["tensors"][NAMES[0]]["within_group"]["block_max"]["128"]
+    law[key] = [value] * len(law["m"]) if value == -1.0 else value  # -1: right length, negative
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(doc))
     cfg = tmp_path / "sweep.yaml"

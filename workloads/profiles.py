@@ -28,6 +28,7 @@ and a per-block choice's where the law carries it, on that class tensor by tenso
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -118,6 +119,8 @@ def _has_laws(entry: Mapping, name: str) -> bool:
     if not (isinstance(shape, list) and shape and all(isinstance(d, int) for d in shape)):
         raise UserError(f"profile tensor {name!r}: shape must be a list of integers, got {shape!r}")
     _as_float(within.get("amax"), f"{name}: within_group.amax")
+    if "amax" in entry:  # profiles since 2026.12.05: the tensor's maximum in data units
+        _as_float(entry["amax"], f"{name}: amax")
     _number(entry, ("pooled", "nu"), name)
     _number(entry, ("within_group", "nu"), name)
     laws = within["block_max"]
@@ -129,26 +132,36 @@ def _has_laws(entry: Mapping, name: str) -> bool:
             _pairs(law, ("m", "body"), f"{where}.block_max.{block}")
         if isinstance(law, Mapping) and "offsets" in law:
             _offsets(law, f"{where}.block_max.{block}")
+        for key in ("blocks", "scale_log2"):  # profiles since 2026.12.05
+            if isinstance(law, Mapping) and key in law:
+                _pairs(law, ("m", key), f"{where}.block_max.{block}")
+        if isinstance(law, Mapping) and min(law.get("blocks", [0])) < 0:
+            raise UserError(f"{where}.block_max.{block}.blocks must not be negative, "
+                            f"got {law['blocks']!r}")  # fmt: skip
+        if isinstance(law, Mapping) and "scale_dev" in law:
+            _offsets(law, f"{where}.block_max.{block}", "scale_dev")
     if within.get("scale_offsets") is not None:
         _pairs(within["scale_offsets"], ("offset", "weight"), f"{where}.scale_offsets")
     return True
 
 
-def _offsets(law: Mapping, where: str) -> None:
-    """A law's offsets: a list of non-empty lists of numbers in [0, 1] (`offsets`) and one
-    index into it per stratum (`offset_of`, as long as `m`)."""
-    groups, of = law.get("offsets"), law.get("offset_of")
+def _offsets(law: Mapping, where: str, key: str = "offsets") -> None:
+    """Numbers per group of strata: a list of non-empty lists of numbers (`key`; the offsets
+    in [0, 1], any for "scale_dev") and one index into it per stratum (`offset_of`, as long
+    as `m`)."""
+    groups, of = law.get(key), law.get("offset_of")
+    lo, hi = (0.0, 1.0) if key == "offsets" else (-math.inf, math.inf)
     ok = (
         isinstance(groups, list) and len(groups) > 0
-        and all(isinstance(g, list) and g and all(_is_number(v) and 0 <= v <= 1 for v in g)
+        and all(isinstance(g, list) and g and all(_is_number(v) and lo <= v <= hi for v in g)
                 for g in groups)
         and isinstance(of, list) and len(of) == len(law["m"])
         and all(_is_number(i) and isinstance(i, int) and 0 <= i < len(groups) for i in of)
     )  # fmt: skip
     if not ok:
-        raise UserError(f"{where} must hold offsets (lists of numbers in [0, 1]) and "
-                        f"offset_of (one index into them per stratum), got offsets={groups!r}, "
-                        f"offset_of={of!r}")  # fmt: skip
+        what = "lists of numbers in [0, 1]" if key == "offsets" else "lists of numbers"
+        raise UserError(f"{where} must hold {key} ({what}) and offset_of (one index into them "
+                        f"per stratum), got {key}={groups!r}, offset_of={of!r}")  # fmt: skip
 
 
 def _is_number(v: object) -> bool:

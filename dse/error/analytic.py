@@ -62,14 +62,15 @@ FINE_MANTISSA = 7
 @dataclass(frozen=True)
 class Setting:
     """What the error depends on besides the format: distribution, block size, sigma (None =
-    averaged over its log2 offset), the tensor's absolute maximum in units of sigma and the
-    spread of the blocks' scales (standard deviation of log2 of a block's scale factor
-    across the tensor; 0 for formats whose error it cannot move, `uses_scale_spread`)."""
+    averaged over its log2 offset), the tensor's absolute maximum in units of sigma (per
+    node on a measured law, `empirical_max.choice_given_max_law`) and the spread of the
+    blocks' scales (standard deviation of log2 of a block's scale factor across the tensor;
+    0 for formats whose error it cannot move, `uses_scale_spread`)."""
 
     dist: Student
     block: int
     sigma: float | None
-    tensor_amax: float
+    tensor_amax: float | np.ndarray
     scale_spread: float = 0.0
 
 
@@ -89,7 +90,7 @@ def continuous(fmt: ScaledFormat) -> bool:
     return fmt.scale.continuous(FINE_MANTISSA)
 
 
-def block_scale(fmt: ScaledFormat, m: np.ndarray, sigma, amax: float) -> np.ndarray:
+def block_scale(fmt: ScaledFormat, m: np.ndarray, sigma, amax: float | np.ndarray) -> np.ndarray:
     """s = g(sigma m) / sigma: the format's own scale rule in standard-t units (`sigma`
     broadcasts with `m`)."""
     return fmt.block_scales(sigma * np.asarray(m, dtype=np.float64), sigma * amax) / sigma

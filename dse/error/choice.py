@@ -133,18 +133,17 @@ At = tuple[MaxNodes, np.ndarray]
 
 
 def choice_error(
-    fmt: ChoiceFormat, st: Setting, nodes_n: int = 64, at: At | None = None
-) -> ChoiceEstimate:
+    fmt: ChoiceFormat, st: Setting, nodes_n: int = 64, at: At | None = None,
+    rank: Ranking | None = None,
+) -> ChoiceEstimate:  # fmt: skip
     """Dispatch on the selector type (see the module docstring). `at`: the block maximum's
     nodes and each node's sigma to integrate over instead of the t law's quadrature (a
     measured law, `empirical_max.choice_given_max_law`); the mix, whose tensor-wide ranking
-    sees every block's scale, has no such form (ModelLimitError)."""
+    sees every block's scale, needs `rank` with it (`Ranking`)."""
     _check(fmt, st)
     sel = fmt.selector
     if isinstance(sel, (TopFraction, ScoreThreshold)):
-        if at is not None:
-            raise ModelLimitError(f"{fmt.name}: the mix's ranking needs the t law's blocks")
-        return mix_error(fmt, st, sel, nodes_n)
+        return mix_error(fmt, st, sel, nodes_n, at, rank)
     if isinstance(sel, BeneficialRange) and st.block > STAGE2_MAX_BLOCK:
         raise UserError(
             f"{fmt.name}: the analytic two-stage model sums multinomial counts in floating "
@@ -182,7 +181,7 @@ def _offset_nodes(
     of them), concatenated, with weights summing to 1 over all of them (a dot product is the
     offset average), and each node's sigma. `marks`: as for `_breaks`."""
     sig = offset_sigmas(st.sigma, not fmt.scale_invariant, CHOICE_OFFSETS)
-    cap = cap_of(fmt, st.tensor_amax)
+    cap = cap_of(fmt, float(st.tensor_amax))  # the t law: one tensor maximum
     nodes, sizes = lane_max_nodes(st.dist, st.block, _breaks(fmt, st, sig, marks), nodes_n, cap)
     return MaxNodes(nodes.m, nodes.q, nodes.weight / sig.size, st.block), np.repeat(sig, sizes)
 
@@ -194,7 +193,34 @@ MIX_KIND = (
 )
 
 
-def mix_error(fmt: ChoiceFormat, st: Setting, sel, nodes_n: int = 64) -> ChoiceEstimate:
+@dataclass(frozen=True)
+class Ranking:
+    """How the mix's tensor-wide ranking sees each node's blocks (`mix_error`). `blocks`
+    (nodes,): the node's share of the tensor's blocks (its error weight, `MaxNodes.weight`,
+    may differ: a measured law weights blocks by their energy); `factors` (nodes, k) or (k,):
+    what a block's score in node units is multiplied by to compare it with other blocks', over
+    the node's blocks, with `counts` (same shape), each factor's share of the node's blocks
+    (the energy of a block grows with its factor too); `unit` (nodes,): a `ScoreThreshold`'s
+    threshold in score units of a node at factor 1."""
+
+    blocks: np.ndarray
+    factors: np.ndarray
+    counts: np.ndarray
+    unit: np.ndarray
+
+
+def t_ranking(nodes: MaxNodes, sigma: np.ndarray, st: Setting) -> Ranking:
+    """The t model's ranking: the quadrature's weights are the blocks' shares, the block
+    scales spread by `spread_factors` alike at every node, a threshold in data units is
+    threshold / sigma^2 in a node's standard units."""
+    f, wf = spread_factors(st.scale_spread)
+    return Ranking(nodes.weight, f, wf, 1.0 / np.broadcast_to(sigma, nodes.m.shape) ** 2)
+
+
+def mix_error(
+    fmt: ChoiceFormat, st: Setting, sel, nodes_n: int = 64, at: At | None = None,
+    rank: Ranking | None = None,
+) -> ChoiceEstimate:  # fmt: skip
     """FP4/FP8 mix, unweighted score T = sum_i (Q_low(x_i) - Q_high(x_i))^2 (the Monte Carlo
     and the model use no sensitivity weights): the blocks with T above t take the high
     candidate, t the (1 - p) quantile of T over blocks (`TopFraction`) or the fixed threshold
@@ -224,18 +250,30 @@ def mix_error(fmt: ChoiceFormat, st: Setting, sel, nodes_n: int = 64) -> ChoiceE
     approximation for the per-tensor E4M3 and two-level NVFP4 scales, whose fixed tensor
     maximum a block of large factor can exceed). Without it, real weights, whose rows differ in
     scale (all-MiniLM-L6-v2: 0.12 .. 0.63 octaves), were predicted +27 % (median) too high.
+
+    `at` and `rank`: nodes of a measured law and how its blocks rank (`Ranking`; per node its
+    share of the blocks and its own factors, `empirical_max.choice_given_max_law`) instead of
+    the t law's quadrature and the spread alike at every node (`t_ranking`).
     """
-    nodes, sigma = _offset_nodes(fmt, st, nodes_n)
+    if at is None:
+        nodes, sigma = _offset_nodes(fmt, st, nodes_n)
+        rank = t_ranking(nodes, sigma, st)
+    elif rank is None:
+        raise ModelLimitError(f"{fmt.name}: the mix's ranking needs the blocks' scales")
+    else:
+        nodes, sigma = at
     low, high = (_term(c, nodes, sigma, st) for c in fmt.candidates)
     score = Term(low.cb, low.s, (high.cb, high.s))
     bs = BlockSums([low, high, score], nodes, st.dist)
     one, tau = bs.values[2], bs.ends[2]  # one-value scores (nodes, points); the maximum's
-    saved = (bs.values[0] - bs.values[1]) * bs.w  # d(x) times its weight
     delta = bs.ends[0] - bs.ends[1]  # (nodes, sign)
-    sums, b = ScoreSums(one, bs.w, st.block), st.block
-    f, wf = spread_factors(st.scale_spread)  # squared block-scale factors, their weights
+    b = st.block
+    sums = ScoreSums(one, bs.w, b, bs.values[0] - bs.values[1])  # with d(x)
+    n = one.shape[0]
+    f = np.broadcast_to(rank.factors, (n, np.shape(rank.factors)[-1]))  # (nodes, factors)
+    wf = np.broadcast_to(rank.counts, f.shape)
 
-    def above(thr: np.ndarray, count: int) -> np.ndarray:  # P(tau + V_count > thr), per sign
+    def above(thr: np.ndarray, count) -> np.ndarray:  # P(tau + V_count > thr), per sign
         signs = tau.reshape(tau.shape[0], *[1] * (thr.ndim - 1), 2)
         return sums.exceed(thr[..., None] - signs, count)
 
@@ -243,23 +281,22 @@ def mix_error(fmt: ChoiceFormat, st: Setting, sel, nodes_n: int = 64) -> ChoiceE
         if sel.p in (0.0, 1.0):
             t = np.inf if sel.p == 0.0 else -np.inf
         else:
-            hi = float(np.max(b * np.max(one, axis=1) + tau.max(axis=1)) * f.max())
+            hi = float(np.max((b * np.max(one, axis=1) + tau.max(axis=1))[:, None] * f))
 
             def share(t):  # fraction of blocks with f T > t, minus p
-                thr = np.broadcast_to(t / f, (one.shape[0], f.size))
-                return np.dot(wf, nodes.weight @ above(thr, b - 1).mean(axis=-1)) - sel.p
+                shares = np.einsum("nf,nf->n", wf, above(t / f, b - 1).mean(axis=-1))
+                return np.dot(rank.blocks, shares) - sel.p
 
             t = brentq(share, 0.0, hi, xtol=1e-300)
-        thr = np.broadcast_to(np.divide(t, f), (one.shape[0], f.size))
+        thr = np.divide(t, f)
     else:
-        thr = (sel.threshold / sigma**2)[:, None] / f[None, :]
+        thr = sel.threshold * rank.unit[:, None] / f
     thr = np.asarray(thr, dtype=np.float64)  # (nodes, factors)
     gain = (above(thr, b - 1) * delta[:, None, :]).mean(axis=-1)  # the maximum's saving
     if b > 1:  # the other values' savings (a block of one value is its maximum alone)
-        inner = above(thr[:, :, None] - one[:, None, :], b - 2).mean(axis=-1)
-        gain += (b - 1) * np.einsum("nfp,np->nf", inner, saved)
-    per_factor = nodes.weight @ (bs.mean[0][:, None] - gain)
-    value = np.dot(wf * f, per_factor) / np.dot(wf, f)
+        gain += (b - 1) * above(thr, "value").mean(axis=-1)
+    energy = wf * f / np.sum(wf * f, axis=1, keepdims=True)  # each factor's share of the energy
+    value = np.dot(nodes.weight, np.einsum("nf,nf->n", energy, bs.mean[0][:, None] - gain))
     return ChoiceEstimate(float(value) / st.block, MIX_KIND)
 
 

@@ -36,8 +36,21 @@ p90 on all-MiniLM-L6-v2's linear inputs.)
 Per-block choices (BlockDialect's selections, calibrated scales) run their own models of
 `dse.error.choice` on the law instead of the t law's quadrature (`choice_given_max_law`): a
 block is kappa times a block of t(nu) values with maximum M / kappa at data scale sigma kappa,
-so each (stratum, offset point) is one node. Not for choices a tensor maximum enters (NVFP4's
-two-level scales) or that rank blocks tensor-wide (the FP4/FP8 mix): they keep the t model.
+so each (stratum, offset point) is one node. Two-level scales (NVFP4, also inside choices)
+see a block's maximum over the tensor's: the law records each stratum's block scales in data
+units (their mean log2 scale, and quantiles of the deviations from it per group of strata),
+so with the tensor's maximum in data units each offset point is a block maximum in data
+units (`_amax_points`). The FP4/FP8 mix ranks blocks tensor-wide by their scores in data
+units: a stratum's blocks score kappa^2 2^(2L) times their node's, L their log2 data scale
+(the stratum's mean plus each measured deviation), and its quantile counts blocks (the law's
+unweighted shares, "blocks"). On three synthetic tensors (heads, fixed outlier channels,
+token rows of spread scales with outlier channels) NVFP4(cal=4) and the mix were 14 - 37 %
+off on the row's t, within 3.5 % on the law (tests/test_error_block_max.py); on
+all-MiniLM-L6-v2's linear inputs (`dse validate --acts`, 40 sentences) within 3.4 % and
+4.3 % at p90 (35 % and 51 % on the t). A normal law of the scales per stratum was tried
+first: rows of tiny body scale (the [CLS] token's, 3.8 octaves below the others on the
+query inputs) widened it to 1 - 1.6 octaves where most rows differ by 0.2, and the mix on
+those inputs was 24 - 33 % low; the quantiles keep them apart.
 
 An approximation (the values below a block's maximum are taken as the fitted t's shape at
 their stratum's mean-square scale, and a stratum's blocks to share one maximum and one body
@@ -60,7 +73,7 @@ import numpy as np
 from dse.error.analytic import Setting, block_scale, conditional_error, offset_sigmas, per_value
 from dse.error.api import ErrorResult
 from dse.error.blockmax import MaxNodes
-from dse.error.choice import choice_error
+from dse.error.choice import Ranking, choice_error
 from dse.error.codebook import codebook, max_error
 from dse.error.student import Student
 from dse.errors import ModelLimitError
@@ -96,17 +109,21 @@ def block_max_law(
     maxima: np.ndarray,
     energy: np.ndarray | None = None,
     body: np.ndarray | None = None,
-    data_max: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
 ) -> dict:
     """The stratified law of block maxima (standard-t units) with each block weighted by
     `energy` (its row's mean square before normalisation: a tensor's NMSE weights each
     block's error by it; None = equal): {"m": node per stratum (the weighted RMS maximum of
     its blocks), "weight": its share of the weight}, as lists; with `body` (each block's
     mean square of its other values, same units) also "body": its weighted mean per
-    stratum; with `data_max` (each block's maximum in data units) also where the maxima sit
-    between powers of two, frac(log2 data_max): "offsets", OFFSET_POINTS equally weighted
-    quantiles per group of strata, and "offset_of", each stratum's group
-    (`stratum_offsets`)."""
+    stratum; with `scale` (each block's data units per standard unit) also where the maxima
+    sit between powers of two in data units, frac(log2 maximum x scale): "offsets",
+    OFFSET_POINTS equally weighted quantiles per group of strata, and "offset_of", each
+    stratum's group (`stratum_offsets`); and the blocks' scales themselves, which choices
+    ranking blocks tensor-wide need: "blocks", each stratum's share of the blocks (unweighted),
+    the mean of log2 scale over its blocks, "scale_log2", and per group of strata (those of
+    "offset_of") the unweighted quantiles of each block's deviation from its stratum's mean,
+    "scale_dev" (`group_quantiles`)."""
     m = np.asarray(maxima, dtype=np.float64).ravel()
     w = np.ones_like(m) if energy is None else np.asarray(energy, dtype=np.float64).ravel()
     order = np.argsort(m, kind="stable")
@@ -118,10 +135,19 @@ def block_max_law(
     if body is not None:
         b = np.asarray(body, dtype=np.float64).ravel()[order]
         law["body"] = _short(np.add.reduceat(w * b, starts) / mass)
-    if data_max is not None:
-        top = np.asarray(data_max, dtype=np.float64).ravel()[order]
+    if scale is not None:
+        sc = np.asarray(scale, dtype=np.float64).ravel()[order]
+        top = m * sc
         frac = np.mod(np.log2(np.where(top > 0, top, 1.0)), 1.0)
         law["offsets"], law["offset_of"] = stratum_offsets(frac, w, starts)
+        count = np.diff(np.append(starts, m.size))
+        log_s = np.log2(sc)
+        mean = np.add.reduceat(log_s, starts) / count
+        law["blocks"] = _short(count / m.size)
+        law["scale_log2"] = _short(mean)
+        dev = log_s - np.repeat(mean, count)
+        law["scale_dev"] = group_quantiles(dev, np.ones_like(dev), starts, law["offset_of"],
+                                           SCALE_POINTS)  # fmt: skip
     return law
 
 
@@ -134,34 +160,53 @@ def block_max_law(
 #: size; 8 points per stratum 3.5 / 4.0 / 6.4 %; one group for the whole tail 5.8 / 6.0 /
 #: 14 %; one offset law for all strata 13 / 13 / 37 % (the rows' scales alone: 17 / 19 / 33 %).
 OFFSET_POINTS, OFFSET_BULK_GROUPS = 16, 4
+#: Quantiles per group of strata of the blocks' log2 data scales about their stratum's mean
+#: (`block_max_law`'s "scale_dev", which the FP4/FP8 mix's ranking sees). Measured on the 24
+#: distinct linear inputs of all-MiniLM-L6-v2's float forward pass (40 sentences), p90 /
+#: median of pred/meas - 1 for fp4fp8(p=0.3): 16 points 6.3 / +1.9 %, 8 points 6.4 / +2.2 %,
+#: 4 points 8.4 / +4.1 %; on rows of log-normal scales (0.7 octaves, the `tokens` tensor of
+#: tests/test_error_block_max.py) 8 points miss the scales' tails, +4.3 .. +5.8 % against
+#: +2.1 .. +3.1 % with 16. With 16 the profile of all-MiniLM-L6-v2 grows from 1.15 to 1.99 MB.
+SCALE_POINTS = 16
 
 
 def stratum_offsets(
     frac: np.ndarray, w: np.ndarray, starts: np.ndarray
 ) -> tuple[list[list[float]], list[int]]:
     """(offsets, offset_of): for each group of strata (see OFFSET_BULK_GROUPS; stratum j
-    holds the blocks starts[j] .. starts[j + 1] - 1 in rank order) the OFFSET_POINTS weighted
-    quantiles at probabilities (i + 1/2) / OFFSET_POINTS of `frac` (values in [0, 1), one per
-    block, weights `w`), rounded to 4 decimals, each standing for an equal share of the
-    group's blocks; and each stratum's group."""
+    holds the blocks starts[j] .. starts[j + 1] - 1 in rank order) the weighted quantiles of
+    `frac` (values in [0, 1), one per block, weights `w`; `group_quantiles`); and each
+    stratum's group."""
     n = frac.size
     first = starts / n  # rank share below each stratum
     bulk = first < BULK - 1e-12
     group = np.where(bulk, np.floor(first / BULK * OFFSET_BULK_GROUPS), 0).astype(np.int64)
     tail = np.flatnonzero(~bulk)
     group[tail] = (group[bulk].max() + 1 if bulk.any() else 0) + np.arange(tail.size)
-    group = np.unique(group, return_inverse=True)[1]  # numbered 0, 1, ... in rank order
-    ends = np.append(starts[1:], n)
-    probs = (np.arange(OFFSET_POINTS) + 0.5) / OFFSET_POINTS
-    offsets = []
-    for g in range(int(group.max()) + 1):
-        members = np.flatnonzero(group == g)
-        a, b = starts[members[0]], ends[members[-1]]  # groups are runs of strata
-        o = np.argsort(frac[a:b], kind="stable")
-        f, wg = frac[a:b][o], w[a:b][o]
+    of = [int(g) for g in np.unique(group, return_inverse=True)[1]]  # 0, 1, ... in rank order
+    return group_quantiles(frac, w, starts, of), of
+
+
+def group_quantiles(
+    values: np.ndarray, w: np.ndarray, starts: np.ndarray, group: list[int],
+    points: int = OFFSET_POINTS,
+) -> list[list[float]]:  # fmt: skip
+    """Per group of strata (`group`: each stratum's, runs of strata in rank order), the
+    `points` quantiles of `values` (one per block, in rank order) with weights `w` at
+    probabilities (i + 1/2) / `points`, rounded to 4 decimals: each stands for an equal
+    share of the group's weight."""
+    ends = np.append(starts[1:], values.size)
+    probs = (np.arange(points) + 0.5) / points
+    of = np.asarray(group)
+    out = []
+    for g in range(int(of.max()) + 1):
+        members = np.flatnonzero(of == g)
+        a, b = starts[members[0]], ends[members[-1]]
+        o = np.argsort(values[a:b], kind="stable")
+        v, wg = values[a:b][o], w[a:b][o]
         mid = (np.cumsum(wg) - 0.5 * wg) / wg.sum()  # each block's centre on the weight axis
-        offsets.append([round(float(v), 4) for v in np.interp(probs, mid, f)])
-    return offsets, [int(g) for g in group]
+        out.append([round(float(x), 4) for x in np.interp(probs, mid, v)])
+    return out
 
 
 def _short(values: np.ndarray) -> list[float]:
@@ -189,13 +234,16 @@ def error_given_max_law(
     block: int,
     tensor_amax: float,
     offsets: dict | None = None,
+    data_amax: float | None = None,
 ) -> float:
     """NMSE of `fmt` (block or channel scales, `block` values per scale) when the block
-    maximum follows `law` (`block_max_law`) and the other values are t(nu) below it;
-    `tensor_amax`: the tensor maximum (standard-t units) two-level scales see. Scale rules
-    that are not scale-invariant see where each stratum's block maxima sit between powers of
-    two (the law's "offsets"), else where the data's scale does (`offsets`, `offset_law`),
-    else that averaged uniformly."""
+    maximum follows `law` (`block_max_law`) and the other values are t(nu) below it.
+    Scale rules that are not scale-invariant see where each stratum's block maxima sit
+    between powers of two (the law's "offsets"), else where the data's scale does
+    (`offsets`, `offset_law`), else that averaged uniformly. Two-level scales see a block's
+    maximum over the tensor's: from the law's maxima in data units when it has them and
+    `data_amax` (the tensor's maximum in data units) is given (`_amax_points`), else
+    `tensor_amax` (standard-t units) as if every row had one scale."""
     dist = Student(float(nu))
     strata = _strata(dist, law)
     if strata is None:
@@ -205,8 +253,9 @@ def error_given_max_law(
     c = m / kappa  # the body's truncation point in its own units
     body_nodes = MaxNodes(c, dist.sf(c), share, int(block))
     cb = codebook(fmt.element, fmt.rounding)
+    amax = _amax_points(law, keep, m, data_amax) if fmt.uses_tensor_amax else None
     # sigma per (offset, stratum): sigma m sits at the offset between powers of two
-    if fmt.scale_invariant:
+    if fmt.scale_invariant and amax is None:
         sigmas, ws = np.ones((1, 1)), np.ones(1)
     elif "offsets" in law:  # the maxima's own offsets, equally weighted per stratum
         sigmas = _offset_sigmas(law, keep, m)
@@ -217,14 +266,29 @@ def error_given_max_law(
     else:
         sigmas = offset_sigmas(None, True)[:, None]
         ws = np.full(sigmas.shape[0], 1.0 / sigmas.shape[0])
+    amax = np.broadcast_to(tensor_amax if amax is None else amax, sigmas.shape)
     per = []
-    for sig in sigmas:
-        s = block_scale(fmt, m, sig, tensor_amax)
+    for sig, a in zip(sigmas, amax):
+        s = block_scale(fmt, m, sig, a)
         inner = conditional_error(cb, dist, body_nodes, s / kappa)[0] * kappa**2
         per.append(per_value(nodes, inner, max_error(cb, s, m)))
     err = float(np.dot(nodes.weight, np.tensordot(ws / ws.sum(), per, axes=1)))
     energy = _energy(m, share, body, block)
     return err / energy if energy > 0 and math.isfinite(energy) else math.nan
+
+
+def _amax_points(law: dict, keep: np.ndarray, m: np.ndarray, data_amax: float | None):
+    """(points, strata): the tensor maximum in each stratum's standard units at each of its
+    offset points, m A / D: A = `data_amax`, D the point's block maximum in data units,
+    2^(offset + n) with n the integer that puts it nearest the stratum's typical maximum
+    m 2^scale_log2 (the law's mean log2 scale). A two-level scale sees D / A exactly where a
+    stratum's maxima lie within half an octave of that; None without `data_amax`, the
+    offsets or the scales (profiles before 2026.12.05)."""
+    if data_amax is None or "offsets" not in law or "scale_log2" not in law:
+        return None
+    at = _offsets_at(law, keep)
+    typical = np.asarray(law["scale_log2"], dtype=np.float64)[keep] + np.log2(m)
+    return m * data_amax / 2.0 ** (at + np.round(typical - at))
 
 
 def _strata(dist: Student, law: dict):
@@ -253,25 +317,42 @@ def _energy(m: np.ndarray, share: np.ndarray, body: np.ndarray, block: int) -> f
     return float(np.dot(share, (m * m + (block - 1) * body) / block))
 
 
+def _offsets_at(law: dict, keep: np.ndarray) -> np.ndarray:
+    """(points, strata): the law's offsets of each kept stratum's group."""
+    groups = np.asarray(law["offsets"], dtype=np.float64)
+    return groups[np.asarray(law["offset_of"], dtype=np.int64)][keep].T
+
+
 def _offset_sigmas(law: dict, keep: np.ndarray, m: np.ndarray) -> np.ndarray:
     """(points, strata): the sigma that puts sigma m at each of the stratum's offsets between
     powers of two (the law's "offsets" of the stratum's group; `keep`: the strata kept)."""
-    groups = np.asarray(law["offsets"], dtype=np.float64)
-    at = groups[np.asarray(law["offset_of"], dtype=np.int64)][keep].T
-    return 2.0 ** (at - np.log2(m))
+    return 2.0 ** (_offsets_at(law, keep) - np.log2(m))
 
 
-def choice_given_max_law(fmt: ChoiceFormat, nu: float, law: dict, block: int) -> ErrorResult:
+def choice_given_max_law(
+    fmt: ChoiceFormat,
+    nu: float,
+    law: dict,
+    block: int,
+    tensor_amax: float = math.inf,
+    data_amax: float | None = None,
+) -> ErrorResult:
     """NMSE of a per-block choice format when the block maximum follows `law` with its
     body and offsets (the models of `dse.error.choice` on these nodes instead of the t law's
     quadrature). A block with maximum M, body scale kappa and data scale sigma is kappa times
     a block of t(nu) values with maximum M / kappa at data scale sigma kappa (quantization
     is scale-equivariant), so each (stratum, offset point) is a node M / kappa with sigma
     kappa and weight share x kappa^2, and the NMSE is the result over the law's energy.
-    Formats a tensor maximum enters (two-level scales) and the mix (its ranking sees the
-    blocks' scales tensor-wide) have no such form: ModelLimitError."""
-    if fmt.uses_tensor_amax:
-        raise ModelLimitError(f"{fmt.name}: its scales see the tensor maximum")
+
+    A tensor maximum in a node's units is kappa times smaller than in the law's (`tensor_amax`
+    or `data_amax` as for `error_given_max_law`). The mix's tensor-wide ranking compares
+    blocks in data units: a block of a stratum scores its node's score times (kappa 2^L)^2,
+    L the block's log2 data scale, the stratum's measured mean plus each of its group's
+    measured deviations, equally many blocks at each ("scale_log2", "scale_dev"), and
+    the quantile counts blocks ("blocks", the strata's shares of the blocks; the law's
+    weights are energy shares). Taking L independent of the block's contents within a
+    stratum, and its deviations alike across a group's strata, is an approximation. The mix
+    needs a law with the scales (profiles since 2026.12.05): ModelLimitError without."""
     dist = Student(float(nu))
     strata = _strata(dist, law)
     if strata is None:  # an all-zero tensor: no error and no energy
@@ -281,13 +362,29 @@ def choice_given_max_law(fmt: ChoiceFormat, nu: float, law: dict, block: int) ->
     points = sigmas.shape[0]
     c = np.tile(m / kappa, points)
     nodes = MaxNodes(c, dist.sf(c), np.tile(share * kappa**2, points) / points, int(block))
-    st = Setting(dist, int(block), None, math.inf)
-    r = choice_error(fmt, st, at=(nodes, sigmas.ravel()))
+    amax = _amax_points(law, keep, m, data_amax) if fmt.uses_tensor_amax else None
+    amax = np.broadcast_to(tensor_amax if amax is None else amax, sigmas.shape) / kappa
+    st = Setting(dist, int(block), None, amax.ravel())
+    rank = _ranking(law, keep, kappa, points) if "scale_dev" in law else None
+    r = choice_error(fmt, st, at=(nodes, sigmas.ravel()), rank=rank)
     energy = _energy(m, share, body, block)
     model = "the exact choice" if r.kind == "exact" else r.kind.removeprefix("model: ")
     return ErrorResult(format=fmt.name, nu=float(nu), block=int(block), sigma=None,
                        nmse=r.value / energy, kind=f"model: {model}, {LAW_NOTE}",
                        fit="within_group", se=None if r.se is None else r.se / energy)  # fmt: skip
+
+
+def _ranking(law: dict, keep: np.ndarray, kappa: np.ndarray, points: int) -> Ranking:
+    """The mix's view of the law's blocks (`choice_given_max_law`), nodes in the order of
+    `choice_given_max_law`'s (offset point, stratum): each stratum's blocks at the log2 data
+    scales of its mean plus its group's deviations, equally many at each."""
+    blocks = np.asarray(law["blocks"], dtype=np.float64)[keep]
+    mean = np.asarray(law["scale_log2"], dtype=np.float64)[keep]
+    dev = np.asarray(law["scale_dev"], dtype=np.float64)[np.asarray(law["offset_of"])][keep]
+    factors = (kappa[:, None] * 2.0 ** (mean[:, None] + dev)) ** 2  # (strata, deviations)
+    counts = np.full(dev.shape[1], 1.0 / dev.shape[1])
+    return Ranking(np.tile(blocks / blocks.sum(), points) / points, np.tile(factors, (points, 1)),
+                   counts, np.ones(points * int(keep.sum())))  # fmt: skip
 
 
 #: Added to a choice model's kind when it ran on a measured law (`choice_given_max_law`).

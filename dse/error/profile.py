@@ -183,6 +183,7 @@ def profile_array(
         "shape": [int(d) for d in np.shape(arr)],
         "dtype": dtype,
         "rms": float(np.sqrt(np.mean(np.square(arr, dtype=np.float64)))),
+        "amax": float(np.max(np.abs(arr))) if arr.size else 0.0,
         "n_values": pooled.n_values,
         "pooled": pooled.as_dict(),
         "within_group": {
@@ -212,7 +213,7 @@ def block_max_laws(unit: np.ndarray, energy: np.ndarray, scale: np.ndarray) -> d
         top = blocks.max(axis=1)
         body = (np.einsum("ij,ij->i", blocks, blocks) - top * top) / (b - 1) if b > 1 else None
         per_block = np.repeat(scale, row // b)
-        laws[str(b)] = block_max_law(top, np.repeat(energy, row // b), body, top * per_block)
+        laws[str(b)] = block_max_law(top, np.repeat(energy, row // b), body, per_block)
     return laws
 
 
@@ -230,8 +231,9 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
     the spread of the group scales (it matters to choices that rank blocks tensor-wide).
     Block- and channel-scaled formats whose block size the profile recorded a block-maximum
     law for take the semi-empirical model instead (`dse.error.empirical_max`, kind "model:
-    ..."); so do per-block choices when the law has its body and offsets, except those a
-    tensor maximum or a tensor-wide ranking enters (`choice_given_max_law`)."""
+    ..."); so do per-block choices when the law has its body and offsets (and the mix,
+    which ranks blocks tensor-wide, when it has the blocks' scales: `choice_given_max_law`);
+    two-level scales see the record's tensor maximum in data units ("amax") where present."""
     from dse.error.api import resolve
 
     record = resolve(fmt)
@@ -241,11 +243,12 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
     opts = _options(record, stats, options)
     found = _law(record, fit, opts) if level == "within_group" else None
     if found is not None and isinstance(record, ChoiceFormat):
-        return choice_given_max_law(record, fit["nu"], found[1], found[0])
+        return choice_given_max_law(record, fit["nu"], found[1], found[0], fit["amax"],
+                                    stats.get("amax"))  # fmt: skip
     if found is not None and isinstance(record, ScaledFormat):  # narrows the type (_law checked)
         block, law = found
         value = error_given_max_law(record, fit["nu"], law, block, fit["amax"],
-                                    fit.get("scale_offsets"))  # fmt: skip
+                                    fit.get("scale_offsets"), stats.get("amax"))  # fmt: skip
         return ErrorResult(format=record.name, nu=fit["nu"], block=block, sigma=None,
                            nmse=value, kind=MAX_LAW_KIND, tensor_amax=fit["amax"],
                            fit=level)  # fmt: skip
@@ -268,9 +271,9 @@ def _options(record: Format, stats: dict, options: dict) -> dict:
 def _law(record: Format, fit: dict, opts: dict) -> tuple[int, dict] | None:
     """(block size, measured block-maximum law) the format's analytic error can use: its
     block size recorded by the profile, the analytic method, no fixed sigma; a block- or
-    channel-scaled format, or a per-block choice whose law has its body and offsets, no
-    tensor maximum in its candidates' scales and a per-block selection (not the mix's
-    tensor-wide ranking: `choice_given_max_law`); else None."""
+    channel-scaled format, or a per-block choice whose law has its body and offsets (and,
+    for the mix's tensor-wide ranking, the blocks' scales: `choice_given_max_law`); else
+    None."""
     laws = fit.get("block_max")
     if not laws or opts.get("method", "analytic") != "analytic" or opts.get("sigma") is not None:
         return None
@@ -280,10 +283,10 @@ def _law(record: Format, fit: dict, opts: dict) -> tuple[int, dict] | None:
         return None
     if isinstance(record, ScaledFormat):
         return None if record.scale.is_cast else (block, law)
-    if not isinstance(record, ChoiceFormat) or record.uses_tensor_amax:
+    if not isinstance(record, ChoiceFormat) or not ("body" in law and "offsets" in law):
         return None
-    per_block = not isinstance(record.selector, (TopFraction, ScoreThreshold))
-    return (block, law) if per_block and "body" in law and "offsets" in law else None
+    ranks = isinstance(record.selector, (TopFraction, ScoreThreshold))
+    return None if ranks and "scale_dev" not in law else (block, law)
 
 
 def energy_of(stats: dict) -> float:

@@ -27,9 +27,13 @@ MIN_STEPS = 64
 
 class ScoreSums:
     """Distribution functions of V_{B-1} and V_{B-2} per node of a one-value score law:
-    `score` (nodes, points) >= 0 with weights `w` (nodes, points; each row sums to ~1)."""
+    `score` (nodes, points) >= 0 with weights `w` (nodes, points; each row sums to ~1); with
+    `value` (nodes, points), also the expectation of a one-value quantity d(X) over the
+    values whose score and B - 2 others' exceed a level (`exceed_value`)."""
 
-    def __init__(self, score: np.ndarray, w: np.ndarray, block: int) -> None:
+    def __init__(
+        self, score: np.ndarray, w: np.ndarray, block: int, value: np.ndarray | None = None
+    ) -> None:
         k = max(block - 1, 1)
         size = max(LATTICE, 1 << int(np.ceil(np.log2(k * MIN_STEPS + 1))))
         steps = (size - 1) // k  # one value spans lattice points 0 .. steps
@@ -39,28 +43,41 @@ class ScoreSums:
         lo = np.minimum(np.floor(u).astype(np.int64), steps - 1)
         frac = u - lo
         n = score.shape[0]
-        rows = np.arange(n)[:, None] * size
-        mass = np.bincount((rows + lo).ravel(), (w * (1.0 - frac)).ravel(), n * size) + np.bincount(
-            (rows + lo + 1).ravel(), (w * frac).ravel(), n * size
-        )
-        pmf = mass.astype(np.float64).reshape(n, size)
+        rows = (np.arange(n)[:, None] * size + lo).ravel()
+
+        def lattice(mass: np.ndarray) -> np.ndarray:  # (nodes, size): split between neighbours
+            flat, up = mass.ravel(), frac.ravel()
+            lower = np.bincount(rows, flat * (1.0 - up), n * size)
+            return (lower + np.bincount(rows + 1, flat * up, n * size)).reshape(n, size)
+
+        pmf = lattice(w)
         pmf = pmf / pmf.sum(axis=1, keepdims=True)
         f = np.fft.rfft(pmf, axis=1)
         self.size = size
         # per count, the distribution function at the lattice points, padded with 0 below and
-        # 1 above (what `exceed` interpolates in)
-        self.cdf = {}
-        for j in {max(block - 1, 0), max(block - 2, 0)}:
-            padded = np.zeros((n, size + 2))
-            padded[:, -1] = 1.0
-            np.cumsum(np.fft.irfft(f**j, size, axis=1), axis=1, out=padded[:, 1:-1])
-            np.clip(padded, 0.0, 1.0, out=padded)
-            self.cdf[j] = padded
+        # its total above (what `exceed` interpolates in), and the total
+        self.cdf: dict = {}
+        below = f ** max(block - 2, 0)  # the transform of V_{B-2}'s law
+        for j, tf in {max(block - 1, 0): below * f if block > 1 else below,
+                      max(block - 2, 0): below}.items():  # fmt: skip
+            self.cdf[j] = (self._padded(np.fft.irfft(tf, size, axis=1), 1.0), 1.0)
+        if value is not None:  # d(X) at X's score, convolved with V_{B-2}
+            spread = np.fft.irfft(np.fft.rfft(lattice(value * w), axis=1) * below, size, axis=1)
+            self.cdf["value"] = (self._padded(spread, None), np.sum(value * w, axis=1))
 
-    def exceed(self, y: np.ndarray, count: int) -> np.ndarray:
+    def _padded(self, mass: np.ndarray, clip: float | None) -> np.ndarray:
+        padded = np.zeros((mass.shape[0], self.size + 2))
+        np.cumsum(mass, axis=1, out=padded[:, 1:-1])
+        padded[:, -1] = padded[:, -2]
+        if clip is not None:  # a distribution function: within [0, 1], 1 above the lattice
+            padded[:, -1] = clip
+            np.clip(padded, 0.0, clip, out=padded)
+        return padded
+
+    def exceed(self, y: np.ndarray, count) -> np.ndarray:
         """P(V_count > y) per node, `y` shaped (nodes, ...) in score units (count = B - 1 or
-        B - 2)."""
-        pad = self.cdf[count]
+        B - 2); count "value": E[d(X) 1{t(X) + V_{B-2} > y}]."""
+        pad, total = self.cdf[count]
         shape = y.shape
         y = y.reshape(shape[0], -1)
         u = y / self.h[:, None] - 0.5  # atom j spread over [(j - 1/2) h, (j + 1/2) h]
@@ -69,4 +86,5 @@ class ScoreSums:
         node = np.arange(shape[0])[:, None]
         lo = pad[node, np.clip(j + 1, 0, self.size + 1)]
         hi = pad[node, np.clip(j + 2, 0, self.size + 1)]
-        return (1.0 - (lo + (hi - lo) * frac)).reshape(shape)
+        total = np.reshape(total, (-1, 1)) if np.ndim(total) else total
+        return (total - (lo + (hi - lo) * frac)).reshape(shape)
