@@ -150,6 +150,29 @@ def test_validate_command_on_a_users_checkpoint(tmp_path, capsys):
     assert "pred_model" in out and "meas_rel_mse" in out and "mxfp4" in out
 
 
+def test_a_threshold_mix_reports_the_bits_its_choices_take_on_the_weights(tmp_path, capsys):
+    """Defect: a threshold mix has no fixed share of high-precision blocks, so its bits per
+    element were refused ("candidates of different widths need a fixed fraction") after the
+    formats before it had run, and their results were lost. The share is the one its
+    selector takes on the checkpoint's weights."""
+    from dse.formats import parse
+
+    root = tiny_checkpoint(tmp_path / "m")
+    name = "fp4fp8(threshold=0.002)"
+    argv = ["validate", "--model", str(root), "--sentences", "2", "--max-length", "12"]
+    assert main([*argv, "--formats", "mxfp4", name, "--json"]) == 0
+    rows = {r["format"]: r for r in json.loads(capsys.readouterr().out)["formats"]}
+    fmt, ckpt = parse(name), checkpoint.load(root)
+    chosen = np.concatenate([fmt.choose(ckpt.weights[f"{n}.weight"])[0].ravel()
+                             for n in ckpt.linears])  # fmt: skip
+    share = chosen.mean()
+    assert 0.05 < share < 0.95  # the threshold splits the blocks
+    low, high = (c.bits_per_element for c in fmt.candidates)
+    want = (1 - share) * low + share * high + 1 / 16  # one flag bit per block of 16
+    assert rows[name]["bits_per_element"] == pytest.approx(want, rel=1e-12)
+    assert rows["mxfp4"]["bits_per_element"] == 4.25
+
+
 def test_summary_reports_the_inputs_p90_over_predicted_tensors():
     """The activation column: the 90th percentile of |pred/meas - 1| over the inputs that
     have a prediction (a NaN one, noted by the model, is left out), absent without --acts."""

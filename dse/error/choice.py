@@ -12,7 +12,8 @@ each candidate's conditional error given M comes from `dse.error.analytic`.
   (`dse.error.blocksums`); the law of the score sum is convolved on a fine lattice
   (`dse.error.score_sum`) and the expected error follows (`mix_error`): a model, within 1 %
   or 3 SE of Monte Carlo on the tested grid; unweighted scores only (the Monte Carlo twin
-  uses no weights either).
+  uses no weights either). On a measured law the blocks rank by their scores in data units
+  (`Ranking`, `empirical_max.choice_given_max_law`).
 * `BeneficialRange` (BlockDialect two-stage): stage 1 picks the pair from the scaled maximum
   (a function of M); stage 2 compares the counts of block values in each dialect's
   beneficial range. Given M, those counts are multinomial, and given the counts the values
@@ -199,9 +200,9 @@ class Ranking:
     (nodes,): the node's share of the tensor's blocks (its error weight, `MaxNodes.weight`,
     may differ: a measured law weights blocks by their energy); `factors` (nodes, k) or (k,):
     what a block's score in node units is multiplied by to compare it with other blocks', over
-    the node's blocks, with `counts` (same shape), each factor's share of the node's blocks
-    (the energy of a block grows with its factor too); `unit` (nodes,): a `ScoreThreshold`'s
-    threshold in score units of a node at factor 1."""
+    the node's blocks, with `counts` ((k,) or like `factors`), each factor's share of the
+    node's blocks (the energy of a block grows with its factor too); `unit` (nodes,): a
+    `ScoreThreshold`'s threshold in score units of a node at factor 1."""
 
     blocks: np.ndarray
     factors: np.ndarray
@@ -236,10 +237,11 @@ def mix_error(
                             + E_+-[ delta P(V_{B-1} > t - tau) ]
 
     (the first term: one value's saving times the chance that it and the other B - 2 values
-    push the score over t). The error is E[S_low] - E[D 1{T > t}], integrated over M; the
-    quantile solves E_M[P(T > t | M)] = p. An earlier first-order Edgeworth law of (T, D) was
-    off by -1.5 % (4.4 SE) at p = 0.6, B = 16; measured against the real selector (Monte
-    Carlo, 2^19 values): see tests/test_error_montecarlo.py.
+    push the score over t; on the lattice, d(X) is placed at t(X) and convolved with V_{B-2}'s
+    law once per node, `ScoreSums.exceed(y, "value")`). The error is E[S_low] - E[D 1{T > t}],
+    integrated over M; the quantile solves E_M[P(T > t | M)] = p. An earlier first-order
+    Edgeworth law of (T, D) was off by -1.5 % (4.4 SE) at p = 0.6, B = 16; measured against
+    the real selector (Monte Carlo, 2^19 values): see tests/test_error_montecarlo.py.
 
     Blocks of different scales (`st.scale_spread` = s > 0: a block's values times a factor
     2^(s Z), Z standard normal, across the tensor): T and D of a block scale by the squared

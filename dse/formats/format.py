@@ -188,21 +188,31 @@ class ChoiceFormat:
         return math.ceil(math.log2(len(self.candidates)))
 
     @property
+    def fixed_bits(self) -> bool:
+        """Whether the bits are known without data: the selector fixes each candidate's share
+        of the blocks, or the candidates cost the same bits."""
+        fixed = self.selector.fractions(len(self.candidates)) is not None
+        return fixed or len({c.bits_per_element for c in self.candidates}) == 1
+
+    @property
     def fractions(self) -> tuple[float, ...]:
         """Expected share of blocks per candidate, where the selector fixes it; else shares
-        are data-dependent and the candidates must cost the same bits."""
+        are data-dependent and the candidates must cost the same bits (`fixed_bits`)."""
         fixed = self.selector.fractions(len(self.candidates))
         if fixed is not None:
             return fixed
-        bits = {c.bits_per_element for c in self.candidates}
-        if len(bits) > 1:
+        if not self.fixed_bits:
             raise UserError(f"{self.name}: candidates of different widths need a fixed fraction")
         return (1.0,) + (0.0,) * (len(self.candidates) - 1)
 
+    def bits_at(self, shares) -> float:
+        """Bits per element when the candidates take these shares of the blocks."""
+        mix = sum(f * c.bits_per_element for f, c in zip(shares, self.candidates))
+        return float(mix + self.flag_bits / self.block_size)
+
     @property
     def bits_per_element(self) -> float:
-        mix = sum(f * c.bits_per_element for f, c in zip(self.fractions, self.candidates))
-        return mix + self.flag_bits / self.block_size
+        return self.bits_at(self.fractions)
 
     @property
     def bits_per_tensor(self) -> int:

@@ -24,7 +24,7 @@ from dse.error import gemm_nmse
 from dse.error.profile import error_for_stats, fit_level, profile_array
 from dse.errors import ModelLimitError, UserError
 from dse.formats import parse
-from dse.formats.format import Format
+from dse.formats.format import ChoiceFormat, Format
 from dse.validation.bert import Encoder, normalize
 from dse.validation.checkpoint import Checkpoint
 
@@ -141,7 +141,7 @@ def evaluate(ref: Reference, name: str) -> FormatResult:
     cos = np.sum(normalize(out) * normalize(ref.pooled), axis=-1)
     return FormatResult(
         format=name,
-        bits_per_element=float(fmt.bits_per_element),
+        bits_per_element=_bits(fmt, [ckpt.weights[f"{n}.weight"] for n in linears]),
         pred_w=pred_w,
         meas_w=meas_w,
         pred_a=pred_a,
@@ -151,6 +151,16 @@ def evaluate(ref: Reference, name: str) -> FormatResult:
         one_minus_cos=float(np.mean(1.0 - cos)),
         notes=notes,
     )
+
+
+def _bits(fmt: Format, weights: list[np.ndarray]) -> float:
+    """Bits per element; of a choice whose shares depend on the data (a threshold mix), at
+    the shares its selector takes on `weights`."""
+    if not isinstance(fmt, ChoiceFormat) or fmt.fixed_bits:
+        return float(fmt.bits_per_element)
+    k = len(fmt.candidates)
+    counts = sum(np.bincount(fmt.choose(w)[0].ravel(), minlength=k) for w in weights)
+    return fmt.bits_at(np.asarray(counts) / np.sum(counts))
 
 
 def _predict(fmt: Format, stats: dict, what: str, notes: list[str]) -> float:
