@@ -114,7 +114,8 @@ def test_stats_stated_in_the_sweep_win_over_the_profile_tensors(profiled, tmp_pa
 @pytest.mark.parametrize(("key", "value"), [("m", "big"), ("body", [1.0]),
                                             ("offset_of", [0]), ("offsets", [[1.5]]),
                                             ("blocks", [0.5]), ("blocks", -1.0),
-                                            ("scale_dev", [[0.1], "wide"])])  # fmt: skip
+                                            ("scale_dev", [[0.1], "wide"]),
+                                            ("scale_dev_weight", [[-1.0]])])  # fmt: skip
 def test_a_malformed_law_names_the_tensor_and_key(profiled, tmp_path, capsys, key, value):
     import yaml
 

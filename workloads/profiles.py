@@ -139,7 +139,7 @@ def _has_laws(entry: Mapping, name: str) -> bool:
             raise UserError(f"{where}.block_max.{block}.blocks must not be negative, "
                             f"got {law['blocks']!r}")  # fmt: skip
         if isinstance(law, Mapping) and "scale_dev" in law:
-            _offsets(law, f"{where}.block_max.{block}", "scale_dev")
+            _scale_parts(law, f"{where}.block_max.{block}")
     if within.get("scale_offsets") is not None:
         _pairs(within["scale_offsets"], ("offset", "weight"), f"{where}.scale_offsets")
     return True
@@ -162,6 +162,18 @@ def _offsets(law: Mapping, where: str, key: str = "offsets") -> None:
         what = "lists of numbers in [0, 1]" if key == "offsets" else "lists of numbers"
         raise UserError(f"{where} must hold {key} ({what}) and offset_of (one index into them "
                         f"per stratum), got {key}={groups!r}, offset_of={of!r}")  # fmt: skip
+
+
+def _scale_parts(law: Mapping, where: str) -> None:
+    """A law's parts of the scales' deviations: numbers per group ("scale_dev", as
+    `_offsets`) and as many non-negative shares ("scale_dev_weight")."""
+    _offsets(law, where, "scale_dev")
+    _offsets(law, where, "scale_dev_weight")
+    dev, share = law["scale_dev"], law["scale_dev_weight"]
+    if len(dev) != len(share) or any(len(a) != len(b) or min(b) < 0 for a, b in zip(dev, share)):
+        raise UserError(f"{where}.scale_dev_weight must give a share (>= 0) for each part "
+                        f"of scale_dev, got scale_dev={dev!r}, "
+                        f"scale_dev_weight={share!r}")  # fmt: skip
 
 
 def _is_number(v: object) -> bool:

@@ -38,19 +38,20 @@ Per-block choices (BlockDialect's selections, calibrated scales) run their own m
 block is kappa times a block of t(nu) values with maximum M / kappa at data scale sigma kappa,
 so each (stratum, offset point) is one node. Two-level scales (NVFP4, also inside choices)
 see a block's maximum over the tensor's: the law records each stratum's block scales in data
-units (their mean log2 scale, and quantiles of the deviations from it per group of strata),
+units (their mean log2 scale, and the law of the deviations from it per group of strata),
 so with the tensor's maximum in data units each offset point is a block maximum in data
 units (`_amax_points`). The FP4/FP8 mix ranks blocks tensor-wide by their scores in data
 units: a stratum's blocks score kappa^2 2^(2L) times their node's, L their log2 data scale
-(the stratum's mean plus each measured deviation), and its quantile counts blocks (the law's
-unweighted shares, "blocks"). On three synthetic tensors (heads, fixed outlier channels,
-token rows of spread scales with outlier channels) NVFP4(cal=4) and the mix were 14 - 37 %
-off on the row's t, within 3.5 % on the law (tests/test_error_block_max.py); on
+(the stratum's mean plus each part of the deviations' law), and its quantile counts blocks
+(the law's unweighted shares, "blocks", all-zero blocks included). On three synthetic tensors
+(heads, fixed outlier channels, token rows of spread scales with outlier channels)
+NVFP4(cal=4) and the mix were 14 - 37 % off on the row's t, within 3.5 % on the law
+(tests/test_error_block_max.py); on
 all-MiniLM-L6-v2's linear inputs (`dse validate --acts`, 40 sentences) within 3.4 % and
-4.3 % at p90 (35 % and 51 % on the t). A normal law of the scales per stratum was tried
+4.0 % at p90 (35 % and 51 % on the t). A normal law of the scales per stratum was tried
 first: rows of tiny body scale (the [CLS] token's, 3.8 octaves below the others on the
 query inputs) widened it to 1 - 1.6 octaves where most rows differ by 0.2, and the mix on
-those inputs was 24 - 33 % low; the quantiles keep them apart.
+those inputs was 24 - 33 % low; the parts of a measured law (`group_bins`) keep them apart.
 
 An approximation (the values below a block's maximum are taken as the fitted t's shape at
 their stratum's mean-square scale, and a stratum's blocks to share one maximum and one body
@@ -122,8 +123,8 @@ def block_max_law(
     stratum's group (`stratum_offsets`); and the blocks' scales themselves, which choices
     ranking blocks tensor-wide need: "blocks", each stratum's share of the blocks (unweighted),
     the mean of log2 scale over its blocks, "scale_log2", and per group of strata (those of
-    "offset_of") the unweighted quantiles of each block's deviation from its stratum's mean,
-    "scale_dev" (`group_quantiles`)."""
+    "offset_of") the law of each block's deviation from its stratum's mean in a few parts,
+    "scale_dev" and "scale_dev_weight" (`group_bins`)."""
     m = np.asarray(maxima, dtype=np.float64).ravel()
     w = np.ones_like(m) if energy is None else np.asarray(energy, dtype=np.float64).ravel()
     order = np.argsort(m, kind="stable")
@@ -146,8 +147,7 @@ def block_max_law(
         law["blocks"] = _short(count / m.size)
         law["scale_log2"] = _short(mean)
         dev = log_s - np.repeat(mean, count)
-        law["scale_dev"] = group_quantiles(dev, np.ones_like(dev), starts, law["offset_of"],
-                                           SCALE_POINTS)  # fmt: skip
+        law["scale_dev"], law["scale_dev_weight"] = group_bins(dev, starts, law["offset_of"])
     return law
 
 
@@ -160,23 +160,25 @@ def block_max_law(
 #: size; 8 points per stratum 3.5 / 4.0 / 6.4 %; one group for the whole tail 5.8 / 6.0 /
 #: 14 %; one offset law for all strata 13 / 13 / 37 % (the rows' scales alone: 17 / 19 / 33 %).
 OFFSET_POINTS, OFFSET_BULK_GROUPS = 16, 4
-#: Quantiles per group of strata of the blocks' log2 data scales about their stratum's mean
-#: (`block_max_law`'s "scale_dev", which the FP4/FP8 mix's ranking sees). Measured on the 24
+#: Parts per group of strata of the law of the blocks' log2 data scales about their stratum's
+#: mean (`group_bins`; "scale_dev", which the FP4/FP8 mix's ranking sees). Measured on the 24
 #: distinct linear inputs of all-MiniLM-L6-v2's float forward pass (40 sentences), p90 /
-#: median of pred/meas - 1 for fp4fp8(p=0.3): 16 points 6.3 / +1.9 %, 8 points 6.4 / +2.2 %,
-#: 4 points 8.4 / +4.1 %; on rows of log-normal scales (0.7 octaves, the `tokens` tensor of
-#: tests/test_error_block_max.py) 8 points miss the scales' tails, +4.3 .. +5.8 % against
-#: +2.1 .. +3.1 % with 16. With 16 the profile of all-MiniLM-L6-v2 grows from 1.15 to 1.99 MB.
-SCALE_POINTS = 16
+#: median of pred/meas - 1 for fp4fp8(p=0.3): 16 parts 5.8 / +1.7 %, 8 parts 6.0 / +2.0 %
+#: (equally weighted quantiles instead of parts: 16 points 6.3 / +1.9 %, 8 points 6.4 /
+#: +2.2 %, 4 points 8.4 / +4.1 %); on rows of log-normal scales (0.7 octaves, the `tokens`
+#: tensor of tests/test_error_block_max.py) fp4fp8(p=0.3 / 0.1) 8 parts +0.2 / +2.4 %, 16
+#: parts -0.4 / +1.1 % (8 quantile points: +4.3 / +4.9 %, they miss the scales' tails).
+SCALE_POINTS = 8
 
 
 def stratum_offsets(
     frac: np.ndarray, w: np.ndarray, starts: np.ndarray
 ) -> tuple[list[list[float]], list[int]]:
     """(offsets, offset_of): for each group of strata (see OFFSET_BULK_GROUPS; stratum j
-    holds the blocks starts[j] .. starts[j + 1] - 1 in rank order) the weighted quantiles of
-    `frac` (values in [0, 1), one per block, weights `w`; `group_quantiles`); and each
-    stratum's group."""
+    holds the blocks starts[j] .. starts[j + 1] - 1 in rank order) the OFFSET_POINTS weighted
+    quantiles at probabilities (i + 1/2) / OFFSET_POINTS of `frac` (values in [0, 1), one per
+    block, weights `w`), rounded to 4 decimals, each standing for an equal share of the
+    group's blocks; and each stratum's group."""
     n = frac.size
     first = starts / n  # rank share below each stratum
     bulk = first < BULK - 1e-12
@@ -184,29 +186,48 @@ def stratum_offsets(
     tail = np.flatnonzero(~bulk)
     group[tail] = (group[bulk].max() + 1 if bulk.any() else 0) + np.arange(tail.size)
     of = [int(g) for g in np.unique(group, return_inverse=True)[1]]  # 0, 1, ... in rank order
-    return group_quantiles(frac, w, starts, of), of
+    probs = (np.arange(OFFSET_POINTS) + 0.5) / OFFSET_POINTS
+    offsets = []
+    for run in _group_runs(starts, n, of):
+        o = np.argsort(frac[run], kind="stable")
+        f, wg = frac[run][o], w[run][o]
+        mid = (np.cumsum(wg) - 0.5 * wg) / wg.sum()  # each block's centre on the weight axis
+        offsets.append([round(float(v), 4) for v in np.interp(probs, mid, f)])
+    return offsets, of
 
 
-def group_quantiles(
-    values: np.ndarray, w: np.ndarray, starts: np.ndarray, group: list[int],
-    points: int = OFFSET_POINTS,
-) -> list[list[float]]:  # fmt: skip
-    """Per group of strata (`group`: each stratum's, runs of strata in rank order), the
-    `points` quantiles of `values` (one per block, in rank order) with weights `w` at
-    probabilities (i + 1/2) / `points`, rounded to 4 decimals: each stands for an equal
-    share of the group's weight."""
-    ends = np.append(starts[1:], values.size)
-    probs = (np.arange(points) + 0.5) / points
+def group_bins(
+    values: np.ndarray, starts: np.ndarray, group: list[int], points: int = SCALE_POINTS
+) -> tuple[list[list[float]], list[list[float]]]:
+    """Per group of strata (`group`: each stratum's, as `stratum_offsets` gives), the law of
+    `values` (log2 scale deviations, one per block in rank order) in at most `points` parts
+    split at its quantiles i / `points` (equal values stay in one part, so a law of a few
+    values is kept exactly): each part's 1/2 log2 of the mean of 4^value (its blocks' mean
+    squared scale factor, so each part carries its energy exactly), rounded to 4 decimals,
+    and its share of the group's blocks."""
+    reps, weights = [], []
+    for run in _group_runs(starts, values.size, group):
+        v = np.sort(values[run])
+        inner = np.unique(np.quantile(v, np.arange(1, points) / points))
+        part = np.searchsorted(inner, v, side="right")  # a value at an edge joins the part above
+        count = np.bincount(part, minlength=inner.size + 1)
+        energy = np.bincount(part, 4.0**v, minlength=inner.size + 1)
+        used = count > 0
+        reps.append([round(float(x), 4) for x in 0.5 * np.log2(energy[used] / count[used])])
+        weights.append(_short(count[used] / v.size))
+    return reps, weights
+
+
+def _group_runs(starts: np.ndarray, n: int, group: list[int]) -> list[slice]:
+    """Per group of strata (runs of strata in rank order; `group`: each stratum's), the
+    slice of its blocks among the n in rank order."""
+    ends = np.append(starts[1:], n)
     of = np.asarray(group)
-    out = []
+    runs = []
     for g in range(int(of.max()) + 1):
         members = np.flatnonzero(of == g)
-        a, b = starts[members[0]], ends[members[-1]]
-        o = np.argsort(values[a:b], kind="stable")
-        v, wg = values[a:b][o], w[a:b][o]
-        mid = (np.cumsum(wg) - 0.5 * wg) / wg.sum()  # each block's centre on the weight axis
-        out.append([round(float(x), 4) for x in np.interp(probs, mid, v)])
-    return out
+        runs.append(slice(int(starts[members[0]]), int(ends[members[-1]])))
+    return runs
 
 
 def _short(values: np.ndarray) -> list[float]:
@@ -348,7 +369,7 @@ def choice_given_max_law(
     or `data_amax` as for `error_given_max_law`). The mix's tensor-wide ranking compares
     blocks in data units: a block of a stratum scores its node's score times (kappa 2^L)^2,
     L the block's log2 data scale, the stratum's measured mean plus each of its group's
-    measured deviations, equally many blocks at each ("scale_log2", "scale_dev"), and
+    measured deviations with their shares ("scale_log2", "scale_dev", "scale_dev_weight"), and
     the quantile counts blocks ("blocks", the strata's shares of the blocks; the law's
     weights are energy shares). Taking L independent of the block's contents within a
     stratum, and its deviations alike across a group's strata, is an approximation. The mix
@@ -377,14 +398,19 @@ def choice_given_max_law(
 def _ranking(law: dict, keep: np.ndarray, kappa: np.ndarray, points: int) -> Ranking:
     """The mix's view of the law's blocks (`choice_given_max_law`), nodes in the order of
     `choice_given_max_law`'s (offset point, stratum): each stratum's blocks at the log2 data
-    scales of its mean plus its group's deviations, equally many at each."""
-    blocks = np.asarray(law["blocks"], dtype=np.float64)[keep]
+    scales of its mean plus its group's parts of the deviations, with their shares. Shares
+    of the blocks count all-zero blocks too (the selector ranks them, last)."""
+    blocks = np.asarray(law["blocks"], dtype=np.float64)
     mean = np.asarray(law["scale_log2"], dtype=np.float64)[keep]
-    dev = np.asarray(law["scale_dev"], dtype=np.float64)[np.asarray(law["offset_of"])][keep]
-    factors = (kappa[:, None] * 2.0 ** (mean[:, None] + dev)) ** 2  # (strata, deviations)
-    counts = np.full(dev.shape[1], 1.0 / dev.shape[1])
-    return Ranking(np.tile(blocks / blocks.sum(), points) / points, np.tile(factors, (points, 1)),
-                   counts, np.ones(points * int(keep.sum())))  # fmt: skip
+    size = max(len(g) for g in law["scale_dev"])
+    dev, weight = (np.array([g + [0.0] * (size - len(g)) for g in law[k]])  # padded: weight 0
+                   for k in ("scale_dev", "scale_dev_weight"))  # fmt: skip
+    of = np.asarray(law["offset_of"])[keep]
+    factors = (kappa[:, None] * 2.0 ** (mean[:, None] + dev[of])) ** 2  # (strata, parts)
+    counts = weight[of] / weight[of].sum(axis=1, keepdims=True)
+    return Ranking(np.tile(blocks[keep] / blocks.sum(), points) / points,
+                   np.tile(factors, (points, 1)), np.tile(counts, (points, 1)),
+                   np.ones(points * int(keep.sum())))  # fmt: skip
 
 
 #: Added to a choice model's kind when it ran on a measured law (`choice_given_max_law`).
