@@ -98,7 +98,7 @@ def test_law_keeps_each_strata_share_of_the_blocks_and_their_scales():
     of = np.array(law["offset_of"])
     for g, (rep, share) in enumerate(zip(law["scale_dev"], law["scale_dev_weight"])):
         dev = np.concatenate([s - s.mean() for s, k in zip(strata, of) if k == g])
-        assert len(rep) == len(share) <= SCALE_POINTS and sum(share) == pytest.approx(1.0)
+        assert len(rep) == len(share) < 2 * SCALE_POINTS and sum(share) == pytest.approx(1.0)
         # each part carries its blocks' mean squared scale factor: the group's is kept
         assert np.dot(share, 4.0 ** np.array(rep)) == pytest.approx(np.mean(4.0**dev), rel=1e-3)
     first = law["scale_dev"][0]  # the tiny rows are a low part, not a wider spread:
@@ -290,6 +290,35 @@ def test_all_zero_blocks_count_in_the_mixs_share(name):
     x[:, 32:64] = 0.0
     got = error_for_stats(name, profile_array(x, "float64")).nmse
     assert got == pytest.approx(_measured(name, x), rel=0.02)
+
+
+def _rows_at_two_scales() -> np.ndarray:
+    x = np.random.default_rng(4).standard_t(5, (1000, 256))
+    x[::7] *= 4.0
+    return x
+
+
+def _tokens_with_a_far_row() -> np.ndarray:
+    rng = np.random.default_rng(5)
+    x = rng.standard_t(6, (3000, 384)) * 2.0 ** rng.normal(0.0, 0.7, (3000, 1))
+    x[:, [7, 100, 250]] *= 12.0
+    x[5] *= 2.0**-10
+    return x
+
+
+@pytest.mark.parametrize(("make", "name"), [
+    (_rows_at_two_scales, "fp4fp8(p=0.3)"), (_rows_at_two_scales, "fp4fp8(threshold=1.0)"),
+    (_tokens_with_a_far_row, "fp4fp8(p=0.3)"),
+    (_tokens_with_a_far_row, "fp4fp8(p=0.1)")])  # fmt: skip
+def test_the_mix_sees_the_law_of_the_blocks_scales(make, name):
+    """Defect: the scales about each stratum's mean were kept as 8 equally weighted parts;
+    with one row in seven four times larger a part straddled the two scales and the mix was
+    +4.4 % (p = 0.3) and +8.1 % (threshold) off. Parts split at quantiles and at equal steps
+    of the range keep both scales, and one far row (2^-10) does not widen the others' parts
+    (equal steps alone: +9.1 %)."""
+    x = make()
+    got = error_for_stats(name, profile_array(x, "float64")).nmse
+    assert got == pytest.approx(_measured(name, x), rel=0.025)
 
 
 @pytest.fixture(scope="module")
