@@ -93,12 +93,13 @@ def test_law_keeps_each_strata_share_of_the_blocks_and_their_scales():
     order = np.argsort(m, kind="stable")
     strata = [log_s[order][a:b] for a, b in itertools.pairwise(edges)]
     np.testing.assert_allclose(law["blocks"], np.diff(edges) / m.size, rtol=1e-6)
-    np.testing.assert_allclose(law["scale_log2"], [g.mean() for g in strata], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(law["scale_log2"], [g.mean() for g in strata], atol=5e-5)  # 4 dec.
     assert law["scale_log2"][-1] > law["scale_log2"][0] + 1.0
     of = np.array(law["offset_of"])
     for g, (rep, share) in enumerate(zip(law["scale_dev"], law["scale_dev_weight"])):
         dev = np.concatenate([s - s.mean() for s, k in zip(strata, of) if k == g])
-        assert len(rep) == len(share) < 2 * SCALE_POINTS and sum(share) == pytest.approx(1.0)
+        assert len(rep) == len(share) < 2 * SCALE_POINTS
+        assert sum(share) == pytest.approx(1.0, abs=1e-3)  # 4 digits each (renormalised)
         # each part carries its blocks' mean squared scale factor: the group's is kept
         assert np.dot(share, 4.0 ** np.array(rep)) == pytest.approx(np.mean(4.0**dev), rel=1e-3)
     first = law["scale_dev"][0]  # the tiny rows are a low part, not a wider spread:
@@ -109,7 +110,7 @@ def test_a_law_of_a_few_scales_is_kept_exactly():
     """Rows at two scales two octaves apart (6 : 1): two parts with their exact shares."""
     dev = np.repeat([-2.0 / 7.0, 12.0 / 7.0], [600, 100])
     reps, shares = group_bins(dev, np.array([0]), [0])
-    assert reps == [[-0.2857, 1.7143]] and shares == [[pytest.approx(6 / 7), pytest.approx(1 / 7)]]
+    assert reps == [[-0.2857, 1.7143]] and shares == [[0.8571, 0.1429]]
 
 
 def test_trimmed_rms_leaves_out_only_the_largest_percent():

@@ -145,7 +145,7 @@ def block_max_law(
         log_s = np.log2(sc)
         mean = np.add.reduceat(log_s, starts) / count
         law["blocks"] = _short(count / m.size)
-        law["scale_log2"] = _short(mean)
+        law["scale_log2"] = [round(float(v), 4) for v in mean]  # octaves
         dev = log_s - np.repeat(mean, count)
         law["scale_dev"], law["scale_dev_weight"] = group_bins(dev, starts, law["offset_of"])
     return law
@@ -207,7 +207,7 @@ def group_bins(
     part, so a law of a few values is kept exactly, and a few far values do not widen the
     bulk's parts); each part's 1/2 log2 of the mean of 4^value (its blocks' mean squared scale
     factor, so each part carries its energy exactly), rounded to 4 decimals, and its share of
-    the group's blocks."""
+    the group's blocks (4 digits)."""
     reps, weights = [], []
     cuts = np.arange(1, points) / points
     for run in _group_runs(starts, values.size, group):
@@ -218,7 +218,7 @@ def group_bins(
         energy = np.bincount(part, 4.0**v, minlength=inner.size + 1)
         used = count > 0
         reps.append([round(float(x), 4) for x in 0.5 * np.log2(energy[used] / count[used])])
-        weights.append(_short(count[used] / v.size))
+        weights.append(_short(count[used] / v.size, 4))
     return reps, weights
 
 
@@ -234,9 +234,9 @@ def _group_runs(starts: np.ndarray, n: int, group: list[int]) -> list[slice]:
     return runs
 
 
-def _short(values: np.ndarray) -> list[float]:
-    """Floats rounded to 7 significant digits (the profile's YAML stays compact)."""
-    return [float(f"{v:.7g}") for v in values]
+def _short(values: np.ndarray, digits: int = 7) -> list[float]:
+    """Floats rounded to `digits` significant digits (the profile's YAML stays compact)."""
+    return [float(f"{v:.{digits}g}") for v in values]
 
 
 def offset_law(sigmas: np.ndarray, energy: np.ndarray, bins: int = OFFSET_BINS) -> dict:
