@@ -115,7 +115,8 @@ def test_stats_stated_in_the_sweep_win_over_the_profile_tensors(profiled, tmp_pa
                                             ("offset_of", [0]), ("offsets", [[1.5]]),
                                             ("blocks", [0.5]), ("blocks", -1.0),
                                             ("scale_dev", [[0.1], "wide"]),
-                                            ("scale_dev_weight", [[-1.0]])])  # fmt: skip
+                                            ("scale_dev_weight", [[-1.0]]),
+                                            ("scale_log2", None)])  # fmt: skip
 def test_a_malformed_law_names_the_tensor_and_key(profiled, tmp_path, capsys, key, value):
     import yaml
 
@@ -123,6 +124,8 @@ def test_a_malformed_law_names_the_tensor_and_key(profiled, tmp_path, capsys, ke
     doc = yaml.safe_load(path.read_text())
     law = doc["tensors"][NAMES[0]]["within_group"]["block_max"]["128"]
     law[key] = [value] * len(law["m"]) if value == -1.0 else value  # -1: right length, negative
+    if value is None:  # left out beside the other keys it comes with
+        del law[key]
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(doc))
     cfg = tmp_path / "sweep.yaml"

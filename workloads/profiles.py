@@ -132,8 +132,8 @@ def _has_laws(entry: Mapping, name: str) -> bool:
             _pairs(law, ("m", "body"), f"{where}.block_max.{block}")
         if isinstance(law, Mapping) and "offsets" in law:
             _offsets(law, f"{where}.block_max.{block}")
-        for key in ("blocks", "scale_log2"):  # profiles since 2026.12.05
-            if isinstance(law, Mapping) and key in law:
+        for key in ("blocks", "scale_log2"):  # profiles since 2026.12.05 (with scale_dev)
+            if isinstance(law, Mapping) and (key in law or "scale_dev" in law):
                 _pairs(law, ("m", key), f"{where}.block_max.{block}")
         if isinstance(law, Mapping) and min(law.get("blocks", [0])) < 0:
             raise UserError(f"{where}.block_max.{block}.blocks must not be negative, "
