@@ -29,7 +29,7 @@ E[T^2 | |T| <= M], kappa = 1.) Scale rules that are not scale-invariant (power-o
 MX, Anda) see where each block's maximum sits between powers of two in data units: the law
 records, per group of strata, equally weighted quantiles of frac(log2 maximum)
 (`stratum_offsets`), and a stratum's error averages over its group's points. (Older profiles:
-where the rows' scales sit, `offset_law`, taken as independent of M -- wrong where maxima have
+where the rows' scales sit, "scale_offsets", taken as independent of M -- wrong where maxima have
 a fixed size in data units, outlier channels: MXFP6 25 % high on such a tensor, MXFP8 33 % at
 p90 on all-MiniLM-L6-v2's linear inputs.)
 
@@ -40,7 +40,7 @@ so each (stratum, offset point) is one node. Two-level scales (NVFP4, also insid
 see a block's maximum over the tensor's: the law records each stratum's block scales in data
 units (their mean log2 scale, and the law of the deviations from it per group of strata),
 so with the tensor's maximum in data units each offset point is a block maximum in data
-units (`_amax_points`). The FP4/FP8 mix ranks blocks tensor-wide by their scores in data
+units (`_tensor_maxima`). The FP4/FP8 mix ranks blocks tensor-wide by their scores in data
 units: a stratum's blocks score kappa^2 2^(2L) times their node's, L their log2 data scale
 (the stratum's mean plus each part of the deviations' law), and its quantile counts blocks
 (the law's unweighted shares, "blocks", all-zero blocks included). On three synthetic tensors
@@ -86,8 +86,6 @@ LAW_BLOCKS = (16, 32, 64, 128, 256)
 #: Rank strata of the law: equal strata up to BULK, then strata halving in probability while
 #: a stratum still holds at least TAIL_MIN blocks (the last one takes the rest).
 BULK, BULK_STRATA, TAIL_MIN = 0.9, 36, 2
-#: Bins of the log2 offset law (`offset_law`).
-OFFSET_BINS = 16
 #: Label of results from this model.
 KIND = (
     "model: block maximum's law measured by dse profile, t(nu) values below it at the measured "
@@ -239,19 +237,6 @@ def _short(values: np.ndarray, digits: int = 7) -> list[float]:
     return [float(f"{v:.{digits}g}") for v in values]
 
 
-def offset_law(sigmas: np.ndarray, energy: np.ndarray, bins: int = OFFSET_BINS) -> dict:
-    """Where the groups' t scales (data units) sit between powers of two: the energy-weighted
-    histogram of frac(log2 sigma) in `bins` equal bins, {"offset": each bin's weighted mean
-    offset, "weight": its share}, empty bins dropped."""
-    frac = np.mod(np.log2(np.asarray(sigmas, dtype=np.float64)), 1.0)
-    w = np.asarray(energy, dtype=np.float64)
-    idx = np.minimum((frac * bins).astype(np.int64), bins - 1)
-    mass = np.bincount(idx, w, bins)
-    mean = np.bincount(idx, w * frac, bins)
-    keep = mass > 0
-    return {"offset": _short(mean[keep] / mass[keep]), "weight": _short(mass[keep] / mass.sum())}
-
-
 def error_given_max_law(
     fmt: ScaledFormat,
     nu: float,
@@ -265,10 +250,12 @@ def error_given_max_law(
     maximum follows `law` (`block_max_law`) and the other values are t(nu) below it.
     Scale rules that are not scale-invariant see where each stratum's block maxima sit
     between powers of two (the law's "offsets"), else where the data's scale does
-    (`offsets`, `offset_law`), else that averaged uniformly. Two-level scales see a block's
-    maximum over the tensor's: from the law's maxima in data units when it has them and
-    `data_amax` (the tensor's maximum in data units) is given (`_amax_points`), else
-    `tensor_amax` (standard-t units) as if every row had one scale."""
+    (`offsets`: older profiles' "scale_offsets", a histogram of frac(log2) of the rows'
+    scales, {"offset": [...], "weight": [...]}), else that averaged uniformly. Two-level
+    scales see a block's maximum over the tensor's: from the law's maxima in data units
+    when it has them and `data_amax` (the tensor's maximum in data units) is given
+    (`_tensor_maxima`), else `tensor_amax` (standard-t units) as if every row had one
+    scale."""
     dist = Student(float(nu))
     strata = _strata(dist, law)
     if strata is None:
@@ -278,9 +265,8 @@ def error_given_max_law(
     c = m / kappa  # the body's truncation point in its own units
     body_nodes = MaxNodes(c, dist.sf(c), share, int(block))
     cb = codebook(fmt.element, fmt.rounding)
-    amax = _amax_points(law, keep, m, data_amax) if fmt.uses_tensor_amax else None
     # sigma per (offset, stratum): sigma m sits at the offset between powers of two
-    if fmt.scale_invariant and amax is None:
+    if fmt.scale_invariant and not _sees_data_maxima(fmt, law, data_amax):
         sigmas, ws = np.ones((1, 1)), np.ones(1)
     elif "offsets" in law:  # the maxima's own offsets, equally weighted per stratum
         sigmas = _offset_sigmas(law, keep, m)
@@ -291,7 +277,7 @@ def error_given_max_law(
     else:
         sigmas = offset_sigmas(None, True)[:, None]
         ws = np.full(sigmas.shape[0], 1.0 / sigmas.shape[0])
-    amax = np.broadcast_to(tensor_amax if amax is None else amax, sigmas.shape)
+    amax = _tensor_maxima(fmt, law, keep, m, sigmas.shape, tensor_amax, data_amax)
     per = []
     for sig, a in zip(sigmas, amax):
         s = block_scale(fmt, m, sig, a)
@@ -302,18 +288,34 @@ def error_given_max_law(
     return err / energy if energy > 0 and math.isfinite(energy) else math.nan
 
 
-def _amax_points(law: dict, keep: np.ndarray, m: np.ndarray, data_amax: float | None):
-    """(points, strata): the tensor maximum in each stratum's standard units at each of its
-    offset points, m A / D: A = `data_amax`, D the point's block maximum in data units,
-    2^(offset + n) with n the integer that puts it nearest the stratum's typical maximum
-    m 2^scale_log2 (the law's mean log2 scale). A two-level scale sees D / A exactly where a
-    stratum's maxima lie within half an octave of that; None without `data_amax`, the
-    offsets or the scales (profiles before 2026.12.05)."""
-    if data_amax is None or "offsets" not in law or "scale_log2" not in law:
-        return None
+def _sees_data_maxima(fmt: ScaledFormat | ChoiceFormat, law: dict, data_amax) -> bool:
+    """Whether `fmt`'s scales see the tensor maximum and the law can say where each block's
+    maximum sits under it in data units (`_tensor_maxima`)."""
+    has = data_amax is not None and "offsets" in law and "scale_log2" in law
+    return fmt.uses_tensor_amax and has
+
+
+def _tensor_maxima(
+    fmt: ScaledFormat | ChoiceFormat,
+    law: dict,
+    keep: np.ndarray,
+    m: np.ndarray,
+    shape: tuple[int, ...],
+    tensor_amax: float,
+    data_amax: float | None,
+) -> np.ndarray:
+    """(points, strata) = `shape`: the tensor maximum in each stratum's standard units at
+    each of its offset points. Where the law has the maxima in data units
+    (`_sees_data_maxima`), m A / D: A = `data_amax`, D the point's block maximum in data
+    units, 2^(offset + n) with n the integer that puts it nearest the stratum's typical
+    maximum m 2^scale_log2 (a two-level scale then sees D / A exactly where a stratum's
+    maxima lie within half an octave of that); else `tensor_amax` everywhere (profiles
+    before 2026.12.05: as if every row had one scale)."""
+    if not _sees_data_maxima(fmt, law, data_amax):
+        return np.full(shape, tensor_amax)
     at = _offsets_at(law, keep)
     typical = np.asarray(law["scale_log2"], dtype=np.float64)[keep] + np.log2(m)
-    return m * data_amax / 2.0 ** (at + np.round(typical - at))
+    return np.broadcast_to(m * data_amax / 2.0 ** (at + np.round(typical - at)), shape)
 
 
 def _strata(dist: Student, law: dict):
@@ -387,8 +389,7 @@ def choice_given_max_law(
     points = sigmas.shape[0]
     c = np.tile(m / kappa, points)
     nodes = MaxNodes(c, dist.sf(c), np.tile(share * kappa**2, points) / points, int(block))
-    amax = _amax_points(law, keep, m, data_amax) if fmt.uses_tensor_amax else None
-    amax = np.broadcast_to(tensor_amax if amax is None else amax, sigmas.shape) / kappa
+    amax = _tensor_maxima(fmt, law, keep, m, sigmas.shape, tensor_amax, data_amax) / kappa
     st = Setting(dist, int(block), None, amax.ravel())
     rank = _ranking(law, keep, kappa, points) if "scale_dev" in law else None
     r = choice_error(fmt, st, at=(nodes, sigmas.ravel()), rank=rank)

@@ -33,7 +33,6 @@ from dse.error.empirical_max import (
     block_max_law,
     choice_given_max_law,
     error_given_max_law,
-    offset_law,
 )
 from dse.errors import UserError
 from dse.formats import ChoiceFormat, ScaledFormat
@@ -194,7 +193,6 @@ def profile_array(
             "n_values": within.n_values,
             "amax": float(unit.max()),
             "block_max": block_max_laws(unit, energy, scale[ok] * within.sigma),
-            "scale_offsets": offset_law(scale[ok] * within.sigma, energy),
         },
     }
 
