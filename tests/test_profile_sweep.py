@@ -136,3 +136,37 @@ def test_a_malformed_law_names_the_tensor_and_key(profiled, tmp_path, capsys, ke
     assert main(["run", str(cfg), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert NAMES[0] in err and "block_max.128" in err and key in err and "Traceback" not in err
+
+
+def test_a_sweep_over_mixes_builds_each_tensors_score_law_once(profiled, tmp_path, monkeypatch):
+    """The FP4/FP8 mixes of a sweep (one candidate pair, several p) share each profiled
+    tensor's law of the block scores (`choice.MixModel`): one lattice per tensor, and the same
+    values as each mix alone; so does a threshold mix evaluated with them."""
+    import yaml
+
+    from dse.error import choice
+    from dse.error.profile import error_for_tensors, errors_for_tensors
+
+    _, path = profiled
+    mixes = ["fp4fp8(p=0.1)", "fp4fp8(p=0.3)", "mxfp4", "fp4fp8(p=0.6)"]
+    records = list(yaml.safe_load(path.read_text())["tensors"].values())
+    alone = {name: error_for_tensors(name, records) for name in [*mixes, "fp4fp8(threshold=1e-4)"]}
+    built = []
+    real = choice.ScoreSums
+    monkeypatch.setattr(choice, "ScoreSums", lambda *a, **k: built.append(1) or real(*a, **k))
+    cfg = {"name": "p", "workload": {"model": "llama-2-7b", "batch": 1, "tokens": 128,
+                                     "profile": str(path)},
+           "space": {"weight_format_down": mixes}, "objectives": ["model_nmse"],
+           "output": {"report": False}}  # fmt: skip
+    got = dse.run(cfg, output_dir=tmp_path / "out").set_index("weight_format_down")
+    assert len(built) == len(NAMES)  # once per tensor, not once per tensor and mix
+    for name in mixes:
+        assert alone[name] is not None
+        assert got.loc[name, "nmse_w_down"] == alone[name], name
+    low, high = (got.loc[f"fp4fp8(p={p})", "nmse_w_down"] for p in (0.1, 0.6))
+    assert low > got.loc["fp4fp8(p=0.3)", "nmse_w_down"] > high
+    built.clear()
+    names = ["fp4fp8(threshold=1e-4)", "fp4fp8(p=0.3)", "int4/g128"]
+    assert errors_for_tensors(names, records) == [alone[names[0]], alone[names[1]],
+                                                  error_for_tensors(names[2], records)]
+    assert len(built) == len(NAMES)

@@ -164,6 +164,26 @@ def choice_error(
     )
 
 
+def choice_errors(
+    fmts: list[ChoiceFormat], st: Setting, nodes_n: int = 64, at: At | None = None,
+    rank: Ranking | None = None,
+) -> list[ChoiceEstimate]:  # fmt: skip
+    """`choice_error` of each of `fmts` at one setting; the mixes of one candidate pair share
+    their `MixModel` (the same values as one by one, each mix's lattice built once)."""
+    models: dict[tuple, MixModel] = {}
+    out = []
+    for fmt in fmts:
+        if not isinstance(fmt.selector, (TopFraction, ScoreThreshold)):
+            out.append(choice_error(fmt, st, nodes_n, at, rank))
+            continue
+        _check(fmt, st)
+        key = (fmt.candidates, fmt.block_size)
+        if key not in models:
+            models[key] = MixModel(fmt, st, nodes_n, at, rank)
+        out.append(models[key].error(fmt.selector))
+    return out
+
+
 #: Equispaced log2 offsets of sigma averaged over when a candidate is not scale-invariant:
 #: each offset is a node set of its own, split at that offset's breaks, so the cost grows
 #: linearly with the count. The expected error is a smooth periodic function of the offset,
@@ -257,49 +277,68 @@ def mix_error(
     share of the blocks and its own factors, `empirical_max.choice_given_max_law`) instead of
     the t law's quadrature and the spread alike at every node (`t_ranking`).
     """
-    if at is None:
-        nodes, sigma = _offset_nodes(fmt, st, nodes_n)
-        rank = t_ranking(nodes, sigma, st)
-    elif rank is None:
-        raise ModelLimitError(f"{fmt.name}: the mix's ranking needs the blocks' scales")
-    else:
-        nodes, sigma = at
-    low, high = (_term(c, nodes, sigma, st) for c in fmt.candidates)
-    score = Term(low.cb, low.s, (high.cb, high.s))
-    bs = BlockSums([low, high, score], nodes, st.dist)
-    one, tau = bs.values[2], bs.ends[2]  # one-value scores (nodes, points); the maximum's
-    delta = bs.ends[0] - bs.ends[1]  # (nodes, sign)
-    b = st.block
-    sums = ScoreSums(one, bs.w, b, bs.values[0] - bs.values[1])  # with d(x)
-    n = one.shape[0]
-    f = np.broadcast_to(rank.factors, (n, np.shape(rank.factors)[-1]))  # (nodes, factors)
-    wf = np.broadcast_to(rank.counts, f.shape)
+    return MixModel(fmt, st, nodes_n, at, rank).error(sel)
 
-    def above(thr: np.ndarray, count) -> np.ndarray:  # P(tau + V_count > thr), per sign
-        signs = tau.reshape(tau.shape[0], *[1] * (thr.ndim - 1), 2)
-        return sums.exceed(thr[..., None] - signs, count)
 
-    if isinstance(sel, TopFraction):
-        if sel.p in (0.0, 1.0):
-            t = np.inf if sel.p == 0.0 else -np.inf
+class MixModel:
+    """Everything of `mix_error` but the selector: the law of the block scores and savings
+    given M at the nodes, built once and shared by the mixes of one candidate pair that differ
+    only in p or the threshold (`choice_errors`; a sweep over p on a profiled tensor pays the
+    lattice once)."""
+
+    def __init__(
+        self, fmt: ChoiceFormat, st: Setting, nodes_n: int = 64, at: At | None = None,
+        rank: Ranking | None = None,
+    ) -> None:  # fmt: skip
+        if at is None:
+            nodes, sigma = _offset_nodes(fmt, st, nodes_n)
+            rank = t_ranking(nodes, sigma, st)
+        elif rank is None:
+            raise ModelLimitError(f"{fmt.name}: the mix's ranking needs the blocks' scales")
         else:
-            hi = float(np.max((b * np.max(one, axis=1) + tau.max(axis=1))[:, None] * f))
+            nodes, sigma = at
+        low, high = (_term(c, nodes, sigma, st) for c in fmt.candidates)
+        score = Term(low.cb, low.s, (high.cb, high.s))
+        bs = BlockSums([low, high, score], nodes, st.dist)
+        self.tau = bs.ends[2]  # the maximum's score (nodes, sign)
+        self.delta = bs.ends[0] - bs.ends[1]  # and its saving
+        self.block, self.rank, self.weight = st.block, rank, nodes.weight
+        self.sums = ScoreSums(bs.values[2], bs.w, st.block, bs.values[0] - bs.values[1])
+        n = bs.values.shape[1]
+        self.f = np.broadcast_to(rank.factors, (n, np.shape(rank.factors)[-1]))  # (nodes, factors)
+        self.wf = np.broadcast_to(rank.counts, self.f.shape)
+        self.top = float(np.max((st.block * np.max(bs.values[2], axis=1) + self.tau.max(axis=1))
+                                [:, None] * self.f))  # a score no block exceeds  # fmt: skip
+        self.low = bs.mean[0]  # E[S_low | M]
 
-            def share(t):  # fraction of blocks with f T > t, minus p
-                shares = np.einsum("nf,nf->n", wf, above(t / f, b - 1).mean(axis=-1))
-                return np.dot(rank.blocks, shares) - sel.p
+    def _above(self, thr: np.ndarray, count) -> np.ndarray:
+        """P(tau + V_count > thr), per sign of the maximum."""
+        signs = self.tau.reshape(self.tau.shape[0], *[1] * (thr.ndim - 1), 2)
+        return self.sums.exceed(thr[..., None] - signs, count)
 
-            t = brentq(share, 0.0, hi, xtol=1e-300)
-        thr = np.divide(t, f)
-    else:
-        thr = sel.threshold * rank.unit[:, None] / f
-    thr = np.asarray(thr, dtype=np.float64)  # (nodes, factors)
-    gain = (above(thr, b - 1) * delta[:, None, :]).mean(axis=-1)  # the maximum's saving
-    if b > 1:  # the other values' savings (a block of one value is its maximum alone)
-        gain += (b - 1) * above(thr, "value").mean(axis=-1)
-    energy = wf * f / np.sum(wf * f, axis=1, keepdims=True)  # each factor's share of the energy
-    value = np.dot(nodes.weight, np.einsum("nf,nf->n", energy, bs.mean[0][:, None] - gain))
-    return ChoiceEstimate(float(value) / st.block, MIX_KIND)
+    def error(self, sel: TopFraction | ScoreThreshold) -> ChoiceEstimate:
+        """The mix's error with selector `sel` (`mix_error`)."""
+        b, f, wf = self.block, self.f, self.wf
+        if isinstance(sel, TopFraction):
+            if sel.p in (0.0, 1.0):
+                t = np.inf if sel.p == 0.0 else -np.inf
+            else:
+
+                def share(t):  # fraction of blocks with f T > t, minus p
+                    shares = np.einsum("nf,nf->n", wf, self._above(t / f, b - 1).mean(axis=-1))
+                    return np.dot(self.rank.blocks, shares) - sel.p
+
+                t = brentq(share, 0.0, self.top, xtol=1e-300)
+            thr = np.divide(t, f)
+        else:
+            thr = sel.threshold * self.rank.unit[:, None] / f
+        thr = np.asarray(thr, dtype=np.float64)  # (nodes, factors)
+        gain = (self._above(thr, b - 1) * self.delta[:, None, :]).mean(axis=-1)  # the maximum's
+        if b > 1:  # the other values' savings (a block of one value is its maximum alone)
+            gain += (b - 1) * self._above(thr, "value").mean(axis=-1)
+        energy = wf * f / np.sum(wf * f, axis=1, keepdims=True)  # each factor's energy share
+        value = np.dot(self.weight, np.einsum("nf,nf->n", energy, self.low[:, None] - gain))
+        return ChoiceEstimate(float(value) / b, MIX_KIND)
 
 
 #: Gauss-Hermite nodes over the block-scale factor's log (`spread_factors`): 32 are within

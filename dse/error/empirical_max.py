@@ -74,7 +74,7 @@ import numpy as np
 from dse.error.analytic import Setting, block_scale, conditional_error, offset_sigmas, per_value
 from dse.error.api import ErrorResult
 from dse.error.blockmax import MaxNodes
-from dse.error.choice import Ranking, choice_error
+from dse.error.choice import ChoiceEstimate, Ranking, choice_errors
 from dse.error.codebook import codebook, max_error
 from dse.error.student import Student
 from dse.errors import ModelLimitError
@@ -364,12 +364,25 @@ def choice_given_max_law(
     tensor_amax: float = math.inf,
     data_amax: float | None = None,
 ) -> ErrorResult:
-    """NMSE of a per-block choice format when the block maximum follows `law` with its
-    body and offsets (the models of `dse.error.choice` on these nodes instead of the t law's
-    quadrature). A block with maximum M, body scale kappa and data scale sigma is kappa times
-    a block of t(nu) values with maximum M / kappa at data scale sigma kappa (quantization
-    is scale-equivariant), so each (stratum, offset point) is a node M / kappa with sigma
-    kappa and weight share x kappa^2, and the NMSE is the result over the law's energy.
+    """`choices_given_max_law` of one format."""
+    return choices_given_max_law([fmt], nu, law, block, tensor_amax, data_amax)[0]
+
+
+def choices_given_max_law(
+    fmts: list[ChoiceFormat],
+    nu: float,
+    law: dict,
+    block: int,
+    tensor_amax: float = math.inf,
+    data_amax: float | None = None,
+) -> list[ErrorResult]:
+    """NMSE of each per-block choice format of `fmts` when the block maximum follows `law`
+    with its body and offsets (the models of `dse.error.choice` on these nodes instead of the
+    t law's quadrature). A block with maximum M, body scale kappa and data scale sigma is
+    kappa times a block of t(nu) values with maximum M / kappa at data scale sigma kappa
+    (quantization is scale-equivariant), so each (stratum, offset point) is a node M / kappa
+    with sigma kappa and weight share x kappa^2, and the NMSE is the result over the law's
+    energy.
 
     A tensor maximum in a node's units is kappa times smaller than in the law's (`tensor_amax`
     or `data_amax` as for `error_given_max_law`). The mix's tensor-wide ranking compares
@@ -379,25 +392,38 @@ def choice_given_max_law(
     the quantile counts blocks ("blocks", the strata's shares of the blocks; the law's
     weights are energy shares). Taking L independent of the block's contents within a
     stratum, and its deviations alike across a group's strata, is an approximation. The mix
-    needs a law with the scales (profiles since 2026.12.05): ModelLimitError without."""
+    needs a law with the scales (profiles since 2026.12.05): ModelLimitError without.
+    The law's nodes are built once for all of `fmts`, and mixes of one candidate pair share
+    their law of the block scores (`choice.choice_errors`)."""
     dist = Student(float(nu))
     strata = _strata(dist, law)
     if strata is None:  # an all-zero tensor: no error and no energy
-        raise ModelLimitError(f"{fmt.name}: every block of the tensor is zero")
+        raise ModelLimitError(f"{fmts[0].name}: every block of the tensor is zero")
     keep, m, share, body, kappa = strata
     sigmas = _offset_sigmas(law, keep, m) * kappa  # (points, strata)
     points = sigmas.shape[0]
     c = np.tile(m / kappa, points)
     nodes = MaxNodes(c, dist.sf(c), np.tile(share * kappa**2, points) / points, int(block))
-    amax = _tensor_maxima(fmt, law, keep, m, sigmas.shape, tensor_amax, data_amax) / kappa
-    st = Setting(dist, int(block), None, amax.ravel())
     rank = _ranking(law, keep, kappa, points) if "scale_dev" in law else None
-    r = choice_error(fmt, st, at=(nodes, sigmas.ravel()), rank=rank)
     energy = _energy(m, share, body, block)
-    model = "the exact choice" if r.kind == "exact" else r.kind.removeprefix("model: ")
-    return ErrorResult(format=fmt.name, nu=float(nu), block=int(block), sigma=None,
-                       nmse=r.value / energy, kind=f"model: {model}, {LAW_NOTE}",
-                       fit="within_group", se=None if r.se is None else r.se / energy)  # fmt: skip
+    found: dict[str, ChoiceEstimate] = {}
+    for sees in (False, True):  # formats whose candidates see the tensor maximum, and the rest
+        group = [f for f in fmts if _sees_data_maxima(f, law, data_amax) == sees]
+        if not group:
+            continue
+        amax = _tensor_maxima(group[0], law, keep, m, sigmas.shape, tensor_amax, data_amax)
+        st = Setting(dist, int(block), None, (amax / kappa).ravel())
+        rs = choice_errors(group, st, at=(nodes, sigmas.ravel()), rank=rank)
+        found.update(zip([f.name for f in group], rs))
+    out = []
+    for fmt in fmts:
+        r = found[fmt.name]
+        model = "the exact choice" if r.kind == "exact" else r.kind.removeprefix("model: ")
+        out.append(ErrorResult(format=fmt.name, nu=float(nu), block=int(block), sigma=None,
+                               nmse=r.value / energy, kind=f"model: {model}, {LAW_NOTE}",
+                               fit="within_group",
+                               se=None if r.se is None else r.se / energy))  # fmt: skip
+    return out
 
 
 def _ranking(law: dict, keep: np.ndarray, kappa: np.ndarray, points: int) -> Ranking:

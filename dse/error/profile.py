@@ -31,7 +31,7 @@ from dse.error.empirical_max import KIND as MAX_LAW_KIND
 from dse.error.empirical_max import (
     LAW_BLOCKS,
     block_max_law,
-    choice_given_max_law,
+    choices_given_max_law,
     error_given_max_law,
 )
 from dse.errors import UserError
@@ -241,8 +241,7 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
     opts = _options(record, stats, options)
     found = _law(record, fit, opts) if level == "within_group" else None
     if found is not None and isinstance(record, ChoiceFormat):
-        return choice_given_max_law(record, fit["nu"], found[1], found[0], fit["amax"],
-                                    stats.get("amax"))  # fmt: skip
+        return _choices_on_law([record], stats, found[0])[0]
     if found is not None and isinstance(record, ScaledFormat):  # narrows the type (_law checked)
         block, law = found
         value = error_given_max_law(record, fit["nu"], law, block, fit["amax"],
@@ -300,23 +299,56 @@ def energy_of(stats: dict) -> float:
     return size * float(rms) ** 2
 
 
+def _choices_on_law(records: list[ChoiceFormat], stats: dict, block: int) -> list[ErrorResult]:
+    """Per-block choices of one block size on a profiled tensor's law of that block size
+    (`choices_given_max_law`), with the record's tensor maximum in data units."""
+    fit = stats["within_group"]
+    law = fit["block_max"][str(block)]
+    return choices_given_max_law(records, fit["nu"], law, block, fit["amax"], stats.get("amax"))
+
+
 def error_for_tensors(fmt: Format | str, records: list[dict], **options) -> float | None:
     """NMSE of `fmt` over several profiled tensors quantized alike (e.g. every layer's
     down-projection weight): each tensor's `error_for_stats`, weighted by its sum of squares
     (`energy_of`), exactly as the tensors' errors add up. None unless every tensor has a
     measured block-maximum law the format can use (`_law`) and a within-group nu in the
     analytic range (`NU_ANALYTIC_MIN`): the caller then falls back to the per-class fit."""
+    return errors_for_tensors([fmt], records, **options)[0]
+
+
+def errors_for_tensors(
+    fmts: list[Format | str], records: list[dict], **options
+) -> list[float | None]:
+    """`error_for_tensors` of each of `fmts`, tensor by tensor: the per-block choices of one
+    block size on a tensor's law in one call (`choices_given_max_law`: the mixes of one
+    candidate pair, e.g. a sweep over the FP8 share p, build their law of the block scores
+    once per tensor instead of once per mix). The same values as one format at a time."""
     from dse.error.api import resolve
 
-    record = resolve(fmt)
-    if not records or fit_level(record) != "within_group":
-        return None  # per-tensor scales have no measured-law model
-    values, energies = [], []
+    wanted = [resolve(f) for f in fmts]
+    usable = [r for r in dict.fromkeys(wanted) if _covers(r, records, options)]
+    values: dict[Format, list[float]] = {r: [] for r in usable}
     for stats in records:
-        fit = stats["within_group"]
-        law = _law(record, fit, _options(record, stats, options))
-        if not float(fit["nu"]) >= NU_ANALYTIC_MIN or law is None:
-            return None
-        values.append(error_for_stats(record, stats, **options).nmse)
-        energies.append(energy_of(stats))
-    return float(np.dot(values, energies) / np.sum(energies))
+        choices: dict[int, list[ChoiceFormat]] = {}
+        for r in usable:
+            found = _law(r, stats["within_group"], _options(r, stats, options))
+            if isinstance(r, ChoiceFormat) and found is not None:  # (`_covers` checked it)
+                choices.setdefault(found[0], []).append(r)
+            else:
+                values[r].append(error_for_stats(r, stats, **options).nmse)
+        for block, group in choices.items():
+            for r, res in zip(group, _choices_on_law(group, stats, block)):
+                values[r].append(res.nmse)
+    energies = [energy_of(stats) for stats in records]
+    total = np.sum(energies)
+    return [float(np.dot(values[r], energies) / total) if r in values else None for r in wanted]
+
+
+def _covers(record: Format, records: list[dict], options: dict) -> bool:
+    """Every tensor of `records` has a measured block-maximum law `record` can use (`_law`)
+    and a within-group nu in the analytic range (`NU_ANALYTIC_MIN`)."""
+    if not records or fit_level(record) != "within_group":
+        return False  # per-tensor scales have no measured-law model
+    return all(float(stats["within_group"]["nu"]) >= NU_ANALYTIC_MIN
+               and _law(record, stats["within_group"], _options(record, stats, options))
+               is not None for stats in records)  # fmt: skip

@@ -10,8 +10,10 @@ predicted perplexity change calibrated on published results.
 With a profile (`workload.profile`) whose tensors carry measured block-maximum laws, a block-
 or channel-scaled format's error on a class, and a per-block choice's where the law carries it
 (BlockDialect), is predicted tensor by tensor from those records, weighted by each tensor's sum
-of squares (`dse.error.profile.error_for_tensors`, the model `dse validate` checks); other
-formats, and classes whose statistics the sweep overrides, use the class statistics below.
+of squares (`dse.error.profile.errors_for_tensors`, the model `dse validate` checks; the
+formats of a class in one pass over its tensors, so the FP4/FP8 mixes of a sweep over p build
+each tensor's law of the block scores once); other formats, and classes whose statistics the
+sweep overrides, use the class statistics below.
 Such values are models, not exact (the `exact` flag is false).
 
 Which fit each error uses (`dse.error.profile.fit_level`): block- and
@@ -31,7 +33,7 @@ import numpy as np
 
 from dse.accuracy import ppl_change_pct
 from dse.error import error, gemm_nmse
-from dse.error.profile import error_for_tensors, fit_level
+from dse.error.profile import errors_for_tensors, fit_level
 from dse.errors import ModelLimitError, warn
 from dse.evaluation.context import EvalContext
 from dse.evaluation.formats import Names
@@ -68,11 +70,8 @@ class ErrorStage:
         law, give the error tensor by tensor), reduction length k and `size` elements."""
         fmt = parse(name)
         stats = self.ctx.stats[operand]
-        records = self.ctx.profiled.get(operand)
-        if records:
-            if (name, operand) not in self._per_tensor:
-                value = error_for_tensors(fmt, list(records))
-                self._per_tensor[(name, operand)] = None if value is None else (value, False)
+        if self.ctx.profiled.get(operand):
+            self.profiled([name], operand)
             found = self._per_tensor[(name, operand)]
             if found is not None:
                 return found
@@ -94,6 +93,18 @@ class ErrorStage:
                 self._cache[key] = (np.nan, False)
         return self._cache[key]
 
+    def profiled(self, names: list[str], operand: tuple[str, str]) -> None:
+        """Compute, in one pass over the operand's profiled tensors, the per-tensor errors of
+        the formats of `names` not known yet (`errors_for_tensors`: the mixes of one candidate
+        pair share each tensor's law of the block scores)."""
+        records = self.ctx.profiled.get(operand)
+        todo = [n for n in dict.fromkeys(names) if (n, operand) not in self._per_tensor]
+        if not records or not todo:
+            return
+        values = errors_for_tensors([parse(n) for n in todo], list(records))
+        for n, value in zip(todo, values):
+            self._per_tensor[(n, operand)] = None if value is None else (value, False)
+
     def __call__(self, names: dict[tuple[str, str], Names]) -> Errors:
         ctx = self.ctx
         cols: dict[str, list[np.ndarray]] = {"w": [], "a": [], "exact": []}
@@ -102,6 +113,7 @@ class ErrorStage:
             side = []
             for key, size, op in (("b", g.k * g.n, b_key), ("a", g.m * g.k, a_key)):
                 c, distinct = names[(key, g.tensor_class)]
+                self.profiled(list(distinct), op)
                 vals = [self.operand(n, op, g.k, size) for n in distinct]
                 side.append((np.array([v[0] for v in vals])[c], np.array([v[1] for v in vals])[c]))
             cols["w"].append(side[0][0])

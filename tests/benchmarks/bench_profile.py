@@ -1,0 +1,68 @@
+"""Benchmark of a profiled sweep's error stage (run: python tests/benchmarks/bench_profile.py).
+
+A profile of synthetic down-projection weights (TENSORS tensors of 48 x 11008 t(10) values,
+every 16th row with one value 30x its body's RMS, as in tests/test_profile_sweep.py) written
+by `dse profile`; then the errors of configs/fp4-fp8-mix.yaml's 21 mixes (p = 0, 0.05, ..., 1)
+on those tensors from their measured block-maximum laws, measured in the same run:
+  * one format at a time (`error_for_tensors` per mix: each builds every tensor's law of the
+    block scores),
+  * all at once (`errors_for_tensors`, what a sweep's error stage calls: one law per tensor,
+    shared by the mixes), checked equal to the first.
+Times are the best of REPEAT runs (the machine is shared and noisy).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from dse.cli import main as cli
+from dse.error.profile import error_for_tensors, errors_for_tensors
+
+TENSORS, REPEAT = 4, 2
+MIXES = [f"fp4fp8(p={k / 20:g})" for k in range(21)]
+
+
+def weights() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    out = {}
+    for i in range(TENSORS):
+        x = rng.standard_t(10.0, (48, 11008)) * 0.02
+        rows = np.arange(0, 48, 16)
+        x[rows, rng.integers(0, 11008, rows.size)] = 30.0 * np.sqrt(np.mean(x[rows] ** 2, 1))
+        out[f"model.layers.{i}.mlp.down_proj.weight"] = x.astype(np.float32)
+    return out
+
+
+def best(fn) -> tuple[float, object]:
+    t_best, out = float("inf"), None
+    for _ in range(REPEAT):
+        t = time.perf_counter()
+        out = fn()
+        t_best = min(t_best, time.perf_counter() - t)
+    return t_best, out
+
+
+def main() -> None:
+    from safetensors.numpy import save_file
+
+    with tempfile.TemporaryDirectory() as d:
+        save_file(weights(), str(Path(d) / "model.safetensors"))
+        cli(["profile", str(Path(d) / "model.safetensors"), "-o", str(Path(d) / "p.yaml")])
+        records = list(yaml.safe_load((Path(d) / "p.yaml").read_text())["tensors"].values())
+    t_one, one = best(lambda: [error_for_tensors(m, records) for m in MIXES])
+    t_all, shared = best(lambda: errors_for_tensors(MIXES, records))
+    assert shared == one, "the shared pass must give the same values"
+    n = len(MIXES) * len(records)
+    print(f"{len(MIXES)} mixes x {len(records)} profiled tensors:")
+    print(f"  one format at a time: {t_one:7.2f} s  ({t_one / n * 1e3:6.1f} ms per tensor and mix)")
+    print(f"  shared per tensor:    {t_all:7.2f} s  ({t_all / n * 1e3:6.1f} ms per tensor and mix)")
+    print(f"  ratio: {t_one / t_all:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
