@@ -188,6 +188,22 @@ def test_summary_reports_the_inputs_p90_over_predicted_tensors():
     assert "act_p90_rel_err" not in no_acts.summary()
 
 
+def test_summary_medians_compare_the_same_tensors():
+    """Defect: one input without a prediction (a fitted nu <= 2 on few sentences) made the
+    predicted median NaN while the measured median and the p90 kept every other input. Both
+    medians are now over the inputs with a prediction."""
+    r = compare.FormatResult(
+        format="x", bits_per_element=4.0, pred_w=np.array([1.0, 2.0, 3.0]),
+        meas_w=np.array([1.0, 2.0, 3.0]), pred_a=np.array([1.0, np.nan, 3.0, 4.0]),
+        meas_a=np.array([1.0, 100.0, 3.0, 4.0]), pred_model=float("nan"), rel_mse=0.0,
+        one_minus_cos=0.0, notes=[],
+    )  # fmt: skip
+    row = r.summary()
+    assert row["pred_act_nmse"] == 3.0 and row["meas_act_nmse"] == 3.0
+    assert row["pred_weight_nmse"] == row["meas_weight_nmse"] == 2.0
+    assert np.isnan(row["pred_model_nmse"])  # the model's sum needs every GEMM: stays NaN
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -29,8 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Quantize every linear weight of a BERT checkpoint (along its input axis; "
         "with --acts every linear input too, in the same format), run the numpy forward pass "
         "on the bundled sentences, and print per format: bits per element, median predicted "
-        "and measured weight NMSE over the tensors, the 90th percentile of |pred/meas - 1| "
-        "(and the same for the inputs with --acts), "
+        "and measured weight NMSE and the 90th percentile of |pred/meas - 1| over the "
+        "tensors with a prediction (and the same for the inputs with --acts; a warning names "
+        "each tensor without one), "
         "the predicted model error (mean over the linear GEMMs, as sweeps compute it), the "
         "measured relative MSE of the pooled embeddings and the mean 1 - cosine.",
     )

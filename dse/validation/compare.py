@@ -101,21 +101,25 @@ class FormatResult:
         return np.abs(self.pred_a / self.meas_a - 1.0)
 
     def summary(self) -> dict:
-        """The table row: medians over tensors, 90th percentile of the relative errors (of
-        the inputs with a prediction)."""
-        row = {
-            "format": self.format,
-            "bits_per_element": self.bits_per_element,
-            "pred_weight_nmse": float(np.median(self.pred_w)),
-            "meas_weight_nmse": float(np.median(self.meas_w)),
-            "weight_p90_rel_err": float(np.percentile(self.weight_rel_error, 90)),
-        }
-        if np.any(self.meas_a):
-            row["pred_act_nmse"] = float(np.median(self.pred_a))
-            row["meas_act_nmse"] = float(np.median(self.meas_a))
-            row["act_p90_rel_err"] = float(np.nanpercentile(self.act_rel_error, 90))
+        """The table row: medians of the predicted and measured NMSE and the 90th percentile
+        of the relative errors, each over the tensors with a prediction (a note says why one
+        has none); the predicted model error needs every tensor (NaN otherwise)."""
+        row = {"format": self.format, "bits_per_element": self.bits_per_element}
+        sides = [("weight", self.pred_w, self.meas_w, self.weight_rel_error)]
+        if np.any(self.meas_a):  # with --acts
+            sides.append(("act", self.pred_a, self.meas_a, self.act_rel_error))
+        for kind, pred, meas, rel in sides:
+            have = ~np.isnan(pred)
+            row[f"pred_{kind}_nmse"] = _percentile(pred[have], 50)  # the median
+            row[f"meas_{kind}_nmse"] = _percentile(meas[have], 50)
+            row[f"{kind}_p90_rel_err"] = _percentile(rel[have], 90)
         return {**row, "pred_model_nmse": self.pred_model, "meas_rel_output_mse": self.rel_mse,
                 "meas_1_minus_cos": self.one_minus_cos}  # fmt: skip
+
+
+def _percentile(x: np.ndarray, q: float) -> float:
+    """The q-th percentile of `x` (NaN when empty)."""
+    return float(np.percentile(x, q)) if x.size else float("nan")
 
 
 def evaluate(ref: Reference, name: str) -> FormatResult:
