@@ -224,11 +224,33 @@ def test_a_non_finite_prediction_is_reported_not_hidden(tmp_path, monkeypatch):
     class Nan:
         nmse = float("nan")
 
-    monkeypatch.setattr(compare, "error_for_stats", lambda fmt, stats: Nan())
+    monkeypatch.setattr(compare, "errors_for_stats", lambda fmts, stats: [Nan() for _ in fmts])
     r = compare.evaluate(ref, "e4m3")
     assert np.isnan(r.pred_model) and len(r.notes) == 12
     assert r.notes[0].startswith("e4m3: encoder.layer.0.attention.self.query: the error model "
                                  "returned nan (nu = ")  # fmt: skip
+
+
+def test_mixes_share_each_tensors_score_law_and_predict_as_alone(tmp_path, monkeypatch):
+    """`dse validate` predicts all formats of a tensor in one call: the FP4/FP8 mixes build
+    the tensor's law of the block scores once (not once per mix), with the same values."""
+    from dse.error import choice
+
+    ref = compare.reference(checkpoint.load(tiny_checkpoint(tmp_path / "m")), ["hello world"],
+                            8, acts=True)  # fmt: skip
+    names = ["fp4fp8(p=0.1)", "fp4fp8(p=0.3)", "mxfp4"]
+    alone = {n: compare.predict(ref, [n])[n] for n in names}
+    built = []
+    real = choice.ScoreSums
+    monkeypatch.setattr(choice, "ScoreSums", lambda *a, **k: built.append(1) or real(*a, **k))
+    together = compare.predict(ref, names)
+    linears = len(ref.ckpt.linears)
+    assert len(built) <= 2 * linears  # a weight and an input per linear, not per mix
+    for n in names:
+        np.testing.assert_array_equal(together[n].weights, alone[n].weights)
+        np.testing.assert_array_equal(together[n].inputs, alone[n].inputs)
+        assert together[n].notes == alone[n].notes
+    assert np.all(together["fp4fp8(p=0.1)"].weights > together["fp4fp8(p=0.3)"].weights)
 
 
 def test_a_tensor_outside_the_model_is_a_note_and_the_other_formats_go_on(tmp_path, monkeypatch,
@@ -238,14 +260,14 @@ def test_a_tensor_outside_the_model_is_a_note_and_the_other_formats_go_on(tmp_pa
     from dse.errors import ModelLimitError
 
     path = tiny_checkpoint(tmp_path / "m")
-    real = compare.error_for_stats
+    real = compare.errors_for_stats
 
-    def limited(fmt, stats):
-        if fmt.name == "e4m3":
+    def limited(fmts, stats):  # the formats of a tensor together, then one by one
+        if any(fmt.name == "e4m3" for fmt in fmts):
             raise ModelLimitError("nu = 2.05: outside the analytic model")
-        return real(fmt, stats)
+        return real(fmts, stats)
 
-    monkeypatch.setattr(compare, "error_for_stats", limited)
+    monkeypatch.setattr(compare, "errors_for_stats", limited)
     status = main(["validate", "--model", str(path), "--formats", "e4m3", "mxfp4",
                    "--sentences", "1", "--max-length", "8"])  # fmt: skip
     out, err = capsys.readouterr()

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     ckpt = checkpoint.load(args.model)
     sentences = compare.bundled_sentences()[: args.sentences or None]
     ref = compare.reference(ckpt, sentences, args.max_length, args.acts)
-    results = [compare.evaluate(ref, name) for name in args.formats]
+    predicted = compare.predict(ref, list(dict.fromkeys(args.formats)))
+    results = [compare.evaluate(ref, name, predicted[name]) for name in args.formats]
     for r in results:
         for note in r.notes:
             print(f"dse: warning: {note}", file=sys.stderr)

@@ -21,6 +21,7 @@ Kolmogorov-Smirnov distance of the t fit and of the best centred normal N(0, RMS
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -257,6 +258,30 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
     return error(record, fit["nu"], fit=level, **opts)
 
 
+def errors_for_stats(
+    fmts: Sequence[Format | str], stats: dict, **options
+) -> list[ErrorResult]:
+    """`error_for_stats` of each of `fmts` on one profiled tensor; the per-block choices that
+    run on one of its laws in one call (`choices_given_max_law`: the FP4/FP8 mixes of one
+    candidate pair build the law of the block scores once). The same values as one by one."""
+    from dse.error.api import resolve
+
+    records = [resolve(f) for f in fmts]
+    out: dict[Format, ErrorResult] = {}
+    choices: dict[int, list[ChoiceFormat]] = {}
+    for r in dict.fromkeys(records):
+        found = None
+        if isinstance(r, ChoiceFormat) and fit_level(r) == "within_group":
+            found = _law(r, stats["within_group"], _options(r, stats, options))
+        if isinstance(r, ChoiceFormat) and found is not None:
+            choices.setdefault(found[0], []).append(r)
+        else:
+            out[r] = error_for_stats(r, stats, **options)
+    for block, group in choices.items():
+        out.update(zip(group, _choices_on_law(group, stats, block)))
+    return [out[r] for r in records]
+
+
 def _options(record: Format, stats: dict, options: dict) -> dict:
     """`error`'s options for a profiled tensor: per-channel formats take the row length."""
     opts = dict(options)
@@ -317,7 +342,7 @@ def error_for_tensors(fmt: Format | str, records: list[dict], **options) -> floa
 
 
 def errors_for_tensors(
-    fmts: list[Format | str], records: list[dict], **options
+    fmts: Sequence[Format | str], records: list[dict], **options
 ) -> list[float | None]:
     """`error_for_tensors` of each of `fmts`, tensor by tensor: the per-block choices of one
     block size on a tensor's law in one call (`choices_given_max_law`: the mixes of one
@@ -329,16 +354,8 @@ def errors_for_tensors(
     usable = [r for r in dict.fromkeys(wanted) if _covers(r, records, options)]
     values: dict[Format, list[float]] = {r: [] for r in usable}
     for stats in records:
-        choices: dict[int, list[ChoiceFormat]] = {}
-        for r in usable:
-            found = _law(r, stats["within_group"], _options(r, stats, options))
-            if isinstance(r, ChoiceFormat) and found is not None:  # (`_covers` checked it)
-                choices.setdefault(found[0], []).append(r)
-            else:
-                values[r].append(error_for_stats(r, stats, **options).nmse)
-        for block, group in choices.items():
-            for r, res in zip(group, _choices_on_law(group, stats, block)):
-                values[r].append(res.nmse)
+        for r, res in zip(usable, errors_for_stats(usable, stats, **options)):
+            values[r].append(res.nmse)
     energies = [energy_of(stats) for stats in records]
     total = np.sum(energies)
     return [float(np.dot(values[r], energies) / total) if r in values else None for r in wanted]

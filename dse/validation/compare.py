@@ -21,7 +21,7 @@ import numpy as np
 from scipy import stats as scistats
 
 from dse.error import gemm_nmse
-from dse.error.profile import error_for_stats, fit_level, profile_array
+from dse.error.profile import errors_for_stats, fit_level, profile_array
 from dse.errors import ModelLimitError, UserError
 from dse.formats import parse
 from dse.formats.format import ChoiceFormat, Format
@@ -122,14 +122,42 @@ def _percentile(x: np.ndarray, q: float) -> float:
     return float(np.percentile(x, q)) if x.size else float("nan")
 
 
-def evaluate(ref: Reference, name: str) -> FormatResult:
-    """Quantize with format `name`, run the encoder, compare with the prediction."""
+@dataclass(frozen=True)
+class Predicted:
+    """The error model's NMSE of one format per weight tensor and per linear input (zeros
+    without inputs; NaN where it has none) and the notes saying why."""
+
+    weights: np.ndarray
+    inputs: np.ndarray
+    notes: list[str]
+
+
+def predict(ref: Reference, names: list[str]) -> dict[str, Predicted]:
+    """Every format's predictions from the profiled statistics, tensor by tensor: the formats
+    on one tensor in one call (`errors_for_stats`: the FP4/FP8 mixes of one candidate pair
+    build its law of the block scores once); where that call fails, format by format, each
+    failure a note (`_predict`)."""
+    fmts = [parse(n) for n in names]
+    notes: dict[str, list[str]] = {n: [] for n in names}
+
+    def side(stats: dict[str, dict] | None, suffix: str) -> np.ndarray:  # (formats, tensors)
+        if stats is None:
+            return np.zeros((len(names), len(ref.ckpt.linears)))
+        return np.array([_predict(fmts, stats[n], f"{n}{suffix}", notes)
+                         for n in ref.ckpt.linears]).T  # fmt: skip
+
+    w, a = side(ref.weight_stats, ""), side(ref.act_stats, " input")
+    return {n: Predicted(w[i], a[i], notes[n]) for i, n in enumerate(names)}
+
+
+def evaluate(ref: Reference, name: str, predicted: Predicted | None = None) -> FormatResult:
+    """Quantize with format `name`, run the encoder, compare with the prediction (`predict`'s,
+    computed here when not given)."""
     fmt = parse(name)
+    pred = predicted or predict(ref, [name])[name]
     ckpt, linears = ref.ckpt, ref.ckpt.linears
     qw = {f"{n}.weight": fmt.quantize(ckpt.weights[f"{n}.weight"], axis=-1) for n in linears}
     meas_w = np.array([nmse(qw[f"{n}.weight"], ckpt.weights[f"{n}.weight"]) for n in linears])
-    notes: list[str] = []
-    pred_w = np.array([_predict(fmt, ref.weight_stats[n], n, notes) for n in linears])
     meas_a = dict.fromkeys(linears, 0.0)
 
     def quantize_input(n: str, x: np.ndarray) -> np.ndarray:
@@ -139,21 +167,18 @@ def evaluate(ref: Reference, name: str) -> FormatResult:
 
     hook = quantize_input if ref.act_stats is not None else None
     out = Encoder(ckpt, qw)(ref.ids, ref.mask, hook)
-    pred_a = np.array(
-        [_predict(fmt, ref.act_stats[n], f"{n} input", notes) if hook else 0.0 for n in linears]
-    )
     cos = np.sum(normalize(out) * normalize(ref.pooled), axis=-1)
     return FormatResult(
         format=name,
         bits_per_element=_bits(fmt, [ckpt.weights[f"{n}.weight"] for n in linears]),
-        pred_w=pred_w,
+        pred_w=pred.weights,
         meas_w=meas_w,
-        pred_a=pred_a,
+        pred_a=pred.inputs,
         meas_a=np.array([meas_a[n] for n in linears]),
-        pred_model=float(np.mean(gemm_nmse(pred_w, pred_a))),
+        pred_model=float(np.mean(gemm_nmse(pred.weights, pred.inputs))),
         rel_mse=nmse(out, ref.pooled),
         one_minus_cos=float(np.mean(1.0 - cos)),
-        notes=notes,
+        notes=list(pred.notes),
     )
 
 
@@ -167,21 +192,25 @@ def _bits(fmt: Format, weights: list[np.ndarray]) -> float:
     return fmt.bits_at(np.asarray(counts) / np.sum(counts))
 
 
-def _predict(fmt: Format, stats: dict, what: str, notes: list[str]) -> float:
-    """The analytic NMSE, or NaN with a note when the model has none for these statistics
-    (e.g. a fitted nu <= 2: no variance; nu below the analytic range) or returns a
-    non-finite value."""
+def _predict(fmts: list[Format], stats: dict, what: str, notes: dict[str, list[str]]
+             ) -> list[float]:  # fmt: skip
+    """The analytic NMSE of each format on one tensor (`errors_for_stats`), or NaN with a note
+    where the model has none for these statistics (e.g. a fitted nu <= 2: no variance; nu
+    below the analytic range) or returns a non-finite value."""
     try:
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            value = error_for_stats(fmt, stats).nmse
-    except (UserError, ModelLimitError) as exc:  # this tensor only; the others go on
-        notes.append(f"{fmt.name}: {what}: no prediction: {exc}")
-        return float("nan")
-    if not np.isfinite(value):
-        fit = stats[fit_level(fmt)]
-        notes.append(f"{fmt.name}: {what}: the error model returned {value} "
-                     f"(nu = {fit['nu']:.4g})")  # fmt: skip
-    return value
+            values = [r.nmse for r in errors_for_stats(fmts, stats)]
+    except (UserError, ModelLimitError) as exc:  # find which: each format alone
+        if len(fmts) == 1:  # this tensor only; the others go on
+            notes[fmts[0].name].append(f"{fmts[0].name}: {what}: no prediction: {exc}")
+            return [float("nan")]
+        return [_predict([f], stats, what, notes)[0] for f in fmts]
+    for fmt, value in zip(fmts, values):
+        if not np.isfinite(value):
+            fit = stats[fit_level(fmt)]
+            notes[fmt.name].append(f"{fmt.name}: {what}: the error model returned {value} "
+                                   f"(nu = {fit['nu']:.4g})")  # fmt: skip
+    return values
 
 
 def spearman(results: list[FormatResult]) -> tuple[float, int]:
