@@ -38,6 +38,9 @@ def test_grammar_examples():
         ("int4/g32@1.5", "clip ratio"),
         ("anda(m=17)", "1..16"),
         ("fp4fp8(p=1.2)", "[0, 1]"),
+        ("fp4fp8(p=nan)", "[0, 1]"),
+        ("fp4fp8(threshold=-1)", "score threshold must be a number >= 0"),  # was accepted
+        ("fp4fp8(threshold=nan)", "score threshold must be a number >= 0"),  # was accepted
         ("sf4(nu=-1)", "nu must be positive"),
         ("int4(round=up)", "unknown rounding 'up'"),
         ("blockdialect(sel=magic)", "min-error"),

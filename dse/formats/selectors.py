@@ -175,6 +175,10 @@ class ScoreThreshold(_Rule):
 
     absolute_score: ClassVar[bool] = True  # a fixed threshold in data units
 
+    def __post_init__(self) -> None:
+        if not self.threshold >= 0.0:  # scores are sums of squares; also rejects NaN
+            raise UserError(f"score threshold must be a number >= 0, got {self.threshold}")
+
     @property
     def label(self) -> str:
         return f"threshold({self.threshold:g})"
