@@ -104,6 +104,14 @@ def test_corrupt_and_unsupported_files_are_named(tmp_path):
     (tmp_path / "w.txt").write_text("1 2 3")
     with pytest.raises(UserError, match="unsupported file type"):
         list(read_tensors(tmp_path / "w.txt"))
+    # defect: numpy's own message for a file without its header spoke of pickled data and
+    # allow_pickle, which is no way forward
+    for name in ("text.npy", "text.npz"):
+        (tmp_path / name).write_text("hello")
+        with pytest.raises(UserError) as err:
+            list(read_tensors(tmp_path / name))
+        assert f"{name}: not a NumPy {name[-3:]} file" in str(err.value)
+        assert "pickle" not in str(err.value)
 
 
 def test_profile_command_writes_yaml_and_continues_after_a_bad_file(tmp_path, capsys):

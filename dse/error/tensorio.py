@@ -63,6 +63,10 @@ def bf16_to_float32(raw: np.ndarray) -> np.ndarray:
     return (raw.astype(np.uint32) << 16).view(np.float32)
 
 
+#: The first bytes of an .npy file (NumPy's format specification) and of a zip archive (.npz).
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK"
+
+
 def read_tensors(path: str | Path) -> Iterator[tuple[str, np.ndarray, str]]:
     """(name, values, dtype name) for every tensor in `path`; UserError naming the file when it
     is unreadable, corrupt or of an unsupported type."""
@@ -74,6 +78,14 @@ def read_tensors(path: str | Path) -> Iterator[tuple[str, np.ndarray, str]]:
         )
     if not path.is_file():
         raise UserError(f"{path}: no such file")
+    if suffix != ".safetensors":
+        with path.open("rb") as fh:
+            head = fh.read(6)
+        if not head.startswith((_NPY_MAGIC, _ZIP_MAGIC)):  # np.load would try a pickle
+            raise UserError(
+                f"{path}: not a NumPy {suffix[1:]} file (it starts with neither the .npy "
+                "header nor a zip archive's, as np.save and np.savez write)"
+            )
     try:
         if suffix == ".safetensors":
             yield from _safetensors(path)
