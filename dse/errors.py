@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,11 +52,16 @@ def suggest(given: str, choices: Iterable[str], n: int = 3) -> str:
 
 def unknown(what: str, given: object, choices: Iterable[str]) -> UserError:
     """A UserError for an unknown name, listing the valid choices and the closest matches."""
-    choices = sorted({str(c) for c in choices})
+    choices = sorted({str(c) for c in choices}, key=_natural)
     return UserError(
         f"unknown {what} {given!r}{suggest(str(given), choices)}; valid choices: "
         + ", ".join(choices)
     )
+
+
+def _natural(text: str) -> list:
+    """Sort key reading the digits in `text` as numbers ("int4" before "int16", 5 before 10)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def at(path: str) -> str:

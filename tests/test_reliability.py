@@ -138,6 +138,16 @@ def test_a_bad_node_names_the_option_and_the_nodes(
     assert_clear_error(*cli(capsys, *args)[::2], *names)
 
 
+def test_numeric_choices_are_listed_in_numeric_order() -> None:
+    """Defect: the nodes were listed as text, "10, 12, ..., 45, 5, 7"."""
+    from dse.errors import unknown
+
+    message = str(unknown("technology node (nm)", "3nm", ["45", "5", "7", "10", "28"]))
+    assert message.endswith("valid choices: 5, 7, 10, 28, 45")
+    assert str(unknown("format", "x", ["mxfp8", "mxfp4", "int16", "int4"])).endswith(
+        "valid choices: int4, int16, mxfp4, mxfp8")
+
+
 def test_a_bad_node_in_a_sweep_names_its_yaml_path() -> None:
     import yaml
 
