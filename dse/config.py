@@ -20,7 +20,7 @@ from typing import Any
 from dse import columns
 from dse.columns import METRICS, metric_columns
 from dse.errors import UserError, load_yaml, suggest
-from dse.formats import parse
+from dse.formats import ChoiceFormat, parse
 from dse.formats.aliases import scheme
 from dse.hardware import HARDWARE_VARIABLES, check_values, normalise_config
 from dse.schema import Bool, ListOf, MapOf, Num, OneOf, Record, Str
@@ -46,6 +46,18 @@ _MODIFIERS = {"block": Num(1, integer=True), "scale": Str(), "clip": Num(0, 1, o
 
 def _format_name(value: str) -> None:
     parse(value)
+
+
+def _space_format(value: str) -> None:
+    """A format a sweep can cost: its bits per element known before the data."""
+    fmt = parse(value)
+    if isinstance(fmt, ChoiceFormat) and not fmt.fixed_bits:
+        raise UserError(
+            f"{value}: its candidates differ in width and the share each takes depends on the "
+            "data, so its bits per element (memory, bandwidth, energy) are unknown before it "
+            "runs; sweep a fixed share instead (e.g. fp4fp8(p=0.3)), or use search method "
+            "global-threshold, which turns one threshold into each class's share"
+        )
 
 
 _range = Record(
@@ -241,7 +253,7 @@ def _check_space(space: Mapping[str, Any], hw: Mapping[str, Any]) -> None:
             if values is None:
                 raise UserError(f"space.{name}: formats are a list of names, got a range")
             for i, v in enumerate(values):
-                Str(validate=_format_name).check(v, f"space.{name}[{i}]")
+                Str(validate=_space_format).check(v, f"space.{name}[{i}]")
         elif name in HARDWARE_VARIABLES:
             check_values(hw, name, spec, f"space.{name}")
         else:  # a format modifier: <operand>_block, _scale or _clip
