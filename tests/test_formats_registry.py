@@ -71,6 +71,19 @@ def test_cli_formats_show(capsys):
     assert "1/16 flag" in capsys.readouterr().out
 
 
+def test_cli_formats_show_a_threshold_mix(capsys):
+    """Defect: `dse formats show "fp4fp8(threshold=0.01)"` stopped with "candidates of
+    different widths need a fixed fraction": its bits depend on the data, which the
+    accounting now says."""
+    assert main(["formats", "show", "fp4fp8(threshold=0.01)"]) == 0
+    out = capsys.readouterr().out
+    assert "(1 - s) x 4.5 (nvfp4) + s x 8 (e4m3) + 1/16 flag" in out
+    assert "s the share of blocks threshold(0.01) gives e4m3 (known from the data)" in out
+    assert main(["formats", "show", "fp4fp8(threshold=0.01)", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["bits_per_element"] is None and info["fractions"] is None
+
+
 def test_cli_errors_exit_2_without_traceback(capsys):
     assert main(["formats", "show", "nvfp5"]) == 2
     err = capsys.readouterr().err

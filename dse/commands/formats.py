@@ -60,7 +60,8 @@ def details(fmt: Format) -> dict:
     out["codebooks"] = {c.element.name: _levels(c) for c in parts}
     if isinstance(fmt, ChoiceFormat):
         out["flag_bits_per_block"] = fmt.flag_bits
-        out["fractions"] = dict(zip((c.name for c in parts), fmt.fractions))
+        fixed = fmt.fixed_bits
+        out["fractions"] = dict(zip((c.name for c in parts), fmt.fractions)) if fixed else None
     out["accounting"] = _accounting(fmt)
     return out
 
@@ -80,12 +81,18 @@ def _accounting(fmt: Format) -> str:
                 f"{each:g} (element + scale, any of {len(fmt.candidates)} candidates) + "
                 f"{fmt.flag_bits}/{fmt.block_size} flag = {fmt.bits_per_element:g}"
             )
+        flag = f"{fmt.flag_bits}/{fmt.block_size} flag"
+        if not fmt.fixed_bits:  # a threshold: the shares are the data's
+            low, high = fmt.candidates
+            return (f"(1 - s) x {low.bits_per_element:g} ({low.name}) + s x "
+                    f"{high.bits_per_element:g} ({high.name}) + {flag}, s the share of blocks "
+                    f"{fmt.selector.label} gives {high.name} (known from the data)")  # fmt: skip
         terms = " + ".join(
             f"{f:g} x {c.bits_per_element:g} ({c.name})"
             for f, c in zip(fmt.fractions, fmt.candidates)
             if f > 0
         )
-        return f"{terms} + {fmt.flag_bits}/{fmt.block_size} flag = {fmt.bits_per_element:g}"
+        return f"{terms} + {flag} = {fmt.bits_per_element:g}"
     b = fmt.block_size
     text = f"{fmt.element.bits} element"
     if b:

@@ -216,7 +216,12 @@ class ChoiceFormat:
 
     @property
     def bits_per_tensor(self) -> int:
-        return sum(c.bits_per_tensor for f, c in zip(self.fractions, self.candidates) if f > 0)
+        """The per-tensor scales of the candidates in use (every candidate, where the shares
+        are the data's)."""
+        fixed = self.selector.fractions(len(self.candidates))
+        pairs = zip(fixed or (1.0,) * len(self.candidates), self.candidates)
+        used = [c for f, c in pairs if f > 0]
+        return sum(c.bits_per_tensor for c in used)
 
     @property
     def element(self) -> Element:
@@ -258,7 +263,7 @@ class ChoiceFormat:
             "element_bits": max(c.element.bits for c in self.candidates),
             "block": f"g{self.block_size}",
             "scale": _join(c.scale.name for c in self.candidates),
-            "bits_per_element": self.bits_per_element,
+            "bits_per_element": self.bits_per_element if self.fixed_bits else None,  # data's
             "bits_per_tensor": self.bits_per_tensor,
             "selector": self.selector.label,
         }
