@@ -82,6 +82,11 @@ def test_cli_formats_show_a_threshold_mix(capsys):
     assert main(["formats", "show", "fp4fp8(threshold=0.01)", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["bits_per_element"] is None and info["fractions"] is None
+    # where bits are needed without data, the one line says why and what to give instead
+    assert main(["workload", "show", "llama-2-7b", "--weight-format",
+                 "fp4fp8(threshold=0.01)"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fixed share (e.g. fp4fp8(p=0.3))" in err
 
 
 def test_cli_errors_exit_2_without_traceback(capsys):

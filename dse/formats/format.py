@@ -202,7 +202,11 @@ class ChoiceFormat:
         if fixed is not None:
             return fixed
         if not self.fixed_bits:
-            raise UserError(f"{self.name}: candidates of different widths need a fixed fraction")
+            raise UserError(
+                f"{self.name}: its candidates differ in width and the share each takes depends "
+                "on the data, so its bits per element are unknown without data; give it a "
+                "fixed share (e.g. fp4fp8(p=0.3))"
+            )
         return (1.0,) + (0.0,) * (len(self.candidates) - 1)
 
     def bits_at(self, shares) -> float:
