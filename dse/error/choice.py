@@ -13,7 +13,9 @@ each candidate's conditional error given M comes from `dse.error.analytic`.
   (`dse.error.score_sum`) and the expected error follows (`mix_error`): a model, within 1 %
   or 3 SE of Monte Carlo on the tested grid; unweighted scores only (the Monte Carlo twin
   uses no weights either). On a measured law the blocks rank by their scores in data units
-  (`Ranking`, `empirical_max.choice_given_max_law`).
+  (`Ranking`, `empirical_max.choice_given_max_law`). Everything but the selector
+  (`MixModel`) is shared by the mixes of one candidate pair that differ in p or the
+  threshold (`choice_errors`).
 * `BeneficialRange` (BlockDialect two-stage): stage 1 picks the pair from the scaled maximum
   (a function of M); stage 2 compares the counts of block values in each dialect's
   beneficial range. Given M, those counts are multinomial, and given the counts the values
