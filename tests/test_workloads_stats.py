@@ -101,6 +101,18 @@ def test_classify_tensor_names():
     for name in ("model.embed_tokens.weight", "model.norm.weight",
                  "model.layers.0.self_attn.q_proj.bias", "weights"):
         assert classify_tensor(name) is None
+    # defect: Mixtral's experts (w1 gate, w3 up, w2 down) and Meta's original checkpoints
+    # (wq, wk, wv, wo; feed_forward.w1/w2/w3) were all unmatched
+    moe = "model.layers.0.block_sparse_moe"
+    assert classify_tensor(f"{moe}.experts.3.w1.weight") == ("weight", "gate_up")
+    assert classify_tensor(f"{moe}.experts.3.w3.weight") == ("weight", "gate_up")
+    assert classify_tensor(f"{moe}.experts.3.w2.weight") == ("weight", "down")
+    assert classify_tensor(f"{moe}.experts.3.w2.input") == ("activation", "down")
+    assert classify_tensor(f"{moe}.gate.weight") is None  # the router: no GEMM class
+    assert classify_tensor("layers.0.attention.wk.weight") == ("weight", "qkv")
+    assert classify_tensor("layers.0.attention.wo.weight") == ("weight", "o")
+    assert classify_tensor("layers.0.attention.wv.output") == ("kv_cache", "attn_context")
+    assert classify_tensor("layers.0.feed_forward.w2.weight") == ("weight", "down")
 
 
 def _profile(tmp_path, tensors):

@@ -9,12 +9,14 @@ The profiler writes YAML of the shape
         within_group: {nu: 7.0, sigma: 1.0, group: row, scale_spread_log2: 0.35}
 
 A tensor name maps to (operand, class) by HuggingFace module names: the component before
-the last names the module (q_proj, k_proj, v_proj, qkv_proj, query_key_value -> qkv; o_proj,
-out_proj, dense -> o; gate_proj, up_proj, fc1, dense_h_to_4h -> gate_up; down_proj, fc2,
-dense_4h_to_h -> down; lm_head -> lm_head) and the last component the operand: `weight` ->
-weight, `input` -> the module's input activation, `output` of q_proj -> the queries
-(activation of attn_score), of k_proj / v_proj -> the keys / values (kv_cache of attn_score /
-attn_context). Every other name is returned in `unmatched`, not dropped silently.
+the last names the module (q_proj, k_proj, v_proj, qkv_proj, query_key_value, wq, wk, wv ->
+qkv; o_proj, out_proj, dense, wo -> o; gate_proj, up_proj, fc1, dense_h_to_4h, w1, w3 ->
+gate_up; down_proj, fc2, dense_4h_to_h, w2 -> down; lm_head -> lm_head; w1/w2/w3 and wq..wo
+as in Mixtral's experts and Meta's original checkpoints) and the last component the operand:
+`weight` -> weight, `input` -> the module's input activation, `output` of q_proj / wq -> the
+queries (activation of attn_score), of k_proj / v_proj (wk / wv) -> the keys / values
+(kv_cache of attn_score / attn_context). Every other name is returned in `unmatched`, not
+dropped silently.
 
 Aggregation per (operand, class): nu, nu_within and scale_spread_log2 are medians over the
 tensors (robust to a few odd layers); sigma is the RMS of the tensors' sigmas weighted by
@@ -40,16 +42,17 @@ from dse.errors import UserError, load_yaml
 
 _MODULE_CLASS = {
     "q_proj": "qkv", "k_proj": "qkv", "v_proj": "qkv", "qkv_proj": "qkv",
-    "query_key_value": "qkv",
-    "o_proj": "o", "out_proj": "o", "dense": "o",
+    "query_key_value": "qkv", "wq": "qkv", "wk": "qkv", "wv": "qkv",
+    "o_proj": "o", "out_proj": "o", "dense": "o", "wo": "o",
     "gate_proj": "gate_up", "up_proj": "gate_up", "fc1": "gate_up", "dense_h_to_4h": "gate_up",
-    "down_proj": "down", "fc2": "down", "dense_4h_to_h": "down",
+    "w1": "gate_up", "w3": "gate_up",  # Mixtral's experts and Meta's checkpoints: gate, up
+    "down_proj": "down", "fc2": "down", "dense_4h_to_h": "down", "w2": "down",
     "lm_head": "lm_head",
 }
 _OUTPUTS = {
-    "q_proj": ("activation", "attn_score"),
-    "k_proj": ("kv_cache", "attn_score"),
-    "v_proj": ("kv_cache", "attn_context"),
+    "q_proj": ("activation", "attn_score"), "wq": ("activation", "attn_score"),
+    "k_proj": ("kv_cache", "attn_score"), "wk": ("kv_cache", "attn_score"),
+    "v_proj": ("kv_cache", "attn_context"), "wv": ("kv_cache", "attn_context"),
 }
 
 
