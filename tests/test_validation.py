@@ -231,6 +231,23 @@ def test_a_non_finite_prediction_is_reported_not_hidden(tmp_path, monkeypatch):
                                  "returned nan (nu = ")  # fmt: skip
 
 
+def test_notes_follow_the_names_as_given(tmp_path, monkeypatch):
+    """A format given by another spelling (int4/b128 is int4/g128) keeps its notes under the
+    name the user gave (defect while batching the predictions: a KeyError)."""
+    from dse.errors import ModelLimitError
+
+    ref = compare.reference(checkpoint.load(tiny_checkpoint(tmp_path / "m")), ["hello"], 8)
+
+    def refuse(fmts, stats):
+        raise ModelLimitError("no model here")
+
+    monkeypatch.setattr(compare, "errors_for_stats", refuse)
+    got = compare.predict(ref, ["int4/b128", "mxfp4"])
+    assert np.isnan(got["int4/b128"].weights).all()
+    assert got["int4/b128"].notes[0].startswith("int4/g128: encoder.layer.0.")
+    assert len(got["mxfp4"].notes) == len(ref.ckpt.linears)
+
+
 def test_mixes_share_each_tensors_score_law_and_predict_as_alone(tmp_path, monkeypatch):
     """`dse validate` predicts all formats of a tensor in one call: the FP4/FP8 mixes build
     the tensor's law of the block scores once (not once per mix), with the same values."""

@@ -138,7 +138,7 @@ def predict(ref: Reference, names: list[str]) -> dict[str, Predicted]:
     build its law of the block scores once); where that call fails, format by format, each
     failure a note (`_predict`)."""
     fmts = [parse(n) for n in names]
-    notes: dict[str, list[str]] = {n: [] for n in names}
+    notes: list[list[str]] = [[] for _ in names]  # per format, in the order of `names`
 
     def side(stats: dict[str, dict] | None, suffix: str) -> np.ndarray:  # (formats, tensors)
         if stats is None:
@@ -147,7 +147,7 @@ def predict(ref: Reference, names: list[str]) -> dict[str, Predicted]:
                          for n in ref.ckpt.linears]).T  # fmt: skip
 
     w, a = side(ref.weight_stats, ""), side(ref.act_stats, " input")
-    return {n: Predicted(w[i], a[i], notes[n]) for i, n in enumerate(names)}
+    return {n: Predicted(w[i], a[i], notes[i]) for i, n in enumerate(names)}
 
 
 def evaluate(ref: Reference, name: str, predicted: Predicted | None = None) -> FormatResult:
@@ -192,24 +192,24 @@ def _bits(fmt: Format, weights: list[np.ndarray]) -> float:
     return fmt.bits_at(np.asarray(counts) / np.sum(counts))
 
 
-def _predict(fmts: list[Format], stats: dict, what: str, notes: dict[str, list[str]]
+def _predict(fmts: list[Format], stats: dict, what: str, notes: list[list[str]]
              ) -> list[float]:  # fmt: skip
     """The analytic NMSE of each format on one tensor (`errors_for_stats`), or NaN with a note
-    where the model has none for these statistics (e.g. a fitted nu <= 2: no variance; nu
-    below the analytic range) or returns a non-finite value."""
+    (in `notes`, one list per format) where the model has none for these statistics (e.g. a
+    fitted nu <= 2: no variance; nu below the analytic range) or returns a non-finite value."""
     try:
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             values = [r.nmse for r in errors_for_stats(fmts, stats)]
     except (UserError, ModelLimitError) as exc:  # find which: each format alone
         if len(fmts) == 1:  # this tensor only; the others go on
-            notes[fmts[0].name].append(f"{fmts[0].name}: {what}: no prediction: {exc}")
+            notes[0].append(f"{fmts[0].name}: {what}: no prediction: {exc}")
             return [float("nan")]
-        return [_predict([f], stats, what, notes)[0] for f in fmts]
-    for fmt, value in zip(fmts, values):
+        return [_predict([f], stats, what, [n])[0] for f, n in zip(fmts, notes)]
+    for fmt, value, note in zip(fmts, values, notes):
         if not np.isfinite(value):
             fit = stats[fit_level(fmt)]
-            notes[fmt.name].append(f"{fmt.name}: {what}: the error model returned {value} "
-                                   f"(nu = {fit['nu']:.4g})")  # fmt: skip
+            note.append(f"{fmt.name}: {what}: the error model returned {value} "
+                        f"(nu = {fit['nu']:.4g})")  # fmt: skip
     return values
 
 
