@@ -114,6 +114,18 @@ def test_corrupt_and_unsupported_files_are_named(tmp_path):
         assert "pickle" not in str(err.value)
 
 
+def test_an_unreadable_file_is_named(tmp_path, monkeypatch):
+    """A file the user may not read (as root, permissions do not bite: injected) is one
+    clear error naming it, not an OSError's traceback."""
+    from pathlib import Path
+
+    np.save(tmp_path / "w.npy", np.ones(4))
+    monkeypatch.setattr(Path, "open", lambda *a, **k: (_ for _ in ()).throw(
+        PermissionError("Permission denied")))  # fmt: skip
+    with pytest.raises(UserError, match=r"w\.npy: cannot read as npy: Permission denied"):
+        list(read_tensors(tmp_path / "w.npy"))
+
+
 def test_profile_command_writes_yaml_and_continues_after_a_bad_file(tmp_path, capsys):
     rng = np.random.default_rng(4)
     np.save(tmp_path / "w.npy", rng.standard_t(5.0, (64, 512)) * 0.01)

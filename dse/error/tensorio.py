@@ -78,15 +78,15 @@ def read_tensors(path: str | Path) -> Iterator[tuple[str, np.ndarray, str]]:
         )
     if not path.is_file():
         raise UserError(f"{path}: no such file")
-    if suffix != ".safetensors":
-        with path.open("rb") as fh:
-            head = fh.read(6)
-        if not head.startswith((_NPY_MAGIC, _ZIP_MAGIC)):  # np.load would try a pickle
-            raise UserError(
-                f"{path}: not a NumPy {suffix[1:]} file (it starts with neither the .npy "
-                "header nor a zip archive's, as np.save and np.savez write)"
-            )
     try:
+        if suffix != ".safetensors":
+            with path.open("rb") as fh:
+                head = fh.read(6)
+            if not head.startswith((_NPY_MAGIC, _ZIP_MAGIC)):  # np.load would try a pickle
+                raise UserError(
+                    f"{path}: not a NumPy {suffix[1:]} file (it starts with neither the .npy "
+                    "header nor a zip archive's, as np.save and np.savez write)"
+                )
         if suffix == ".safetensors":
             yield from _safetensors(path)
         elif suffix == ".npy":
