@@ -195,3 +195,42 @@ def test_fp8_safetensors_are_read_dequantized_with_their_scales(tmp_path):
     assert np.array_equal(got["b.weight"][0], e4m3.astype(np.float32) * rows)
     assert np.array_equal(got["c.weight"][0], e5m2.astype(np.float32))
     assert got["a.weight"][1] == "f8_e4m3" and got["c.weight"][1] == "f8_e5m2"
+
+
+@pytest.mark.parametrize("group", ["row", 32])
+def test_slices_give_the_same_profile(monkeypatch, group):
+    """`profile_array` works through the tensor a slice of groups at a time (its memory no
+    longer a few float64 copies of the whole): the record is the same with any slice size, up
+    to the summation order of the tensor's RMS."""
+    import dse.error.profile as prof
+
+    rng = np.random.default_rng(9)
+    x = (rng.standard_t(4, (300, 256)) * 2.0 ** rng.normal(0, 0.5, (300, 1))).astype(np.float32)
+    x[::17] = 0.0  # groups without a scale
+    x[::25, 3] *= 40.0
+    whole = profile_array(x, "float32", group, max_values=20_000)  # one slice: 76,800 values
+    monkeypatch.setattr(prof, "SLICE_VALUES", 1000)
+    sliced = profile_array(x, "float32", group, max_values=20_000)
+    assert sliced.pop("rms") == pytest.approx(whole.pop("rms"), rel=1e-14)
+    assert sliced == whole
+
+
+def test_subsample_by_index_draws_what_choice_draws():
+    """The identity `subsample` relies on for large all-finite arrays: indexing by the
+    generator's choice of indices gives what the generator's choice of values gives."""
+    from dse.error.profile import subsample
+
+    x = np.random.default_rng(2).standard_normal(50_000).astype(np.float32)
+    want = np.random.default_rng(5).choice(x.astype(np.float64), 1000, replace=False)
+    np.testing.assert_array_equal(subsample(x, 1000, seed=5), want)
+    x[7] = np.nan  # not all finite: the finite values, then the choice
+    got = subsample(x, 1000, seed=5)
+    finite = x[np.isfinite(x)].astype(np.float64)
+    np.testing.assert_array_equal(got, np.random.default_rng(5).choice(finite, 1000, replace=False))
+
+
+def test_the_maximum_of_an_int8_tensor_sees_minus_128():
+    """Defect: |x| was taken in the tensor's own dtype, where |-128| overflows an int8 to -128:
+    a tensor whose largest magnitude is -128 reported a smaller maximum."""
+    x = np.tile(np.array([-128, 5, -3, 7, 1, -2, 4, 6, 2, -1, 3, 9], dtype=np.int8), (4, 4))
+    assert profile_array(x, "int8")["amax"] == 128.0

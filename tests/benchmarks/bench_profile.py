@@ -9,19 +9,22 @@ on those tensors from their measured block-maximum laws, measured in the same ru
   * all at once (`errors_for_tensors`, what a sweep's error stage calls: one law per tensor,
     shared by the mixes), checked equal to the first.
 Times are the best of REPEAT runs (the machine is shared and noisy).
+Also `profile_array` on one 4096 x 11008 float32 tensor (Llama-2-7B's down-projection size):
+its time and its peak memory above the tensor (tracemalloc: numpy's allocations), per value.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import yaml
 
 from dse.cli import main as cli
-from dse.error.profile import error_for_tensors, errors_for_tensors
+from dse.error.profile import error_for_tensors, errors_for_tensors, profile_array
 
 TENSORS, REPEAT = 4, 2
 MIXES = [f"fp4fp8(p={k / 20:g})" for k in range(21)]
@@ -62,6 +65,16 @@ def main() -> None:
     print(f"  one format at a time: {t_one:7.2f} s  ({t_one / n * 1e3:6.1f} ms per tensor and mix)")
     print(f"  shared per tensor:    {t_all:7.2f} s  ({t_all / n * 1e3:6.1f} ms per tensor and mix)")
     print(f"  ratio: {t_one / t_all:.1f}x")
+    x = (np.random.default_rng(0).standard_t(6.0, (4096, 11008)) * 0.02).astype(np.float32)
+    tracemalloc.start()
+    t = time.perf_counter()
+    profile_array(x, "float32")
+    dt = time.perf_counter() - t
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(f"profile_array, {x.shape[0]} x {x.shape[1]} float32 ({x.nbytes / 2**20:.0f} MB): "
+          f"{dt:.2f} s, peak {peak / 2**20:.0f} MB above the tensor "
+          f"({peak / x.size:.1f} bytes per value)")
 
 
 if __name__ == "__main__":
