@@ -429,6 +429,27 @@ def weights(tmp_path) -> Path:
     return path
 
 
+def test_an_all_zero_tensor_is_skipped_not_a_failure(tmp_path, capsys, weights):
+    """Defect: a checkpoint with an all-zero tensor (all-MiniLM-L6-v2's pooler bias) failed
+    `dse profile` with exit status 2, and every later run kept the old profile ("fix the
+    errors"), which nobody can fix in a published checkpoint. A tensor without non-zero values
+    has no distribution to fit (and no error under any format): it is skipped with a warning."""
+    path = tmp_path / "z.npz"
+    rng = np.random.default_rng(1)
+    np.savez(path, **{"model.layers.0.mlp.down_proj.weight": rng.standard_t(5, (64, 64)),
+                      "model.layers.0.mlp.down_proj.bias": np.zeros(64)})
+    stats = tmp_path / "stats.yaml"
+    for _ in range(2):  # the second run replaces the first
+        status, _, err = cli(capsys, "profile", path, "-o", stats)
+        assert status == 0, err
+        assert "warning" in err and "down_proj.bias" in err and "skipped" in err
+        doc = yaml.safe_load(stats.read_text())
+        assert list(doc["tensors"]) == ["model.layers.0.mlp.down_proj.weight"]
+    np.savez(path, bias=np.zeros(64))  # nothing left to profile: still an error
+    status, _, err = cli(capsys, "profile", path, "-o", tmp_path / "none.yaml")
+    assert_clear_error(status, err, "no tensor could be profiled", "bias")
+
+
 def test_a_failed_profile_never_replaces_a_good_one(tmp_path, capsys, weights):
     stats = tmp_path / "stats.yaml"
     assert cli(capsys, "profile", weights, "-o", stats)[0] == 0

@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Fit X = sigma * t(nu) by maximum likelihood to every tensor in the files, "
         "pooled and within groups (rows or blocks divided by their RMS), with the "
         "Kolmogorov-Smirnov distance of the t fit and of the best centred normal. Writes YAML "
-        "(nu = .inf means normal). A file that cannot be read is reported and skipped.",
+        "(nu = .inf means normal). A file that cannot be read is reported and skipped (exit "
+        "status 2; a partial profile is not written over an existing one); a tensor with too "
+        "few non-zero values to fit (an all-zero bias) is skipped with a warning.",
         **examples(
             "dse profile model.safetensors -o stats.yaml",
             "dse profile weights.npz --group 128 -o -",
@@ -49,9 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def profile_files(args: argparse.Namespace) -> tuple[dict, list[str]]:
-    """({tensor name: stats}, error messages), going on after a bad file."""
-    from dse.error.profile import MIN_VALUES, profile_array
+def profile_files(args: argparse.Namespace) -> tuple[dict, list[str], list[str]]:
+    """({tensor name: stats}, error messages, tensors skipped with nothing to fit), going on
+    after a bad file."""
+    from dse.error.profile import MIN_VALUES, NothingToFit, profile_array
     from dse.error.tensorio import read_tensors
     from dse.errors import UserError
 
@@ -60,7 +63,7 @@ def profile_files(args: argparse.Namespace) -> tuple[dict, list[str]]:
         raise UserError(f"--max-values must be at least {MIN_VALUES}, got {args.max_values}")
     if args.seed < 0:
         raise UserError(f"--seed must be >= 0, got {args.seed}")
-    tensors, errors = {}, []
+    tensors, errors, skipped = {}, [], []
     for path in args.files:
         try:
             for name, arr, dtype in read_tensors(path):
@@ -70,11 +73,13 @@ def profile_files(args: argparse.Namespace) -> tuple[dict, list[str]]:
                         "file": str(path),
                         **profile_array(arr, dtype, group, args.max_values, args.seed),
                     }
+                except NothingToFit as exc:  # not a defect of the file: nothing to describe
+                    skipped.append(f"{path}: tensor {name!r} skipped: {exc}")
                 except UserError as exc:
                     errors.append(f"{path}: tensor {name!r}: {exc}")
         except UserError as exc:
             errors.append(str(exc))
-    return tensors, errors
+    return tensors, errors, skipped
 
 
 def _block(text: str) -> int:
@@ -95,11 +100,14 @@ def run(args: argparse.Namespace) -> int:
     from dse.errors import UserError
     from dse.files import write_atomic
 
-    tensors, errors = profile_files(args)
+    tensors, errors, skipped = profile_files(args)
     if not tensors:  # nothing fitted: an error, and nothing written over an earlier profile
-        first = f": {errors[0]}" if errors else ""
-        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        reasons = errors + skipped
+        first = f": {reasons[0]}" if reasons else ""
+        more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
         raise UserError(f"no tensor could be profiled{first}{more}")
+    for msg in skipped:
+        print(f"dse: warning: {msg}", file=sys.stderr)
     for msg in errors:
         print(f"dse: error: {msg}", file=sys.stderr)
     doc = {"tensors": tensors}

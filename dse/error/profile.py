@@ -112,12 +112,17 @@ def ks_distance(x_sorted: np.ndarray, cdf: np.ndarray) -> float:
     return float(max(np.max(i / n - cdf), np.max(cdf - (i - 1) / n)))
 
 
+class NothingToFit(UserError):
+    """A tensor with fewer than MIN_VALUES non-zero finite values (an all-zero bias, a scalar
+    buffer): no distribution to fit, and no quantization error to predict."""
+
+
 def fit_t(x: np.ndarray, max_values: int = MAX_VALUES, seed: int = 0) -> TFit:
     """Maximum-likelihood t(nu, sigma) with loc 0 (see the module docstring)."""
     x = subsample(x, max_values, seed)
     x = x[x != 0] if np.count_nonzero(x) > 10 else x  # exact zeros (padding) carry no shape
     if x.size < MIN_VALUES or not np.any(x):
-        raise UserError(f"too few non-zero finite values to fit ({x.size})")
+        raise NothingToFit(f"too few non-zero finite values to fit ({x.size})")
     x2 = x * x
     rms = math.sqrt(float(x2.mean()))
     mad = float(np.median(np.abs(x))) / 0.6744897501960817  # normal MAD -> sigma
