@@ -406,18 +406,19 @@ def choices_given_max_law(
     nodes = MaxNodes(c, dist.sf(c), np.tile(share * kappa**2, points) / points, int(block))
     rank = _ranking(law, keep, kappa, points) if "scale_dev" in law else None
     energy = _energy(m, share, body, block)
-    found: dict[str, ChoiceEstimate] = {}
+    found: dict[int, ChoiceEstimate] = {}  # by position in `fmts`
     for sees in (False, True):  # formats whose candidates see the tensor maximum, and the rest
-        group = [f for f in fmts if _sees_data_maxima(f, law, data_amax) == sees]
+        group = [i for i, f in enumerate(fmts) if _sees_data_maxima(f, law, data_amax) == sees]
         if not group:
             continue
-        amax = _tensor_maxima(group[0], law, keep, m, sigmas.shape, tensor_amax, data_amax)
+        amax = _tensor_maxima(fmts[group[0]], law, keep, m, sigmas.shape, tensor_amax,
+                              data_amax)  # fmt: skip
         st = Setting(dist, int(block), None, (amax / kappa).ravel())
-        rs = choice_errors(group, st, at=(nodes, sigmas.ravel()), rank=rank)
-        found.update(zip([f.name for f in group], rs))
+        rs = choice_errors([fmts[i] for i in group], st, at=(nodes, sigmas.ravel()), rank=rank)
+        found.update(zip(group, rs))
     out = []
-    for fmt in fmts:
-        r = found[fmt.name]
+    for i, fmt in enumerate(fmts):
+        r = found[i]
         model = "the exact choice" if r.kind == "exact" else r.kind.removeprefix("model: ")
         out.append(ErrorResult(format=fmt.name, nu=float(nu), block=int(block), sigma=None,
                                nmse=r.value / energy, kind=f"model: {model}, {LAW_NOTE}",
@@ -427,8 +428,8 @@ def choices_given_max_law(
 
 
 def _ranking(law: dict, keep: np.ndarray, kappa: np.ndarray, points: int) -> Ranking:
-    """The mix's view of the law's blocks (`choice_given_max_law`), nodes in the order of
-    `choice_given_max_law`'s (offset point, stratum): each stratum's blocks at the log2 data
+    """The mix's view of the law's blocks (`choices_given_max_law`), nodes in the order of
+    `choices_given_max_law`'s (offset point, stratum): each stratum's blocks at the log2 data
     scales of its mean plus its group's parts of the deviations, with their shares. Shares
     of the blocks count all-zero blocks too (the selector ranks them, last)."""
     blocks = np.asarray(law["blocks"], dtype=np.float64)

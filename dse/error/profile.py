@@ -290,29 +290,7 @@ def error_for_stats(fmt: Format | str, stats: dict, **options) -> ErrorResult:
     ..."); so do per-block choices when the law has its body and offsets (and the mix,
     which ranks blocks tensor-wide, when it has the blocks' scales: `choice_given_max_law`);
     two-level scales see the record's tensor maximum in data units ("amax") where present."""
-    from dse.error.api import resolve
-
-    record = resolve(fmt)
-    level = fit_level(record)
-    fit = stats[level]
-    shape = stats.get("shape") or [1]
-    opts = _options(record, stats, options)
-    found = _law(record, fit, opts) if level == "within_group" else None
-    if found is not None and isinstance(record, ChoiceFormat):
-        return _choices_on_law([record], stats, found[0])[0]
-    if found is not None and isinstance(record, ScaledFormat):  # narrows the type (_law checked)
-        block, law = found
-        value = error_given_max_law(record, fit["nu"], law, block, fit["amax"],
-                                    fit.get("scale_offsets"), stats.get("amax"))  # fmt: skip
-        return ErrorResult(format=record.name, nu=fit["nu"], block=block, sigma=None,
-                           nmse=value, kind=MAX_LAW_KIND, tensor_amax=fit["amax"],
-                           fit=level)  # fmt: skip
-    if level == "pooled":
-        opts.setdefault("tensor_size", int(np.prod(shape)))
-        opts.setdefault("sigma", float(fit["sigma"]))
-    else:
-        opts.setdefault("scale_spread", float(fit.get("scale_spread_log2", 0.0)))
-    return error(record, fit["nu"], fit=level, **opts)
+    return errors_for_stats([fmt], stats, **options)[0]
 
 
 def errors_for_stats(
@@ -327,16 +305,36 @@ def errors_for_stats(
     out: dict[Format, ErrorResult] = {}
     choices: dict[int, list[ChoiceFormat]] = {}
     for r in dict.fromkeys(records):
-        found = None
-        if isinstance(r, ChoiceFormat) and fit_level(r) == "within_group":
-            found = _law(r, stats["within_group"], _options(r, stats, options))
+        level = fit_level(r)
+        opts = _options(r, stats, options)
+        found = _law(r, stats[level], opts) if level == "within_group" else None
         if isinstance(r, ChoiceFormat) and found is not None:
             choices.setdefault(found[0], []).append(r)
         else:
-            out[r] = error_for_stats(r, stats, **options)
+            out[r] = _one(r, stats, level, found, opts)
     for block, group in choices.items():
         out.update(zip(group, _choices_on_law(group, stats, block)))
     return [out[r] for r in records]
+
+
+def _one(record: Format, stats: dict, level: str, found: tuple[int, dict] | None,
+         opts: dict) -> ErrorResult:  # fmt: skip
+    """`error_for_stats` of a format that is not a choice on a law: a scaled format on its
+    law (`found`, `_law`'s), else the t fit of its level."""
+    fit = stats[level]
+    if found is not None and isinstance(record, ScaledFormat):  # narrows the type (_law checked)
+        block, law = found
+        value = error_given_max_law(record, fit["nu"], law, block, fit["amax"],
+                                    fit.get("scale_offsets"), stats.get("amax"))  # fmt: skip
+        return ErrorResult(format=record.name, nu=fit["nu"], block=block, sigma=None,
+                           nmse=value, kind=MAX_LAW_KIND, tensor_amax=fit["amax"],
+                           fit=level)  # fmt: skip
+    if level == "pooled":
+        opts.setdefault("tensor_size", int(np.prod(stats.get("shape") or [1])))
+        opts.setdefault("sigma", float(fit["sigma"]))
+    else:
+        opts.setdefault("scale_spread", float(fit.get("scale_spread_log2", 0.0)))
+    return error(record, fit["nu"], fit=level, **opts)
 
 
 def _options(record: Format, stats: dict, options: dict) -> dict:
