@@ -113,3 +113,14 @@ def test_cli_formats_with_reference_nu(capsys):
     assert rows["blockdialect/g32"]["kind"].startswith("model")
     assert rows["sf4(nu=5)/g128"]["sqnr_db"] == pytest.approx(-10 * math.log10(
         rows["sf4(nu=5)/g128"]["nmse"]))
+
+
+def test_per_tensor_bits_count_the_candidates_in_use():
+    """A calibrated NVFP4's candidates share one FP32 tensor scale (32 bits, as NVFP4's), the
+    fixed mix stores both candidates' (NVFP4's FP32 and E4M3's FP32), and a threshold mix may
+    use both (defect in review: counting every candidate whenever the shares were the data's
+    made nvfp4(cal=4) 128 bits per tensor)."""
+    assert parse("nvfp4(cal=4)").bits_per_tensor == parse("nvfp4").bits_per_tensor == 32
+    assert parse("fp4fp8(p=0.3)").bits_per_tensor == 64
+    assert parse("fp4fp8(p=0)").bits_per_tensor == 32
+    assert parse("fp4fp8(threshold=0.1)").bits_per_tensor == 64

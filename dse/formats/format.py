@@ -220,12 +220,10 @@ class ChoiceFormat:
 
     @property
     def bits_per_tensor(self) -> int:
-        """The per-tensor scales of the candidates in use (every candidate, where the shares
-        are the data's)."""
-        fixed = self.selector.fractions(len(self.candidates))
-        pairs = zip(fixed or (1.0,) * len(self.candidates), self.candidates)
-        used = [c for f, c in pairs if f > 0]
-        return sum(c.bits_per_tensor for c in used)
+        """The per-tensor scales of the candidates in use (`fractions`; every candidate of a
+        choice whose widths differ and whose shares are the data's)."""
+        shares = self.fractions if self.fixed_bits else (1.0,) * len(self.candidates)
+        return sum(c.bits_per_tensor for f, c in zip(shares, self.candidates) if f > 0)
 
     @property
     def element(self) -> Element:
