@@ -197,6 +197,74 @@ def test_fp8_safetensors_are_read_dequantized_with_their_scales(tmp_path):
     assert got["a.weight"][1] == "f8_e4m3" and got["c.weight"][1] == "f8_e5m2"
 
 
+def _mxfp4_packed(rng, shape: tuple[int, ...], groups: int):
+    """Random MXFP4 codes packed as gpt-oss stores them: (blocks U8 (*shape, groups, 16), scales
+    U8 (*shape, groups)) and the values they stand for, decoded with ml_dtypes' E2M1 (code
+    2j in the low nibble of byte j, 2j + 1 in the high one; E8M0 scale 2^(code - 127))."""
+    import ml_dtypes
+
+    codes = rng.integers(0, 16, size=(*shape, groups, 32), dtype=np.uint8)
+    scales = rng.integers(110, 140, size=(*shape, groups), dtype=np.uint8)
+    blocks = codes[..., 0::2] | (codes[..., 1::2] << 4)
+    e2m1 = codes.view(ml_dtypes.float4_e2m1fn).astype(np.float32)
+    values = np.ldexp(e2m1, scales[..., None].astype(np.int32) - 127)
+    return blocks, scales, values.reshape(*shape, groups * 32)
+
+
+def test_mxfp4_packed_safetensors_are_read_dequantized(tmp_path):
+    """Defect: gpt-oss stores its experts as MXFP4, `<name>_blocks` (two E2M1 codes per byte)
+    beside `<name>_scales` (E8M0), both U8; they were profiled as two tensors of integers,
+    meaningless statistics without a word. They are one tensor `<name>`, decoded (the original
+    checkpoint's `<name>.blocks` / `<name>.scales` too); its experts then inform the sweep's
+    gate_up and down classes."""
+    from workloads.profiles import classify_tensor
+
+    rng = np.random.default_rng(4)
+    gate_up, gate_up_s, want_gu = _mxfp4_packed(rng, (2, 12), 3)  # 2 experts, 12 rows, K = 96
+    down, down_s, want_d = _mxfp4_packed(rng, (2, 6), 2)
+    mlp1, mlp1_s, want_m = _mxfp4_packed(rng, (4,), 2)
+    stem = "model.layers.0.mlp.experts."
+    _safetensors_file(tmp_path / "m.safetensors", {
+        stem + "gate_up_proj_blocks": ("U8", gate_up),
+        stem + "gate_up_proj_scales": ("U8", gate_up_s),
+        stem + "down_proj_blocks": ("U8", down), stem + "down_proj_scales": ("U8", down_s),
+        "block.0.mlp.mlp1_weight.blocks": ("U8", mlp1),
+        "block.0.mlp.mlp1_weight.scales": ("U8", mlp1_s),
+        "other_blocks": ("U8", np.arange(6, dtype=np.uint8)),  # no scales beside it: integers
+    })  # fmt: skip
+    got = {name: (arr, code) for name, arr, code in read_tensors(tmp_path / "m.safetensors")}
+    assert sorted(got) == ["block.0.mlp.mlp1_weight", stem + "down_proj", stem + "gate_up_proj",
+                           "other_blocks"]  # fmt: skip
+    for name, want in [(stem + "gate_up_proj", want_gu), (stem + "down_proj", want_d),
+                       ("block.0.mlp.mlp1_weight", want_m)]:  # fmt: skip
+        arr, code = got[name]
+        assert code == "mxfp4" and arr.shape == want.shape
+        np.testing.assert_array_equal(arr, want)
+    assert got["other_blocks"][1] == "u8"
+    assert classify_tensor(stem + "gate_up_proj") == ("weight", "gate_up")
+    assert classify_tensor(stem + "down_proj") == ("weight", "down")
+    phi3 = "model.layers.0.mlp.gate_up_proj.weight"  # Phi-3's fused gate and up
+    assert classify_tensor(phi3) == ("weight", "gate_up")
+    assert main(["profile", str(tmp_path / "m.safetensors"), "-o", str(tmp_path / "p.yaml")]) == 0
+    profiled = yaml.safe_load((tmp_path / "p.yaml").read_text())["tensors"]
+    assert profiled[stem + "gate_up_proj"]["dtype"] == "mxfp4"
+    assert profiled[stem + "gate_up_proj"]["shape"] == [2, 12, 96]
+    assert profiled[stem + "gate_up_proj"]["amax"] == np.abs(want_gu).max()
+
+
+def test_mxfp4_blocks_whose_scales_do_not_fit_are_refused(tmp_path):
+    blocks, scales, _ = _mxfp4_packed(np.random.default_rng(0), (4,), 2)
+    _safetensors_file(tmp_path / "m.safetensors", {"w_blocks": ("U8", blocks),
+                                                   "w_scales": ("U8", scales[:, :1])})
+    with pytest.raises(UserError, match=r"'w_blocks' .*\(4, 2, 16\).* 'w_scales' .*\(4, 1\)"):
+        list(read_tensors(tmp_path / "m.safetensors"))
+    scales[1, 1] = 255  # E8M0's NaN: the group's 32 values
+    _safetensors_file(tmp_path / "n.safetensors", {"w_blocks": ("U8", blocks),
+                                                   "w_scales": ("U8", scales)})
+    [(_, arr, _)] = read_tensors(tmp_path / "n.safetensors")
+    assert np.isnan(arr).sum() == 32 and np.isnan(arr[1, 32:]).all()
+
+
 @pytest.mark.parametrize("group", ["row", 32])
 def test_slices_give_the_same_profile(monkeypatch, group):
     """`profile_array` works through the tensor a slice of groups at a time (its memory no

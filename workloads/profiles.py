@@ -10,9 +10,11 @@ The profiler writes YAML of the shape
 
 A tensor name maps to (operand, class) by HuggingFace module names: the component before
 the last names the module (q_proj, k_proj, v_proj, qkv_proj, query_key_value, wq, wk, wv ->
-qkv; o_proj, out_proj, dense, wo -> o; gate_proj, up_proj, fc1, dense_h_to_4h, w1, w3 ->
-gate_up; down_proj, fc2, dense_4h_to_h, w2 -> down; lm_head -> lm_head; w1/w2/w3 and wq..wo
-as in Mixtral's experts and Meta's original checkpoints) and the last component the operand:
+qkv; o_proj, out_proj, dense, wo -> o; gate_proj, up_proj, gate_up_proj, fc1, dense_h_to_4h,
+w1, w3 -> gate_up; down_proj, fc2, dense_4h_to_h, w2 -> down; lm_head -> lm_head; w1/w2/w3 and
+wq..wo as in Mixtral's experts and Meta's original checkpoints) and the last component the
+operand (a mixture's experts stacked in one tensor, `experts.gate_up_proj` and
+`experts.down_proj` as gpt-oss stores them, are weights of their class):
 `weight` -> weight, `input` -> the module's input activation, `output` of q_proj / wq -> the
 queries (activation of attn_score), of k_proj / v_proj (wk / wv) -> the keys / values
 (kv_cache of attn_score / attn_context). Every other name is returned in `unmatched`, not
@@ -44,7 +46,8 @@ _MODULE_CLASS = {
     "q_proj": "qkv", "k_proj": "qkv", "v_proj": "qkv", "qkv_proj": "qkv",
     "query_key_value": "qkv", "wq": "qkv", "wk": "qkv", "wv": "qkv",
     "o_proj": "o", "out_proj": "o", "dense": "o", "wo": "o",
-    "gate_proj": "gate_up", "up_proj": "gate_up", "fc1": "gate_up", "dense_h_to_4h": "gate_up",
+    "gate_proj": "gate_up", "up_proj": "gate_up", "gate_up_proj": "gate_up", "fc1": "gate_up",
+    "dense_h_to_4h": "gate_up",
     "w1": "gate_up", "w3": "gate_up",  # Mixtral's experts and Meta's checkpoints: gate, up
     "down_proj": "down", "fc2": "down", "dense_4h_to_h": "down", "w2": "down",
     "lm_head": "lm_head",
@@ -74,6 +77,8 @@ def classify_tensor(name: str) -> tuple[str, str] | None:
     if len(parts) < 2:
         return None
     module, operand = parts[-2], parts[-1]
+    if module == "experts" and operand in _MODULE_CLASS:  # every expert's weights in one tensor
+        return "weight", _MODULE_CLASS[operand]
     if operand == "weight" and module in _MODULE_CLASS:
         return "weight", _MODULE_CLASS[module]
     if operand == "input" and module in _MODULE_CLASS:

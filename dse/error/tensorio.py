@@ -11,7 +11,14 @@ F8_E5M2 (IEEE-like: bias 15, infinities and NaNs in the top binade) through a ta
 An FP8 weight stored with its scales is returned dequantized, as the checkpoint's kernels use
 it: `<name>_scale_inv` (HuggingFace fine-grained FP8, e.g. DeepSeek-V3: one scale per 128 x 128
 block) or `<name>_scale` (compressed-tensors: per tensor, channel or group) multiplies it,
-each scale spread over its block; the scale tensors themselves are not returned.
+each scale spread over its block; the scale tensors themselves are not returned. An MXFP4
+weight stored packed, as gpt-oss ships its experts, is returned decoded as one tensor
+`<name>`: `<name>_blocks` (or the original checkpoint's `<name>.blocks`), U8 of shape
+(..., groups, B) holding two E2M1 codes per byte, value 2j of a group in the low nibble of
+byte j and 2j + 1 in the high one, beside `<name>_scales` (`.scales`), U8 (..., groups), each
+an E8M0 power of two 2^(code - 127) (code 255 is NaN) for its group of 2B values (OCP
+Microscaling Formats specification v1.0, 2023; the layout as openai/gpt-oss's checkpoint
+reader decodes it, gpt_oss/torch/weights.py): shape (..., groups x 2B).
 """
 
 from __future__ import annotations
@@ -35,26 +42,33 @@ SAFETENSORS_DTYPES = {
 }  # fmt: skip
 #: Companions that scale an FP8 tensor `<name>` (see the module docstring).
 SCALE_SUFFIXES = ("_scale_inv", "_scale")
+#: (codes, scales) suffixes of a packed MXFP4 tensor `<name>`: HuggingFace's and the original
+#: gpt-oss checkpoint's (see the module docstring).
+PACKED_SUFFIXES = (("_blocks", "_scales"), (".blocks", ".scales"))
 
 
-def float8_table(exp_bits: int, man_bits: int, ieee: bool) -> np.ndarray:
-    """float32 value of each of the 256 codes of an 8-bit float with the given fields (bias
-    2^(exp_bits-1) - 1); `ieee`: infinities and NaNs fill the top binade, else only the
-    all-ones code is NaN (OCP E4M3)."""
-    codes = np.arange(256)
+def float_table(exp_bits: int, man_bits: int, nonfinite: str) -> np.ndarray:
+    """float32 value of each code of a sign-exponent-mantissa float with the given fields
+    (bias 2^(exp_bits-1) - 1, the sign the top bit); `nonfinite`: "ieee" (infinities and NaNs
+    fill the top binade, E5M2), "nan" (only the all-ones code is NaN, OCP E4M3) or "none"
+    (every code finite, OCP E2M1)."""
+    codes = np.arange(2 ** (1 + exp_bits + man_bits))
     e = (codes >> man_bits) & ((1 << exp_bits) - 1)
     m = (codes & ((1 << man_bits) - 1)) / 2.0**man_bits
     bias = 2 ** (exp_bits - 1) - 1
     value = np.where(e == 0, m * 2.0 ** (1 - bias), (1 + m) * 2.0 ** (e - bias))
     top = e == (1 << exp_bits) - 1
-    if ieee:
+    if nonfinite == "ieee":
         value = np.where(top, np.where(m == 0, np.inf, np.nan), value)
-    else:
+    elif nonfinite == "nan":
         value = np.where(top & (m == 1 - 2.0**-man_bits), np.nan, value)
-    return (np.where(codes >> 7, -1.0, 1.0) * value).astype(np.float32)
+    return (np.where(codes >> (exp_bits + man_bits), -1.0, 1.0) * value).astype(np.float32)
 
 
-_FLOAT8 = {"F8_E4M3": float8_table(4, 3, ieee=False), "F8_E5M2": float8_table(5, 2, ieee=True)}
+_FLOAT8 = {"F8_E4M3": float_table(4, 3, "nan"), "F8_E5M2": float_table(5, 2, "ieee")}
+_E2M1 = float_table(2, 1, "none")
+#: E8M0 scale codes as float32 powers of two (2^-127 is a float32 subnormal), 255 NaN.
+_E8M0 = np.append(np.ldexp(np.float32(1.0), np.arange(-127, 128)), np.float32(np.nan))
 SUFFIXES = (".npy", ".npz", ".safetensors")
 
 
@@ -158,13 +172,48 @@ def _safetensors(path: Path) -> Iterator[tuple[str, np.ndarray, str]]:
 
     fp8 = [n for n, (code, *_) in entries.items() if code in _FLOAT8]
     scale_of = {n: n + s for n in fp8 for s in reversed(SCALE_SUFFIXES) if n + s in entries}
+    packed = _packed_pairs(path, entries)
+    companions = {*scale_of.values(), *(s for _, s in packed.values())}
     for name, (code, shape, _, _) in entries.items():
-        if name in scale_of.values():
+        if name in companions:
+            continue
+        if name in packed:
+            stem, scales = packed[name]
+            yield stem, _mxfp4(decode(name), decode(scales)), "mxfp4"
             continue
         arr = decode(name)
         if name in scale_of:
             arr = arr * _spread(path, name, decode(scale_of[name]), tuple(shape))
         yield name, arr, code.lower()
+
+
+def _packed_pairs(path: Path, entries: dict) -> dict[str, tuple[str, str]]:
+    """{codes tensor: (the MXFP4 tensor's name, its scales tensor)} for each U8 pair named by
+    PACKED_SUFFIXES; a pair whose shapes do not fit is a UserError naming both."""
+    pairs = {}
+    for name, (code, shape, _, _) in entries.items():
+        for blocks, scales in PACKED_SUFFIXES:
+            stem = name[: -len(blocks)]
+            other = entries.get(stem + scales)
+            if not name.endswith(blocks) or code != "U8" or other is None or other[0] != "U8":
+                continue
+            if len(shape) < 2 or list(other[1]) != list(shape[:-1]):
+                raise UserError(
+                    f"{path}: MXFP4 codes {name!r} of shape {tuple(shape)} need scales of "
+                    f"shape {tuple(shape[:-1])}, but {stem + scales!r} has {tuple(other[1])}"
+                )
+            pairs[name] = (stem, stem + scales)
+    return pairs
+
+
+def _mxfp4(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """float32 values of packed MXFP4 codes (..., groups, B) with their E8M0 scales
+    (..., groups): (..., groups x 2B)."""
+    values = np.empty((*codes.shape[:-1], 2 * codes.shape[-1]), dtype=np.float32)
+    values[..., 0::2] = _E2M1[codes & 0x0F]
+    values[..., 1::2] = _E2M1[codes >> 4]
+    values *= _E8M0[scales][..., None]
+    return values.reshape(*codes.shape[:-2], -1)
 
 
 def _block(size: int, parts: int) -> int:
