@@ -190,7 +190,7 @@ def test_opt_projected_embeddings_are_refused(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"model_type": "gpt2"}, r"unknown model_type.*'gpt2'.*valid choices: llama"),
+        ({"model_type": "gpt2"}, r"unknown model_type.*'gpt2'.*valid choices: gpt_oss, llama"),
         ({"intermediate_size": None}, "missing field.*intermediate_size"),
         ({"num_attention_heads": 7}, "not a multiple of num_attention_heads"),
         ({"num_key_value_heads": 3}, "not a multiple of 3 key/value heads"),

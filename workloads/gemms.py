@@ -17,7 +17,9 @@ Counting rules (the same in both phases):
   with q query tokens per sequence (L in prefill, 1 in decode) and S attended tokens.
 - Prefill counts the full L x L score matrix (dense kernels compute it; the causal half would
   be about half the attention MACs); decode attends to S = context + 1 tokens (the cached
-  ones and the new one). A sliding window caps S at the window size (Mistral).
+  ones and the new one). A sliding window caps S at the window size (Mistral); where only
+  some layers have it (gpt-oss), their attention GEMMs are entries of their own, under the
+  same names (a name's entries share its layers by count).
 """
 
 from __future__ import annotations
@@ -89,8 +91,8 @@ def prefill_gemms(spec: ModelSpec, batch: int, seq: int, *,
     """GEMMs of a prefill step: `batch` prompts of `seq` tokens each."""
     _check_count("batch", batch, 1, MAX_BATCH)
     _check_count("sequence length", seq, 1, MAX_TOKENS)
-    return _step(spec, batch, queries=seq, keys=spec.attended(seq), kv_role="activation",
-                 fused_qkv=fused_qkv)
+    return _step(spec, batch, queries=seq, spans=spec.attention_spans(seq),
+                 kv_role="activation", fused_qkv=fused_qkv)
 
 
 def decode_gemms(spec: ModelSpec, batch: int, context: int, *,
@@ -99,8 +101,8 @@ def decode_gemms(spec: ModelSpec, batch: int, context: int, *,
     already holds `context` tokens."""
     _check_count("batch", batch, 1, MAX_BATCH)
     _check_count("context", context, 0, MAX_TOKENS)
-    return _step(spec, batch, queries=1, keys=spec.attended(context + 1), kv_role="kv_cache",
-                 fused_qkv=fused_qkv)
+    return _step(spec, batch, queries=1, spans=spec.attention_spans(context + 1),
+                 kv_role="kv_cache", fused_qkv=fused_qkv)
 
 
 def phase_gemms(spec: ModelSpec, phase: str, batch: int, tokens: int, *,
@@ -127,8 +129,8 @@ def gemm_arrays(gemms: Sequence[Gemm]) -> GemmArrays:
     )
 
 
-def _step(spec: ModelSpec, batch: int, queries: int, keys: int, kv_role: str,
-          fused_qkv: bool) -> list[Gemm]:
+def _step(spec: ModelSpec, batch: int, queries: int, spans: list[tuple[int, int]],
+          kv_role: str, fused_qkv: bool) -> list[Gemm]:
     h, d, n = spec.hidden, spec.head_dim, spec.layers
     tokens = batch * queries
     q_out, kv_out = spec.heads * d, spec.kv_heads * d
@@ -141,12 +143,12 @@ def _step(spec: ModelSpec, batch: int, queries: int, keys: int, kv_role: str,
     else:
         gemms = [linear("q", "qkv", h, q_out), linear("k", "qkv", h, kv_out),
                  linear("v", "qkv", h, kv_out)]
-    rows, heads = spec.group * queries, batch * spec.kv_heads * n
-    gemms += [
-        Gemm("attn_score", "attn_score", m=rows, n=keys, k=d, count=heads, b_role=kv_role),
-        Gemm("attn_context", "attn_context", m=rows, n=d, k=keys, count=heads, b_role=kv_role),
-        linear("o", "o", q_out, h),
-    ]
+    rows, heads = spec.group * queries, batch * spec.kv_heads
+    gemms += [Gemm("attn_score", "attn_score", m=rows, n=keys, k=d, count=heads * layers,
+                   b_role=kv_role) for layers, keys in spans]  # fmt: skip
+    gemms += [Gemm("attn_context", "attn_context", m=rows, n=d, k=keys, count=heads * layers,
+                   b_role=kv_role) for layers, keys in spans]  # fmt: skip
+    gemms.append(linear("o", "o", q_out, h))
     if spec.moe:
         gemms += _experts(spec, tokens)
         if spec.shared_intermediate:

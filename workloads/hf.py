@@ -11,13 +11,21 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   expert of width `shared_expert_intermediate_size` with a sigmoid gate (`Qwen2MoeSparseMoeBlock`).
 - qwen3_moe: as llama (no biases by default), `num_experts` experts of width
   `moe_intermediate_size`, no shared expert (`Qwen3MoeSparseMoeBlock`).
+- gpt_oss: as mixtral (`num_local_experts` experts of width `intermediate_size`, gate and up
+  fused in one weight), with biases on every expert and on the router (`GptOssExperts`,
+  `GptOssTopKRouter`), `attention_bias` on q, k, v, o, a learned sink logit per head and
+  layer (`GptOssAttention.sinks`), and `sliding_window` on the layers `layer_types` marks
+  "sliding_attention" (every other one in the released models).
   For both Qwen MoE types every layer must be sparse (`decoder_sparse_step` 1, no
   `mlp_only_layers`).
 - opt: plain ReLU MLP (fc1, fc2), LayerNorm, learned positions with an offset of 2 rows
   (`OPTLearnedPositionalEmbedding`), tied embeddings by default, biases everywhere unless
   `enable_bias` is false.
+`layer_types` (per layer "full_attention" or "sliding_attention") is read for the families
+with sliding windows (mistral, mixtral, gpt_oss); elsewhere only all-full lists are accepted.
 Fields this model cannot represent (mixture of experts outside these types, latent attention,
-encoder-decoder, per-layer attention patterns, OPT's projected embeddings) are refused by name.
+encoder-decoder, other per-layer attention patterns, OPT's projected embeddings) are refused
+by name.
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ class _Family:
     sliding_window: bool = False  # whether the config's sliding_window applies to every layer
     moe: tuple[str, str, str, str | None] | None = None  # keys: experts, per token, widths
     qkv_bias: bool = False  # q, k, v carry biases whatever attention_bias says (Qwen2)
+    expert_bias: bool = False  # experts and router carry biases (gpt-oss)
+    sinks: bool = False  # a learned attention-sink logit per head (gpt-oss)
 
 
 _LLAMA = _Family(gated_mlp=True, layer_norm=False, tied_default=False,
@@ -55,13 +65,16 @@ _FAMILIES = {
                          "moe_intermediate_size", "shared_expert_intermediate_size")),
     "qwen3_moe": replace(_LLAMA, moe=("num_experts", "num_experts_per_tok",
                          "moe_intermediate_size", None)),
+    "gpt_oss": replace(_LLAMA, sliding_window=True, expert_bias=True, sinks=True,
+                       moe=("num_local_experts", "num_experts_per_tok", "intermediate_size",
+                            None)),
     "opt": _Family(gated_mlp=False, layer_norm=True, tied_default=True, ffn_key="ffn_dim",
                    position_offset=2),
 }
 
 # Fields whose presence (with a value other than null/0/false) means an architecture this
 # engine does not model, with the reason shown to the user. `layer_types` is refused only when
-# some layer is not full attention.
+# some layer is not full attention in a family without sliding windows.
 _UNSUPPORTED = {
     "num_local_experts": "mixture of experts",
     "num_experts": "mixture of experts",
@@ -78,14 +91,18 @@ _UNSUPPORTED = {
 }
 _MOE_KEYS = ("num_local_experts", "num_experts", "moe_intermediate_size", "num_experts_per_tok")
 _SPARSE_KEYS = ("decoder_sparse_step", "mlp_only_layers")  # checked for the MoE types below
+#: Values of `layer_types` this engine models (transformers' `layer_types` of each layer).
+LAYER_TYPES = ("full_attention", "sliding_attention")
 
 
 def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
     """Build a ModelSpec from the fields of a HuggingFace `config.json` (a mapping)."""
     refused = [k for k in sorted(_UNSUPPORTED) if config.get(k) not in (None, 0, False)]
-    if set(config.get("layer_types") or ()) <= {"full_attention"}:
-        refused = [k for k in refused if k != "layer_types"]
     family = _FAMILIES.get(str(config.get("model_type")))
+    types = config.get("layer_types") or ()
+    if (family is not None and family.sliding_window) or (
+            isinstance(types, list) and set(types) <= {"full_attention"}):  # fmt: skip
+        refused = [k for k in refused if k != "layer_types"]
     if family is not None and family.moe:
         refused = [k for k in refused if k not in (*_MOE_KEYS, *_SPARSE_KEYS)]
         if config.get("decoder_sparse_step", 1) != 1 or config.get("mlp_only_layers"):
@@ -93,9 +110,10 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
                            else "mlp_only_layers")  # fmt: skip
     if refused:
         reasons = sorted({_UNSUPPORTED[k] for k in refused})
+        moe_types = ", ".join(t for t, f in _FAMILIES.items() if f.moe)
         raise UserError(f"{name}: cannot model field(s) {', '.join(refused)} "
                         f"({'; '.join(reasons)}); supported: dense decoder-only models and "
-                        "the mixture-of-experts types mixtral, qwen2_moe, qwen3_moe")
+                        f"the mixture-of-experts types {moe_types}")
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or model_type not in _FAMILIES:
         raise unknown(f"model_type in {name}", model_type, _FAMILIES)
@@ -125,6 +143,8 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
         positions = max_positions + family.position_offset
     qkv_bias, o_bias, mlp_bias = _biases(model_type, config)
     qkv_bias = qkv_bias or family.qkv_bias
+    window = config.get("sliding_window") if family.sliding_window else None
+    sliding_layers = _sliding_layers(config, window, name) if family.sliding_window else None
     moe = {}
     if family.moe:
         keys = dict(zip(("experts", "experts_per_token", "expert_intermediate",
@@ -149,10 +169,14 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
         layer_norm=family.layer_norm,
         qkv_bias=qkv_bias,
         o_bias=o_bias,
-        mlp_bias=mlp_bias,
+        mlp_bias=mlp_bias or family.expert_bias,
         position_embeddings=positions,
         max_positions=max_positions,
-        sliding_window=config.get("sliding_window") if family.sliding_window else None,
+        sliding_window=window if sliding_layers != 0 else None,  # 0: every layer full
+        sliding_layers=None if sliding_layers in (0, config["num_hidden_layers"])
+        else sliding_layers,  # None: the window on every layer
+        attention_sinks=family.sinks,
+        router_bias=family.expert_bias,
         **moe,
     )
 
@@ -194,6 +218,29 @@ def load_hf_config(path: str | Path, name: str | None = None) -> ModelSpec:
     if not isinstance(config, dict):
         raise UserError(f"{path}: expected a JSON object of config fields")
     return spec_from_hf_config(config, name or str(path))
+
+
+def _sliding_layers(config: Mapping, window: int | None, name: str) -> int | None:
+    """How many layers `layer_types` gives the sliding window (None: no `layer_types`, the
+    window, if any, on every layer); a UserError naming a bad entry."""
+    types = config.get("layer_types")
+    if types is None:
+        return None
+    layers = config["num_hidden_layers"]
+    if not isinstance(types, list):
+        raise UserError(f"{name}: layer_types must be a list of {', '.join(LAYER_TYPES)}, "
+                        f"got {types!r}")
+    for i, kind in enumerate(types):
+        if kind not in LAYER_TYPES:
+            raise UserError(f"{name}: layer_types[{i}]: {unknown('layer type', kind, LAYER_TYPES)}")
+    if len(types) != layers:
+        raise UserError(f"{name}: layer_types lists {len(types)} layers, num_hidden_layers "
+                        f"is {layers}")
+    count = types.count("sliding_attention")
+    if count and window is None:
+        raise UserError(f"{name}: sliding_attention layers need sliding_window (the window's "
+                        "length in tokens)")
+    return count
 
 
 def _divide(hidden: int, heads: int, name: str) -> int:

@@ -1,4 +1,4 @@
-"""The normalised architecture of a dense decoder-only transformer, and its parameter count."""
+"""The normalised architecture of a decoder-only transformer, and its parameter count."""
 
 from __future__ import annotations
 
@@ -14,15 +14,18 @@ class ModelSpec:
     Sizes are element counts. `head_dim` may differ from hidden / heads (HF `head_dim`).
     `position_embeddings` is the number of learned position-embedding rows (0 for rotary
     models; OPT has max_position_embeddings + 2). `sliding_window` limits how many cached
-    tokens a query attends to (Mistral), None for full attention. `layer_norm` is True for
+    tokens a query attends to (Mistral), None for full attention; `sliding_layers` is how many
+    layers it applies to (None: all; gpt-oss alternates windowed and full layers).
+    `attention_sinks`: a learned sink logit per head and layer (gpt-oss). `layer_norm` is True for
     LayerNorm (weight and bias per norm), False for RMSNorm (weight only). `max_positions`
     (HF max_position_embeddings) is informational: longer sequences are not refused.
 
     Mixture of experts (`experts` > 0): every layer's MLP is `experts` routed gated experts of
     width `expert_intermediate`, of which `experts_per_token` serve each token (a router of
-    hidden x experts weights picks them), plus an always-active shared gated MLP of width
-    `shared_intermediate` (0: none) with a hidden x 1 gate (Qwen2-MoE). `intermediate` is then
-    unused by the MLP.
+    hidden x experts weights, with a bias per expert if `router_bias`, picks them), plus an
+    always-active shared gated MLP of width `shared_intermediate` (0: none) with a hidden x 1
+    gate (Qwen2-MoE). `intermediate` is then unused by the MLP; `mlp_bias` puts biases on the
+    experts' gate, up and down (gpt-oss).
     """
 
     name: str
@@ -42,10 +45,13 @@ class ModelSpec:
     position_embeddings: int = 0
     max_positions: int | None = None
     sliding_window: int | None = None
+    sliding_layers: int | None = None
+    attention_sinks: bool = False
     experts: int = 0
     experts_per_token: int = 0
     expert_intermediate: int = 0
     shared_intermediate: int = 0
+    router_bias: bool = False
 
     def __post_init__(self) -> None:
         for key in ("hidden", "layers", "heads", "kv_heads", "head_dim", "intermediate", "vocab"):
@@ -67,6 +73,11 @@ class ModelSpec:
                                    or window < 1):
             raise UserError(f"model {self.name!r}: sliding_window must be positive, "
                             f"got {self.sliding_window!r}")
+        some = self.sliding_layers
+        if some is not None and (isinstance(some, bool) or not isinstance(some, int)
+                                 or not 0 <= some <= self.layers or window is None):
+            raise UserError(f"model {self.name!r}: sliding_layers must be in 0 .. {self.layers} "
+                            f"with a sliding_window, got {some!r}")
 
     @property
     def moe(self) -> bool:
@@ -78,9 +89,19 @@ class ModelSpec:
         """Query heads per key/value head (1 for multi-head, > 1 for grouped-query attention)."""
         return self.heads // self.kv_heads
 
-    def attended(self, tokens: int) -> int:
-        """How many cached tokens one query attends to when `tokens` are in context."""
-        return tokens if self.sliding_window is None else min(tokens, self.sliding_window)
+    def attention_spans(self, tokens: int) -> list[tuple[int, int]]:
+        """(layers, tokens one query attends to) when `tokens` are in context: full layers see
+        all of them, windowed layers at most `sliding_window`; layers that see as many are
+        one entry (all of them while the context fits the window)."""
+        if self.sliding_window is None:
+            return [(self.layers, tokens)]
+        windowed = self.layers if self.sliding_layers is None else self.sliding_layers
+        spans: dict[int, int] = {}  # tokens seen -> layers
+        for layers, seen in ((self.layers - windowed, tokens),
+                             (windowed, min(tokens, self.sliding_window))):  # fmt: skip
+            if layers:
+                spans[seen] = spans.get(seen, 0) + layers
+        return [(layers, seen) for seen, layers in spans.items()]
 
 
 def _gated(hidden: int, width: int) -> int:
@@ -100,12 +121,16 @@ def parameter_breakdown(spec: ModelSpec, active: bool = False) -> dict[str, int]
     q_out, kv_out = spec.heads * d, spec.kv_heads * d
     attention = h * (q_out + 2 * kv_out) + q_out * h
     attention += (q_out + 2 * kv_out) * spec.qkv_bias + h * spec.o_bias
+    attention += spec.heads * spec.attention_sinks
     mlp_in = (2 if spec.gated_mlp else 1) * spec.intermediate
     mlp = h * mlp_in + spec.intermediate * h + (mlp_in + h) * spec.mlp_bias
     if spec.moe:
         routed = spec.experts_per_token if active else spec.experts
         shared = _gated(h, spec.shared_intermediate) + h if spec.shared_intermediate else 0
-        mlp = h * spec.experts + routed * _gated(h, spec.expert_intermediate) + shared
+        w = spec.expert_intermediate
+        expert = _gated(h, w) + (2 * w + h) * spec.mlp_bias
+        router = (h + spec.router_bias) * spec.experts
+        mlp = router + routed * expert + shared
     per_norm = 2 * h if spec.layer_norm else h
     return {
         "embedding": spec.vocab * h,
@@ -126,6 +151,7 @@ def parameter_count(spec: ModelSpec, active: bool = False) -> int:
 def kv_cache_elements(spec: ModelSpec, batch: int, tokens: int) -> int:
     """Elements held in the K and V caches for `batch` sequences of `tokens` tokens each.
 
-    With a sliding window only the last `sliding_window` tokens are kept (rolling cache).
+    A layer with a sliding window keeps only the last `sliding_window` tokens (rolling cache).
     """
-    return 2 * batch * spec.layers * spec.kv_heads * spec.head_dim * spec.attended(tokens)
+    kept = sum(layers * seen for layers, seen in spec.attention_spans(tokens))
+    return 2 * batch * spec.kv_heads * spec.head_dim * kept

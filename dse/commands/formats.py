@@ -129,7 +129,6 @@ def run(args: argparse.Namespace) -> int:
         return _print(pd.DataFrame([{"operand": "weights", "format": weights},
                                     {"operand": "activations", "format": acts}]), args.json)
     info = details(parse(args.name))
-    info = details(parse(args.name))
     if args.json:
         print_json(info)
         return 0
