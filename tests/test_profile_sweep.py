@@ -111,6 +111,40 @@ def test_stats_stated_in_the_sweep_win_over_the_profile_tensors(profiled, tmp_pa
     assert abs(per_tensor / want - 1) > 0.05
 
 
+@pytest.mark.parametrize("field", [("pooled", "nu"), ("within_group", "nu")])
+def test_a_profiled_class_without_variance_names_the_profile_and_can_be_stated(
+        profiled, tmp_path, capsys, field):  # fmt: skip
+    """Defect: a profile whose tensors of a class fit nu <= 2 (heavy-tailed activations, or
+    weights whose blocks span many octaves) stopped the sweep with "stats weight.down.nu must
+    be a number > 2", though the sweep states no stats, and stating them for the class did not
+    help (the profile was checked first). Now the message names the profile, the class and
+    its tensors with their nu, and the sweep's own statistics for the class replace it."""
+    import yaml
+
+    _, path = profiled
+    doc = yaml.safe_load(path.read_text())
+    for name in NAMES:
+        doc["tensors"][name][field[0]][field[1]] = 1.5
+    bad = tmp_path / "heavy.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    cfg = tmp_path / "sweep.yaml"
+    sweep = {"name": "p", "workload": {"model": "llama-2-7b", "profile": str(bad)},
+             "space": {"weight_format": ["int4/g128"]}, "objectives": ["model_nmse"],
+             "output": {"report": False, "dir": str(tmp_path / "o")}}  # fmt: skip
+    cfg.write_text(yaml.safe_dump(sweep))
+    assert main(["run", str(cfg), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"profile {str(bad)!r}" in err and "weight.down" in err and NAMES[0] in err
+    assert "1.5" in err and "workload.stats.weight.down" in err and "stats weight" not in err
+    sweep["workload"]["stats"] = {"weight": {"down": {"nu": 6.0, "nu_within": 6.0}}}
+    cfg.write_text(yaml.safe_dump(sweep))
+    assert main(["run", str(cfg), "--quiet"]) == 0
+    sweep["workload"]["stats"] = {"weight": {"all": {"nu": 6.0, "nu_within": 6.0}}}
+    sweep["output"]["dir"] = str(tmp_path / "all")
+    cfg.write_text(yaml.safe_dump(sweep))
+    assert main(["run", str(cfg), "--quiet"]) == 0
+
+
 @pytest.mark.parametrize(("key", "value"), [("m", "big"), ("body", [1.0]),
                                             ("offset_of", [0]), ("offsets", [[1.5]]),
                                             ("blocks", [0.5]), ("blocks", -1.0),

@@ -33,6 +33,7 @@ from workloads.stats import (
     default_stats,
     operand_keys,
     operand_stats,
+    stated_fields,
     stats_table,
 )
 from workloads.summary import gemm_table, operand_bytes, workload_summary
@@ -73,6 +74,7 @@ __all__ = [
     "preset_config",
     "preset_names",
     "spec_from_hf_config",
+    "stated_fields",
     "stats_table",
     "workload_summary",
 ]

@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,8 +88,13 @@ def classify_tensor(name: str) -> tuple[str, str] | None:
     return None
 
 
-def load_profile_stats(path: str | Path) -> ProfileStats:
-    """Aggregate a `dse profile` YAML file per (operand, class); see the module doc."""
+def load_profile_stats(path: str | Path,
+                       stated: Mapping[tuple[str, str], Collection[str]] | None = None,
+                       ) -> ProfileStats:  # fmt: skip
+    """Aggregate a `dse profile` YAML file per (operand, class); see the module doc.
+    `stated`: the fields a sweep states itself per (operand, class), left out of the
+    aggregates. A class whose median nu or nu_within is <= 2 (a t without variance: no NMSE)
+    is a UserError naming its tensors, unless the sweep states that field."""
     tensors = _read_tensors(Path(path))
     groups: dict[tuple[str, str], list[tuple[str, Mapping]]] = defaultdict(list)
     unmatched = []
@@ -109,7 +114,11 @@ def load_profile_stats(path: str | Path) -> ProfileStats:
     overrides: dict[str, dict] = defaultdict(dict)
     laws: dict[tuple[str, str], tuple[Mapping, ...]] = {}
     for (operand, cls), entries in sorted(groups.items()):
-        overrides[operand][cls] = _aggregate(entries, f"dse profile {path}")
+        own = set((stated or {}).get((operand, cls), ()))
+        aggregate = {k: v for k, v in _aggregate(entries, f"dse profile {path}").items()
+                     if k not in own}  # fmt: skip
+        _check_variance(aggregate, entries, f"{operand}.{cls}", path)
+        overrides[operand][cls] = aggregate
         with_laws = [e for name, e in entries if _has_laws(e, name)]
         if len(with_laws) == len(entries):  # all or nothing: a class is one population
             laws[(operand, cls)] = tuple(with_laws)
@@ -225,6 +234,24 @@ def _aggregate(entries: list[tuple[str, Mapping]], origin: str) -> dict:
         if values:
             out[field] = float(np.median([_as_float(v, f"within_group.{key}") for v in values]))
     return out
+
+
+def _check_variance(aggregate: Mapping, entries: list[tuple[str, Mapping]], where: str,
+                    path: str | Path) -> None:  # fmt: skip
+    """A UserError when a class's median nu (pooled, or within groups) is <= 2, naming the
+    profile, the class and its tensors' values, and how a sweep replaces it."""
+    for field, level in (("nu", "pooled"), ("nu_within", "within_group")):
+        value = aggregate.get(field)
+        if value is None or value > 2:
+            continue
+        fits = [f"{name} {e[level]['nu']:.3g}" for name, e in entries]
+        shown = ", ".join(fits[:3]) + (f" and {len(fits) - 3} more" if len(fits) > 3 else "")
+        raise UserError(
+            f"profile {str(path)!r}: {where}: the {level} fits' median nu is {value:.3g} "
+            f"({shown}), not > 2: a t without variance has no NMSE; state "
+            f"workload.stats.{where}.{field} in the sweep to predict this class from other "
+            "statistics"
+        )
 
 
 def _number(entry: Mapping, keys: tuple[str, ...], name: str) -> float:

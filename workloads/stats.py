@@ -107,6 +107,17 @@ def apply_overrides(stats: Mapping[tuple[str, str], TensorStats],
     return table
 
 
+def stated_fields(overrides: Mapping) -> dict[tuple[str, str], set[str]]:
+    """The fields that checked `overrides` (the schema above, `all` expanded) set, per
+    (operand, class)."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for operand, by_class in overrides.items():
+        for cls, values in by_class.items():
+            for target in OPERAND_CLASSES[operand] if cls == "all" else (cls,):
+                out.setdefault((operand, target), set()).update(values)
+    return out
+
+
 def operand_stats(stats: Mapping[tuple[str, str], TensorStats],
                   tensor_class: str) -> tuple[TensorStats, TensorStats]:
     """(A stats, B stats) of a GEMM of `tensor_class`: activation, then weight or kv_cache."""

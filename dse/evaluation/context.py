@@ -24,6 +24,7 @@ from workloads import (
     load_profile_stats,
     parameter_count,
     phase_gemms,
+    stated_fields,
 )
 
 
@@ -65,7 +66,8 @@ class EvalContext:
         stats = default_stats()
         profiled: dict[tuple[str, str], tuple[dict, ...]] = {}
         if w.profile:
-            profile = load_profile_stats(w.profile)
+            apply_overrides(stats, w.stats or {})  # checked before its fields are read
+            profile = load_profile_stats(w.profile, stated_fields(w.stats or {}))
             stats = apply_overrides(stats, profile.overrides)
             profiled = dict(profile.tensors)
         overridden = apply_overrides(stats, w.stats or {})
