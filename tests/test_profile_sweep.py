@@ -12,6 +12,7 @@ import pytest
 import dse
 from dse.cli import main
 from dse.error import error
+from dse.errors import UserError
 from dse.formats import parse
 
 FORMATS = ["int4/g128", "int8/ch", "mxfp4"]
@@ -109,6 +110,42 @@ def test_stats_stated_in_the_sweep_win_over_the_profile_tensors(profiled, tmp_pa
     assert table.loc["int4/g128", "nmse_w_down"] == pytest.approx(want, rel=1e-6)
     per_tensor = _sweep(tmp_path / "t", profile=path).loc["int4/g128", "nmse_w_down"]
     assert abs(per_tensor / want - 1) > 0.05
+
+
+def test_a_json_profile_reads_back_with_normal_fits(tmp_path, capsys):
+    """Defect: `dse profile --json` writes a normal fit's nu = inf as "inf" (JSON has no
+    infinity), and a sweep given that output as its profile stopped with "pooled.nu must be a
+    number, got 'inf'". `-o FILE.json` writes the same JSON, and a .json profile is read as
+    JSON (large mixture-of-experts profiles load far faster than from YAML)."""
+    import json
+
+    import yaml
+
+    from workloads import load_profile_stats
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "w.npz", **{f"model.layers.{i}.mlp.down_proj.weight":
+                                    rng.standard_normal((64, 2048)) for i in range(2)})  # fmt: skip
+    assert main(["profile", str(tmp_path / "w.npz"), "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert '"nu": "inf"' in printed
+    (tmp_path / "printed.json").write_text(printed)
+    assert main(["profile", str(tmp_path / "w.npz"), "-o", str(tmp_path / "p.json")]) == 0
+    assert json.loads((tmp_path / "p.json").read_text()) == json.loads(printed)
+    assert main(["profile", str(tmp_path / "w.npz"), "-o", str(tmp_path / "p.yaml")]) == 0
+    from_yaml = load_profile_stats(tmp_path / "p.yaml")
+    records = yaml.safe_load((tmp_path / "p.yaml").read_text())["tensors"].values()
+    assert float("inf") in [r[level]["nu"] for r in records for level in ("pooled", "within_group")]
+    def fits(profile):  # the aggregates without their source (which names the file)
+        return {k: {c: {f: v for f, v in e.items() if f != "source"} for c, e in by.items()}
+                for k, by in profile.overrides.items()}  # fmt: skip
+
+    for name in ("printed.json", "p.json"):
+        got = load_profile_stats(tmp_path / name)
+        assert fits(got) == fits(from_yaml) and got.tensors == from_yaml.tensors
+    (tmp_path / "bad.json").write_text('{"tensors": {"a": 1,}}')
+    with pytest.raises(UserError, match=r"bad\.json: not valid JSON at line 1"):
+        load_profile_stats(tmp_path / "bad.json")
 
 
 @pytest.mark.parametrize("field", [("pooled", "nu"), ("within_group", "nu")])

@@ -32,6 +32,7 @@ and a per-block choice's where the law carries it, on that class tensor by tenso
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections import defaultdict
 from collections.abc import Collection, Mapping
@@ -40,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dse.errors import UserError, load_yaml
+from dse.errors import UserError, load_yaml, read_text
 
 _MODULE_CLASS = {
     "q_proj": "qkv", "k_proj": "qkv", "v_proj": "qkv", "qkv_proj": "qkv",
@@ -210,11 +211,26 @@ def _pairs(law: object, keys: tuple[str, str], where: str) -> None:
 
 
 def _read_tensors(path: Path) -> Mapping:
-    data = load_yaml(path, "profile")
+    data = _read_json(path) if path.suffix.lower() == ".json" else load_yaml(path, "profile")
     tensors = data.get("tensors") if isinstance(data, Mapping) else None
     if not isinstance(tensors, Mapping):
         raise UserError(f"{path}: expected a `tensors:` mapping of tensor name -> fit")
     return tensors
+
+
+def _read_json(path: Path) -> object:
+    """A profile written as JSON (`dse profile -o FILE.json` or `--json`), whose infinities
+    (a normal fit's nu) are the strings "inf" / "-inf" (JSON has none)."""
+    try:
+        return json.loads(read_text(path, "profile"), object_hook=_infinities)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: "
+                        f"{exc.msg}") from None
+
+
+def _infinities(obj: dict) -> dict:
+    return {k: float(v) if isinstance(v, str) and v in ("inf", "-inf") else v
+            for k, v in obj.items()}  # fmt: skip
 
 
 def _aggregate(entries: list[tuple[str, Mapping]], origin: str) -> dict:

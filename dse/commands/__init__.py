@@ -61,10 +61,15 @@ def _json_safe(obj: object) -> object:
     return obj
 
 
+def json_text(obj: object, indent: int | None = 2) -> str:
+    """One JSON document (numpy values converted; NaN null, infinities "inf"), ending in a
+    newline."""
+    return json.dumps(_json_safe(obj), indent=indent, default=str, allow_nan=False) + "\n"
+
+
 def print_json(obj: object) -> None:
-    """One JSON document on stdout (numpy values converted; NaN null, infinities "inf")."""
-    json.dump(_json_safe(obj), sys.stdout, indent=2, default=str, allow_nan=False)
-    sys.stdout.write("\n")
+    """`json_text` on stdout."""
+    sys.stdout.write(json_text(obj))
 
 
 def help_of(parser):
