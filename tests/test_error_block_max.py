@@ -17,6 +17,7 @@ from dse.error.empirical_max import (
     LAW_NOTE,
     SCALE_POINTS,
     block_max_law,
+    body_scale,
     choice_given_max_law,
     error_given_max_law,
     group_bins,
@@ -110,6 +111,24 @@ def test_a_law_of_a_few_scales_is_kept_exactly():
     dev = np.repeat([-2.0 / 7.0, 12.0 / 7.0], [600, 100])
     reps, shares = group_bins(dev, np.array([0]), [0])
     assert reps == [[-0.2857, 1.7143]] and shares == [[0.8571, 0.1429]]
+
+
+@pytest.mark.parametrize("nu", [2.5, 4.0, 10.0, math.inf])
+def test_body_scale_gives_the_measured_body(nu):
+    """kappa^2 E[T^2 | |T| <= m / kappa] = body, the truncated moment integrated by quad, for
+    bodies from nearly uniform on [-m, m] to far below m^2 / 3 (the search's bounds hold)."""
+    from scipy import integrate, stats
+
+    from dse.error.student import Student
+
+    t = stats.norm() if math.isinf(nu) else stats.t(nu)
+    m = np.array([0.3, 1.0, 2.5, 4.0, 9.0, 30.0])
+    ratio = np.array([0.33, 0.3, 0.2, 0.1, 0.02, 1e-3])  # body / m^2 (at most 1/3)
+    kappa = body_scale(Student(nu), m, ratio * m * m)
+    for mi, ri, k in zip(m, ratio, kappa):
+        c = mi / k
+        second = integrate.quad(lambda x: x * x * t.pdf(x), -c, c, epsabs=0, epsrel=1e-13)[0]
+        assert k * k * second / (t.cdf(c) - t.cdf(-c)) == pytest.approx(ri * mi * mi, rel=1e-9)
 
 
 def test_trimmed_rms_leaves_out_only_the_largest_percent():

@@ -8,13 +8,18 @@ on those tensors from their measured block-maximum laws, measured in the same ru
     block scores),
   * all at once (`errors_for_tensors`, what a sweep's error stage calls: one law per tensor,
     shared by the mixes), checked equal to the first.
-Times are the best of REPEAT runs (the machine is shared and noisy).
+Times are the best of REPEAT runs (the machine is shared and noisy). Also the time per
+tensor of block- and channel-scaled formats on those laws (`error_for_tensors`; most of it,
+INT4/g128's, finding each stratum's body scale, `empirical_max.body_scale`), and the cost of
+reading a profile of many tensors (a mixture of experts: the records repeated MOE_TENSORS
+times) from YAML and from JSON (`workloads.load_profile_stats`).
 Also `profile_array` on one 4096 x 11008 float32 tensor (Llama-2-7B's down-projection size):
 its time and its peak memory above the tensor (tracemalloc: numpy's allocations), per value.
 """
 
 from __future__ import annotations
 
+import copy
 import tempfile
 import time
 import tracemalloc
@@ -24,9 +29,12 @@ import numpy as np
 import yaml
 
 from dse.cli import main as cli
+from dse.commands import json_text
 from dse.error.profile import error_for_tensors, errors_for_tensors, profile_array
+from workloads import load_profile_stats
 
-TENSORS, REPEAT = 4, 2
+TENSORS, REPEAT, MOE_TENSORS = 4, 2, 768
+SCALED = ["int4/g128", "int8/ch", "mxfp4", "nvfp4"]
 MIXES = [f"fp4fp8(p={k / 20:g})" for k in range(21)]
 
 
@@ -65,6 +73,20 @@ def main() -> None:
     print(f"  one format at a time: {t_one:7.2f} s  ({t_one / n * 1e3:6.1f} ms per tensor and mix)")
     print(f"  shared per tensor:    {t_all:7.2f} s  ({t_all / n * 1e3:6.1f} ms per tensor and mix)")
     print(f"  ratio: {t_one / t_all:.1f}x")
+    for name in SCALED:
+        t_fmt, _ = best(lambda name=name: error_for_tensors(name, records))
+        print(f"  {name}: {t_fmt / len(records) * 1e3:.2f} ms per tensor")
+    moe = {"tensors": {f"model.layers.{i // 96}.mlp.experts.{i % 96}.down_proj.weight":
+                       copy.deepcopy(records[i % len(records)])  # no YAML aliases
+                       for i in range(MOE_TENSORS)}}  # fmt: skip
+    with tempfile.TemporaryDirectory() as d:
+        for suffix, text in ((".yaml", yaml.safe_dump(moe, default_flow_style=None)),
+                             (".json", json_text(moe, indent=None))):  # fmt: skip
+            path = Path(d) / f"moe{suffix}"
+            path.write_text(text)
+            t_load, _ = best(lambda path=path: load_profile_stats(path))
+            print(f"load_profile_stats, {MOE_TENSORS} tensors from {suffix[1:]}: {t_load:.2f} s "
+                  f"({len(text) / 1e6:.1f} MB)")
     x = (np.random.default_rng(0).standard_t(6.0, (4096, 11008)) * 0.02).astype(np.float32)
     tracemalloc.start()
     t = time.perf_counter()
