@@ -126,3 +126,6 @@ def test_a_downloaded_config_runs_from_the_command_line(tmp_path, capsys):
     assert main(["workload", "show", str(path), "--batch", "4", "--seq", "8192", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["totals"]["params"] == parameter_count(load_model("gpt-oss-20b"))
+    assert main(["workload", "show", str(path), "--seq", "8192"]) == 0
+    window = "sliding window: 12 of 24 layers attend to the last 128 tokens"
+    assert window in capsys.readouterr().out

@@ -196,6 +196,10 @@ def run_show(args: argparse.Namespace) -> int:
         for what, (name, bits) in (("weights", weight), ("activations", act), ("KV cache", kv))
     )
     print(f"{spec.name}: {args.phase}, batch {args.batch}, {tokens} {args.tokens}; {formats}")
+    if spec.sliding_window is not None:
+        some = spec.sliding_layers
+        which = "every layer attends" if some is None else f"{some} of {spec.layers} layers attend"
+        print(f"sliding window: {which} to the last {spec.sliding_window} tokens at most")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print()
     shown = {k: v for k, v in totals.items() if k not in header}
