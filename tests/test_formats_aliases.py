@@ -161,6 +161,32 @@ def test_hf_import_errors_name_what_is_supported(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("section", "classes"), [
+    (HF["mxfp4"][0], ["qkv", "o", "lm_head"]),  # gpt-oss: attention, router, embeddings, lm_head
+    ({**HF["compressed-tensors w4a16"][0], "ignore": ["lm_head"]}, ["lm_head"]),
+    ({**HF["compressed-tensors w4a16"][0], "ignore": ["re:.*self_attn.*"]}, ["qkv", "o"]),
+    ({**HF["bitsandbytes"][0], "llm_int8_skip_modules": ["down_proj"]}, ["down"]),
+    (HF["gptq"][0], []),
+])  # fmt: skip
+def test_modules_left_unquantized_are_named_by_class(tmp_path, capsys, section, classes):
+    """Defect: `dse formats hf` said "weights mxfp4" for gpt-oss, whose quantization_config
+    leaves the attention and lm_head in BF16 (`modules_to_not_convert`): a sweep of MXFP4
+    everywhere overstates what the checkpoint quantizes. The classes left unquantized are now
+    named (compressed-tensors' `ignore`, globs and "re:" patterns, bitsandbytes' skip list)."""
+    from dse.formats.hf import unquantized_modules
+    from workloads.profiles import classes_of_modules
+
+    assert classes_of_modules(unquantized_modules({"quantization_config": section})) == classes
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"quantization_config": section}))
+    assert main(["formats", "hf", str(path), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    left = [r for r in rows if r["operand"].endswith("(left unquantized)")]
+    assert [r["operand"] for r in left] == (
+        [f"weights and activations of {', '.join(classes)} (left unquantized)"] if classes else [])
+    assert all(r["format"] == "bf16" for r in left)
+
+
 def test_dse_formats_lists_the_aliases(capsys):
     assert main(["formats", "aliases", "--json"]) == 0
     rows = {r["alias"]: r for r in json.loads(capsys.readouterr().out)}

@@ -32,8 +32,10 @@ and a per-block choice's where the law carries it, on that class tensor by tenso
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -87,6 +89,36 @@ def classify_tensor(name: str) -> tuple[str, str] | None:
     if operand == "output":
         return _OUTPUTS.get(module)
     return None
+
+
+#: A HuggingFace module of each linear class, and of a mixture's stacked experts (gpt-oss):
+#: what `classes_of_modules` matches patterns against.
+_CLASS_MODULES = {
+    "qkv": ("model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.k_proj",
+            "model.layers.0.self_attn.v_proj"),
+    "o": ("model.layers.0.self_attn.o_proj",),
+    "gate_up": ("model.layers.0.mlp.gate_proj", "model.layers.0.mlp.up_proj",
+                "model.layers.0.mlp.experts.gate_up_proj"),
+    "down": ("model.layers.0.mlp.down_proj", "model.layers.0.mlp.experts.down_proj"),
+    "lm_head": ("lm_head",),
+}  # fmt: skip
+
+
+def classes_of_modules(patterns: list[str]) -> list[str]:
+    """The linear classes (in CLASSES order) some module of which `patterns` name: a pattern
+    "re:<expression>" matches a module name from its start (compressed-tensors), any other is
+    a glob matching the name or a run of its components (transformers' skip lists name a
+    module, e.g. "lm_head", or a parent, e.g. "model.layers.*.self_attn")."""
+
+    def named(pattern: str, module: str) -> bool:
+        if pattern.startswith("re:"):
+            return re.match(pattern[3:], module) is not None
+        parts = module.split(".")
+        return any(fnmatch.fnmatchcase(".".join(parts[i:j]), pattern)
+                   for i in range(len(parts)) for j in range(i + 1, len(parts) + 1))  # fmt: skip
+
+    return [cls for cls, modules in _CLASS_MODULES.items()
+            if any(named(p, m) for p in patterns for m in modules)]  # fmt: skip
 
 
 def load_profile_stats(path: str | Path,

@@ -123,11 +123,17 @@ def run(args: argparse.Namespace) -> int:
         what = "a config.json path" if args.action == "hf" else "a format name, e.g. nvfp4"
         raise UserError(f"`dse formats {args.action}` needs {what}")
     if args.action == "hf":
-        from dse.formats.hf import formats_from_hf
+        from dse.formats.hf import SIXTEEN, formats_from_hf, unquantized_modules
+        from workloads.profiles import classes_of_modules
 
         weights, acts = formats_from_hf(args.name)
-        return _print(pd.DataFrame([{"operand": "weights", "format": weights},
-                                    {"operand": "activations", "format": acts}]), args.json)
+        rows = [{"operand": "weights", "format": weights},
+                {"operand": "activations", "format": acts}]
+        left = classes_of_modules(unquantized_modules(args.name))
+        if left:
+            rows.append({"operand": f"weights and activations of {', '.join(left)} (left "
+                                    "unquantized)", "format": SIXTEEN})  # fmt: skip
+        return _print(pd.DataFrame(rows), args.json)
     info = details(parse(args.name))
     if args.json:
         print_json(info)

@@ -18,6 +18,10 @@ quantized to, for the quantization methods below (the keys are those of the tran
   approximation).
 
 "16 bits" is bf16. Anything else is a UserError naming what is supported.
+`unquantized_modules(config)` lists the module-name patterns the config leaves in 16 bits:
+`modules_to_not_convert` (mxfp4, fp8, awq; e.g. gpt-oss keeps its attention, router,
+embeddings and lm_head in BF16), compressed-tensors' `ignore` (names, or "re:" regular
+expressions) and bitsandbytes' `llm_int8_skip_modules`.
 """
 
 from __future__ import annotations
@@ -118,9 +122,28 @@ _METHODS = {
 }
 
 
+#: Where each method lists the modules it leaves in 16 bits.
+_SKIP_KEYS = ("modules_to_not_convert", "ignore", "llm_int8_skip_modules")
+
+
+def unquantized_modules(config: Mapping[str, Any] | str | Path) -> list[str]:
+    """The module-name patterns a HuggingFace config's `quantization_config` leaves in 16 bits
+    (module docstring), as written there."""
+    q = _quantization_config(config)
+    return [str(p) for key in _SKIP_KEYS for p in (q.get(key) or ())]
+
+
 def formats_from_hf(config: Mapping[str, Any] | str | Path) -> tuple[str, str]:
     """(weight format, activation format) of a HuggingFace config (a dict or a config.json
     path) from its `quantization_config`."""
+    q = _quantization_config(config)
+    method = str(q.get("quant_method", ""))
+    if method not in _METHODS:
+        raise unknown("quantization_config.quant_method", method, _METHODS)
+    return _METHODS[method](q)
+
+
+def _quantization_config(config: Mapping[str, Any] | str | Path) -> Mapping[str, Any]:
     if not isinstance(config, Mapping):
         path = Path(config)
         try:
@@ -135,7 +158,4 @@ def formats_from_hf(config: Mapping[str, Any] | str | Path) -> tuple[str, str]:
     if not isinstance(q, Mapping):
         raise UserError("the config has no quantization_config: the model is not quantized "
                         "(its weights are in their 16-bit dtype)")  # fmt: skip
-    method = str(q.get("quant_method", ""))
-    if method not in _METHODS:
-        raise unknown("quantization_config.quant_method", method, _METHODS)
-    return _METHODS[method](q)
+    return q
