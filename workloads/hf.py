@@ -11,13 +11,13 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   expert of width `shared_expert_intermediate_size` with a sigmoid gate (`Qwen2MoeSparseMoeBlock`).
 - qwen3_moe: as llama (no biases by default), `num_experts` experts of width
   `moe_intermediate_size`, no shared expert (`Qwen3MoeSparseMoeBlock`).
+  For both Qwen MoE types every layer must be sparse (`decoder_sparse_step` 1, no
+  `mlp_only_layers`).
 - gpt_oss: as mixtral (`num_local_experts` experts of width `intermediate_size`, gate and up
   fused in one weight), with biases on every expert and on the router (`GptOssExperts`,
   `GptOssTopKRouter`), `attention_bias` on q, k, v, o, a learned sink logit per head and
   layer (`GptOssAttention.sinks`), and `sliding_window` on the layers `layer_types` marks
   "sliding_attention" (every other one in the released models).
-  For both Qwen MoE types every layer must be sparse (`decoder_sparse_step` 1, no
-  `mlp_only_layers`).
 - opt: plain ReLU MLP (fc1, fc2), LayerNorm, learned positions with an offset of 2 rows
   (`OPTLearnedPositionalEmbedding`), tied embeddings by default, biases everywhere unless
   `enable_bias` is false.

@@ -1,6 +1,6 @@
 """Per-class statistics from `dse profile` output, in the override schema of `stats`.
 
-The profiler writes YAML of the shape
+The profiler writes YAML (or the same as JSON) of the shape
 
     tensors:
       model.layers.0.self_attn.q_proj.weight:
@@ -124,7 +124,8 @@ def classes_of_modules(patterns: list[str]) -> list[str]:
 def load_profile_stats(path: str | Path,
                        stated: Mapping[tuple[str, str], Collection[str]] | None = None,
                        ) -> ProfileStats:  # fmt: skip
-    """Aggregate a `dse profile` YAML file per (operand, class); see the module doc.
+    """Aggregate a `dse profile` file (YAML, or JSON if it ends in .json) per (operand,
+    class); see the module doc.
     `stated`: the fields a sweep states itself per (operand, class), left out of the
     aggregates. A class whose median nu or nu_within is <= 2 (a t without variance: no NMSE)
     is a UserError naming its tensors, unless the sweep states that field."""
