@@ -106,6 +106,18 @@ def test_law_keeps_each_strata_share_of_the_blocks_and_their_scales():
     assert first[0] < -2.5 and abs(first[len(first) // 2]) < 0.5
 
 
+def test_a_row_s_energy_and_scale_given_once_give_the_law_of_them_repeated():
+    """`per_group`: a row's energy and scale given once for its blocks (what `profile_array`
+    passes) are the law of the same values repeated per block."""
+    rng = np.random.default_rng(5)
+    rows, per_row = 500, 8
+    m = np.abs(rng.standard_t(4.0, rows * per_row)) + 0.5
+    body = rng.uniform(0.1, 0.3, m.size) * m * m
+    energy, scale = rng.uniform(0.5, 2.0, rows), 2.0 ** rng.normal(0, 1, rows)
+    repeated = block_max_law(m, np.repeat(energy, per_row), body, np.repeat(scale, per_row))
+    assert block_max_law(m, energy, body, scale, per_group=per_row) == repeated
+
+
 def test_a_law_of_a_few_scales_is_kept_exactly():
     """Rows at two scales two octaves apart (6 : 1): two parts with their exact shares."""
     dev = np.repeat([-2.0 / 7.0, 12.0 / 7.0], [600, 100])

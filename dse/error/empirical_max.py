@@ -109,6 +109,7 @@ def block_max_law(
     energy: np.ndarray | None = None,
     body: np.ndarray | None = None,
     scale: np.ndarray | None = None,
+    per_group: int = 1,
 ) -> dict:
     """The stratified law of block maxima (standard-t units) with each block weighted by
     `energy` (its row's mean square before normalisation: a tensor's NMSE weights each
@@ -122,30 +123,41 @@ def block_max_law(
     ranking blocks tensor-wide need: "blocks", each stratum's share of the blocks (unweighted),
     the mean of log2 scale over its blocks, "scale_log2", and per group of strata (those of
     "offset_of") the law of each block's deviation from its stratum's mean in a few parts,
-    "scale_dev" and "scale_dev_weight" (`group_bins`)."""
+    "scale_dev" and "scale_dev_weight" (`group_bins`). `per_group`: `energy` and `scale` hold
+    one value per run of that many consecutive blocks (a row's blocks), not one per block.
+    Beside its inputs it holds about five arrays of one value per block at once."""
     m = np.asarray(maxima, dtype=np.float64).ravel()
-    w = np.ones_like(m) if energy is None else np.asarray(energy, dtype=np.float64).ravel()
     order = np.argsort(m, kind="stable")
-    m, w = m[order], w[order]
+    m = m[order]
+    b = None if body is None else np.asarray(body, dtype=np.float64).ravel()[order]
+    row = order // per_group if per_group > 1 else order  # each block's energy and scale
+    del order
+    w = np.ones_like(m) if energy is None else np.asarray(energy, dtype=np.float64).ravel()[row]
+    sc = None if scale is None else np.asarray(scale, dtype=np.float64).ravel()[row]
+    del row
     starts = rank_edges(m.size)[:-1]
     mass = np.add.reduceat(w, starts)
     sums = np.add.reduceat(w * m * m, starts)
     law: dict = {"m": _short(np.sqrt(sums / mass)), "weight": _short(mass / mass.sum())}
-    if body is not None:
-        b = np.asarray(body, dtype=np.float64).ravel()[order]
-        law["body"] = _short(np.add.reduceat(w * b, starts) / mass)
-    if scale is not None:
-        sc = np.asarray(scale, dtype=np.float64).ravel()[order]
+    if b is not None:
+        b *= w
+        law["body"] = _short(np.add.reduceat(b, starts) / mass)
+        del b
+    if sc is not None:
         top = m * sc
-        frac = np.mod(np.log2(np.where(top > 0, top, 1.0)), 1.0)
+        del m
+        frac = np.log2(np.where(top > 0, top, 1.0))
+        del top
+        np.mod(frac, 1.0, out=frac)
         law["offsets"], law["offset_of"] = stratum_offsets(frac, w, starts)
-        count = np.diff(np.append(starts, m.size))
-        log_s = np.log2(sc)
+        del frac, w
+        count = np.diff(np.append(starts, sc.size))
+        log_s = np.log2(sc, out=sc)  # sc no longer needed
         mean = np.add.reduceat(log_s, starts) / count
-        law["blocks"] = _short(count / m.size)
+        law["blocks"] = _short(count / log_s.size)
         law["scale_log2"] = [round(float(v), 4) for v in mean]  # octaves
-        dev = log_s - np.repeat(mean, count)
-        law["scale_dev"], law["scale_dev_weight"] = group_bins(dev, starts, law["offset_of"])
+        log_s -= np.repeat(mean, count)  # each block's deviation from its stratum's mean
+        law["scale_dev"], law["scale_dev_weight"] = group_bins(log_s, starts, law["offset_of"])
     return law
 
 

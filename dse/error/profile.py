@@ -64,9 +64,10 @@ class TFit:
 
 #: Values `profile_array` holds in float64 at once (a slice of the tensor's groups): its peak
 #: memory is a few such slices and the per-block statistics of the laws, not float64 copies
-#: of the whole tensor. Measured on one 4096 x 11008 float32 tensor (tracemalloc,
-#: tests/benchmarks/bench_profile.py): 30.7 bytes per value above the tensor before, 10.1 now
-#: (most of it the laws' per-block statistics at block 16), and 5.8 s -> 3.2 s.
+#: of the whole tensor. Measured on float32 tensors of 6144 and 12288 x 11008 values
+#: (tracemalloc, tests/benchmarks/bench_profile.py): each further value costs 3.5 bytes (9.1
+#: when each law's inputs were concatenated copies beside per-block energies and scales;
+#: about 30 when the whole tensor was normalised in float64 at once).
 SLICE_VALUES = 1 << 22
 
 
@@ -217,21 +218,33 @@ def profile_array(
     spread = float(np.std(np.log2(rms[ok]))) if ok.sum() > 1 else 0.0
     row = g.shape[1]
     sizes = [b for b in LAW_BLOCKS if b < row and row % b == 0] + [row]
-    stats: dict[int, list] = {b: [] for b in sizes}
-    amax = 0.0
-    for i, j in parts:
+    # per block size, each block's maximum and body (mean square of its other values), filled
+    # a slice at a time
+    maxima = {b: np.empty(int(ok.sum()) * (row // b)) for b in sizes}
+    bodies = {b: np.empty(maxima[b].size) if b > 1 else None for b in sizes}
+
+    def fill(i: int, j: int, first: int) -> tuple[int, float]:  # groups i..j: (count, max)
         keep = ok[i:j]
-        norm = groups(i, j)[keep] / scale[i:j][keep, None]
-        unit = np.abs(norm) / within.sigma  # standard-t units of the within-group fit
-        amax = max(amax, float(unit.max())) if unit.size else amax
+        unit = groups(i, j)[keep]
+        unit /= scale[i:j][keep, None]
+        np.abs(unit, out=unit)
+        unit /= within.sigma  # standard-t units of the within-group fit
         for b in sizes:
-            stats[b].append(_block_stats(unit, b))
+            at = slice(first * (row // b), (first + unit.shape[0]) * (row // b))
+            body = bodies[b]
+            _block_stats(unit, b, maxima[b][at], None if body is None else body[at])
+        return unit.shape[0], float(unit.max()) if unit.size else 0.0
+
+    amax, filled = 0.0, 0
+    for i, j in parts:
+        count, top = fill(i, j, filled)
+        filled, amax = filled + count, max(amax, top)
     energy = scale[ok] ** 2 / np.mean(scale[ok] ** 2)  # each group's weight in the NMSE
-    laws = {str(b): block_max_law(np.concatenate([t for t, _ in stats[b]]),
-                                  np.repeat(energy, row // b),
-                                  np.concatenate([v for _, v in stats[b]]) if b > 1 else None,
-                                  np.repeat(scale[ok] * within.sigma, row // b))
-            for b in sizes}  # fmt: skip
+    laws = {}
+    for b in sorted(sizes, reverse=True):  # the smallest blocks' law, the largest, last
+        laws[str(b)] = block_max_law(maxima.pop(b), energy, bodies.pop(b),
+                                     scale[ok] * within.sigma, per_group=row // b)
+    laws = {str(b): laws[str(b)] for b in sizes}
     return {
         "shape": [int(d) for d in np.shape(arr)],
         "dtype": dtype,
@@ -264,13 +277,13 @@ def _normalised_sample(g: np.ndarray, scale: np.ndarray, ok: np.ndarray, max_val
     return np.asarray(g[r, c], dtype=np.float64) / scale[r]
 
 
-def _block_stats(unit: np.ndarray, b: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per block of `b` values along the rows of `unit`: its maximum and the mean square of
-    its other values (None for blocks of one value)."""
+def _block_stats(unit: np.ndarray, b: int, top: np.ndarray, body: np.ndarray | None) -> None:
+    """Per block of `b` values along the rows of `unit`: its maximum into `top` and the mean
+    square of its other values into `body` (None for blocks of one value)."""
     blocks = unit.reshape(-1, b)
-    top = blocks.max(axis=1)
-    body = (np.einsum("ij,ij->i", blocks, blocks) - top * top) / (b - 1) if b > 1 else None
-    return top, body
+    np.max(blocks, axis=1, out=top)
+    if body is not None:
+        body[:] = (np.einsum("ij,ij->i", blocks, blocks) - top * top) / (b - 1)
 
 
 def fit_level(fmt: Format) -> str:

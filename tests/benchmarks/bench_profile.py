@@ -13,8 +13,11 @@ tensor of block- and channel-scaled formats on those laws (`error_for_tensors`; 
 INT4/g128's, finding each stratum's body scale, `empirical_max.body_scale`), and the cost of
 reading a profile of many tensors (a mixture of experts: the records repeated MOE_TENSORS
 times) from YAML and from JSON (`workloads.load_profile_stats`).
-Also `profile_array` on one 4096 x 11008 float32 tensor (Llama-2-7B's down-projection size):
-its time and its peak memory above the tensor (tracemalloc: numpy's allocations), per value.
+Also `profile_array` on float32 tensors of ROWS x 11008 values (Llama-2-7B's down-projection
+rows): time and peak memory above the tensor (tracemalloc: numpy's allocations), and the
+memory each further value costs (the peaks' difference over the values'). Both tensors hold
+more than 50 x 10^6 values: below that, numpy's draw of the fit's 10^6-value sample without
+replacement permutes every index (8 bytes per value; `profile.subsample`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from dse.commands import json_text
 from dse.error.profile import error_for_tensors, errors_for_tensors, profile_array
 from workloads import load_profile_stats
 
-TENSORS, REPEAT, MOE_TENSORS = 4, 2, 768
+TENSORS, REPEAT, MOE_TENSORS, ROWS = 4, 2, 768, (6144, 12288)
 SCALED = ["int4/g128", "int8/ch", "mxfp4", "nvfp4"]
 MIXES = [f"fp4fp8(p={k / 20:g})" for k in range(21)]
 
@@ -87,16 +90,19 @@ def main() -> None:
             t_load, _ = best(lambda path=path: load_profile_stats(path))
             print(f"load_profile_stats, {MOE_TENSORS} tensors from {suffix[1:]}: {t_load:.2f} s "
                   f"({len(text) / 1e6:.1f} MB)")
-    x = (np.random.default_rng(0).standard_t(6.0, (4096, 11008)) * 0.02).astype(np.float32)
-    tracemalloc.start()
-    t = time.perf_counter()
-    profile_array(x, "float32")
-    dt = time.perf_counter() - t
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    print(f"profile_array, {x.shape[0]} x {x.shape[1]} float32 ({x.nbytes / 2**20:.0f} MB): "
-          f"{dt:.2f} s, peak {peak / 2**20:.0f} MB above the tensor "
-          f"({peak / x.size:.1f} bytes per value)")
+    peaks = []
+    for rows in ROWS:
+        x = (np.random.default_rng(0).standard_t(6.0, (rows, 11008)) * 0.02).astype(np.float32)
+        tracemalloc.start()
+        t = time.perf_counter()
+        profile_array(x, "float32")
+        dt = time.perf_counter() - t
+        peaks.append((x.size, tracemalloc.get_traced_memory()[1]))
+        tracemalloc.stop()
+        print(f"profile_array, {rows} x 11008 float32 ({x.nbytes / 2**20:.0f} MB): {dt:.2f} s, "
+              f"peak {peaks[-1][1] / 2**20:.0f} MB above the tensor")
+    (n1, p1), (n2, p2) = peaks
+    print(f"  each further value: {(p2 - p1) / (n2 - n1):.2f} bytes")
 
 
 if __name__ == "__main__":
