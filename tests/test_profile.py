@@ -258,11 +258,32 @@ def test_mxfp4_blocks_whose_scales_do_not_fit_are_refused(tmp_path):
                                                    "w_scales": ("U8", scales[:, :1])})
     with pytest.raises(UserError, match=r"'w_blocks' .*\(4, 2, 16\).* 'w_scales' .*\(4, 1\)"):
         list(read_tensors(tmp_path / "m.safetensors"))
-    scales[1, 1] = 255  # E8M0's NaN: the group's 32 values
+    scales[1, 1] = 255  # E8M0's NaN: the group's 32 values (still held in float16)
     _safetensors_file(tmp_path / "n.safetensors", {"w_blocks": ("U8", blocks),
                                                    "w_scales": ("U8", scales)})
     [(_, arr, _)] = read_tensors(tmp_path / "n.safetensors")
     assert np.isnan(arr).sum() == 32 and np.isnan(arr[1, 32:]).all()
+
+
+@pytest.mark.parametrize(("low", "high", "dtype"), [(104, 140, np.float16), (103, 130, np.float32),
+                                                    (110, 141, np.float32)])  # fmt: skip
+def test_mxfp4_values_are_held_in_float16_where_it_is_exact(tmp_path, low, high, dtype):
+    """Half the memory of float32 for a packed tensor whose scales keep every value exact in
+    float16 (E8M0 codes 104..140: subnormals down to 0.5 x 2^-23, 6 x 2^13 below 65504);
+    float32 otherwise. The values are the same either way."""
+    import ml_dtypes
+
+    blocks, scales, _ = _mxfp4_packed(np.random.default_rng(1), (8,), 4)
+    scales[0, :2] = (low, high)
+    codes = np.empty((*blocks.shape[:-1], 32), dtype=np.uint8)
+    codes[..., 0::2], codes[..., 1::2] = blocks & 0x0F, blocks >> 4
+    e2m1 = codes.view(ml_dtypes.float4_e2m1fn).astype(np.float64)
+    want = np.ldexp(e2m1, scales[..., None].astype(np.int32) - 127).reshape(8, -1)
+    _safetensors_file(tmp_path / "m.safetensors", {"w_blocks": ("U8", blocks),
+                                                   "w_scales": ("U8", scales)})
+    [(_, arr, _)] = read_tensors(tmp_path / "m.safetensors")
+    assert arr.dtype == dtype
+    np.testing.assert_array_equal(arr.astype(np.float64), want)
 
 
 @pytest.mark.parametrize("group", ["row", 32])

@@ -18,7 +18,8 @@ weight stored packed, as gpt-oss ships its experts, is returned decoded as one t
 byte j and 2j + 1 in the high one, beside `<name>_scales` (`.scales`), U8 (..., groups), each
 an E8M0 power of two 2^(code - 127) (code 255 is NaN) for its group of 2B values (OCP
 Microscaling Formats specification v1.0, 2023; the layout as openai/gpt-oss's checkpoint
-reader decodes it, gpt_oss/torch/weights.py): shape (..., groups x 2B).
+reader decodes it, gpt_oss/torch/weights.py): shape (..., groups x 2B), in float16 when that
+holds every value exactly (`FLOAT16_EXACT`).
 """
 
 from __future__ import annotations
@@ -206,10 +207,19 @@ def _packed_pairs(path: Path, entries: dict) -> dict[str, tuple[str, str]]:
     return pairs
 
 
+#: E8M0 codes whose every E2M1 multiple is exact in float16: 0.5 x 2^-23 is float16's smallest
+#: subnormal times 2 (1.5 x 2^-23 = 3 x 2^-24 still exact), 6 x 2^13 = 49152 <= 65504.
+FLOAT16_EXACT = (127 - 23, 127 + 13)
+
+
 def _mxfp4(codes: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """float32 values of packed MXFP4 codes (..., groups, B) with their E8M0 scales
-    (..., groups): (..., groups x 2B)."""
-    values = np.empty((*codes.shape[:-1], 2 * codes.shape[-1]), dtype=np.float32)
+    """The values of packed MXFP4 codes (..., groups, B) with their E8M0 scales (..., groups):
+    (..., groups x 2B), in float16 where every scale keeps them exact there (FLOAT16_EXACT;
+    half the memory of float32, which holds the others)."""
+    finite = scales[scales != 255]
+    exact = finite.size == 0 or FLOAT16_EXACT[0] <= finite.min() <= finite.max() <= FLOAT16_EXACT[1]
+    dtype = np.float16 if exact else np.float32
+    values = np.empty((*codes.shape[:-1], 2 * codes.shape[-1]), dtype=dtype)
     values[..., 0::2] = _E2M1[codes & 0x0F]
     values[..., 1::2] = _E2M1[codes >> 4]
     values *= _E8M0[scales][..., None]
