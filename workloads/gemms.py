@@ -19,7 +19,10 @@ Counting rules (the same in both phases):
   be about half the attention MACs); decode attends to S = context + 1 tokens (the cached
   ones and the new one). A sliding window caps S at the window size (Mistral); where only
   some layers have it (gpt-oss), their attention GEMMs are entries of their own, under the
-  same names (a name's entries share its layers by count).
+  same names (a name's entries share its layers by count). In prefill that is an
+  approximation: the MACs are a sliding-window kernel's (each query sees S keys), but the
+  keys and values are counted as S tokens' where all L are read (their traffic undercounted
+  by L / S on those layers).
 """
 
 from __future__ import annotations
