@@ -22,6 +22,7 @@ from dse.columns import METRICS, metric_columns
 from dse.errors import UserError, load_yaml, suggest
 from dse.formats import ChoiceFormat, parse
 from dse.formats.aliases import scheme
+from dse.formats.format import DATA_SHARES
 from dse.hardware import HARDWARE_VARIABLES, check_values, normalise_config
 from dse.schema import Bool, ListOf, MapOf, Num, OneOf, Record, Str
 from dse.spec import SweepSpec
@@ -53,10 +54,9 @@ def _space_format(value: str) -> None:
     fmt = parse(value)
     if isinstance(fmt, ChoiceFormat) and not fmt.fixed_bits:
         raise UserError(
-            f"{value}: its candidates differ in width and the share each takes depends on the "
-            "data, so its bits per element (memory, bandwidth, energy) are unknown before it "
-            "runs; sweep a fixed share instead (e.g. fp4fp8(p=0.3)), or use search method "
-            "global-threshold, which turns one threshold into each class's share"
+            f"{value}: {DATA_SHARES} (memory, bandwidth, energy); sweep a fixed share instead "
+            "(e.g. fp4fp8(p=0.3)), or use search method global-threshold, which turns one "
+            "threshold into each class's share"
         )
 
 

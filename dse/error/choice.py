@@ -143,10 +143,33 @@ def choice_error(
     nodes and each node's sigma to integrate over instead of the t law's quadrature (a
     measured law, `empirical_max.choice_given_max_law`); the mix, whose tensor-wide ranking
     sees every block's scale, needs `rank` with it (`Ranking`)."""
-    _check(fmt, st)
+    return choice_errors([fmt], st, nodes_n, at, rank)[0]
+
+
+def choice_errors(
+    fmts: list[ChoiceFormat], st: Setting, nodes_n: int = 64, at: At | None = None,
+    rank: Ranking | None = None,
+) -> list[ChoiceEstimate]:  # fmt: skip
+    """`choice_error` of each of `fmts` at one setting; the mixes of one candidate pair share
+    their `MixModel` (the same values as one by one, each mix's lattice built once)."""
+    models: dict[tuple, MixModel] = {}
+    out = []
+    for fmt in fmts:
+        _check(fmt, st)
+        if not isinstance(fmt.selector, (TopFraction, ScoreThreshold)):
+            out.append(_per_block_error(fmt, st, nodes_n, at))
+            continue
+        key = (fmt.candidates, fmt.block_size)
+        if key not in models:
+            models[key] = MixModel(fmt, st, nodes_n, at, rank)
+        out.append(models[key].error(fmt.selector))
+    return out
+
+
+def _per_block_error(fmt: ChoiceFormat, st: Setting, nodes_n: int, at: At | None
+                     ) -> ChoiceEstimate:  # fmt: skip
+    """`choice_error` of the selectors that look at one block alone (not the mix)."""
     sel = fmt.selector
-    if isinstance(sel, (TopFraction, ScoreThreshold)):
-        return mix_error(fmt, st, sel, nodes_n, at, rank)
     if isinstance(sel, BeneficialRange) and st.block > STAGE2_MAX_BLOCK:
         raise UserError(
             f"{fmt.name}: the analytic two-stage model sums multinomial counts in floating "
@@ -164,26 +187,6 @@ def choice_error(
     raise UserError(
         f"{fmt.name}: selector {sel.label} has no analytic model; use method='montecarlo'"
     )
-
-
-def choice_errors(
-    fmts: list[ChoiceFormat], st: Setting, nodes_n: int = 64, at: At | None = None,
-    rank: Ranking | None = None,
-) -> list[ChoiceEstimate]:  # fmt: skip
-    """`choice_error` of each of `fmts` at one setting; the mixes of one candidate pair share
-    their `MixModel` (the same values as one by one, each mix's lattice built once)."""
-    models: dict[tuple, MixModel] = {}
-    out = []
-    for fmt in fmts:
-        if not isinstance(fmt.selector, (TopFraction, ScoreThreshold)):
-            out.append(choice_error(fmt, st, nodes_n, at, rank))
-            continue
-        _check(fmt, st)
-        key = (fmt.candidates, fmt.block_size)
-        if key not in models:
-            models[key] = MixModel(fmt, st, nodes_n, at, rank)
-        out.append(models[key].error(fmt.selector))
-    return out
 
 
 #: Equispaced log2 offsets of sigma averaged over when a candidate is not scale-invariant:

@@ -223,14 +223,14 @@ def profile_array(
     maxima = {b: np.empty(int(ok.sum()) * (row // b)) for b in sizes}
     bodies = {b: np.empty(maxima[b].size) if b > 1 else None for b in sizes}
 
-    def fill(i: int, j: int, first: int) -> tuple[int, float]:  # groups i..j: (count, max)
+    def fill(i: int, j: int, start: int) -> tuple[int, float]:  # groups i..j: (count, max)
         keep = ok[i:j]
         unit = groups(i, j)[keep]
         unit /= scale[i:j][keep, None]
         np.abs(unit, out=unit)
         unit /= within.sigma  # standard-t units of the within-group fit
         for b in sizes:
-            at = slice(first * (row // b), (first + unit.shape[0]) * (row // b))
+            at = slice(start * (row // b), (start + unit.shape[0]) * (row // b))
             body = bodies[b]
             _block_stats(unit, b, maxima[b][at], None if body is None else body[at])
         return unit.shape[0], float(unit.max()) if unit.size else 0.0

@@ -25,6 +25,11 @@ from dse.formats.elements import Element, Rounding
 from dse.formats.scales import ScaleRule
 from dse.formats.selectors import Selector
 
+#: Why a choice whose candidates differ in width and whose shares are the data's has no bits
+#: per element before it runs (`ChoiceFormat.fixed_bits`).
+DATA_SHARES = ("its candidates differ in width and the share each takes depends on the data, "
+               "so its bits per element are unknown without data")  # fmt: skip
+
 
 @dataclass(frozen=True)
 class ScaledFormat:
@@ -202,11 +207,8 @@ class ChoiceFormat:
         if fixed is not None:
             return fixed
         if not self.fixed_bits:
-            raise UserError(
-                f"{self.name}: its candidates differ in width and the share each takes depends "
-                "on the data, so its bits per element are unknown without data; give it a "
-                "fixed share (e.g. fp4fp8(p=0.3))"
-            )
+            raise UserError(f"{self.name}: {DATA_SHARES}; give it a fixed share (e.g. "
+                            "fp4fp8(p=0.3))")  # fmt: skip
         return (1.0,) + (0.0,) * (len(self.candidates) - 1)
 
     def bits_at(self, shares) -> float:
