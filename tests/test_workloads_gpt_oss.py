@@ -15,6 +15,7 @@ from dse.errors import UserError
 from workloads import (
     decode_gemms,
     kv_cache_elements,
+    layer_shares,
     load_hf_config,
     load_model,
     parameter_breakdown,
@@ -71,7 +72,33 @@ def test_every_other_layer_attends_to_a_window_of_128_tokens():
     assert [(g.k, g.count) for g in short] == [(101, kv_heads * 24)]
     assert kv_cache_elements(model, batch, 100) == 2 * kv_heads * 64 * 24 * 100
     prefill = [g for g in prefill_gemms(model, 1, 4096) if g.tensor_class == "attn_context"]
-    assert sorted((g.k, g.count) for g in prefill) == [(128, 8 * 12), (4096, 8 * 12)]
+    assert sorted((g.k, g.count) for g in prefill) == [(128, 8 * 12 * 32), (4096, 8 * 12)]
+
+
+@pytest.mark.parametrize("seq", [4096, 1000, 128, 100])
+def test_prefill_reads_every_key_once_on_windowed_layers_too(seq):
+    """A windowed layer's prefill attention runs as chunks of `window` queries, each against
+    `window` keys: each query still sees `window` keys (the MACs), and the keys and values of
+    all `seq` tokens are read (up to one chunk more where the window does not divide `seq`)."""
+    model = load_model("gpt-oss-20b")
+    kv, d, group, window, half = model.kv_heads, model.head_dim, model.group, 128, 12
+    gemms = prefill_gemms(model, 1, seq)
+    for cls in ("attn_score", "attn_context"):
+        entries = [g for g in gemms if g.tensor_class == cls]
+        keys = min(seq, window)
+        macs = kv * half * group * seq * d * (seq + keys)
+        assert sum(g.macs for g in entries) == macs
+        read = sum(g.k * g.n * g.count for g in entries)  # the keys or values
+        chunks = -(-seq // keys)
+        assert read == kv * half * d * (seq + chunks * keys)
+        queries = sum(g.m * g.k * g.count for g in entries) if cls == "attn_score" else None
+        if queries is not None:  # every query row is read once per layer
+            assert queries == kv * 2 * half * group * seq * d
+        # each layer's share of the model error: the windowed layers count as many as the rest
+        shares = layer_shares(entries, model.layers)
+        assert sum(shares) == pytest.approx(model.layers)
+        windowed = sum(s for g, s in zip(entries, shares) if g.n * g.k < seq * d)
+        assert windowed == pytest.approx(half if seq > window else 0)
 
 
 def test_the_mixture_has_biases_a_router_bias_and_attention_sinks():

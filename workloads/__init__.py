@@ -18,6 +18,7 @@ from workloads.gemms import (
     GemmArrays,
     decode_gemms,
     gemm_arrays,
+    layer_shares,
     phase_gemms,
     prefill_gemms,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "gemm_arrays",
     "gemm_table",
     "kv_cache_elements",
+    "layer_shares",
     "load_hf_config",
     "load_model",
     "load_preset",

@@ -17,12 +17,15 @@ Counting rules (the same in both phases):
   with q query tokens per sequence (L in prefill, 1 in decode) and S attended tokens.
 - Prefill counts the full L x L score matrix (dense kernels compute it; the causal half would
   be about half the attention MACs); decode attends to S = context + 1 tokens (the cached
-  ones and the new one). A sliding window caps S at the window size (Mistral); where only
+  ones and the new one). A sliding window caps S at the window size W (Mistral); where only
   some layers have it (gpt-oss), their attention GEMMs are entries of their own, under the
-  same names (a name's entries share its layers by count). In prefill that is an
-  approximation: the MACs are a sliding-window kernel's (each query sees S keys), but the
-  keys and values are counted as S tokens' where all L are read (their traffic undercounted
-  by L / S on those layers).
+  same names (a name's entries share its layers by the query rows they process,
+  `layer_shares`). In prefill with L > W, a windowed layer's attention runs as chunks of W
+  queries, each chunk against W keys (count times the chunks; the last chunk holds the
+  remaining queries): each query sees W keys, as a sliding-window kernel computes, and the
+  keys and values of all L tokens are read once, as an approximation (a chunk's queries
+  reach back into the previous chunk's keys, which a kernel keeps or reads again; where W
+  does not divide L the last chunk reads W keys for fewer queries).
 """
 
 from __future__ import annotations
@@ -146,11 +149,13 @@ def _step(spec: ModelSpec, batch: int, queries: int, spans: list[tuple[int, int]
     else:
         gemms = [linear("q", "qkv", h, q_out), linear("k", "qkv", h, kv_out),
                  linear("v", "qkv", h, kv_out)]
-    rows, heads = spec.group * queries, batch * spec.kv_heads
-    gemms += [Gemm("attn_score", "attn_score", m=rows, n=keys, k=d, count=heads * layers,
-                   b_role=kv_role) for layers, keys in spans]  # fmt: skip
-    gemms += [Gemm("attn_context", "attn_context", m=rows, n=d, k=keys, count=heads * layers,
-                   b_role=kv_role) for layers, keys in spans]  # fmt: skip
+    heads = batch * spec.kv_heads
+    chunks = [(spec.group * q, keys, heads * layers * c)
+              for layers, keys in spans for q, c in _chunks(queries, keys)]  # fmt: skip
+    gemms += [Gemm("attn_score", "attn_score", m=rows, n=keys, k=d, count=count,
+                   b_role=kv_role) for rows, keys, count in chunks]  # fmt: skip
+    gemms += [Gemm("attn_context", "attn_context", m=rows, n=d, k=keys, count=count,
+                   b_role=kv_role) for rows, keys, count in chunks]  # fmt: skip
     gemms.append(linear("o", "o", q_out, h))
     if spec.moe:
         gemms += _experts(spec, tokens)
@@ -160,6 +165,27 @@ def _step(spec: ModelSpec, batch: int, queries: int, spans: list[tuple[int, int]
         gemms += _mlp(linear, "", h, spec.intermediate, spec.gated_mlp)
     gemms.append(linear("lm_head", "lm_head", h, spec.vocab, m=batch, count=1))
     return gemms
+
+
+def _chunks(queries: int, keys: int) -> list[tuple[int, int]]:
+    """(queries per chunk, chunks): all queries in one chunk while they see every key, else
+    chunks of `keys` queries and one of the rest (module docstring)."""
+    if queries <= keys:
+        return [(queries, 1)]
+    whole, rest = divmod(queries, keys)
+    return [(keys, whole)] + ([(rest, 1)] if rest else [])
+
+
+def layer_shares(gemms: Sequence[Gemm], layers: int) -> np.ndarray:
+    """The layers each GEMM stands for: lm_head one, every other name `layers`, shared among
+    its entries by the rows they process (count x M: a mixture's expert groups by their
+    tokens, a windowed layer's attention chunks by their queries, so that windowed and full
+    layers' entries each count their own layers)."""
+    rows: dict[str, int] = {}
+    for g in gemms:
+        rows[g.name] = rows.get(g.name, 0) + g.count * g.m
+    return np.array([(1 if g.tensor_class == "lm_head" else layers) * g.count * g.m
+                     / rows[g.name] for g in gemms])  # fmt: skip
 
 
 def _mlp(linear, prefix: str, hidden: int, width: int, gated: bool) -> list[Gemm]:

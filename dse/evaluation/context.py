@@ -20,6 +20,7 @@ from workloads import (
     apply_overrides,
     default_stats,
     gemm_arrays,
+    layer_shares,
     load_model,
     load_profile_stats,
     parameter_count,
@@ -76,13 +77,8 @@ class EvalContext:
         profiled = {k: v for k, v in profiled.items() if overridden[k] == stats[k]}
         stats = overridden
         sens = w.sensitivity or {}
-        # per GEMM name (a mixture's experts may be split in groups by tokens per expert)
-        per_name: dict[str, int] = {}
-        for g in gemms:
-            per_name[g.name] = per_name.get(g.name, 0) + g.count
-        occurrences = np.array([(1 if g.tensor_class == "lm_head" else model.layers)
-                                * g.count / per_name[g.name] for g in gemms])  # fmt: skip
-        weights = occurrences * np.array([sens.get(g.tensor_class, 1.0) for g in gemms])
+        weights = layer_shares(gemms, model.layers) * np.array(
+            [sens.get(g.tensor_class, 1.0) for g in gemms])
         if weights.sum() <= 0:
             raise UserError("workload.sensitivity: at least one class needs a positive weight")
         is_w = np.array([g.b_role == "weight" for g in gemms])
