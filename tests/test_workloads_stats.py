@@ -115,6 +115,33 @@ def test_classify_tensor_names():
     assert classify_tensor("layers.0.feed_forward.w2.weight") == ("weight", "down")
 
 
+def test_classify_bert_names():
+    """Defect: BERT's (and RoBERTa's, ViT's) modules have the same name `dense` for the
+    attention output, the intermediate and the output layer: all three were profiled as o, and
+    the queries, keys and values (`attention.self.query` ...) were unmatched."""
+    layer = "encoder.layer.2"
+    assert classify_tensor(f"{layer}.attention.output.dense.weight") == ("weight", "o")
+    assert classify_tensor(f"{layer}.intermediate.dense.weight") == ("weight", "gate_up")
+    assert classify_tensor(f"{layer}.output.dense.weight") == ("weight", "down")
+    assert classify_tensor(f"{layer}.output.dense.input") == ("activation", "down")
+    for part in ("query", "key", "value"):
+        assert classify_tensor(f"{layer}.attention.self.{part}.weight") == ("weight", "qkv")
+    assert classify_tensor(f"{layer}.attention.self.query.output") == ("activation", "attn_score")
+    assert classify_tensor(f"{layer}.attention.self.key.output") == ("kv_cache", "attn_score")
+    assert classify_tensor(f"{layer}.attention.self.value.output") == (
+        "kv_cache", "attn_context")
+    assert classify_tensor(f"{layer}.attention.output.LayerNorm.weight") is None
+    assert classify_tensor("pooler.dense.weight") is None  # a task head, not a layer's GEMM
+    # the names other families give `dense` keep their class
+    assert classify_tensor("model.layers.0.self_attn.dense.weight") == ("weight", "o")  # Phi-2
+    assert classify_tensor("gpt_neox.layers.0.attention.dense.weight") == ("weight", "o")
+    assert classify_tensor("model.layers.0.query.weight") is None  # no `self` parent
+    # T5's feed-forward output is named wo, as Meta's attention output is
+    t5 = "encoder.block.0.layer.1.DenseReluDense"
+    assert classify_tensor(f"{t5}.wo.weight") == ("weight", "down")
+    assert classify_tensor(f"{t5}.wi_1.weight") == ("weight", "gate_up")
+
+
 def _profile(tmp_path, tensors):
     path = tmp_path / "profile.yaml"
     path.write_text(yaml.safe_dump({"tensors": tensors}))

@@ -12,11 +12,17 @@ A tensor name maps to (operand, class) by HuggingFace module names: the componen
 the last names the module (q_proj, k_proj, v_proj, qkv_proj, query_key_value, wq, wk, wv ->
 qkv; o_proj, out_proj, dense, wo -> o; gate_proj, up_proj, gate_up_proj, fc1, dense_h_to_4h,
 w1, w3 -> gate_up; down_proj, fc2, dense_4h_to_h, w2 -> down; lm_head -> lm_head; w1/w2/w3 and
-wq..wo as in Mixtral's experts and Meta's original checkpoints) and the last component the
-operand (a mixture's experts stacked in one tensor, `experts.gate_up_proj` and
-`experts.down_proj` as gpt-oss stores them, are weights of their class):
-`weight` -> weight, `input` -> the module's input activation, `output` of q_proj / wq -> the
-queries (activation of attn_score), of k_proj / v_proj (wk / wv) -> the keys / values
+wq..wo as in Mixtral's experts and Meta's original checkpoints), with its parents where they
+tell modules of one name apart (BERT's family: self.query, self.key, self.value -> qkv;
+attention.output.dense -> o; intermediate.dense -> gate_up; any other output.dense -> down;
+T5's DenseReluDense.wi, .wi_0, .wi_1 -> gate_up and DenseReluDense.wo -> down; BERT's
+pooler.dense, a task head, has none),
+and the last component the operand (a mixture's experts stacked in one tensor,
+`experts.gate_up_proj` and `experts.down_proj` as gpt-oss stores them, are weights of their
+class):
+`weight` -> weight, `input` -> the module's input activation, `output` of q_proj / wq /
+self.query -> the queries (activation of attn_score), of k_proj / v_proj (wk / wv,
+self.key / self.value) -> the keys / values
 (kv_cache of attn_score / attn_context). Every other name is returned in `unmatched`, not
 dropped silently.
 
@@ -45,7 +51,7 @@ import numpy as np
 
 from dse.errors import UserError, load_yaml, read_text
 
-_MODULE_CLASS = {
+_MODULE_CLASS: dict[str, str | None] = {
     "q_proj": "qkv", "k_proj": "qkv", "v_proj": "qkv", "qkv_proj": "qkv",
     "query_key_value": "qkv", "wq": "qkv", "wk": "qkv", "wv": "qkv",
     "o_proj": "o", "out_proj": "o", "dense": "o", "wo": "o",
@@ -54,11 +60,20 @@ _MODULE_CLASS = {
     "w1": "gate_up", "w3": "gate_up",  # Mixtral's experts and Meta's checkpoints: gate, up
     "down_proj": "down", "fc2": "down", "dense_4h_to_h": "down", "w2": "down",
     "lm_head": "lm_head",
+    # BERT's family (BERT, RoBERTa, ViT): modules named by their parents too
+    "self.query": "qkv", "self.key": "qkv", "self.value": "qkv",
+    "attention.output.dense": "o", "intermediate.dense": "gate_up", "output.dense": "down",
+    # T5's feed-forward (wi, or gated wi_0 / wi_1, then wo): not the attention's wo
+    "DenseReluDense.wi": "gate_up", "DenseReluDense.wi_0": "gate_up",
+    "DenseReluDense.wi_1": "gate_up", "DenseReluDense.wo": "down",
+    "pooler.dense": None,  # BERT's [CLS] pooler: a task head, not one of the layers' GEMMs
 }
 _OUTPUTS = {
     "q_proj": ("activation", "attn_score"), "wq": ("activation", "attn_score"),
     "k_proj": ("kv_cache", "attn_score"), "wk": ("kv_cache", "attn_score"),
     "v_proj": ("kv_cache", "attn_context"), "wv": ("kv_cache", "attn_context"),
+    "self.query": ("activation", "attn_score"), "self.key": ("kv_cache", "attn_score"),
+    "self.value": ("kv_cache", "attn_context"),
 }
 
 
@@ -79,13 +94,16 @@ def classify_tensor(name: str) -> tuple[str, str] | None:
     parts = name.split(".")
     if len(parts) < 2:
         return None
-    module, operand = parts[-2], parts[-1]
-    if module == "experts" and operand in _MODULE_CLASS:  # every expert's weights in one tensor
-        return "weight", _MODULE_CLASS[operand]
-    if operand == "weight" and module in _MODULE_CLASS:
-        return "weight", _MODULE_CLASS[module]
-    if operand == "input" and module in _MODULE_CLASS:
-        return "activation", _MODULE_CLASS[module]
+    operand = parts[-1]
+    stacked = _MODULE_CLASS.get(operand) if parts[-2] == "experts" else None
+    if stacked is not None:  # all experts' weights in one tensor
+        return "weight", stacked
+    # the module by its longest known name with parents (attention.output.dense before dense)
+    module = next((m for m in (".".join(parts[-1 - k:-1]) for k in (3, 2, 1))
+                   if m in _MODULE_CLASS), parts[-2])  # fmt: skip
+    cls = _MODULE_CLASS.get(module)
+    if cls is not None and operand in ("weight", "input"):
+        return ("weight" if operand == "weight" else "activation"), cls
     if operand == "output":
         return _OUTPUTS.get(module)
     return None
