@@ -115,7 +115,7 @@ def test_classify_tensor_names():
     assert classify_tensor("layers.0.feed_forward.w2.weight") == ("weight", "down")
 
 
-def test_classify_bert_names():
+def test_classify_names_told_apart_by_their_parents():
     """Defect: BERT's (and RoBERTa's, ViT's) modules have the same name `dense` for the
     attention output, the intermediate and the output layer: all three were profiled as o, and
     the queries, keys and values (`attention.self.query` ...) were unmatched."""
@@ -136,6 +136,16 @@ def test_classify_bert_names():
     assert classify_tensor("model.layers.0.self_attn.dense.weight") == ("weight", "o")  # Phi-2
     assert classify_tensor("gpt_neox.layers.0.attention.dense.weight") == ("weight", "o")
     assert classify_tensor("model.layers.0.query.weight") is None  # no `self` parent
+    # gpt-oss's original checkpoint (openai/gpt-oss, torch/model.py): block.N.attn.qkv and
+    # .attn.out are linear layers; mlp.mlp1_weight / mlp2_weight every expert's weights
+    assert classify_tensor("block.3.attn.qkv.weight") == ("weight", "qkv")
+    assert classify_tensor("block.3.attn.out.weight") == ("weight", "o")
+    assert classify_tensor("block.3.mlp.mlp1_weight") == ("weight", "gate_up")
+    assert classify_tensor("block.3.mlp.mlp2_weight") == ("weight", "down")
+    assert classify_tensor("unembedding.weight") == ("weight", "lm_head")
+    for name in ("block.3.mlp.mlp1_bias", "block.3.mlp.gate.weight", "embedding.weight",
+                 "block.3.attn.sinks", "block.3.attn.norm.scale", "block.3.out.weight"):
+        assert classify_tensor(name) is None
     # T5's feed-forward output is named wo, as Meta's attention output is
     t5 = "encoder.block.0.layer.1.DenseReluDense"
     assert classify_tensor(f"{t5}.wo.weight") == ("weight", "down")

@@ -15,10 +15,11 @@ w1, w3 -> gate_up; down_proj, fc2, dense_4h_to_h, w2 -> down; lm_head -> lm_head
 wq..wo as in Mixtral's experts and Meta's original checkpoints), with its parents where they
 tell modules of one name apart (BERT's family: self.query, self.key, self.value -> qkv;
 attention.output.dense -> o; intermediate.dense -> gate_up; any other output.dense -> down;
-T5's DenseReluDense.wi, .wi_0, .wi_1 -> gate_up and DenseReluDense.wo -> down; BERT's
-pooler.dense, a task head, has none),
-and the last component the operand (a mixture's experts stacked in one tensor,
-`experts.gate_up_proj` and `experts.down_proj` as gpt-oss stores them, are weights of their
+T5's DenseReluDense.wi, .wi_0, .wi_1 -> gate_up and DenseReluDense.wo -> down; gpt-oss's
+original attn.qkv -> qkv, attn.out -> o, unembedding -> lm_head; BERT's pooler.dense, a task
+head, has none), and the last component the operand (a mixture's experts stacked in one
+tensor, `experts.gate_up_proj` / `experts.down_proj` as gpt-oss stores them in transformers'
+layout and `mlp.mlp1_weight` / `mlp.mlp2_weight` in its original one, are weights of their
 class):
 `weight` -> weight, `input` -> the module's input activation, `output` of q_proj / wq /
 self.query -> the queries (activation of attn_score), of k_proj / v_proj (wk / wv,
@@ -67,7 +68,13 @@ _MODULE_CLASS: dict[str, str | None] = {
     "DenseReluDense.wi": "gate_up", "DenseReluDense.wi_0": "gate_up",
     "DenseReluDense.wi_1": "gate_up", "DenseReluDense.wo": "down",
     "pooler.dense": None,  # BERT's [CLS] pooler: a task head, not one of the layers' GEMMs
+    # gpt-oss's original checkpoint (openai/gpt-oss, gpt_oss/torch/model.py)
+    "attn.qkv": "qkv", "attn.out": "o", "unembedding": "lm_head",
 }
+#: Every expert's weights in one tensor, named by module and parameter (no `.weight`): the
+#: transformers layout of gpt-oss and its original checkpoint's.
+_STACKED = {"experts.gate_up_proj": "gate_up", "experts.down_proj": "down",
+            "mlp.mlp1_weight": "gate_up", "mlp.mlp2_weight": "down"}  # fmt: skip
 _OUTPUTS = {
     "q_proj": ("activation", "attn_score"), "wq": ("activation", "attn_score"),
     "k_proj": ("kv_cache", "attn_score"), "wk": ("kv_cache", "attn_score"),
@@ -95,9 +102,8 @@ def classify_tensor(name: str) -> tuple[str, str] | None:
     if len(parts) < 2:
         return None
     operand = parts[-1]
-    stacked = _MODULE_CLASS.get(operand) if parts[-2] == "experts" else None
-    if stacked is not None:  # all experts' weights in one tensor
-        return "weight", stacked
+    if ".".join(parts[-2:]) in _STACKED:
+        return "weight", _STACKED[".".join(parts[-2:])]
     # the module by its longest known name with parents (attention.output.dense before dense)
     module = next((m for m in (".".join(parts[-1 - k:-1]) for k in (3, 2, 1))
                    if m in _MODULE_CLASS), parts[-2])  # fmt: skip
