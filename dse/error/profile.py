@@ -77,18 +77,34 @@ def _finite_count(flat: np.ndarray) -> int:
                for i in range(0, flat.size, SLICE_VALUES))  # fmt: skip
 
 
+def sample_indices(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """k distinct indices of range(n), every k-subset alike, in random order (seeded), in
+    memory of the order of k. Up to 4 k, numpy's choice without replacement (which would
+    index all n values up to n = 50 k); beyond, distinct values of draws with replacement,
+    topped up until there are k, then k of them in random order: exact, since the draws treat
+    every index alike, so given how many distinct ones they hold, which ones is uniform."""
+    rng = np.random.default_rng(seed)
+    if n <= 4 * k:
+        return rng.choice(n, k, replace=False)
+    picked = np.empty(0, dtype=np.int64)
+    while picked.size < k:  # about k^2 / (2 n) <= k / 8 repeats: one or two rounds
+        more = k - picked.size
+        picked = np.sort(np.concatenate([picked, rng.integers(0, n, more + more * k // n + 16)]))
+        picked = picked[np.concatenate([[True], picked[1:] != picked[:-1]])]  # distinct
+    return rng.permutation(picked)[:k]
+
+
 def subsample(x: np.ndarray, max_values: int, seed: int = 0) -> np.ndarray:
     """Finite values of `x` (flattened, float64), at most `max_values` of them chosen
-    uniformly. An all-finite array larger than that is sampled by index without a float64
-    copy of the whole (the same values: the generator draws the same indices either way)."""
+    uniformly (`sample_indices`). An all-finite array larger than that is sampled by index
+    without a float64 copy of the whole (the same values as the copy would give)."""
     flat = np.asarray(x).reshape(-1)
     if flat.size > max_values and _finite_count(flat) == flat.size:
-        pick = np.random.default_rng(seed).choice(flat.size, max_values, replace=False)
-        return flat[pick].astype(np.float64)
+        return flat[sample_indices(flat.size, max_values, seed)].astype(np.float64)
     x = flat.astype(np.float64)
     x = x[np.isfinite(x)]
     if x.size > max_values:
-        x = np.random.default_rng(seed).choice(x, max_values, replace=False)
+        x = x[sample_indices(x.size, max_values, seed)]
     return x
 
 
@@ -272,7 +288,7 @@ def _normalised_sample(g: np.ndarray, scale: np.ndarray, ok: np.ndarray, max_val
     n = rows.size * g.shape[1]
     if n <= max_values:
         return (np.asarray(g[rows], dtype=np.float64) / scale[rows, None]).ravel()
-    pick = np.random.default_rng(seed).choice(n, max_values, replace=False)
+    pick = sample_indices(n, max_values, seed)
     r, c = rows[pick // g.shape[1]], pick % g.shape[1]
     return np.asarray(g[r, c], dtype=np.float64) / scale[r]
 

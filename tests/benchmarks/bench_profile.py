@@ -14,10 +14,10 @@ INT4/g128's, finding each stratum's body scale, `empirical_max.body_scale`), and
 reading a profile of many tensors (a mixture of experts: the records repeated MOE_TENSORS
 times) from YAML and from JSON (`workloads.load_profile_stats`).
 Also `profile_array` on float32 tensors of ROWS x 11008 values (Llama-2-7B's down-projection
-rows): time and peak memory above the tensor (tracemalloc: numpy's allocations), and the
-memory each further value costs (the peaks' difference over the values'). Both tensors hold
-more than 50 x 10^6 values: below that, numpy's draw of the fit's 10^6-value sample without
-replacement permutes every index (8 bytes per value; `profile.subsample`).
+rows): time and peak memory above the tensor (tracemalloc: numpy's allocations), per value,
+and the memory each further value costs (the two largest peaks' difference over the
+values'). 4096 rows (45 x 10^6 values) is where numpy's own draw of the fit's 10^6-value
+sample would index every value (`profile.sample_indices`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from dse.commands import json_text
 from dse.error.profile import error_for_tensors, errors_for_tensors, profile_array
 from workloads import load_profile_stats
 
-TENSORS, REPEAT, MOE_TENSORS, ROWS = 4, 2, 768, (6144, 12288)
+TENSORS, REPEAT, MOE_TENSORS, ROWS = 4, 2, 768, (4096, 6144, 12288)
 SCALED = ["int4/g128", "int8/ch", "mxfp4", "nvfp4"]
 MIXES = [f"fp4fp8(p={k / 20:g})" for k in range(21)]
 
@@ -100,8 +100,9 @@ def main() -> None:
         peaks.append((x.size, tracemalloc.get_traced_memory()[1]))
         tracemalloc.stop()
         print(f"profile_array, {rows} x 11008 float32 ({x.nbytes / 2**20:.0f} MB): {dt:.2f} s, "
-              f"peak {peaks[-1][1] / 2**20:.0f} MB above the tensor")
-    (n1, p1), (n2, p2) = peaks
+              f"peak {peaks[-1][1] / 2**20:.0f} MB above the tensor "
+              f"({peaks[-1][1] / x.size:.2f} bytes per value)")
+    (n1, p1), (n2, p2) = peaks[-2:]
     print(f"  each further value: {(p2 - p1) / (n2 - n1):.2f} bytes")
 
 
