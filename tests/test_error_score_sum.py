@@ -74,3 +74,15 @@ def test_a_one_value_quantity_over_the_sums_above_a_level_uniform():
     for y in (3.0, 5.5, 8.0):
         want = integrate.quad(lambda u, y=y: u * (1.0 - _irwin_hall_cdf(y - u, 10)), 0.0, 1.0)[0]
         assert sums.exceed(np.array([[y]]), "value")[0, 0] == pytest.approx(want, abs=2e-4)
+
+
+def test_levels_beyond_the_lattice_see_all_or_nothing():
+    """Below every sum: P(V > y) = 1 and the one-value quantity's whole mean; beyond the
+    lattice (up to +inf): 0; just under the largest sum (10 ones): its own mass, 0.3^10."""
+    d = np.array([[2.0, -0.5]])
+    sums = ScoreSums(np.array([[0.0, 1.0]]), np.array([[0.7, 0.3]]), 11, d)
+    y = np.array([[-np.inf, -1e12, 9.5, 1e12, np.inf]])
+    np.testing.assert_allclose(sums.exceed(y, 10)[0], [1.0, 1.0, 0.3**10, 0.0, 0.0], atol=1e-15)
+    mean = 0.7 * 2.0 - 0.3 * 0.5
+    np.testing.assert_allclose(sums.exceed(y[:, [0, 1, 3, 4]], "value")[0],
+                               [mean, mean, 0.0, 0.0], atol=1e-15)  # fmt: skip

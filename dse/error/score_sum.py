@@ -81,10 +81,13 @@ class ScoreSums:
         shape = y.shape
         y = y.reshape(shape[0], -1)
         u = y / self.h[:, None] - 0.5  # atom j spread over [(j - 1/2) h, (j + 1/2) h]
-        j = np.floor(np.clip(u, -1.0, self.size)).astype(np.int64)
-        frac = np.clip(u - j, 0.0, 1.0)
-        node = np.arange(shape[0])[:, None]
-        lo = pad[node, np.clip(j + 1, 0, self.size + 1)]
-        hi = pad[node, np.clip(j + 2, 0, self.size + 1)]
+        np.clip(u, -1.0, self.size, out=u)
+        j = np.minimum(np.floor(u), self.size - 1)  # between padded points j + 1 and j + 2
+        frac = u - j  # in [0, 1]
+        # flat positions of padded points j + 1 and j + 2 of each row
+        at = (j + 1.0).astype(np.int64) + (np.arange(shape[0]) * (self.size + 2))[:, None]
+        flat = pad.reshape(-1)
+        lo = flat.take(at)
+        hi = flat.take(at + 1)
         total = np.reshape(total, (-1, 1)) if np.ndim(total) else total
         return (total - (lo + (hi - lo) * frac)).reshape(shape)
