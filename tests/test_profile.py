@@ -304,6 +304,27 @@ def test_slices_give_the_same_profile(monkeypatch, group):
     assert sliced == whole
 
 
+@pytest.mark.parametrize(("row", "sizes"), [(768, [16, 32, 64, 128, 256, 768]), (48, [16, 48]),
+                                           (5, [5]), (1, [1])])
+def test_block_stats_of_every_size_from_the_smallest(row, sizes):
+    """Each size's block maxima and bodies (mean square of the other values), derived from
+    the size before, against each size's blocks computed directly: maxima equal, bodies to
+    rounding."""
+    from dse.error.profile import _block_stats
+
+    unit = np.abs(np.random.default_rng(8).standard_t(4.0, (6, row)))
+    n = [unit.size // b for b in sizes]
+    tops = [np.empty(k) for k in n]
+    bodies = [np.empty(k) if b > 1 else None for b, k in zip(sizes, n)]
+    _block_stats(unit, sizes, tops, bodies)
+    for b, top, body in zip(sizes, tops, bodies):
+        blocks = unit.reshape(-1, b)
+        np.testing.assert_array_equal(top, blocks.max(axis=1))
+        if b > 1:
+            want = (np.sum(blocks**2, axis=1) - blocks.max(axis=1) ** 2) / (b - 1)
+            np.testing.assert_allclose(body, want, rtol=1e-12)
+
+
 def test_subsample_by_index_draws_what_the_finite_values_draw():
     """The identity `subsample` relies on for large all-finite arrays: indexing the array by
     `sample_indices` gives what the path through a float64 copy of the finite values gives."""
