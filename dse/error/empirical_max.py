@@ -220,8 +220,8 @@ def stratum_offsets(
     probs = (np.arange(OFFSET_POINTS) + 0.5) / OFFSET_POINTS
     offsets = []
     for run in _group_runs(starts, n, of):
-        o = np.argsort(frac[run], kind="stable")
-        f, wg = frac[run][o], w[run][o]
+        f, o = rank_order(frac[run])
+        wg = w[run][o]
         mid = (np.cumsum(wg) - 0.5 * wg) / wg.sum()  # each block's centre on the weight axis
         offsets.append([round(float(v), 4) for v in np.interp(probs, mid, f)])
     return offsets, of
