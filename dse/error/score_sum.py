@@ -55,12 +55,12 @@ class ScoreSums:
         f = np.fft.rfft(pmf, axis=1)
         self.size = size
         # per count, the distribution function at the lattice points, padded with 0 below and
-        # its total above (what `exceed` interpolates in), and the total
+        # its total above (what `exceed` interpolates in), and the total: built on first use
+        # from the transform of the count's law
         self.cdf: dict = {}
         below = f ** max(block - 2, 0)  # the transform of V_{B-2}'s law
-        for j, tf in {max(block - 1, 0): below * f if block > 1 else below,
-                      max(block - 2, 0): below}.items():  # fmt: skip
-            self.cdf[j] = (self._padded(np.fft.irfft(tf, size, axis=1), 1.0), 1.0)
+        self._transforms = {max(block - 1, 0): below * f if block > 1 else below,
+                            max(block - 2, 0): below}  # fmt: skip
         if value is not None:  # d(X) at X's score, convolved with V_{B-2}
             spread = np.fft.irfft(np.fft.rfft(lattice(value * w), axis=1) * below, size, axis=1)
             self.cdf["value"] = (self._padded(spread, None), np.sum(value * w, axis=1))
@@ -77,6 +77,9 @@ class ScoreSums:
     def exceed(self, y: np.ndarray, count) -> np.ndarray:
         """P(V_count > y) per node, `y` shaped (nodes, ...) in score units (count = B - 1 or
         B - 2); count "value": E[d(X) 1{t(X) + V_{B-2} > y}]."""
+        if count not in self.cdf:
+            law = np.fft.irfft(self._transforms[count], self.size, axis=1)
+            self.cdf[count] = (self._padded(law, 1.0), 1.0)
         pad, total = self.cdf[count]
         shape = y.shape
         y = y.reshape(shape[0], -1)
