@@ -42,17 +42,17 @@ class ScoreSums:
         u = score / self.h[:, None]
         lo = np.minimum(np.floor(u).astype(np.int64), steps - 1)
         frac = u - lo
-        n = score.shape[0]
-        rows = (np.arange(n)[:, None] * size + lo).ravel()
+        n, span = score.shape[0], steps + 1  # one value's lattice points 0 .. steps
+        rows = (np.arange(n)[:, None] * span + lo).ravel()
 
-        def lattice(mass: np.ndarray) -> np.ndarray:  # (nodes, size): split between neighbours
+        def lattice(mass: np.ndarray) -> np.ndarray:  # (nodes, span): split between neighbours
             flat, up = mass.ravel(), frac.ravel()
-            lower = np.bincount(rows, flat * (1.0 - up), n * size)
-            return (lower + np.bincount(rows + 1, flat * up, n * size)).reshape(n, size)
+            lower = np.bincount(rows, flat * (1.0 - up), n * span)
+            return (lower + np.bincount(rows + 1, flat * up, n * span)).reshape(n, span)
 
         pmf = lattice(w)
         pmf = pmf / pmf.sum(axis=1, keepdims=True)
-        f = np.fft.rfft(pmf, axis=1)
+        f = np.fft.rfft(pmf, size, axis=1)  # zero beyond one value's points
         self.size = size
         # per count, the distribution function at the lattice points, padded with 0 below and
         # its total above (what `exceed` interpolates in), and the total: built on first use
@@ -62,7 +62,8 @@ class ScoreSums:
         self._transforms = {max(block - 1, 0): below * f if block > 1 else below,
                             max(block - 2, 0): below}  # fmt: skip
         if value is not None:  # d(X) at X's score, convolved with V_{B-2}
-            spread = np.fft.irfft(np.fft.rfft(lattice(value * w), axis=1) * below, size, axis=1)
+            spread = np.fft.irfft(np.fft.rfft(lattice(value * w), size, axis=1) * below, size,
+                                  axis=1)  # fmt: skip
             self.cdf["value"] = (self._padded(spread, None), np.sum(value * w, axis=1))
 
     def _padded(self, mass: np.ndarray, clip: float | None) -> np.ndarray:
