@@ -213,3 +213,28 @@ def test_unreadable_config_files(tmp_path):
     listed = _write(tmp_path, [1, 2], "list.json")
     with pytest.raises(UserError, match="JSON object"):
         load_hf_config(listed)
+
+
+#: Qwen3 model cards (huggingface.co/Qwen/Qwen3-0.6B, -8B; Qwen3 Technical Report,
+#: arXiv:2505.09388, Table 1): parameters and parameters without the embedding (billions).
+QWEN3_CARD = {"qwen3-0.6b": (0.6, 0.44), "qwen3-8b": (8.2, 6.95)}
+
+
+@pytest.mark.parametrize("name", sorted(QWEN3_CARD))
+def test_qwen3_dense_matches_its_model_card(name):
+    """Qwen3's dense models (model_type qwen3: llama's layout without biases, per-head q/k
+    RMSNorm, explicit head_dim; 0.6B ties its embedding, 8B does not) were refused as an
+    unknown model_type."""
+    model = load_model(name)
+    total, body = QWEN3_CARD[name]
+    parts = parameter_breakdown(model)
+    assert parameter_count(model) / 1e9 == pytest.approx(total, abs=0.05)
+    without = parameter_count(model) - parts["embedding"] - parts["lm_head"]
+    assert without / 1e9 == pytest.approx(body, abs=0.005)
+    config = preset_config(name)
+    h, heads, kv, d = (config[k] for k in ("hidden_size", "num_attention_heads",
+                                           "num_key_value_heads", "head_dim"))  # fmt: skip
+    per_layer = h * d * (heads + 2 * kv) + heads * d * h + 3 * h * config["intermediate_size"]
+    assert parts["attention"] + parts["mlp"] == config["num_hidden_layers"] * per_layer
+    assert model.tied_embeddings == config["tie_word_embeddings"]
+    assert not (model.qkv_bias or model.o_bias or model.mlp_bias)

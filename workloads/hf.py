@@ -5,6 +5,9 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   default; `attention_bias` puts biases on q, k, v, o and `mlp_bias` on the MLP (both default
   false; Mistral has neither).
 - qwen2: as llama, with biases on q, k, v only (`Qwen2Attention`).
+- qwen3: as llama (no biases by default), with an RMSNorm over each head's queries and keys
+  (`Qwen3Attention.q_norm`, `k_norm`: head_dim weights each, left out of the counts as for
+  qwen3_moe) and `head_dim` given, not hidden / heads.
 - mixtral: as mistral, every MLP a mixture of `num_local_experts` experts of width
   `intermediate_size`, `num_experts_per_tok` per token (`MixtralSparseMoeBlock`).
 - qwen2_moe: as qwen2, `num_experts` experts of width `moe_intermediate_size`, plus a shared
@@ -59,6 +62,7 @@ _FAMILIES = {
     "llama": _LLAMA,
     "mistral": replace(_LLAMA, sliding_window=True),
     "qwen2": replace(_LLAMA, qkv_bias=True),  # sliding_window needs use_sliding_window: refused
+    "qwen3": _LLAMA,  # as qwen2: a window only with use_sliding_window, refused
     "mixtral": replace(_LLAMA, sliding_window=True, moe=("num_local_experts",
                        "num_experts_per_tok", "intermediate_size", None)),
     "qwen2_moe": replace(_LLAMA, qkv_bias=True, moe=("num_experts", "num_experts_per_tok",
