@@ -304,8 +304,8 @@ def _block_stats(unit: np.ndarray, sizes: list[int], tops: list[np.ndarray],
     top, square = np.max(blocks, axis=1), np.einsum("ij,ij->i", blocks, blocks)
     for k, b in enumerate(sizes):
         if k:
-            top, square = _runs(np.maximum, top, b // sizes[k - 1]), _runs(
-                np.add, square, b // sizes[k - 1])
+            r = b // sizes[k - 1]
+            top, square = _runs(np.maximum, top, r), _runs(np.add, square, r)
         tops[k][:] = top
         if bodies[k] is not None:
             np.divide(square - top * top, b - 1, out=bodies[k])
