@@ -247,7 +247,8 @@ def profile_array(
         unit /= within.sigma  # standard-t units of the within-group fit
         ats = [slice(start * (row // b), (start + unit.shape[0]) * (row // b)) for b in sizes]
         _block_stats(unit, sizes, [maxima[b][at] for b, at in zip(sizes, ats)],
-                     [None if bodies[b] is None else bodies[b][at] for b, at in zip(sizes, ats)])
+                     [None if (body := bodies[b]) is None else body[at]
+                      for b, at in zip(sizes, ats)])  # fmt: skip
         return unit.shape[0], float(unit.max()) if unit.size else 0.0
 
     amax, filled = 0.0, 0
