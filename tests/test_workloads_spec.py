@@ -190,7 +190,8 @@ def test_opt_projected_embeddings_are_refused(tmp_path):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"model_type": "gpt2"}, r"unknown model_type.*'gpt2'.*valid choices: gpt_oss, llama"),
+        ({"model_type": "gpt2"},
+         r"unknown model_type.*'gpt2'.*valid choices: gemma, gemma2, gpt_oss, llama"),
         ({"intermediate_size": None}, "missing field.*intermediate_size"),
         ({"num_attention_heads": 7}, "not a multiple of num_attention_heads"),
         ({"num_key_value_heads": 3}, "not a multiple of 3 key/value heads"),
@@ -238,3 +239,43 @@ def test_qwen3_dense_matches_its_model_card(name):
     assert parts["attention"] + parts["mlp"] == config["num_hidden_layers"] * per_layer
     assert model.tied_embeddings == config["tie_word_embeddings"]
     assert not (model.qkv_bias or model.o_bias or model.mlp_bias)
+
+
+#: Gemma 2 report (Gemma Team, arXiv:2408.00118), Table 2: non-embedding parameters (the
+#: final norm included); the embedding there counts a 256,128-row vocabulary, the released
+#: configs' vocab_size is 256,000.
+GEMMA2_NON_EMBEDDING = {"gemma-2-2b": 2_024_517_888, "gemma-2-9b": 8_324_201_984,
+                        "gemma-2-27b": 26_047_480_320}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(GEMMA2_NON_EMBEDDING))
+def test_gemma2_matches_its_report(name):
+    """Gemma 2 (model_type gemma2: gated GELU MLP, four RMSNorms per layer, tied embedding,
+    a 4096-token window on every other layer, the first included) was refused as an unknown
+    model_type."""
+    model = load_model(name)
+    parts = parameter_breakdown(model)
+    assert parameter_count(model) - parts["embedding"] == GEMMA2_NON_EMBEDDING[name]
+    assert model.tied_embeddings and parts["lm_head"] == 0
+    assert (model.sliding_window, model.sliding_layers) == (4096, (model.layers + 1) // 2)
+    # transformers' layer_types, where a newer config states them, say the same
+    config = preset_config(name)
+    types = ["sliding_attention" if i % 2 == 0 else "full_attention"
+             for i in range(config["num_hidden_layers"])]  # fmt: skip
+    stated = spec_from_hf_config({**config, "layer_types": types}, name)
+    assert stated.sliding_layers == model.sliding_layers
+
+
+@pytest.mark.parametrize(("fields", "total"), [
+    ({"hidden_size": 2048, "intermediate_size": 16384, "num_hidden_layers": 18,
+      "num_attention_heads": 8, "num_key_value_heads": 1}, 2.51e9),
+    ({"hidden_size": 3072, "intermediate_size": 24576, "num_hidden_layers": 28,
+      "num_attention_heads": 16, "num_key_value_heads": 16}, 8.54e9),
+])  # fmt: skip
+def test_gemma_matches_its_published_size(fields, total):
+    """Gemma (model_type gemma; google/gemma-2b and -7b's config.json fields, their model
+    pages' 2.51B and 8.54B parameters): tied embedding, head_dim 256, two norms per layer."""
+    config = {"model_type": "gemma", "head_dim": 256, "vocab_size": 256000, **fields}
+    model = spec_from_hf_config(config, "gemma")
+    assert model.tied_embeddings and model.sliding_window is None
+    assert parameter_count(model) == pytest.approx(total, abs=0.005e9)

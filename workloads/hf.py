@@ -8,6 +8,11 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
 - qwen3: as llama (no biases by default), with an RMSNorm over each head's queries and keys
   (`Qwen3Attention.q_norm`, `k_norm`: head_dim weights each, left out of the counts as for
   qwen3_moe) and `head_dim` given, not hidden / heads.
+- gemma: as llama with a gated GELU MLP (`GemmaMLP`, the same three weights) and tied
+  embeddings by default.
+- gemma2: as gemma with four RMSNorms per layer (before and after attention and the MLP) and
+  `sliding_window` on every other layer, the first included (`Gemma2DecoderLayer.is_sliding`),
+  unless `layer_types` says otherwise.
 - mixtral: as mistral, every MLP a mixture of `num_local_experts` experts of width
   `intermediate_size`, `num_experts_per_tok` per token (`MixtralSparseMoeBlock`).
 - qwen2_moe: as qwen2, `num_experts` experts of width `moe_intermediate_size`, plus a shared
@@ -25,7 +30,8 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   (`OPTLearnedPositionalEmbedding`), tied embeddings by default, biases everywhere unless
   `enable_bias` is false.
 `layer_types` (per layer "full_attention" or "sliding_attention") is read for the families
-with sliding windows (mistral, mixtral, gpt_oss); elsewhere only all-full lists are accepted.
+with sliding windows (mistral, mixtral, gemma2, gpt_oss); elsewhere only all-full lists are
+accepted.
 Fields this model cannot represent (mixture of experts outside these types, latent attention,
 encoder-decoder, other per-layer attention patterns, OPT's projected embeddings) are refused
 by name.
@@ -54,6 +60,8 @@ class _Family:
     qkv_bias: bool = False  # q, k, v carry biases whatever attention_bias says (Qwen2)
     expert_bias: bool = False  # experts and router carry biases (gpt-oss)
     sinks: bool = False  # a learned attention-sink logit per head (gpt-oss)
+    alternate_window: bool = False  # without layer_types, the window on even layers (Gemma 2)
+    layer_norms: int = 2  # norms per layer
 
 
 _LLAMA = _Family(gated_mlp=True, layer_norm=False, tied_default=False,
@@ -72,6 +80,9 @@ _FAMILIES = {
     "gpt_oss": replace(_LLAMA, sliding_window=True, expert_bias=True, sinks=True,
                        moe=("num_local_experts", "num_experts_per_tok", "intermediate_size",
                             None)),
+    "gemma": replace(_LLAMA, tied_default=True),
+    "gemma2": replace(_LLAMA, tied_default=True, sliding_window=True, alternate_window=True,
+                      layer_norms=4),
     "opt": _Family(gated_mlp=False, layer_norm=True, tied_default=True, ffn_key="ffn_dim",
                    position_offset=2),
 }
@@ -149,6 +160,8 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
     qkv_bias = qkv_bias or family.qkv_bias
     window = config.get("sliding_window") if family.sliding_window else None
     sliding_layers = _sliding_layers(config, window, name) if family.sliding_window else None
+    if sliding_layers is None and family.alternate_window and window is not None:
+        sliding_layers = (config["num_hidden_layers"] + 1) // 2  # layers 0, 2, 4, ...
     moe = {}
     if family.moe:
         keys = dict(zip(("experts", "experts_per_token", "expert_intermediate",
@@ -181,6 +194,7 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
         else sliding_layers,  # None: the window on every layer
         attention_sinks=family.sinks,
         router_bias=family.expert_bias,
+        layer_norms=family.layer_norms,
         **moe,
     )
 

@@ -17,7 +17,8 @@ class ModelSpec:
     tokens a query attends to (Mistral), None for full attention; `sliding_layers` is how many
     layers it applies to (None: all; gpt-oss alternates windowed and full layers).
     `attention_sinks`: a learned sink logit per head and layer (gpt-oss). `layer_norm` is True for
-    LayerNorm (weight and bias per norm), False for RMSNorm (weight only). `max_positions`
+    LayerNorm (weight and bias per norm), False for RMSNorm (weight only); `layer_norms`: norms
+    per layer (2; Gemma 2 also normalises each sublayer's output: 4). `max_positions`
     (HF max_position_embeddings) is informational: longer sequences are not refused.
 
     Mixture of experts (`experts` > 0): every layer's MLP is `experts` routed gated experts of
@@ -52,6 +53,7 @@ class ModelSpec:
     expert_intermediate: int = 0
     shared_intermediate: int = 0
     router_bias: bool = False
+    layer_norms: int = 2
 
     def __post_init__(self) -> None:
         for key in ("hidden", "layers", "heads", "kv_heads", "head_dim", "intermediate", "vocab"):
@@ -113,8 +115,9 @@ def parameter_breakdown(spec: ModelSpec, active: bool = False) -> dict[str, int]
 
     Attention is q, k, v, o with their biases; the MLP is gate (if gated), up and down with
     biases, or for a mixture of experts the router, every routed expert (`active`: the
-    `experts_per_token` serving one token) and the shared MLP with its gate; norms are two per
-    layer plus the final one (per-head q/k norms, a few hundred parameters, are left out). A
+    `experts_per_token` serving one token) and the shared MLP with its gate; norms are
+    `layer_norms` per layer plus the final one (per-head q/k norms, a few hundred parameters,
+    are left out). A
     tied lm_head shares the embedding matrix and adds nothing.
     """
     h, d = spec.hidden, spec.head_dim
@@ -137,7 +140,7 @@ def parameter_breakdown(spec: ModelSpec, active: bool = False) -> dict[str, int]
         "positions": spec.position_embeddings * h,
         "attention": spec.layers * attention,
         "mlp": spec.layers * mlp,
-        "norms": (2 * spec.layers + 1) * per_norm,
+        "norms": (spec.layer_norms * spec.layers + 1) * per_norm,
         "lm_head": 0 if spec.tied_embeddings else spec.vocab * h,
     }
 
