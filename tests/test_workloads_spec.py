@@ -279,3 +279,23 @@ def test_gemma_matches_its_published_size(fields, total):
     model = spec_from_hf_config(config, "gemma")
     assert model.tied_embeddings and model.sliding_window is None
     assert parameter_count(model) == pytest.approx(total, abs=0.005e9)
+
+
+@pytest.mark.parametrize(("fields", "total", "digits"), [
+    ({"hidden_size": 3072, "intermediate_size": 8192, "num_hidden_layers": 32,
+      "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 32064,
+      "sliding_window": 2047}, 3.82e9, 0.005e9),
+    ({"hidden_size": 5120, "intermediate_size": 17920, "num_hidden_layers": 40,
+      "num_attention_heads": 40, "num_key_value_heads": 10, "vocab_size": 100352,
+      "sliding_window": None}, 14.7e9, 0.05e9),
+])  # fmt: skip
+def test_phi3_matches_its_published_size(fields, total, digits):
+    """Phi-3 and Phi-4 (model_type phi3; microsoft/Phi-3-mini-4k-instruct's and phi-4's
+    config.json fields, their model pages' 3.82B and 14.7B parameters): llama's layout with
+    q, k, v and gate, up each fused in one weight (the same parameters), untied, a window on
+    every layer where sliding_window is set."""
+    config = {"model_type": "phi3", "tie_word_embeddings": False, **fields}
+    model = spec_from_hf_config(config, "phi3")
+    assert not model.tied_embeddings
+    assert model.sliding_window == fields["sliding_window"] and model.sliding_layers is None
+    assert parameter_count(model) == pytest.approx(total, abs=digits)  # as published

@@ -5,6 +5,9 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   default; `attention_bias` puts biases on q, k, v, o and `mlp_bias` on the MLP (both default
   false; Mistral has neither).
 - qwen2: as llama, with biases on q, k, v only (`Qwen2Attention`).
+- phi3 (Phi-3, Phi-4): as mistral (a window on every layer where `sliding_window` is set),
+  q, k, v fused in one weight and gate, up in another (`qkv_proj`, `gate_up_proj`: the same
+  parameters).
 - qwen3: as llama (no biases by default), with an RMSNorm over each head's queries and keys
   (`Qwen3Attention.q_norm`, `k_norm`: head_dim weights each, left out of the counts as for
   qwen3_moe) and `head_dim` given, not hidden / heads.
@@ -30,8 +33,8 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   (`OPTLearnedPositionalEmbedding`), tied embeddings by default, biases everywhere unless
   `enable_bias` is false.
 `layer_types` (per layer "full_attention" or "sliding_attention") is read for the families
-with sliding windows (mistral, mixtral, gemma2, gpt_oss); elsewhere only all-full lists are
-accepted.
+with sliding windows (mistral, mixtral, phi3, gemma2, gpt_oss); elsewhere only all-full lists
+are accepted.
 Fields this model cannot represent (mixture of experts outside these types, latent attention,
 encoder-decoder, other per-layer attention patterns, OPT's projected embeddings) are refused
 by name.
@@ -70,6 +73,7 @@ _FAMILIES = {
     "llama": _LLAMA,
     "mistral": replace(_LLAMA, sliding_window=True),
     "qwen2": replace(_LLAMA, qkv_bias=True),  # sliding_window needs use_sliding_window: refused
+    "phi3": replace(_LLAMA, sliding_window=True),
     "qwen3": _LLAMA,  # as qwen2: a window only with use_sliding_window, refused
     "mixtral": replace(_LLAMA, sliding_window=True, moe=("num_local_experts",
                        "num_experts_per_tok", "intermediate_size", None)),
