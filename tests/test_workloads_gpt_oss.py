@@ -93,6 +93,11 @@ def test_prefill_reads_every_key_once_on_windowed_layers_too(seq):
         assert read == kv * half * d * (seq + chunks * keys)
         if cls == "attn_score":  # every query row is read once per layer
             assert sum(g.m * g.k * g.count for g in entries) == kv * 2 * half * group * seq * d
+        # the error model sees each layer's whole operand (a per-tensor scale's extent), as
+        # without chunks: the queries, or the probabilities, of all `seq` tokens
+        for g in entries:
+            width = d if cls == "attn_score" else g.k
+            assert g.a_elements == group * seq * width
         # each layer's share of the model error: the windowed layers count as many as the rest
         shares = layer_shares(entries, model.layers)
         assert sum(shares) == pytest.approx(model.layers)

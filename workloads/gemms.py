@@ -25,7 +25,8 @@ Counting rules (the same in both phases):
   remaining queries): each query sees W keys, as a sliding-window kernel computes, and the
   keys and values of all L tokens are read once, as an approximation (a chunk's queries
   reach back into the previous chunk's keys, which a kernel keeps or reads again; where W
-  does not divide L the last chunk reads W keys for fewer queries).
+  does not divide L the last chunk reads W keys for fewer queries). The chunks' A is part of
+  the layer's whole queries or probabilities (`Gemm.a_rows`), as the error model sees them.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ MAX_TOKENS = 2**27
 class Gemm:
     """Y[m, n] = A[m, k] @ B[k, n], `count` times; roles name what A and B are (see ROLES).
     `stored`: weight matrices of this shape held in memory, when more than run (the experts
-    of a mixture a step does not touch); None = `count`."""
+    of a mixture a step does not touch); None = `count`. `a_rows`: rows of the tensor A is a
+    part of, when more than m (a windowed layer's query chunks are parts of all its queries:
+    a per-tensor scale's extent, `a_elements`); None = m."""
 
     name: str
     tensor_class: str
@@ -66,11 +69,17 @@ class Gemm:
     b_role: str
     a_role: str = "activation"
     stored: int | None = None
+    a_rows: int | None = None
 
     @property
     def macs(self) -> int:
         """Multiply-accumulates of all `count` instances."""
         return self.m * self.n * self.k * self.count
+
+    @property
+    def a_elements(self) -> int:
+        """Elements of the tensor A is (a part of): what a per-tensor scale of A spans."""
+        return (self.a_rows or self.m) * self.k
 
 
 @dataclass(frozen=True)
@@ -149,13 +158,13 @@ def _step(spec: ModelSpec, batch: int, queries: int, spans: list[tuple[int, int]
     else:
         gemms = [linear("q", "qkv", h, q_out), linear("k", "qkv", h, kv_out),
                  linear("v", "qkv", h, kv_out)]
-    heads = batch * spec.kv_heads
-    chunks = [(spec.group * q, keys, heads * layers * c)
+    heads, whole = batch * spec.kv_heads, spec.group * queries
+    chunks = [(spec.group * q, keys, heads * layers * c, None if q == queries else whole)
               for layers, keys in spans for q, c in _chunks(queries, keys)]  # fmt: skip
     gemms += [Gemm("attn_score", "attn_score", m=rows, n=keys, k=d, count=count,
-                   b_role=kv_role) for rows, keys, count in chunks]  # fmt: skip
+                   b_role=kv_role, a_rows=of) for rows, keys, count, of in chunks]  # fmt: skip
     gemms += [Gemm("attn_context", "attn_context", m=rows, n=d, k=keys, count=count,
-                   b_role=kv_role) for rows, keys, count in chunks]  # fmt: skip
+                   b_role=kv_role, a_rows=of) for rows, keys, count, of in chunks]  # fmt: skip
     gemms.append(linear("o", "o", q_out, h))
     if spec.moe:
         gemms += _experts(spec, tokens)

@@ -111,7 +111,7 @@ class ErrorStage:
         for g in ctx.gemms:
             a_key, b_key = operand_keys(g.tensor_class)
             side = []
-            for key, size, op in (("b", g.k * g.n, b_key), ("a", g.m * g.k, a_key)):
+            for key, size, op in (("b", g.k * g.n, b_key), ("a", g.a_elements, a_key)):
                 c, distinct = names[(key, g.tensor_class)]
                 self.profiled(list(distinct), op)
                 vals = [self.operand(n, op, g.k, size) for n in distinct]
