@@ -191,7 +191,8 @@ def test_opt_projected_embeddings_are_refused(tmp_path):
     ("change", "message"),
     [
         ({"model_type": "gpt2"},
-         r"unknown model_type.*'gpt2'.*valid choices: gemma, gemma2, gpt_oss, llama"),
+         r"unknown model_type.*'gpt2'.*valid choices: gemma, gemma2, gemma3, gemma3_text, "
+         r"gpt_oss, llama"),
         ({"intermediate_size": None}, "missing field.*intermediate_size"),
         ({"num_attention_heads": 7}, "not a multiple of num_attention_heads"),
         ({"num_key_value_heads": 3}, "not a multiple of 3 key/value heads"),
@@ -299,3 +300,44 @@ def test_phi3_matches_its_published_size(fields, total, digits):
     assert not model.tied_embeddings
     assert model.sliding_window == fields["sliding_window"] and model.sliding_layers is None
     assert parameter_count(model) == pytest.approx(total, abs=digits)  # as published
+
+
+#: Gemma 3 report (Gemma Team, arXiv:2503.19786), Table 1: non-embedding parameters of the
+#: language model (millions, rounded there). The text configs as released: the 1B's flat
+#: (model_type gemma3_text), the 4B's and 27B's nested in a multimodal config (model_type
+#: gemma3) and omitting the fields whose Gemma3TextConfig defaults they keep.
+GEMMA3 = {
+    "1b": ({"model_type": "gemma3_text", "hidden_size": 1152, "intermediate_size": 6912,
+            "num_hidden_layers": 26, "num_attention_heads": 4, "num_key_value_heads": 1,
+            "head_dim": 256, "vocab_size": 262144, "sliding_window": 512,
+            "sliding_window_pattern": 6, "max_position_embeddings": 32768}, 698, 26 - 4),
+    "4b": ({"model_type": "gemma3", "vision_config": {"hidden_size": 1152},
+            "text_config": {"model_type": "gemma3_text", "hidden_size": 2560,
+                            "intermediate_size": 10240, "num_hidden_layers": 34,
+                            "sliding_window": 1024}}, 3209, 34 - 5),
+    "27b": ({"model_type": "gemma3", "vision_config": {"hidden_size": 1152},
+             "text_config": {"model_type": "gemma3_text", "hidden_size": 5376,
+                             "intermediate_size": 21504, "num_hidden_layers": 62,
+                             "num_attention_heads": 32, "num_key_value_heads": 16,
+                             "head_dim": 128, "sliding_window": 1024}}, 25600, 62 - 10),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("size", sorted(GEMMA3))
+def test_gemma3_matches_its_report(size):
+    """Gemma 3 (refused as an unknown model_type): Gemma 2's layout with five windowed layers
+    to one global (layer i global where i + 1 is a multiple of sliding_window_pattern, 6),
+    fields a config omits taken from Gemma3TextConfig's defaults, and of a multimodal
+    config the language model (its text_config) only."""
+    config, non_embedding, windowed = GEMMA3[size]
+    model = spec_from_hf_config(config, f"gemma-3-{size}")
+    parts = parameter_breakdown(model)
+    body = parameter_count(model) - parts["embedding"]
+    assert body / 1e6 == pytest.approx(non_embedding, abs=0.5)
+    assert model.tied_embeddings and model.sliding_layers == windowed
+    assert model.sliding_window == (config.get("text_config") or config)["sliding_window"]
+
+
+def test_a_multimodal_config_without_its_language_model_is_refused_clearly():
+    with pytest.raises(UserError, match=r"gemma-3: model_type 'gemma3' needs text_config"):
+        spec_from_hf_config({"model_type": "gemma3"}, "gemma-3")

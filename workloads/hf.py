@@ -16,6 +16,12 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
 - gemma2: as gemma with four RMSNorms per layer (before and after attention and the MLP) and
   `sliding_window` on every other layer, the first included (`Gemma2DecoderLayer.is_sliding`),
   unless `layer_types` says otherwise.
+- gemma3_text: as gemma2 with the window on all layers but every `sliding_window_pattern`-th
+  (6: layer i is global where i + 1 is a multiple of 6, `Gemma3DecoderLayer.is_sliding`) and
+  per-head q/k RMSNorms (left out, as for qwen3); fields a config omits take
+  `Gemma3TextConfig`'s defaults (`_GEMMA3_DEFAULTS`). gemma3: the multimodal config; its
+  `text_config` is the language model modelled here (the SigLIP vision encoder and the
+  projector, about 0.4e9 parameters, are not: text generation only).
 - mixtral: as mistral, every MLP a mixture of `num_local_experts` experts of width
   `intermediate_size`, `num_experts_per_tok` per token (`MixtralSparseMoeBlock`).
 - qwen2_moe: as qwen2, `num_experts` experts of width `moe_intermediate_size`, plus a shared
@@ -33,8 +39,8 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   (`OPTLearnedPositionalEmbedding`), tied embeddings by default, biases everywhere unless
   `enable_bias` is false.
 `layer_types` (per layer "full_attention" or "sliding_attention") is read for the families
-with sliding windows (mistral, mixtral, phi3, gemma2, gpt_oss); elsewhere only all-full lists
-are accepted.
+with sliding windows (mistral, mixtral, phi3, gemma2, gemma3_text, gpt_oss); elsewhere only
+all-full lists are accepted.
 Fields this model cannot represent (mixture of experts outside these types, latent attention,
 encoder-decoder, other per-layer attention patterns, OPT's projected embeddings) are refused
 by name.
@@ -63,10 +69,23 @@ class _Family:
     qkv_bias: bool = False  # q, k, v carry biases whatever attention_bias says (Qwen2)
     expert_bias: bool = False  # experts and router carry biases (gpt-oss)
     sinks: bool = False  # a learned attention-sink logit per head (gpt-oss)
-    alternate_window: bool = False  # without layer_types, the window on even layers (Gemma 2)
+    # without layer_types, the window on layers i with (i + 1) % pattern != 0 (Gemma 2: 2,
+    # Gemma 3: the config's sliding_window_pattern, default 6)
+    window_pattern: int | None = None
     layer_norms: int = 2  # norms per layer
+    defaults: tuple[tuple[str, object], ...] = ()  # the config class's defaults for fields
 
 
+#: Gemma3TextConfig's defaults (transformers, models/gemma3/configuration_gemma3.py), which
+#: the released multimodal configs' text_config rely on for the fields they omit.
+_GEMMA3_DEFAULTS = (
+    ("vocab_size", 262_208), ("hidden_size", 2304), ("intermediate_size", 9216),
+    ("num_hidden_layers", 26), ("num_attention_heads", 8), ("num_key_value_heads", 4),
+    ("head_dim", 256), ("max_position_embeddings", 131_072), ("sliding_window", 4096),
+    ("sliding_window_pattern", 6),
+)
+#: Multimodal model types whose language model is a config of its own (the key holding it).
+_NESTED = {"gemma3": "text_config"}
 _LLAMA = _Family(gated_mlp=True, layer_norm=False, tied_default=False,
                  ffn_key="intermediate_size", position_offset=None)
 _FAMILIES = {
@@ -85,8 +104,10 @@ _FAMILIES = {
                        moe=("num_local_experts", "num_experts_per_tok", "intermediate_size",
                             None)),
     "gemma": replace(_LLAMA, tied_default=True),
-    "gemma2": replace(_LLAMA, tied_default=True, sliding_window=True, alternate_window=True,
+    "gemma2": replace(_LLAMA, tied_default=True, sliding_window=True, window_pattern=2,
                       layer_norms=4),
+    "gemma3_text": replace(_LLAMA, tied_default=True, sliding_window=True, window_pattern=6,
+                           layer_norms=4, defaults=_GEMMA3_DEFAULTS),
     "opt": _Family(gated_mlp=False, layer_norm=True, tied_default=True, ffn_key="ffn_dim",
                    position_offset=2),
 }
@@ -116,8 +137,17 @@ LAYER_TYPES = ("full_attention", "sliding_attention")
 
 def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
     """Build a ModelSpec from the fields of a HuggingFace `config.json` (a mapping)."""
-    refused = [k for k in sorted(_UNSUPPORTED) if config.get(k) not in (None, 0, False)]
+    outer = config.get("model_type")
+    if isinstance(outer, str) and outer in _NESTED:  # a multimodal config: its language model
+        inner = config.get(_NESTED[outer])
+        if not isinstance(inner, Mapping):
+            raise UserError(f"{name}: model_type {outer!r} needs {_NESTED[outer]} (the "
+                            "language model's fields)")
+        config = {"model_type": f"{outer}_text", **inner}
     family = _FAMILIES.get(str(config.get("model_type")))
+    if family is not None and family.defaults:
+        config = {**dict(family.defaults), **config}
+    refused = [k for k in sorted(_UNSUPPORTED) if config.get(k) not in (None, 0, False)]
     types = config.get("layer_types") or ()
     if (family is not None and family.sliding_window) or (
             isinstance(types, list) and set(types) <= {"full_attention"}):  # fmt: skip
@@ -135,7 +165,7 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
                         f"the mixture-of-experts types {moe_types}")
     model_type = config.get("model_type")
     if not isinstance(model_type, str) or model_type not in _FAMILIES:
-        raise unknown(f"model_type in {name}", model_type, _FAMILIES)
+        raise unknown(f"model_type in {name}", model_type, [*_FAMILIES, *_NESTED])
     family = _FAMILIES[model_type]
     required = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
                 family.ffn_key)
@@ -164,8 +194,11 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
     qkv_bias = qkv_bias or family.qkv_bias
     window = config.get("sliding_window") if family.sliding_window else None
     sliding_layers = _sliding_layers(config, window, name) if family.sliding_window else None
-    if sliding_layers is None and family.alternate_window and window is not None:
-        sliding_layers = (config["num_hidden_layers"] + 1) // 2  # layers 0, 2, 4, ...
+    if sliding_layers is None and family.window_pattern and window is not None:
+        pattern = config.get("sliding_window_pattern") or family.window_pattern
+        _check_size(pattern, "sliding_window_pattern", name)
+        layers = config["num_hidden_layers"]
+        sliding_layers = layers - layers // pattern  # all but layers pattern - 1, 2 pattern - 1
     moe = {}
     if family.moe:
         keys = dict(zip(("experts", "experts_per_token", "expert_intermediate",
