@@ -146,6 +146,14 @@ def test_classify_names_told_apart_by_their_parents():
     for name in ("block.3.mlp.mlp1_bias", "block.3.mlp.gate.weight", "embedding.weight",
                  "block.3.attn.sinks", "block.3.attn.norm.scale", "block.3.out.weight"):
         assert classify_tensor(name) is None
+    # a multimodal checkpoint's vision encoder and projector are no layer of the language
+    # model, though their modules are named alike (Gemma 3, LLaVA, Qwen2-VL)
+    for name in ("vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.weight",
+                 "vision_tower.vision_model.encoder.layers.0.mlp.fc2.weight",
+                 "multi_modal_projector.linear_1.weight", "visual.blocks.0.mlp.down_proj.weight"):
+        assert classify_tensor(name) is None, name
+    assert classify_tensor("language_model.model.layers.0.self_attn.q_proj.weight") == (
+        "weight", "qkv")
     # T5's feed-forward output is named wo, as Meta's attention output is
     t5 = "encoder.block.0.layer.1.DenseReluDense"
     assert classify_tensor(f"{t5}.wo.weight") == ("weight", "down")

@@ -17,7 +17,8 @@ tell modules of one name apart (BERT's family: self.query, self.key, self.value 
 attention.output.dense -> o; intermediate.dense -> gate_up; any other output.dense -> down;
 T5's DenseReluDense.wi, .wi_0, .wi_1 -> gate_up and DenseReluDense.wo -> down; gpt-oss's
 original attn.qkv -> qkv, attn.out -> o, unembedding -> lm_head; BERT's pooler.dense, a task
-head, has none), and the last component the operand (a mixture's experts stacked in one
+head, has none; nor have a multimodal checkpoint's vision encoder and projector,
+`_VISION`), and the last component the operand (a mixture's experts stacked in one
 tensor, `experts.gate_up_proj` / `experts.down_proj` as gpt-oss stores them in transformers'
 layout and `mlp.mlp1_weight` / `mlp.mlp2_weight` in its original one, are weights of their
 class):
@@ -71,6 +72,9 @@ _MODULE_CLASS: dict[str, str | None] = {
     # gpt-oss's original checkpoint (openai/gpt-oss, gpt_oss/torch/model.py)
     "attn.qkv": "qkv", "attn.out": "o", "unembedding": "lm_head",
 }
+#: Components naming a multimodal checkpoint's vision encoder or projector (transformers'
+#: Gemma 3, LLaVA, Qwen2-VL): their linear layers are no GEMM of the language model.
+_VISION = frozenset({"vision_tower", "vision_model", "visual", "multi_modal_projector"})
 #: Every expert's weights in one tensor, named by module and parameter (no `.weight`): the
 #: transformers layout of gpt-oss and its original checkpoint's.
 _STACKED = {"experts.gate_up_proj": "gate_up", "experts.down_proj": "down",
@@ -99,7 +103,7 @@ class ProfileStats:
 def classify_tensor(name: str) -> tuple[str, str] | None:
     """(operand, tensor class) of a HuggingFace tensor name, or None when it has none."""
     parts = name.split(".")
-    if len(parts) < 2:
+    if len(parts) < 2 or not _VISION.isdisjoint(parts):
         return None
     operand = parts[-1]
     if ".".join(parts[-2:]) in _STACKED:
