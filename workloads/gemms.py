@@ -77,9 +77,15 @@ class Gemm:
         return self.m * self.n * self.k * self.count
 
     @property
+    def a_shape(self) -> tuple[int, int]:
+        """(rows, columns) of the tensor A is (a part of): what a per-tensor scale of A spans."""
+        return self.a_rows or self.m, self.k
+
+    @property
     def a_elements(self) -> int:
-        """Elements of the tensor A is (a part of): what a per-tensor scale of A spans."""
-        return (self.a_rows or self.m) * self.k
+        """Elements of `a_shape`."""
+        rows, cols = self.a_shape
+        return rows * cols
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ class ModelSpec:
     `position_embeddings` is the number of learned position-embedding rows (0 for rotary
     models; OPT has max_position_embeddings + 2). `sliding_window` limits how many cached
     tokens a query attends to (Mistral), None for full attention; `sliding_layers` is how many
-    layers it applies to (None: all; gpt-oss alternates windowed and full layers).
+    layers it applies to (None: all; Gemma 2 and gpt-oss alternate windowed and full
+    layers).
     `attention_sinks`: a learned sink logit per head and layer (gpt-oss). `layer_norm` is True for
     LayerNorm (weight and bias per norm), False for RMSNorm (weight only); `layer_norms`: norms
     per layer (2; Gemma 2 also normalises each sublayer's output: 4). `max_positions`
@@ -117,8 +118,7 @@ def parameter_breakdown(spec: ModelSpec, active: bool = False) -> dict[str, int]
     biases, or for a mixture of experts the router, every routed expert (`active`: the
     `experts_per_token` serving one token) and the shared MLP with its gate; norms are
     `layer_norms` per layer plus the final one (per-head q/k norms, a few hundred parameters,
-    are left out). A
-    tied lm_head shares the embedding matrix and adds nothing.
+    are left out). A tied lm_head shares the embedding matrix and adds nothing.
     """
     h, d = spec.hidden, spec.head_dim
     q_out, kv_out = spec.heads * d, spec.kv_heads * d

@@ -497,10 +497,9 @@ def body_scale(dist: Student, m: np.ndarray, body: np.ndarray) -> np.ndarray:
     left side over m^2, g(c) = E[T^2 | |T| <= c] / c^2, falls from 1/3 to 0 as c grows (a
     unimodal symmetric density), so c is found on x = log c by Newton's method kept inside a
     bracket (a step leaving it bisects instead), with dg/dx = 2 f(c) c (1 - g) / P(c) - 2 g,
-    P(c) = P(|T| <= c) and f the density: about 11 steps where bisection took 60, the same
+    P(c) = P(|T| <= c) and f the density: about 11 steps where bisection takes 60, the same
     kappa to 6e-12 (measured on random strata; targets at the search's bounds are held there
-    without a search). A profiled sweep's time per tensor on tests/benchmarks/bench_profile.py's
-    tensors, INT4/g128: 1.56 -> 0.73 ms; MXFP4 4.15 -> 3.16 ms."""
+    without a search)."""
     target = np.clip(body / (m * m), 0.0, 1.0 / 3.0)
     lo, hi = np.full(m.shape, math.log(C_MIN)), np.full(m.shape, math.log(C_MAX))
 

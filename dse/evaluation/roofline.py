@@ -64,7 +64,7 @@ class RooflineStage:
                 bn, an = bnames[b], anames[a]
                 rows.append((
                     self.bits(bn, (g.n, g.k), lay, int(wd)),
-                    self.bits(an, (g.a_rows or g.m, g.k), lay, int(wd)),
+                    self.bits(an, g.a_shape, lay, int(wd)),
                     *self.units(bn, an, st, ln, k_unit),
                 ))  # fmt: skip
             table = np.array(rows, dtype=float)[key_codes]
