@@ -27,12 +27,28 @@ Counting rules (the same in both phases):
   reach back into the previous chunk's keys, which a kernel keeps or reads again; where W
   does not divide L the last chunk reads W keys for fewer queries). The chunks' A is part of
   the layer's whole queries or probabilities (`Gemm.a_rows`), as the error model sees them.
+- Multi-head latent attention (DeepSeek-V2/V3, `ModelSpec.kv_lora_rank`), in the form each
+  phase runs with fewer MACs, as DeepSeek's inference code (DeepSeek-V3.2-Exp
+  inference/model.py, `MLA.forward`: "MHA prefill", "MQA decode") and serving engines run it:
+  q_a, kv_a (fused: qkv_a) down-project the layer input to the query latent and to the
+  key/value latent with the shared rotary key; q_b up-projects the queries. Prefill: kv_b
+  up-projects every token's latent to per-head keys (head_dim) and values (v_head_dim), and
+  attention is multi-head with those sizes. Decode: the cache holds latents; k_up takes each
+  head's non-rotary query into the latent (count = layers x heads, the key half of kv_b),
+  attention is multi-query with one key head of kv_lora_rank + rope_head_dim and one value
+  head of kv_lora_rank (the same cached latent, read by both GEMMs as every operand is), and
+  v_up takes each head's latent output to its value head (the value half of kv_b). These
+  GEMMs' weights are kv_b's, so they are of class qkv, as `dse profile` classes kv_b_proj.
+- A mixture of experts' leading dense layers (`ModelSpec.dense_layers`) run gate, up and
+  down with count = those layers; the experts and the shared MLP run on the rest. Each name
+  spans its own layers (`Gemm.layers`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -58,7 +74,9 @@ class Gemm:
     `stored`: weight matrices of this shape held in memory, when more than run (the experts
     of a mixture a step does not touch); None = `count`. `a_rows`: rows of the tensor A is a
     part of, when more than m (a windowed layer's query chunks are parts of all its queries:
-    a per-tensor scale's extent, `a_elements`); None = m."""
+    a per-tensor scale's extent, `a_elements`); None = m. `layers`: the model layers its name
+    spans, when not all (a mixture's leading dense MLPs and its expert layers, DeepSeek's
+    first_k_dense_replace); None = every layer."""
 
     name: str
     tensor_class: str
@@ -70,6 +88,7 @@ class Gemm:
     a_role: str = "activation"
     stored: int | None = None
     a_rows: int | None = None
+    layers: int | None = None
 
     @property
     def macs(self) -> int:
@@ -152,33 +171,74 @@ def gemm_arrays(gemms: Sequence[Gemm]) -> GemmArrays:
 
 def _step(spec: ModelSpec, batch: int, queries: int, spans: list[tuple[int, int]],
           kv_role: str, fused_qkv: bool) -> list[Gemm]:
-    h, d, n = spec.hidden, spec.head_dim, spec.layers
+    h, n = spec.hidden, spec.layers
     tokens = batch * queries
-    q_out, kv_out = spec.heads * d, spec.kv_heads * d
 
-    def linear(name: str, cls: str, k: int, out: int, m: int = tokens, count: int = n) -> Gemm:
-        return Gemm(name, cls, m=m, n=out, k=k, count=count, b_role="weight")
+    def linear(name: str, cls: str, k: int, out: int, m: int = tokens, count: int = n,
+               layers: int | None = None) -> Gemm:  # fmt: skip
+        return Gemm(name, cls, m=m, n=out, k=k, count=count, b_role="weight", layers=layers)
 
-    if fused_qkv:
-        gemms = [linear("qkv", "qkv", h, q_out + 2 * kv_out)]
+    absorbed = spec.latent and kv_role == "kv_cache"
+    gemms = _projections(spec, linear, fused_qkv, absorbed)
+    if absorbed:  # attention over the cached latent: one key/value head for all query heads
+        kv_heads, group = 1, spec.heads
+        d_key, d_value = spec.kv_lora_rank + spec.rope_head_dim, spec.kv_lora_rank
     else:
-        gemms = [linear("q", "qkv", h, q_out), linear("k", "qkv", h, kv_out),
-                 linear("v", "qkv", h, kv_out)]
-    heads, whole = batch * spec.kv_heads, spec.group * queries
-    chunks = [(spec.group * q, keys, heads * layers * c, None if q == queries else whole)
+        kv_heads, group, d_key, d_value = spec.kv_heads, spec.group, spec.head_dim, spec.value_dim
+    heads, whole = batch * kv_heads, group * queries
+    chunks = [(group * q, keys, heads * layers * c, None if q == queries else whole)
               for layers, keys in spans for q, c in _chunks(queries, keys)]  # fmt: skip
-    gemms += [Gemm("attn_score", "attn_score", m=rows, n=keys, k=d, count=count,
+    gemms += [Gemm("attn_score", "attn_score", m=rows, n=keys, k=d_key, count=count,
                    b_role=kv_role, a_rows=of) for rows, keys, count, of in chunks]  # fmt: skip
-    gemms += [Gemm("attn_context", "attn_context", m=rows, n=d, k=keys, count=count,
+    gemms += [Gemm("attn_context", "attn_context", m=rows, n=d_value, k=keys, count=count,
                    b_role=kv_role, a_rows=of) for rows, keys, count, of in chunks]  # fmt: skip
-    gemms.append(linear("o", "o", q_out, h))
-    if spec.moe:
-        gemms += _experts(spec, tokens)
-        if spec.shared_intermediate:
-            gemms += _mlp(linear, "shared_", h, spec.shared_intermediate, gated=True)
+    if absorbed:  # each head's latent output through its value up-projection
+        gemms.append(linear("v_up", "qkv", spec.kv_lora_rank, spec.value_dim,
+                            count=n * spec.heads))  # fmt: skip
+    gemms.append(linear("o", "o", spec.heads * spec.value_dim, h))
+    if not spec.moe:
+        return [*gemms, *_mlp(linear, "", h, spec.intermediate, spec.gated_mlp),
+                _lm_head(linear, spec, batch)]  # fmt: skip
+    some = spec.moe_layers if spec.dense_layers else None  # the name's layers, if not all
+    if spec.dense_layers:
+        dense = partial(linear, count=spec.dense_layers, layers=spec.dense_layers)
+        gemms += _mlp(dense, "", h, spec.intermediate, spec.gated_mlp)
+    gemms += _experts(spec, tokens, some)
+    if spec.shared_intermediate:
+        shared = partial(linear, count=spec.moe_layers, layers=some)
+        gemms += _mlp(shared, "shared_", h, spec.shared_intermediate, gated=True)
+    return [*gemms, _lm_head(linear, spec, batch)]
+
+
+def _lm_head(linear, spec: ModelSpec, batch: int) -> Gemm:
+    return linear("lm_head", "lm_head", spec.hidden, spec.vocab, m=batch, count=1)
+
+
+def _projections(spec: ModelSpec, linear, fused: bool, absorbed: bool) -> list[Gemm]:
+    """The query, key and value projections (module docstring): q, k, v or fused qkv; for
+    latent attention the down-projections (q_a or q, and kv_a; fused: qkv_a) and q_b, then
+    kv_b up-projecting keys and values, or, absorbed, k_up taking each head's queries into
+    the latent."""
+    h, d, heads = spec.hidden, spec.head_dim, spec.heads
+    if not spec.latent:
+        q_out, kv_out = heads * d, spec.kv_heads * d
+        if fused:
+            return [linear("qkv", "qkv", h, q_out + 2 * kv_out)]
+        return [linear("q", "qkv", h, q_out), linear("k", "qkv", h, kv_out),
+                linear("v", "qkv", h, kv_out)]  # fmt: skip
+    r_q, r_kv, rope = spec.q_lora_rank, spec.kv_lora_rank, spec.rope_head_dim
+    first = r_q or heads * d  # the query latent, or the queries themselves
+    if fused:
+        gemms = [linear("qkv_a", "qkv", h, first + r_kv + rope)]
     else:
-        gemms += _mlp(linear, "", h, spec.intermediate, spec.gated_mlp)
-    gemms.append(linear("lm_head", "lm_head", h, spec.vocab, m=batch, count=1))
+        gemms = [linear("q_a" if r_q else "q", "qkv", h, first),
+                 linear("kv_a", "qkv", h, r_kv + rope)]  # fmt: skip
+    if r_q:
+        gemms.append(linear("q_b", "qkv", r_q, heads * d))
+    if absorbed:
+        gemms.append(linear("k_up", "qkv", d - rope, r_kv, count=spec.layers * heads))
+    else:
+        gemms.append(linear("kv_b", "qkv", r_kv, heads * (d - rope + spec.value_dim)))
     return gemms
 
 
@@ -192,15 +252,16 @@ def _chunks(queries: int, keys: int) -> list[tuple[int, int]]:
 
 
 def layer_shares(gemms: Sequence[Gemm], layers: int) -> np.ndarray:
-    """The layers each GEMM stands for: lm_head one, every other name `layers`, shared among
-    its entries by the rows they process (count x M: a mixture's expert groups by their
-    tokens, a windowed layer's attention chunks by their queries, so that windowed and full
-    layers' entries each count their own layers)."""
+    """The layers each GEMM stands for: lm_head one, every other name the layers it spans
+    (`Gemm.layers`, else `layers`), shared among its entries by the rows they process
+    (count x M: a mixture's expert groups by their tokens, a windowed layer's attention
+    chunks by their queries, so that windowed and full layers' entries each count their own
+    layers)."""
     rows: dict[str, int] = {}
     for g in gemms:
         rows[g.name] = rows.get(g.name, 0) + g.count * g.m
-    return np.array([(1 if g.tensor_class == "lm_head" else layers) * g.count * g.m
-                     / rows[g.name] for g in gemms])  # fmt: skip
+    spans = [1 if g.tensor_class == "lm_head" else g.layers or layers for g in gemms]
+    return np.array([span * g.count * g.m / rows[g.name] for span, g in zip(spans, gemms)])
 
 
 def _mlp(linear, prefix: str, hidden: int, width: int, gated: bool) -> list[Gemm]:
@@ -218,13 +279,14 @@ def experts_touched(experts: int, per_token: int, tokens: int) -> float:
     return experts * (1.0 - (1.0 - per_token / experts) ** tokens)
 
 
-def _experts(spec: ModelSpec, tokens: int) -> list[Gemm]:
+def _experts(spec: ModelSpec, tokens: int, some: int | None) -> list[Gemm]:
     """The routed experts of a step as GEMMs: per layer, the experts touched
     (`experts_touched`, rounded) share the tokens x experts_per_token assignments as evenly as
     they divide (r experts take one more token than the rest: MACs exact); every expert's
     weights are stored (`Gemm.stored`, on the last group). The router (hidden x experts per
-    token, under 0.1 % of the MACs) is left out of the GEMMs, counted in the parameters."""
-    e, h, w, layers = spec.experts, spec.hidden, spec.expert_intermediate, spec.layers
+    token, under 0.1 % of the MACs) is left out of the GEMMs, counted in the parameters.
+    `some`: the layers the experts span when not all (`Gemm.layers`)."""
+    e, h, w, layers = spec.experts, spec.hidden, spec.expert_intermediate, spec.moe_layers
     used = max(1, min(e, round(experts_touched(e, spec.experts_per_token, tokens))))
     share, more = divmod(tokens * spec.experts_per_token, used)
     groups = [(m, n) for m, n in ((share + 1, more), (share, used - more)) if m and n]
@@ -235,7 +297,7 @@ def _experts(spec: ModelSpec, tokens: int) -> list[Gemm]:
             last = i == len(groups) - 1
             out.append(Gemm(f"expert_{part}", cls, m=m, n=n, k=k, count=layers * experts,
                             b_role="weight", stored=layers * (e - used + experts) if last
-                            else None))  # fmt: skip
+                            else None, layers=some))  # fmt: skip
     return out
 
 

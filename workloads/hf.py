@@ -35,6 +35,18 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   `GptOssTopKRouter`), `attention_bias` on q, k, v, o, a learned sink logit per head and
   layer (`GptOssAttention.sinks`), and `sliding_window` on the layers `layer_types` marks
   "sliding_attention" (every other one in the released models).
+- deepseek_v2, deepseek_v3: as llama with multi-head latent attention (`DeepseekV3Attention`:
+  q_a_proj to a `q_lora_rank` latent, or q_proj where it is null, then q_b_proj;
+  kv_a_proj_with_mqa to a `kv_lora_rank` latent and a `qk_rope_head_dim` rotary key, each
+  latent with an RMSNorm, then kv_b_proj to `qk_nope_head_dim` keys and `v_head_dim` values
+  per head); the first `first_k_dense_replace` layers a dense MLP of width
+  `intermediate_size`, the rest `n_routed_experts` experts of width `moe_intermediate_size`,
+  `num_experts_per_tok` per token, plus `n_shared_experts` of that width as one ungated
+  shared MLP (`DeepseekV3MoE`); deepseek_v3's router has a bias per expert
+  (`e_score_correction_bias`). Experts on every layer past the dense ones only
+  (`moe_layer_freq` 1). The multi-token-prediction module (`num_nextn_predict_layers`) is a
+  training and speculative-decoding head that transformers does not load; it is not
+  modelled.
 - opt: plain ReLU MLP (fc1, fc2), LayerNorm, learned positions with an offset of 2 rows
   (`OPTLearnedPositionalEmbedding`), tied embeddings by default, biases everywhere unless
   `enable_bias` is false.
@@ -52,6 +64,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from dse.errors import UserError, read_text, unknown
 from workloads.spec import ModelSpec
@@ -67,13 +80,15 @@ class _Family:
     sliding_window: bool = False  # whether the config's sliding_window applies to every layer
     moe: tuple[str, str, str, str | None] | None = None  # keys: experts, per token, widths
     qkv_bias: bool = False  # q, k, v carry biases whatever attention_bias says (Qwen2)
-    expert_bias: bool = False  # experts and router carry biases (gpt-oss)
+    expert_bias: bool = False  # experts carry biases (gpt-oss)
     sinks: bool = False  # a learned attention-sink logit per head (gpt-oss)
     # without layer_types, the window on layers i with (i + 1) % pattern != 0 (Gemma 2: 2,
     # Gemma 3: the config's sliding_window_pattern, default 6)
     window_pattern: int | None = None
     layer_norms: int = 2  # norms per layer
     defaults: tuple[tuple[str, object], ...] = ()  # the config class's defaults for fields
+    router_bias: bool = False  # a bias per expert on the router (gpt-oss, DeepSeek-V3)
+    latent: bool = False  # DeepSeek's multi-head latent attention, dense layers, shared experts
 
 
 #: Gemma3TextConfig's defaults (transformers, models/gemma3/configuration_gemma3.py), which
@@ -86,6 +101,12 @@ _GEMMA3_DEFAULTS = (
 )
 #: Multimodal model types whose language model is a config of its own (the key holding it).
 _NESTED = {"gemma3": "text_config"}
+_DEEPSEEK_MOE = ("n_routed_experts", "num_experts_per_tok", "moe_intermediate_size", None)
+#: Fields of DeepSeek's configs (latent attention, dense layers, shared experts) read for
+#: deepseek_v2/v3; those in _NULLABLE may be null (no query latent, no shared experts).
+_DEEPSEEK_KEYS = ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
+                  "v_head_dim", "n_shared_experts", "first_k_dense_replace")
+_NULLABLE = ("q_lora_rank", "n_shared_experts", "first_k_dense_replace")
 _LLAMA = _Family(gated_mlp=True, layer_norm=False, tied_default=False,
                  ffn_key="intermediate_size", position_offset=None)
 _FAMILIES = {
@@ -101,13 +122,15 @@ _FAMILIES = {
     "qwen3_moe": replace(_LLAMA, moe=("num_experts", "num_experts_per_tok",
                          "moe_intermediate_size", None)),
     "gpt_oss": replace(_LLAMA, sliding_window=True, expert_bias=True, sinks=True,
-                       moe=("num_local_experts", "num_experts_per_tok", "intermediate_size",
-                            None)),
+                       router_bias=True, moe=("num_local_experts", "num_experts_per_tok",
+                                              "intermediate_size", None)),
     "gemma": replace(_LLAMA, tied_default=True),
     "gemma2": replace(_LLAMA, tied_default=True, sliding_window=True, window_pattern=2,
                       layer_norms=4),
     "gemma3_text": replace(_LLAMA, tied_default=True, sliding_window=True, window_pattern=6,
                            layer_norms=4, defaults=_GEMMA3_DEFAULTS),
+    "deepseek_v2": replace(_LLAMA, latent=True, moe=_DEEPSEEK_MOE),
+    "deepseek_v3": replace(_LLAMA, latent=True, moe=_DEEPSEEK_MOE, router_bias=True),
     "opt": _Family(gated_mlp=False, layer_norm=True, tied_default=True, ffn_key="ffn_dim",
                    position_offset=2),
 }
@@ -153,7 +176,9 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
             isinstance(types, list) and set(types) <= {"full_attention"}):  # fmt: skip
         refused = [k for k in refused if k != "layer_types"]
     if family is not None and family.moe:
-        refused = [k for k in refused if k not in (*_MOE_KEYS, *_SPARSE_KEYS)]
+        allowed = {*_MOE_KEYS, *_SPARSE_KEYS, *family.moe}
+        allowed |= {"kv_lora_rank", "q_lora_rank"} if family.latent else set()
+        refused = [k for k in refused if k not in allowed]
         if config.get("decoder_sparse_step", 1) != 1 or config.get("mlp_only_layers"):
             refused.append("decoder_sparse_step" if config.get("decoder_sparse_step", 1) != 1
                            else "mlp_only_layers")  # fmt: skip
@@ -182,7 +207,11 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
     hidden, heads = config["hidden_size"], config["num_attention_heads"]
     if model_type == "opt":
         _check_opt(config, name)
-    head_dim = config.get("head_dim") or _divide(hidden, heads, name)
+    latent = _deepseek_fields(config, name) if family.latent else {}
+    # transformers' DeepseekV3Config sets head_dim to the rotary part: latent attention's
+    # query/key head is the non-rotary and rotary parts together
+    head_dim = latent.pop("head_dim", None) or config.get("head_dim") or _divide(hidden, heads,
+                                                                                  name)
     max_positions = config.get("max_position_embeddings")
     positions = 0
     if family.position_offset is not None:
@@ -199,7 +228,7 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
         _check_size(pattern, "sliding_window_pattern", name)
         layers = config["num_hidden_layers"]
         sliding_layers = layers - layers // pattern  # all but layers pattern - 1, 2 pattern - 1
-    moe = {}
+    moe: dict[str, Any] = {}
     if family.moe:
         keys = dict(zip(("experts", "experts_per_token", "expert_intermediate",
                          "shared_intermediate"), family.moe))  # fmt: skip
@@ -214,7 +243,7 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
         hidden=hidden,
         layers=config["num_hidden_layers"],
         heads=heads,
-        kv_heads=config.get("num_key_value_heads") or heads,
+        kv_heads=heads if family.latent else config.get("num_key_value_heads") or heads,
         head_dim=head_dim,
         intermediate=config[family.ffn_key],
         vocab=config["vocab_size"],
@@ -230,9 +259,10 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
         sliding_layers=None if sliding_layers in (0, config["num_hidden_layers"])
         else sliding_layers,  # None: the window on every layer
         attention_sinks=family.sinks,
-        router_bias=family.expert_bias,
+        router_bias=family.router_bias,
         layer_norms=family.layer_norms,
         **moe,
+        **latent,
     )
 
 
@@ -296,6 +326,38 @@ def _sliding_layers(config: Mapping, window: int | None, name: str) -> int | Non
         raise UserError(f"{name}: sliding_attention layers need sliding_window (the window's "
                         "length in tokens)")
     return count
+
+
+def _deepseek_fields(config: Mapping, name: str) -> dict[str, Any]:
+    """ModelSpec fields of a DeepSeek config's latent attention, dense layers and shared
+    experts; a UserError naming a missing or bad field."""
+    missing = [k for k in _DEEPSEEK_KEYS
+               if k not in config or (config[k] is None and k not in _NULLABLE)]  # fmt: skip
+    if missing:
+        raise UserError(f"{name}: missing field(s) {', '.join(missing)} (required for "
+                        f"model_type {config['model_type']!r}; {', '.join(_NULLABLE)} may be "
+                        "null)")
+    for key in _DEEPSEEK_KEYS:
+        if config[key] not in (None, 0) or key not in _NULLABLE:
+            _check_size(config[key], key, name)
+    if config.get("moe_layer_freq", 1) != 1:
+        raise UserError(f"{name}: cannot model field moe_layer_freq "
+                        f"({config['moe_layer_freq']!r}): experts on every n-th layer only")
+    dense, layers = config["first_k_dense_replace"] or 0, config["num_hidden_layers"]
+    if dense >= layers:
+        raise UserError(f"{name}: first_k_dense_replace: {dense} leaves no layer of experts "
+                        f"(num_hidden_layers is {layers})")
+    rope = config["qk_rope_head_dim"]
+    return {
+        "head_dim": config["qk_nope_head_dim"] + rope,
+        "rope_head_dim": rope,
+        "v_head_dim": config["v_head_dim"],
+        "kv_lora_rank": config["kv_lora_rank"],
+        "q_lora_rank": config["q_lora_rank"] or 0,
+        "dense_layers": dense,
+        "shared_intermediate": (config["n_shared_experts"] or 0) * config["moe_intermediate_size"],
+        "shared_gate": False,
+    }
 
 
 def _divide(hidden: int, heads: int, name: str) -> int:

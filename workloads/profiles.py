@@ -56,6 +56,8 @@ from dse.errors import UserError, load_yaml, read_text
 _MODULE_CLASS: dict[str, str | None] = {
     "q_proj": "qkv", "k_proj": "qkv", "v_proj": "qkv", "qkv_proj": "qkv",
     "query_key_value": "qkv", "wq": "qkv", "wk": "qkv", "wv": "qkv",
+    # DeepSeek's latent attention: the down- and up-projections of queries, keys and values
+    "q_a_proj": "qkv", "q_b_proj": "qkv", "kv_a_proj_with_mqa": "qkv", "kv_b_proj": "qkv",
     "o_proj": "o", "out_proj": "o", "dense": "o", "wo": "o",
     "gate_proj": "gate_up", "up_proj": "gate_up", "gate_up_proj": "gate_up", "fc1": "gate_up",
     "dense_h_to_4h": "gate_up",

@@ -25,9 +25,17 @@ class ModelSpec:
     Mixture of experts (`experts` > 0): every layer's MLP is `experts` routed gated experts of
     width `expert_intermediate`, of which `experts_per_token` serve each token (a router of
     hidden x experts weights, with a bias per expert if `router_bias`, picks them), plus an
-    always-active shared gated MLP of width `shared_intermediate` (0: none) with a hidden x 1
-    gate (Qwen2-MoE). `intermediate` is then unused by the MLP; `mlp_bias` puts biases on the
-    experts' gate, up and down (gpt-oss).
+    always-active shared gated MLP of width `shared_intermediate` (0: none), with a hidden x 1
+    gate if `shared_gate` (Qwen2-MoE; DeepSeek's shared experts have none). The first
+    `dense_layers` layers have a dense MLP of width `intermediate` instead (DeepSeek's
+    first_k_dense_replace); `mlp_bias` puts biases on the experts' gate, up and down (gpt-oss).
+
+    Multi-head latent attention (`kv_lora_rank` > 0, DeepSeek-V2/V3): each token's keys and
+    values are up-projected from one cached latent of `kv_lora_rank` elements per layer plus a
+    rotary key of `rope_head_dim` shared by all heads; queries come from a latent of
+    `q_lora_rank` (0: projected from the hidden state directly). `head_dim` is then the
+    query/key head (its last `rope_head_dim` rotary) and `v_head_dim` the value head (0:
+    head_dim); `kv_heads` equals `heads`.
     """
 
     name: str
@@ -55,6 +63,12 @@ class ModelSpec:
     shared_intermediate: int = 0
     router_bias: bool = False
     layer_norms: int = 2
+    shared_gate: bool = True
+    dense_layers: int = 0
+    kv_lora_rank: int = 0
+    q_lora_rank: int = 0
+    rope_head_dim: int = 0
+    v_head_dim: int = 0
 
     def __post_init__(self) -> None:
         for key in ("hidden", "layers", "heads", "kv_heads", "head_dim", "intermediate", "vocab"):
@@ -81,11 +95,38 @@ class ModelSpec:
                                  or not 0 <= some <= self.layers or window is None):
             raise UserError(f"model {self.name!r}: sliding_layers must be in 0 .. {self.layers} "
                             f"with a sliding_window, got {some!r}")
+        bounds = {"dense_layers": self.layers - 1 if self.experts else 0,
+                  "kv_lora_rank": None, "q_lora_rank": None, "v_head_dim": None,
+                  "rope_head_dim": self.head_dim - 1 if self.kv_lora_rank else 0}
+        for key, top in bounds.items():
+            value = getattr(self, key)
+            if (isinstance(value, bool) or not isinstance(value, int) or value < 0
+                    or (top is not None and value > top)):  # fmt: skip
+                allowed = "a non-negative integer" if top is None else f"in 0 .. {top}"
+                raise UserError(f"model {self.name!r}: {key} must be {allowed}, got {value!r}")
+        if self.kv_lora_rank and self.kv_heads != self.heads:
+            raise UserError(f"model {self.name!r}: latent attention has a key and value head "
+                            f"per query head: kv_heads must be {self.heads}, got {self.kv_heads}")
 
     @property
     def moe(self) -> bool:
         """Whether the MLP is a mixture of experts."""
         return self.experts > 0
+
+    @property
+    def moe_layers(self) -> int:
+        """Layers whose MLP is the mixture of experts (0 for a dense model)."""
+        return self.layers - self.dense_layers if self.moe else 0
+
+    @property
+    def latent(self) -> bool:
+        """Whether attention is multi-head latent attention."""
+        return self.kv_lora_rank > 0
+
+    @property
+    def value_dim(self) -> int:
+        """Elements of one value head (the attention output per head)."""
+        return self.v_head_dim or self.head_dim
 
     @property
     def group(self) -> int:
@@ -107,42 +148,57 @@ class ModelSpec:
         return [(layers, seen) for seen, layers in spans.items()]
 
 
-def _gated(hidden: int, width: int) -> int:
-    return 3 * hidden * width
-
-
 def parameter_breakdown(spec: ModelSpec, active: bool = False) -> dict[str, int]:
     """Parameters by part: embedding, positions, attention, mlp, norms, lm_head (elements).
 
-    Attention is q, k, v, o with their biases; the MLP is gate (if gated), up and down with
-    biases, or for a mixture of experts the router, every routed expert (`active`: the
-    `experts_per_token` serving one token) and the shared MLP with its gate; norms are
-    `layer_norms` per layer plus the final one (per-head q/k norms, a few hundred parameters,
-    are left out). A tied lm_head shares the embedding matrix and adds nothing.
+    Attention is q, k, v, o with their biases (latent attention: the query and key/value
+    down-projections with their latents' RMSNorms, the up-projections and o); the MLP is gate
+    (if gated), up and down with biases, or for a mixture of experts the router, every routed
+    expert (`active`: the `experts_per_token` serving one token) and the shared MLP with its
+    gate, on all but the `dense_layers`; norms are `layer_norms` per layer plus the final one
+    (per-head q/k norms, a few hundred parameters, are left out). A tied lm_head shares the
+    embedding matrix and adds nothing.
     """
-    h, d = spec.hidden, spec.head_dim
-    q_out, kv_out = spec.heads * d, spec.kv_heads * d
-    attention = h * (q_out + 2 * kv_out) + q_out * h
-    attention += (q_out + 2 * kv_out) * spec.qkv_bias + h * spec.o_bias
-    attention += spec.heads * spec.attention_sinks
-    mlp_in = (2 if spec.gated_mlp else 1) * spec.intermediate
-    mlp = h * mlp_in + spec.intermediate * h + (mlp_in + h) * spec.mlp_bias
+    h = spec.hidden
+    attention = _attention_parameters(spec) + spec.heads * spec.value_dim * h
+    attention += h * spec.o_bias + spec.heads * spec.attention_sinks
+    dense = _mlp_parameters(h, spec.intermediate, spec.gated_mlp, spec.mlp_bias)
+    mlp = spec.layers * dense
     if spec.moe:
         routed = spec.experts_per_token if active else spec.experts
-        shared = _gated(h, spec.shared_intermediate) + h if spec.shared_intermediate else 0
-        w = spec.expert_intermediate
-        expert = _gated(h, w) + (2 * w + h) * spec.mlp_bias
+        shared = (_mlp_parameters(h, spec.shared_intermediate, True, False)
+                  + h * spec.shared_gate) if spec.shared_intermediate else 0  # fmt: skip
+        expert = _mlp_parameters(h, spec.expert_intermediate, True, spec.mlp_bias)
         router = (h + spec.router_bias) * spec.experts
-        mlp = router + routed * expert + shared
+        mlp = spec.dense_layers * dense + spec.moe_layers * (router + routed * expert + shared)
     per_norm = 2 * h if spec.layer_norm else h
     return {
         "embedding": spec.vocab * h,
         "positions": spec.position_embeddings * h,
         "attention": spec.layers * attention,
-        "mlp": spec.layers * mlp,
+        "mlp": mlp,
         "norms": (spec.layer_norms * spec.layers + 1) * per_norm,
         "lm_head": 0 if spec.tied_embeddings else spec.vocab * h,
     }
+
+
+def _attention_parameters(spec: ModelSpec) -> int:
+    """One layer's q, k and v projections with their biases (latent attention: the
+    down-projections, the latents' RMSNorm weights and the up-projections)."""
+    h, d, heads = spec.hidden, spec.head_dim, spec.heads
+    if not spec.latent:
+        out = (heads + 2 * spec.kv_heads) * d
+        return h * out + out * spec.qkv_bias
+    r_q, r_kv, rope = spec.q_lora_rank, spec.kv_lora_rank, spec.rope_head_dim
+    down = (r_q or heads * d) + r_kv + rope  # q_a (or q) and kv_a, fused or not
+    up = r_q * heads * d + r_kv * heads * (d - rope + spec.value_dim)  # q_b, kv_b
+    return h * down + down * spec.qkv_bias + r_q + r_kv + up
+
+
+def _mlp_parameters(hidden: int, width: int, gated: bool, bias: bool) -> int:
+    """gate (if gated), up and down of an MLP of `width`, with biases if `bias`."""
+    into = (2 if gated else 1) * width
+    return hidden * into + width * hidden + (into + hidden) * bias
 
 
 def parameter_count(spec: ModelSpec, active: bool = False) -> int:
@@ -155,6 +211,11 @@ def kv_cache_elements(spec: ModelSpec, batch: int, tokens: int) -> int:
     """Elements held in the K and V caches for `batch` sequences of `tokens` tokens each.
 
     A layer with a sliding window keeps only the last `sliding_window` tokens (rolling cache).
+    Latent attention caches each token's latent and rotary key (`kv_lora_rank` +
+    `rope_head_dim` elements per layer), as DeepSeek's inference code and serving engines do,
+    not the up-projected keys and values.
     """
     kept = sum(layers * seen for layers, seen in spec.attention_spans(tokens))
+    if spec.latent:
+        return batch * (spec.kv_lora_rank + spec.rope_head_dim) * kept
     return 2 * batch * spec.kv_heads * spec.head_dim * kept

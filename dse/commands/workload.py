@@ -200,6 +200,14 @@ def run_show(args: argparse.Namespace) -> int:
         some = spec.sliding_layers
         which = "every layer attends" if some is None else f"{some} of {spec.layers} layers attend"
         print(f"sliding window: {which} to the last {spec.sliding_window} tokens at most")
+    if spec.latent:
+        print(f"latent attention: the KV cache holds {spec.kv_lora_rank + spec.rope_head_dim} "
+              f"elements per token and layer (a {spec.kv_lora_rank}-element latent and a "
+              f"{spec.rope_head_dim}-element rotary key); decode attends over it as one key "
+              f"and value head for all {spec.heads} query heads")
+    if spec.dense_layers:
+        print(f"mixture of experts on {spec.moe_layers} of {spec.layers} layers (the first "
+              f"{spec.dense_layers} dense)")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print()
     shown = {k: v for k, v in totals.items() if k not in header}
