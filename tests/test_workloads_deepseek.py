@@ -35,22 +35,36 @@ V2 = {
     "v_head_dim": 128, "vocab_size": 102400, "tie_word_embeddings": False,
 }  # fmt: skip
 
-#: (total, activated) parameters in billions: DeepSeek-V3 Technical Report (arXiv:2412.19437,
-#: abstract: 671B, 37B), DeepSeek-V2 (arXiv:2405.04434, abstract: 236B, 21B), the
-#: DeepSeek-V2-Lite model card (15.7B, 2.4B). The activated counts leave out the input
-#: embedding (a table look-up; with it V2-Lite's would be 2.66B).
-PUBLISHED = {"deepseek-v3": (671, 37), "deepseek-v2": (236, 21), "deepseek-v2-lite": (15.7, 2.4)}
+#: Kimi K2's config.json (moonshotai/Kimi-K2-Instruct): DeepSeek-V3's architecture with 64
+#: heads, 384 experts and one dense layer.
+KIMI_K2 = {
+    "model_type": "kimi_k2", "hidden_size": 7168, "intermediate_size": 18432,
+    "moe_intermediate_size": 2048, "num_hidden_layers": 61, "num_attention_heads": 64,
+    "num_key_value_heads": 64, "n_routed_experts": 384, "n_shared_experts": 1,
+    "num_experts_per_tok": 8, "first_k_dense_replace": 1, "moe_layer_freq": 1,
+    "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+    "v_head_dim": 128, "vocab_size": 163840, "tie_word_embeddings": False,
+}  # fmt: skip
+
+#: (total, activated) parameters in billions and the total's precision: DeepSeek-V3 Technical
+#: Report (arXiv:2412.19437, abstract: 671B, 37B), DeepSeek-V2 (arXiv:2405.04434, abstract:
+#: 236B, 21B), the DeepSeek-V2-Lite model card (15.7B, 2.4B), the Kimi K2 model card (1T
+#: total, stated to one digit; 32B). The activated counts leave out the input embedding (a
+#: table look-up; with it V2-Lite's would be 2.66B).
+PUBLISHED = {"deepseek-v3": (671, 37, 0.005), "deepseek-v2": (236, 21, 0.005),
+             "deepseek-v2-lite": (15.7, 2.4, 0.005), "kimi-k2": (1000, 32, 0.05)}
 
 
 def _model(name: str):
-    return spec_from_hf_config(V2, name) if name == "deepseek-v2" else load_model(name)
+    configs = {"deepseek-v2": V2, "kimi-k2": KIMI_K2}
+    return spec_from_hf_config(configs[name], name) if name in configs else load_model(name)
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_parameters_match_the_published_figures(name):
     model = _model(name)
-    total, active = PUBLISHED[name]
-    assert parameter_count(model) / 1e9 == pytest.approx(total, rel=0.005)
+    total, active, precision = PUBLISHED[name]
+    assert parameter_count(model) / 1e9 == pytest.approx(total, rel=precision)
     embedding = parameter_breakdown(model)["embedding"]
     assert (parameter_count(model, active=True) - embedding) / 1e9 == pytest.approx(active,
                                                                                    rel=0.025)

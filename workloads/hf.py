@@ -43,10 +43,10 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   `intermediate_size`, the rest `n_routed_experts` experts of width `moe_intermediate_size`,
   `num_experts_per_tok` per token, plus `n_shared_experts` of that width as one ungated
   shared MLP (`DeepseekV3MoE`); deepseek_v3's router has a bias per expert
-  (`e_score_correction_bias`). Experts on every layer past the dense ones only
-  (`moe_layer_freq` 1). The multi-token-prediction module (`num_nextn_predict_layers`) is a
-  training and speculative-decoding head that transformers does not load; it is not
-  modelled.
+  (`e_score_correction_bias`); kimi_k2 (Kimi K2) is deepseek_v3's architecture. Experts on
+  every layer past the dense ones only (`moe_layer_freq` 1). The multi-token-prediction
+  module (`num_nextn_predict_layers`) is a training and speculative-decoding head that
+  transformers does not load; it is not modelled.
 - opt: plain ReLU MLP (fc1, fc2), LayerNorm, learned positions with an offset of 2 rows
   (`OPTLearnedPositionalEmbedding`), tied embeddings by default, biases everywhere unless
   `enable_bias` is false.
@@ -109,6 +109,7 @@ _DEEPSEEK_KEYS = ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_he
 _NULLABLE = ("q_lora_rank", "n_shared_experts", "first_k_dense_replace")
 _LLAMA = _Family(gated_mlp=True, layer_norm=False, tied_default=False,
                  ffn_key="intermediate_size", position_offset=None)
+_DEEPSEEK_V3 = replace(_LLAMA, latent=True, moe=_DEEPSEEK_MOE, router_bias=True)
 _FAMILIES = {
     "llama": _LLAMA,
     "mistral": replace(_LLAMA, sliding_window=True),
@@ -130,7 +131,10 @@ _FAMILIES = {
     "gemma3_text": replace(_LLAMA, tied_default=True, sliding_window=True, window_pattern=6,
                            layer_norms=4, defaults=_GEMMA3_DEFAULTS),
     "deepseek_v2": replace(_LLAMA, latent=True, moe=_DEEPSEEK_MOE),
-    "deepseek_v3": replace(_LLAMA, latent=True, moe=_DEEPSEEK_MOE, router_bias=True),
+    "deepseek_v3": _DEEPSEEK_V3,
+    # DeepSeek-V3's architecture under a name of its own (Moonshot AI's Kimi-K2 deployment
+    # guide: "Kimi-K2 reuses DeepSeekV3CausalLM architecture")
+    "kimi_k2": _DEEPSEEK_V3,
     "opt": _Family(gated_mlp=False, layer_norm=True, tied_default=True, ffn_key="ffn_dim",
                    position_offset=2),
 }
