@@ -23,6 +23,7 @@ from workloads import (
     prefill_gemms,
 )
 from workloads.hf import spec_from_hf_config
+from workloads.presets import preset_config
 from workloads.profiles import classify_tensor
 
 #: DeepSeek-V2's released config.json (deepseek-ai/DeepSeek-V2), the fields that shape it.
@@ -35,16 +36,11 @@ V2 = {
     "v_head_dim": 128, "vocab_size": 102400, "tie_word_embeddings": False,
 }  # fmt: skip
 
-#: Kimi K2's config.json (moonshotai/Kimi-K2-Instruct): DeepSeek-V3's architecture with 64
-#: heads, 384 experts and one dense layer.
-KIMI_K2 = {
-    "model_type": "kimi_k2", "hidden_size": 7168, "intermediate_size": 18432,
-    "moe_intermediate_size": 2048, "num_hidden_layers": 61, "num_attention_heads": 64,
-    "num_key_value_heads": 64, "n_routed_experts": 384, "n_shared_experts": 1,
-    "num_experts_per_tok": 8, "first_k_dense_replace": 1, "moe_layer_freq": 1,
-    "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
-    "v_head_dim": 128, "vocab_size": 163840, "tie_word_embeddings": False,
-}  # fmt: skip
+#: Kimi K2's config.json (moonshotai/Kimi-K2-Instruct): DeepSeek-V3's with 64 heads, 384
+#: experts, one dense layer and a vocabulary of 163840.
+KIMI_K2 = {**preset_config("deepseek-v3"), "model_type": "kimi_k2", "num_attention_heads": 64,
+           "num_key_value_heads": 64, "n_routed_experts": 384, "first_k_dense_replace": 1,
+           "vocab_size": 163840}  # fmt: skip
 
 #: (total, activated) parameters in billions and the total's precision: DeepSeek-V3 Technical
 #: Report (arXiv:2412.19437, abstract: 671B, 37B), DeepSeek-V2 (arXiv:2405.04434, abstract:
@@ -96,8 +92,6 @@ def _checkpoint_elements(c: dict) -> int:
 
 @pytest.mark.parametrize("name", ["deepseek-v3", "deepseek-v2-lite"])
 def test_parameters_are_the_checkpoints_tensor_elements(name):
-    from workloads.presets import preset_config
-
     assert parameter_count(load_model(name)) == _checkpoint_elements(preset_config(name))
 
 
