@@ -69,8 +69,8 @@ def test_parameters_match_the_published_figures(name):
 def _checkpoint_elements(c: dict) -> int:
     """Elements of the tensors a DeepSeek checkpoint holds for its main model (the
     safetensors index's names: embed_tokens, per layer q_a_proj .. o_proj with the two latent
-    norms, the dense or expert MLPs with the router and, for V3, its score-correction bias;
-    norm, lm_head), from their shapes."""
+    norms and V3.2's indexer, the dense or expert MLPs with the router and, since V3, its
+    score-correction bias; norm, lm_head), from their shapes."""
     h, heads, layers = c["hidden_size"], c["num_attention_heads"], c["num_hidden_layers"]
     r_q, r_kv = c["q_lora_rank"] or 0, c["kv_lora_rank"]
     nope, rope, v = c["qk_nope_head_dim"], c["qk_rope_head_dim"], c["v_head_dim"]
@@ -82,15 +82,18 @@ def _checkpoint_elements(c: dict) -> int:
     dense = [(c["intermediate_size"], h)] * 2 + [(h, c["intermediate_size"])]
     expert = [(w, h), (w, h), (h, w)]
     shared = [(c["n_shared_experts"] * w, h)] * 2 + [(h, c["n_shared_experts"] * w)]
-    router = [(experts, h)] + ([(experts,)] if c["model_type"] == "deepseek_v3" else [])
+    router = [(experts, h)] + ([(experts,)] if c["model_type"] != "deepseek_v2" else [])
     moe = expert * experts + shared + router
+    if "index_topk" in c:  # DeepSeek-V3.2's indexer: wq_b, wk, k_norm (weight, bias), weights_proj
+        ih, idim = c["index_n_heads"], c["index_head_dim"]
+        attention += [(ih * idim, r_q), (idim, h), (idim,), (idim,), (ih, h)]
     k = c["first_k_dense_replace"]
     shapes = ((attention + norms) * layers + dense * k + moe * (layers - k)
               + [(c["vocab_size"], h)] * 2 + [(h,)])  # fmt: skip
     return sum(int(np.prod(s)) for s in shapes)
 
 
-@pytest.mark.parametrize("name", ["deepseek-v3", "deepseek-v2-lite"])
+@pytest.mark.parametrize("name", ["deepseek-v3", "deepseek-v3.2", "deepseek-v2-lite"])
 def test_parameters_are_the_checkpoints_tensor_elements(name):
     assert parameter_count(load_model(name)) == _checkpoint_elements(preset_config(name))
 
@@ -206,6 +209,8 @@ def test_names_span_their_own_layers():
         ({"first_k_dense_replace": 60}, "first_k_dense_replace: 60 leaves no layer"),
         ({"qk_rope_head_dim": 0}, "qk_rope_head_dim: 0 is out of range"),
         ({"model_type": "llama"}, "multi-head latent attention"),
+        ({"model_type": "deepseek_v32", "index_n_heads": 64, "index_head_dim": 128},
+         "missing field.*index_topk"),
     ],
 )
 def test_bad_configs_give_one_clear_error(change, message):
@@ -234,6 +239,8 @@ def test_no_query_latent_projects_the_queries_directly():
         ("model.layers.3.mlp.gate.weight", None),  # the router
         ("model.layers.3.mlp.gate.e_score_correction_bias", None),
         ("model.layers.3.self_attn.kv_a_layernorm.weight", None),
+        ("model.layers.3.self_attn.indexer.wk.weight", None),  # selects only; not Meta's wk
+        ("model.layers.3.self_attn.indexer.wq_b.weight", None),
     ],
 )
 def test_profile_classes_of_a_deepseek_checkpoint(tensor, expected):
@@ -256,3 +263,41 @@ def test_a_deepseek_sweep_and_show_run(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "the KV cache holds 576 elements per token and layer" in out
     assert "mixture of experts on 58 of 61 layers (the first 3 dense)" in out
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_sparse_attention_scores_every_token_and_attends_to_the_top_k(batch):
+    m = load_model("deepseek-v3.2")
+    long, short = decode_gemms(m, batch, 32767), decode_gemms(m, batch, 999)
+    index = _gemm(long, "index_score")
+    assert (index.m, index.k, index.n, index.count) == (64, 128, 32768, batch * 61)
+    assert _gemm(long, "attn_score").n == _gemm(long, "attn_context").k == 2048
+    assert _gemm(short, "attn_score").n == 1000 and _gemm(short, "index_score").n == 1000
+    # the cache keeps every token: its latent, rotary key and indexer key
+    assert kv_cache_elements(m, batch, 32768) == batch * 32768 * 61 * (512 + 64 + 128)
+    seq = 4096
+    prefill = prefill_gemms(m, batch, seq)
+    index = _gemm(prefill, "index_score")
+    assert (index.m, index.n) == (64 * seq, seq)
+    scores = [g for g in prefill if g.name == "attn_score"]
+    assert sum(g.macs for g in scores) == batch * 128 * 61 * seq * 2048 * 192
+
+
+def test_the_indexer_weighs_nothing_in_the_error(tmp_path):
+    """Below index_topk tokens DeepSeek-V3.2 attends as V3 does: the same model error, with
+    the indexer's work on top of V3's energy."""
+    runs = {}
+    for model in ("deepseek-v3", "deepseek-v3.2"):
+        runs[model] = dse.run({
+            "name": model, "workload": {"model": model, "batch": 2, "tokens": 1000},
+            "space": {"weight_format": ["mxfp4", "int4/g128"], "kv_format": ["e4m3"]},
+            "objectives": ["model_nmse", "energy_per_token_uj"],
+            "output": {"dir": str(tmp_path / model), "report": False},
+        }).set_index("weight_format")  # fmt: skip
+    v3, v32 = runs["deepseek-v3"], runs["deepseek-v3.2"]
+    np.testing.assert_allclose(v32["model_nmse"], v3["model_nmse"], rtol=1e-12)
+    assert (v32["energy_per_token_uj"] > v3["energy_per_token_uj"]).all()
+    m = load_model("deepseek-v3.2")
+    gemms = decode_gemms(m, 2, 999)
+    shares = layer_shares(gemms, m.layers)
+    assert all((s == 0) == g.name.startswith("index_") for g, s in zip(gemms, shares))

@@ -39,6 +39,14 @@ Counting rules (the same in both phases):
   head of kv_lora_rank (the same cached latent, read by both GEMMs as every operand is), and
   v_up takes each head's latent output to its value head (the value half of kv_b). These
   GEMMs' weights are kv_b's, so they are of class qkv, as `dse profile` classes kv_b_proj.
+- DeepSeek sparse attention (`ModelSpec.index_topk`, DeepSeek-V3.2): the lightning indexer
+  projects index_q from the query latent, index_k and index_weights from the layer input,
+  and index_score scores every token in context (index_heads x q rows, index_head_dim deep,
+  against the cached index keys, count = batch x layers; in prefill the full L x L, as for
+  dense attention); attention then sees index_topk tokens per query, counted as a window of
+  that size (the same MACs; in prefill every token's latent read once, scattered selections
+  read in one pass as an approximation). The indexer only selects: its GEMMs weigh nothing
+  in the model's error (`Gemm.selects`).
 - A mixture of experts' leading dense layers (`ModelSpec.dense_layers`) run gate, up and
   down with count = those layers; the experts and the shared MLP run on the rest. Each name
   spans its own layers (`Gemm.layers`).
@@ -47,7 +55,7 @@ Counting rules (the same in both phases):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -76,7 +84,9 @@ class Gemm:
     part of, when more than m (a windowed layer's query chunks are parts of all its queries:
     a per-tensor scale's extent, `a_elements`); None = m. `layers`: the model layers its name
     spans, when not all (a mixture's leading dense MLPs and its expert layers, DeepSeek's
-    first_k_dense_replace); None = every layer."""
+    first_k_dense_replace); None = every layer. `selects`: its output only selects what
+    attention sees (a sparse attention's indexer), so it carries no weight in the model's
+    error (`layer_shares`)."""
 
     name: str
     tensor_class: str
@@ -89,6 +99,7 @@ class Gemm:
     stored: int | None = None
     a_rows: int | None = None
     layers: int | None = None
+    selects: bool = False
 
     @property
     def macs(self) -> int:
@@ -131,7 +142,7 @@ def prefill_gemms(spec: ModelSpec, batch: int, seq: int, *,
     """GEMMs of a prefill step: `batch` prompts of `seq` tokens each."""
     _check_count("batch", batch, 1, MAX_BATCH)
     _check_count("sequence length", seq, 1, MAX_TOKENS)
-    return _step(spec, batch, queries=seq, spans=spec.attention_spans(seq),
+    return _step(spec, batch, queries=seq, context=seq, spans=spec.attention_spans(seq),
                  kv_role="activation", fused_qkv=fused_qkv)
 
 
@@ -141,7 +152,8 @@ def decode_gemms(spec: ModelSpec, batch: int, context: int, *,
     already holds `context` tokens."""
     _check_count("batch", batch, 1, MAX_BATCH)
     _check_count("context", context, 0, MAX_TOKENS)
-    return _step(spec, batch, queries=1, spans=spec.attention_spans(context + 1),
+    return _step(spec, batch, queries=1, context=context + 1,
+                 spans=spec.attention_spans(context + 1),
                  kv_role="kv_cache", fused_qkv=fused_qkv)
 
 
@@ -169,8 +181,8 @@ def gemm_arrays(gemms: Sequence[Gemm]) -> GemmArrays:
     )
 
 
-def _step(spec: ModelSpec, batch: int, queries: int, spans: list[tuple[int, int]],
-          kv_role: str, fused_qkv: bool) -> list[Gemm]:
+def _step(spec: ModelSpec, batch: int, queries: int, context: int,
+          spans: list[tuple[int, int]], kv_role: str, fused_qkv: bool) -> list[Gemm]:
     h, n = spec.hidden, spec.layers
     tokens = batch * queries
 
@@ -180,6 +192,8 @@ def _step(spec: ModelSpec, batch: int, queries: int, spans: list[tuple[int, int]
 
     absorbed = spec.latent and kv_role == "kv_cache"
     gemms = _projections(spec, linear, fused_qkv, absorbed)
+    if spec.index_topk:
+        gemms += _indexer(spec, linear, batch, queries, context, kv_role)
     if absorbed:  # attention over the cached latent: one key/value head for all query heads
         kv_heads, group = 1, spec.heads
         d_key, d_value = spec.kv_lora_rank + spec.rope_head_dim, spec.kv_lora_rank
@@ -208,6 +222,19 @@ def _step(spec: ModelSpec, batch: int, queries: int, spans: list[tuple[int, int]
         shared = partial(linear, count=spec.moe_layers, layers=some)
         gemms += _mlp(shared, "shared_", h, spec.shared_intermediate, gated=True)
     return [*gemms, _lm_head(linear, spec, batch)]
+
+
+def _indexer(spec: ModelSpec, linear, batch: int, queries: int, context: int,
+             kv_role: str) -> list[Gemm]:
+    """A sparse attention's lightning indexer (module docstring): its query, key and head-weight
+    projections and its scores of all `context` tokens, none of them weighing in the error."""
+    ih, idim = spec.index_heads, spec.index_head_dim
+    projections = [linear("index_q", "qkv", spec.q_lora_rank or spec.hidden, ih * idim),
+                   linear("index_k", "qkv", spec.hidden, idim),
+                   linear("index_weights", "qkv", spec.hidden, ih)]  # fmt: skip
+    score = Gemm("index_score", "attn_score", m=ih * queries, n=context, k=idim,
+                 count=batch * spec.layers, b_role=kv_role)  # fmt: skip
+    return [replace(g, selects=True) for g in (*projections, score)]
 
 
 def _lm_head(linear, spec: ModelSpec, batch: int) -> Gemm:
@@ -256,11 +283,12 @@ def layer_shares(gemms: Sequence[Gemm], layers: int) -> np.ndarray:
     (`Gemm.layers`, else `layers`), shared among its entries by the rows they process
     (count x M: a mixture's expert groups by their tokens, a windowed layer's attention
     chunks by their queries, so that windowed and full layers' entries each count their own
-    layers)."""
+    layers); an indexer's (`Gemm.selects`) none."""
     rows: dict[str, int] = {}
     for g in gemms:
         rows[g.name] = rows.get(g.name, 0) + g.count * g.m
-    spans = [1 if g.tensor_class == "lm_head" else g.layers or layers for g in gemms]
+    spans = [0 if g.selects else 1 if g.tensor_class == "lm_head" else g.layers or layers
+             for g in gemms]  # fmt: skip
     return np.array([span * g.count * g.m / rows[g.name] for span, g in zip(spans, gemms)])
 
 

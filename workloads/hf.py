@@ -43,7 +43,10 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   `intermediate_size`, the rest `n_routed_experts` experts of width `moe_intermediate_size`,
   `num_experts_per_tok` per token, plus `n_shared_experts` of that width as one ungated
   shared MLP (`DeepseekV3MoE`); deepseek_v3's router has a bias per expert
-  (`e_score_correction_bias`); kimi_k2 (Kimi K2) is deepseek_v3's architecture. Experts on
+  (`e_score_correction_bias`); kimi_k2 (Kimi K2) is deepseek_v3's architecture;
+  deepseek_v32 (DeepSeek-V3.2) adds sparse attention: a lightning indexer of
+  `index_n_heads` heads of `index_head_dim` (`Indexer`: wq_b from the query latent, wk with a
+  LayerNorm, weights_proj) picks the `index_topk` tokens each query attends to. Experts on
   every layer past the dense ones only (`moe_layer_freq` 1). The multi-token-prediction
   module (`num_nextn_predict_layers`) is a training and speculative-decoding head that
   transformers does not load; it is not modelled.
@@ -89,6 +92,7 @@ class _Family:
     defaults: tuple[tuple[str, object], ...] = ()  # the config class's defaults for fields
     router_bias: bool = False  # a bias per expert on the router (gpt-oss, DeepSeek-V3)
     latent: bool = False  # DeepSeek's multi-head latent attention, dense layers, shared experts
+    sparse: bool = False  # DeepSeek sparse attention: a lightning indexer picks the tokens
 
 
 #: Gemma3TextConfig's defaults (transformers, models/gemma3/configuration_gemma3.py), which
@@ -107,6 +111,7 @@ _DEEPSEEK_MOE = ("n_routed_experts", "num_experts_per_tok", "moe_intermediate_si
 _DEEPSEEK_KEYS = ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
                   "v_head_dim", "n_shared_experts", "first_k_dense_replace")
 _NULLABLE = ("q_lora_rank", "n_shared_experts", "first_k_dense_replace")
+_INDEX_KEYS = ("index_n_heads", "index_head_dim", "index_topk")  # deepseek_v32's indexer
 _LLAMA = _Family(gated_mlp=True, layer_norm=False, tied_default=False,
                  ffn_key="intermediate_size", position_offset=None)
 _DEEPSEEK_V3 = replace(_LLAMA, latent=True, moe=_DEEPSEEK_MOE, router_bias=True)
@@ -135,6 +140,7 @@ _FAMILIES = {
     # DeepSeek-V3's architecture under a name of its own (Moonshot AI's Kimi-K2 deployment
     # guide: "Kimi-K2 reuses DeepSeekV3CausalLM architecture")
     "kimi_k2": _DEEPSEEK_V3,
+    "deepseek_v32": replace(_DEEPSEEK_V3, sparse=True),
     "opt": _Family(gated_mlp=False, layer_norm=True, tied_default=True, ffn_key="ffn_dim",
                    position_offset=2),
 }
@@ -211,7 +217,7 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
     hidden, heads = config["hidden_size"], config["num_attention_heads"]
     if model_type == "opt":
         _check_opt(config, name)
-    latent = _deepseek_fields(config, name) if family.latent else {}
+    latent = _deepseek_fields(config, name, family.sparse) if family.latent else {}
     # transformers' DeepseekV3Config sets head_dim to the rotary part: latent attention's
     # query/key head is the non-rotary and rotary parts together
     head_dim = latent.pop("head_dim", None) or config.get("head_dim") or _divide(hidden, heads,
@@ -332,16 +338,17 @@ def _sliding_layers(config: Mapping, window: int | None, name: str) -> int | Non
     return count
 
 
-def _deepseek_fields(config: Mapping, name: str) -> dict[str, Any]:
+def _deepseek_fields(config: Mapping, name: str, sparse: bool) -> dict[str, Any]:
     """ModelSpec fields of a DeepSeek config's latent attention, dense layers and shared
-    experts; a UserError naming a missing or bad field."""
-    missing = [k for k in _DEEPSEEK_KEYS
+    experts (and, `sparse`, its indexer); a UserError naming a missing or bad field."""
+    keys = (*_DEEPSEEK_KEYS, *(_INDEX_KEYS if sparse else ()))
+    missing = [k for k in keys
                if k not in config or (config[k] is None and k not in _NULLABLE)]  # fmt: skip
     if missing:
         raise UserError(f"{name}: missing field(s) {', '.join(missing)} (required for "
                         f"model_type {config['model_type']!r}; {', '.join(_NULLABLE)} may be "
                         "null)")
-    for key in _DEEPSEEK_KEYS:
+    for key in keys:
         if config[key] not in (None, 0) or key not in _NULLABLE:
             _check_size(config[key], key, name)
     if config.get("moe_layer_freq", 1) != 1:
@@ -361,6 +368,8 @@ def _deepseek_fields(config: Mapping, name: str) -> dict[str, Any]:
         "dense_layers": dense,
         "shared_intermediate": (config["n_shared_experts"] or 0) * config["moe_intermediate_size"],
         "shared_gate": False,
+        **{field: config[key] for field, key in zip(("index_heads", "index_head_dim",
+                                                      "index_topk"), _INDEX_KEYS) if sparse},
     }
 
 

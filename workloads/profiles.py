@@ -58,6 +58,7 @@ _MODULE_CLASS: dict[str, str | None] = {
     "query_key_value": "qkv", "wq": "qkv", "wk": "qkv", "wv": "qkv",
     # DeepSeek's latent attention: the down- and up-projections of queries, keys and values
     "q_a_proj": "qkv", "q_b_proj": "qkv", "kv_a_proj_with_mqa": "qkv", "kv_b_proj": "qkv",
+    "indexer.wk": None,  # DeepSeek-V3.2's indexer: it only selects tokens (not Meta's wk)
     "o_proj": "o", "out_proj": "o", "dense": "o", "wo": "o",
     "gate_proj": "gate_up", "up_proj": "gate_up", "gate_up_proj": "gate_up", "fc1": "gate_up",
     "dense_h_to_4h": "gate_up",

@@ -35,7 +35,10 @@ class ModelSpec:
     rotary key of `rope_head_dim` shared by all heads; queries come from a latent of
     `q_lora_rank` (0: projected from the hidden state directly). `head_dim` is then the
     query/key head (its last `rope_head_dim` rotary) and `v_head_dim` the value head (0:
-    head_dim); `kv_heads` equals `heads`.
+    head_dim); `kv_heads` equals `heads`. DeepSeek sparse attention (`index_topk` > 0,
+    DeepSeek-V3.2): a lightning indexer of `index_heads` heads of `index_head_dim` (queries
+    from the query latent, one key per token cached beside the latent) scores every cached
+    token, and attention sees the `index_topk` best of them.
     """
 
     name: str
@@ -69,6 +72,9 @@ class ModelSpec:
     q_lora_rank: int = 0
     rope_head_dim: int = 0
     v_head_dim: int = 0
+    index_heads: int = 0
+    index_head_dim: int = 0
+    index_topk: int = 0
 
     def __post_init__(self) -> None:
         for key in ("hidden", "layers", "heads", "kv_heads", "head_dim", "intermediate", "vocab"):
@@ -97,6 +103,7 @@ class ModelSpec:
                             f"with a sliding_window, got {some!r}")
         bounds = {"dense_layers": self.layers - 1 if self.experts else 0,
                   "kv_lora_rank": None, "q_lora_rank": None, "v_head_dim": None,
+                  "index_heads": None, "index_head_dim": None, "index_topk": None,
                   "rope_head_dim": self.head_dim - 1 if self.kv_lora_rank else 0}
         for key, top in bounds.items():
             value = getattr(self, key)
@@ -104,6 +111,11 @@ class ModelSpec:
                     or (top is not None and value > top)):  # fmt: skip
                 allowed = "a non-negative integer" if top is None else f"in 0 .. {top}"
                 raise UserError(f"model {self.name!r}: {key} must be {allowed}, got {value!r}")
+        sparse = (self.index_heads, self.index_head_dim, self.index_topk)
+        if any(sparse) and not (all(sparse) and self.latent and window is None):
+            raise UserError(f"model {self.name!r}: sparse attention needs index_heads, "
+                            "index_head_dim and index_topk, latent attention and no "
+                            f"sliding_window, got {sparse} and {self.kv_lora_rank!r}, {window!r}")
         if self.kv_lora_rank and self.kv_heads != self.heads:
             raise UserError(f"model {self.name!r}: latent attention has a key and value head "
                             f"per query head: kv_heads must be {self.heads}, got {self.kv_heads}")
@@ -135,8 +147,11 @@ class ModelSpec:
 
     def attention_spans(self, tokens: int) -> list[tuple[int, int]]:
         """(layers, tokens one query attends to) when `tokens` are in context: full layers see
-        all of them, windowed layers at most `sliding_window`; layers that see as many are
-        one entry (all of them while the context fits the window)."""
+        all of them, windowed layers at most `sliding_window` (sparse attention: every layer
+        at most `index_topk`); layers that see as many are one entry (all of them while the
+        context fits the window)."""
+        if self.index_topk:
+            return [(self.layers, min(tokens, self.index_topk))]
         if self.sliding_window is None:
             return [(self.layers, tokens)]
         windowed = self.layers if self.sliding_layers is None else self.sliding_layers
@@ -184,7 +199,8 @@ def parameter_breakdown(spec: ModelSpec, active: bool = False) -> dict[str, int]
 
 def _attention_parameters(spec: ModelSpec) -> int:
     """One layer's q, k and v projections with their biases (latent attention: the
-    down-projections, the latents' RMSNorm weights and the up-projections)."""
+    down-projections, the latents' RMSNorm weights and the up-projections, and a sparse
+    attention's indexer)."""
     h, d, heads = spec.hidden, spec.head_dim, spec.heads
     if not spec.latent:
         out = (heads + 2 * spec.kv_heads) * d
@@ -192,7 +208,10 @@ def _attention_parameters(spec: ModelSpec) -> int:
     r_q, r_kv, rope = spec.q_lora_rank, spec.kv_lora_rank, spec.rope_head_dim
     down = (r_q or heads * d) + r_kv + rope  # q_a (or q) and kv_a, fused or not
     up = r_q * heads * d + r_kv * heads * (d - rope + spec.value_dim)  # q_b, kv_b
-    return h * down + down * spec.qkv_bias + r_q + r_kv + up
+    # the sparse-attention indexer: wq_b, wk, k_norm (a LayerNorm), weights_proj
+    ih, idim = spec.index_heads, spec.index_head_dim
+    indexer = (r_q or h) * ih * idim + h * idim + 2 * idim + h * ih
+    return h * down + down * spec.qkv_bias + r_q + r_kv + up + indexer
 
 
 def _mlp_parameters(hidden: int, width: int, gated: bool, bias: bool) -> int:
@@ -213,8 +232,12 @@ def kv_cache_elements(spec: ModelSpec, batch: int, tokens: int) -> int:
     A layer with a sliding window keeps only the last `sliding_window` tokens (rolling cache).
     Latent attention caches each token's latent and rotary key (`kv_lora_rank` +
     `rope_head_dim` elements per layer), as DeepSeek's inference code and serving engines do,
-    not the up-projected keys and values.
+    not the up-projected keys and values; sparse attention keeps every token, with its
+    indexer key (`index_head_dim`) beside.
     """
+    if spec.index_topk:
+        return batch * (spec.kv_lora_rank + spec.rope_head_dim + spec.index_head_dim) * (
+            spec.layers * tokens)
     kept = sum(layers * seen for layers, seen in spec.attention_spans(tokens))
     if spec.latent:
         return batch * (spec.kv_lora_rank + spec.rope_head_dim) * kept

@@ -205,6 +205,10 @@ def run_show(args: argparse.Namespace) -> int:
               f"elements per token and layer (a {spec.kv_lora_rank}-element latent and a "
               f"{spec.rope_head_dim}-element rotary key); decode attends over it as one key "
               f"and value head for all {spec.heads} query heads")
+    if spec.index_topk:
+        print(f"sparse attention: an indexer of {spec.index_heads} heads scores every cached "
+              f"token (its {spec.index_head_dim}-element key cached too); attention sees the "
+              f"best {spec.index_topk}")
     if spec.dense_layers:
         print(f"mixture of experts on {spec.moe_layers} of {spec.layers} layers (the first "
               f"{spec.dense_layers} dense)")
