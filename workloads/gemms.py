@@ -38,7 +38,9 @@ Counting rules (the same in both phases):
   attention is multi-query with one key head of kv_lora_rank + rope_head_dim and one value
   head of kv_lora_rank (the same cached latent, read by both GEMMs as every operand is), and
   v_up takes each head's latent output to its value head (the value half of kv_b). These
-  GEMMs' weights are kv_b's, so they are of class qkv, as `dse profile` classes kv_b_proj.
+  GEMMs' weights are kv_b's, so they are of class qkv, as `dse profile` classes kv_b_proj;
+  as an approximation their inputs (queries, latent outputs) take the qkv class's
+  activation statistics and the cached latents the KV cache's (no published fits of them).
 - DeepSeek sparse attention (`ModelSpec.index_topk`, DeepSeek-V3.2): the lightning indexer
   projects index_q from the query latent, index_k and index_weights from the layer input,
   and index_score scores every token in context (index_heads x q rows, index_head_dim deep,
