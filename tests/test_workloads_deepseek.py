@@ -208,6 +208,8 @@ def test_names_span_their_own_layers():
         ({"kv_lora_rank": None}, "missing field.*kv_lora_rank"),
         ({"first_k_dense_replace": 60}, "first_k_dense_replace: 60 leaves no layer"),
         ({"qk_rope_head_dim": 0}, "qk_rope_head_dim: 0 is out of range"),
+        ({"moe_intermediate_size": "1536"}, "moe_intermediate_size must be a positive integer"),
+        ({"n_shared_experts": 1.5}, "n_shared_experts must be a positive integer"),
         ({"model_type": "llama"}, "multi-head latent attention"),
         ({"model_type": "deepseek_v32", "index_n_heads": 64, "index_head_dim": 128},
          "missing field.*index_topk"),

@@ -217,11 +217,6 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
     hidden, heads = config["hidden_size"], config["num_attention_heads"]
     if model_type == "opt":
         _check_opt(config, name)
-    latent = _deepseek_fields(config, name, family.sparse) if family.latent else {}
-    # transformers' DeepseekV3Config sets head_dim to the rotary part: latent attention's
-    # query/key head is the non-rotary and rotary parts together
-    head_dim = latent.pop("head_dim", None) or config.get("head_dim") or _divide(hidden, heads,
-                                                                                  name)
     max_positions = config.get("max_position_embeddings")
     positions = 0
     if family.position_offset is not None:
@@ -248,6 +243,11 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
                     raise UserError(f"{name}: missing field {source} (mixture of experts)")
                 _check_size(config.get(source), source, name)
         moe = {f: int(config.get(k) or 0) for f, k in keys.items() if k is not None}
+    latent = _deepseek_fields(config, name, family.sparse) if family.latent else {}
+    # transformers' DeepseekV3Config sets head_dim to the rotary part: latent attention's
+    # query/key head is the non-rotary and rotary parts together
+    head_dim = latent.pop("head_dim", None) or config.get("head_dim") or _divide(hidden, heads,
+                                                                                  name)
     return ModelSpec(
         name=name,
         hidden=hidden,
