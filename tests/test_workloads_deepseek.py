@@ -264,7 +264,7 @@ def test_a_deepseek_sweep_and_show_run(tmp_path, capsys):
     assert main(["workload", "show", "deepseek-v3"]) == 0
     out = capsys.readouterr().out
     assert "the KV cache holds 576 elements per token and layer" in out
-    assert "mixture of experts on 58 of 61 layers (the first 3 dense)" in out
+    assert "mixture of experts on 58 of 61 layers (the 3 others dense)" in out
 
 
 @pytest.mark.parametrize("batch", [1, 3])

@@ -27,6 +27,9 @@ Counting rules (the same in both phases):
   reach back into the previous chunk's keys, which a kernel keeps or reads again; where W
   does not divide L the last chunk reads W keys for fewer queries). The chunks' A is part of
   the layer's whole queries or probabilities (`Gemm.a_rows`), as the error model sees them.
+  Chunked attention (Llama 4, `ModelSpec.chunked`) splits prefill alike, each chunk against
+  its own keys (the last, of R < W queries, against R); in decode a query sees the C mod W + 1
+  tokens of its chunk.
 - Multi-head latent attention (DeepSeek-V2/V3, `ModelSpec.kv_lora_rank`), in the form each
   phase runs with fewer MACs, as DeepSeek's inference code (DeepSeek-V3.2-Exp
   inference/model.py, `MLA.forward`: "MHA prefill", "MQA decode") and serving engines run it:
@@ -144,7 +147,7 @@ def prefill_gemms(spec: ModelSpec, batch: int, seq: int, *,
     """GEMMs of a prefill step: `batch` prompts of `seq` tokens each."""
     _check_count("batch", batch, 1, MAX_BATCH)
     _check_count("sequence length", seq, 1, MAX_TOKENS)
-    return _step(spec, batch, queries=seq, context=seq, spans=spec.attention_spans(seq),
+    return _step(spec, batch, queries=seq, context=seq, spans=spec.window_spans(seq),
                  kv_role="activation", fused_qkv=fused_qkv)
 
 
@@ -202,8 +205,8 @@ def _step(spec: ModelSpec, batch: int, queries: int, context: int,
     else:
         kv_heads, group, d_key, d_value = spec.kv_heads, spec.group, spec.head_dim, spec.value_dim
     heads, whole = batch * kv_heads, group * queries
-    chunks = [(group * q, keys, heads * layers * c, None if q == queries else whole)
-              for layers, keys in spans for q, c in _chunks(queries, keys)]  # fmt: skip
+    chunks = [(group * q, k, heads * layers * c, None if q == queries else whole)
+              for layers, keys in spans for q, c, k in _chunks(queries, keys, spec.chunked)]
     gemms += [Gemm("attn_score", "attn_score", m=rows, n=keys, k=d_key, count=count,
                    b_role=kv_role, a_rows=of) for rows, keys, count, of in chunks]  # fmt: skip
     gemms += [Gemm("attn_context", "attn_context", m=rows, n=d_value, k=keys, count=count,
@@ -271,13 +274,14 @@ def _projections(spec: ModelSpec, linear, fused: bool, absorbed: bool) -> list[G
     return gemms
 
 
-def _chunks(queries: int, keys: int) -> list[tuple[int, int]]:
-    """(queries per chunk, chunks): all queries in one chunk while they see every key, else
-    chunks of `keys` queries and one of the rest (module docstring)."""
+def _chunks(queries: int, keys: int, chunked: bool) -> list[tuple[int, int, int]]:
+    """(queries per chunk, chunks, keys each sees): all queries in one chunk while they see
+    every key, else chunks of `keys` queries against `keys` keys and one of the rest, against
+    `keys` keys (a sliding window) or the rest's own (`chunked`; module docstring)."""
     if queries <= keys:
-        return [(queries, 1)]
+        return [(queries, 1, keys)]
     whole, rest = divmod(queries, keys)
-    return [(keys, whole)] + ([(rest, 1)] if rest else [])
+    return [(keys, whole, keys)] + ([(rest, 1, rest if chunked else keys)] if rest else [])
 
 
 def layer_shares(gemms: Sequence[Gemm], layers: int) -> np.ndarray:

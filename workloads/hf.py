@@ -50,12 +50,21 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   every layer past the dense ones only (`moe_layer_freq` 1). The multi-token-prediction
   module (`num_nextn_predict_layers`) is a training and speculative-decoding head that
   transformers does not load; it is not modelled.
+- llama4_text (llama4: the multimodal config, its `text_config`; the vision encoder is not
+  modelled): as llama with `num_local_experts` experts of width `intermediate_size`,
+  `num_experts_per_tok` per token, and an ungated shared expert of that width
+  (`Llama4TextMoe`) on the layers `moe_layers` lists (default every
+  `interleave_moe_layer_step`-th), a dense MLP of width `intermediate_size_mlp` on the
+  others; layers with rotary positions (`no_rope_layers` 1; default all but every 4th)
+  attend within chunks of `attention_chunk_size` tokens (`layer_types` "chunked_attention";
+  default 8192), the others to every token. Its per-head q/k norm has no weights.
 - opt: plain ReLU MLP (fc1, fc2), LayerNorm, learned positions with an offset of 2 rows
   (`OPTLearnedPositionalEmbedding`), tied embeddings by default, biases everywhere unless
   `enable_bias` is false.
-`layer_types` (per layer "full_attention" or "sliding_attention") is read for the families
-with sliding windows (mistral, mixtral, phi3, gemma2, gemma3_text, gpt_oss); elsewhere only
-all-full lists are accepted.
+`layer_types` (per layer "full_attention" or "sliding_attention"; llama4_text:
+"chunked_attention") is read for the families with sliding windows (mistral, mixtral, phi3,
+gemma2, gemma3_text, gpt_oss) or chunks (llama4_text); elsewhere only all-full lists are
+accepted.
 Fields this model cannot represent (mixture of experts outside these types, latent attention,
 encoder-decoder, other per-layer attention patterns, OPT's projected embeddings) are refused
 by name.
@@ -93,6 +102,9 @@ class _Family:
     router_bias: bool = False  # a bias per expert on the router (gpt-oss, DeepSeek-V3)
     latent: bool = False  # DeepSeek's multi-head latent attention, dense layers, shared experts
     sparse: bool = False  # DeepSeek sparse attention: a lightning indexer picks the tokens
+    shared_gate: bool = True  # the shared expert has a sigmoid gate (Qwen2-MoE)
+    window_key: str = "sliding_window"  # the field holding the window's length in tokens
+    chunked: bool = False  # the window is fixed chunks (Llama 4), not the last tokens
 
 
 #: Gemma3TextConfig's defaults (transformers, models/gemma3/configuration_gemma3.py), which
@@ -104,7 +116,7 @@ _GEMMA3_DEFAULTS = (
     ("sliding_window_pattern", 6),
 )
 #: Multimodal model types whose language model is a config of its own (the key holding it).
-_NESTED = {"gemma3": "text_config"}
+_NESTED = {"gemma3": "text_config", "llama4": "text_config"}
 _DEEPSEEK_MOE = ("n_routed_experts", "num_experts_per_tok", "moe_intermediate_size", None)
 #: Fields of DeepSeek's configs (latent attention, dense layers, shared experts) read for
 #: deepseek_v2/v3; those in _NULLABLE may be null (no query latent, no shared experts).
@@ -114,7 +126,8 @@ _NULLABLE = ("q_lora_rank", "n_shared_experts", "first_k_dense_replace")
 _INDEX_KEYS = ("index_n_heads", "index_head_dim", "index_topk")  # deepseek_v32's indexer
 _LLAMA = _Family(gated_mlp=True, layer_norm=False, tied_default=False,
                  ffn_key="intermediate_size", position_offset=None)
-_DEEPSEEK_V3 = replace(_LLAMA, latent=True, moe=_DEEPSEEK_MOE, router_bias=True)
+_DEEPSEEK_V3 = replace(_LLAMA, latent=True, moe=_DEEPSEEK_MOE, router_bias=True,
+                       shared_gate=False)
 _FAMILIES = {
     "llama": _LLAMA,
     "mistral": replace(_LLAMA, sliding_window=True),
@@ -135,12 +148,17 @@ _FAMILIES = {
                       layer_norms=4),
     "gemma3_text": replace(_LLAMA, tied_default=True, sliding_window=True, window_pattern=6,
                            layer_norms=4, defaults=_GEMMA3_DEFAULTS),
-    "deepseek_v2": replace(_LLAMA, latent=True, moe=_DEEPSEEK_MOE),
+    "deepseek_v2": replace(_LLAMA, latent=True, moe=_DEEPSEEK_MOE, shared_gate=False),
     "deepseek_v3": _DEEPSEEK_V3,
     # DeepSeek-V3's architecture under a name of its own (Moonshot AI's Kimi-K2 deployment
     # guide: "Kimi-K2 reuses DeepSeekV3CausalLM architecture")
     "kimi_k2": _DEEPSEEK_V3,
     "deepseek_v32": replace(_DEEPSEEK_V3, sparse=True),
+    "llama4_text": replace(_LLAMA, ffn_key="intermediate_size_mlp", sliding_window=True,
+                           window_key="attention_chunk_size", chunked=True, shared_gate=False,
+                           moe=("num_local_experts", "num_experts_per_tok",
+                                "intermediate_size", "intermediate_size"),
+                           defaults=(("attention_chunk_size", 8192),)),
     "opt": _Family(gated_mlp=False, layer_norm=True, tied_default=True, ffn_key="ffn_dim",
                    position_offset=2),
 }
@@ -164,8 +182,6 @@ _UNSUPPORTED = {
 }
 _MOE_KEYS = ("num_local_experts", "num_experts", "moe_intermediate_size", "num_experts_per_tok")
 _SPARSE_KEYS = ("decoder_sparse_step", "mlp_only_layers")  # checked for the MoE types below
-#: Values of `layer_types` this engine models (transformers' `layer_types` of each layer).
-LAYER_TYPES = ("full_attention", "sliding_attention")
 
 
 def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
@@ -209,7 +225,7 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
         raise UserError(f"{name}: missing field(s) {', '.join(missing)} "
                         f"(required for model_type {model_type!r})")
     for key in (*required, "num_key_value_heads", "head_dim", "max_position_embeddings",
-                "sliding_window"):
+                family.window_key):
         _check_size(config.get(key), key, name)
     for key in _FLAGS:
         if config.get(key) is not None and not isinstance(config[key], bool):
@@ -226,8 +242,11 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
         positions = max_positions + family.position_offset
     qkv_bias, o_bias, mlp_bias = _biases(model_type, config)
     qkv_bias = qkv_bias or family.qkv_bias
-    window = config.get("sliding_window") if family.sliding_window else None
-    sliding_layers = _sliding_layers(config, window, name) if family.sliding_window else None
+    window = config.get(family.window_key) if family.sliding_window else None
+    sliding_layers = _sliding_layers(config, window, name, family) if family.sliding_window \
+        else None  # fmt: skip
+    if sliding_layers is None and family.chunked:
+        sliding_layers = _rope_layers(config, name)
     if sliding_layers is None and family.window_pattern and window is not None:
         pattern = config.get("sliding_window_pattern") or family.window_pattern
         _check_size(pattern, "sliding_window_pattern", name)
@@ -244,6 +263,8 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
                 _check_size(config.get(source), source, name)
         moe = {f: int(config.get(k) or 0) for f, k in keys.items() if k is not None}
     latent = _deepseek_fields(config, name, family.sparse) if family.latent else {}
+    if family.chunked and family.moe:  # Llama 4: experts on the layers moe_layers lists
+        latent["dense_layers"] = config["num_hidden_layers"] - _moe_layers(config, name)
     # transformers' DeepseekV3Config sets head_dim to the rotary part: latent attention's
     # query/key head is the non-rotary and rotary parts together
     head_dim = latent.pop("head_dim", None) or config.get("head_dim") or _divide(hidden, heads,
@@ -270,6 +291,8 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
         else sliding_layers,  # None: the window on every layer
         attention_sinks=family.sinks,
         router_bias=family.router_bias,
+        shared_gate=family.shared_gate,
+        chunked=family.chunked,
         layer_norms=family.layer_norms,
         **moe,
         **latent,
@@ -281,7 +304,7 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
 #: so that GEMM sizes and their products stay exact in int64. Positions and windows: 2^31 - 1.
 MAX_DIMENSION = 2**24
 MAX_POSITIONS = 2**31 - 1
-_POSITION_KEYS = ("max_position_embeddings", "sliding_window")
+_POSITION_KEYS = ("max_position_embeddings", "sliding_window", "attention_chunk_size")
 #: Fields read as true/false (a string such as "no" must not count as true).
 _FLAGS = ("tie_word_embeddings", "enable_bias", "attention_bias", "mlp_bias",
           "do_layer_norm_before")
@@ -315,27 +338,62 @@ def load_hf_config(path: str | Path, name: str | None = None) -> ModelSpec:
     return spec_from_hf_config(config, name or str(path))
 
 
-def _sliding_layers(config: Mapping, window: int | None, name: str) -> int | None:
-    """How many layers `layer_types` gives the sliding window (None: no `layer_types`, the
-    window, if any, on every layer); a UserError naming a bad entry."""
+def _sliding_layers(config: Mapping, window: int | None, name: str,
+                    family: _Family) -> int | None:  # fmt: skip
+    """How many layers `layer_types` gives the window (None: no `layer_types`, the window, if
+    any, on every layer); a UserError naming a bad entry."""
     types = config.get("layer_types")
     if types is None:
         return None
     layers = config["num_hidden_layers"]
+    valid = ("full_attention", "chunked_attention" if family.chunked else "sliding_attention")
     if not isinstance(types, list):
-        raise UserError(f"{name}: layer_types must be a list of {', '.join(LAYER_TYPES)}, "
+        raise UserError(f"{name}: layer_types must be a list of {', '.join(valid)}, "
                         f"got {types!r}")
     for i, kind in enumerate(types):
-        if kind not in LAYER_TYPES:
-            raise UserError(f"{name}: layer_types[{i}]: {unknown('layer type', kind, LAYER_TYPES)}")
+        if kind not in valid:
+            raise UserError(f"{name}: layer_types[{i}]: {unknown('layer type', kind, valid)}")
     if len(types) != layers:
         raise UserError(f"{name}: layer_types lists {len(types)} layers, num_hidden_layers "
                         f"is {layers}")
-    count = types.count("sliding_attention")
+    count = types.count(valid[1])
     if count and window is None:
-        raise UserError(f"{name}: sliding_attention layers need sliding_window (the window's "
+        raise UserError(f"{name}: {valid[1]} layers need {family.window_key} (the window's "
                         "length in tokens)")
     return count
+
+
+def _rope_layers(config: Mapping, name: str) -> int:
+    """Llama 4's layers with rotary positions, which attend in chunks: `no_rope_layers` (1 for
+    a rotary layer), or without it all but every `no_rope_layer_interval`-th (4;
+    transformers' Llama4TextConfig)."""
+    flags, layers = config.get("no_rope_layers") or [], config["num_hidden_layers"]
+    if not isinstance(flags, list) or any(f not in (0, 1) for f in flags) or (
+            flags and len(flags) != layers):  # fmt: skip
+        raise UserError(f"{name}: no_rope_layers must list 0 or 1 for each of {layers} "
+                        f"layers, got {flags!r}")
+    if flags:
+        return sum(flags)
+    interval = config.get("no_rope_layer_interval", 4)
+    _check_size(interval, "no_rope_layer_interval", name)
+    return layers - layers // interval
+
+
+def _moe_layers(config: Mapping, name: str) -> int:
+    """How many of Llama 4's layers have experts: `moe_layers` (their indices), or without it
+    every `interleave_moe_layer_step`-th (1: all; transformers' Llama4TextConfig)."""
+    layers = config["num_hidden_layers"]
+    listed = config.get("moe_layers")
+    if listed is None:
+        step = config.get("interleave_moe_layer_step", 1)
+        _check_size(step, "interleave_moe_layer_step", name)
+        listed = list(range(step - 1, layers, step))
+    if (not isinstance(listed, list) or not listed or len(set(listed)) != len(listed)
+            or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < layers
+                   for i in listed)):  # fmt: skip
+        raise UserError(f"{name}: moe_layers must list distinct layer indices in 0 .. "
+                        f"{layers - 1}, at least one, got {listed!r}")
+    return len(listed)
 
 
 def _deepseek_fields(config: Mapping, name: str, sparse: bool) -> dict[str, Any]:
@@ -367,7 +425,6 @@ def _deepseek_fields(config: Mapping, name: str, sparse: bool) -> dict[str, Any]
         "q_lora_rank": config["q_lora_rank"] or 0,
         "dense_layers": dense,
         "shared_intermediate": (config["n_shared_experts"] or 0) * config["moe_intermediate_size"],
-        "shared_gate": False,
         **{field: config[key] for field, key in zip(("index_heads", "index_head_dim",
                                                       "index_topk"), _INDEX_KEYS) if sparse},
     }

@@ -17,6 +17,9 @@ class ModelSpec:
     tokens a query attends to (Mistral), None for full attention; `sliding_layers` is how many
     layers it applies to (None: all; Gemma 2 and gpt-oss alternate windowed and full
     layers).
+    `chunked`: the windowed layers attend within fixed chunks of `sliding_window` tokens, a
+    query to the tokens of its chunk up to itself (Llama 4's chunked attention), instead of to
+    the last `sliding_window` tokens.
     `attention_sinks`: a learned sink logit per head and layer (gpt-oss). `layer_norm` is True for
     LayerNorm (weight and bias per norm), False for RMSNorm (weight only); `layer_norms`: norms
     per layer (2; Gemma 2 also normalises each sublayer's output: 4). `max_positions`
@@ -26,9 +29,10 @@ class ModelSpec:
     width `expert_intermediate`, of which `experts_per_token` serve each token (a router of
     hidden x experts weights, with a bias per expert if `router_bias`, picks them), plus an
     always-active shared gated MLP of width `shared_intermediate` (0: none), with a hidden x 1
-    gate if `shared_gate` (Qwen2-MoE; DeepSeek's shared experts have none). The first
-    `dense_layers` layers have a dense MLP of width `intermediate` instead (DeepSeek's
-    first_k_dense_replace); `mlp_bias` puts biases on the experts' gate, up and down (gpt-oss).
+    gate if `shared_gate` (Qwen2-MoE; DeepSeek's and Llama 4's shared experts have none).
+    `dense_layers` of the layers have a dense MLP of width `intermediate` instead (DeepSeek's
+    first ones, first_k_dense_replace; Llama 4 Maverick's every other one); `mlp_bias` puts
+    biases on the experts' gate, up and down (gpt-oss).
 
     Multi-head latent attention (`kv_lora_rank` > 0, DeepSeek-V2/V3): each token's keys and
     values are up-projected from one cached latent of `kv_lora_rank` elements per layer plus a
@@ -75,6 +79,7 @@ class ModelSpec:
     index_heads: int = 0
     index_head_dim: int = 0
     index_topk: int = 0
+    chunked: bool = False
 
     def __post_init__(self) -> None:
         for key in ("hidden", "layers", "heads", "kv_heads", "head_dim", "intermediate", "vocab"):
@@ -146,18 +151,28 @@ class ModelSpec:
         return self.heads // self.kv_heads
 
     def attention_spans(self, tokens: int) -> list[tuple[int, int]]:
-        """(layers, tokens one query attends to) when `tokens` are in context: full layers see
-        all of them, windowed layers at most `sliding_window` (sparse attention: every layer
-        at most `index_topk`); layers that see as many are one entry (all of them while the
-        context fits the window)."""
+        """(layers, tokens the newest query attends to) when `tokens` are in context: full
+        layers see all of them, windowed layers at most `sliding_window` (chunked: the tokens
+        of the last chunk; sparse attention: every layer at most `index_topk`); layers that
+        see as many are one entry (all of them while the context fits the window)."""
+        window = self.sliding_window
+        if self.chunked and window is not None:
+            return self._spans(tokens, (tokens - 1) % window + 1)
+        return self.window_spans(tokens)
+
+    def window_spans(self, tokens: int) -> list[tuple[int, int]]:
+        """(layers, most tokens one of `tokens` queries attends to): `attention_spans`, with
+        a chunked layer's whole chunk (the window a prefill's queries are split by)."""
         if self.index_topk:
             return [(self.layers, min(tokens, self.index_topk))]
+        return self._spans(tokens, min(tokens, self.sliding_window or tokens))
+
+    def _spans(self, tokens: int, windowed_sees: int) -> list[tuple[int, int]]:
         if self.sliding_window is None:
             return [(self.layers, tokens)]
         windowed = self.layers if self.sliding_layers is None else self.sliding_layers
         spans: dict[int, int] = {}  # tokens seen -> layers
-        for layers, seen in ((self.layers - windowed, tokens),
-                             (windowed, min(tokens, self.sliding_window))):  # fmt: skip
+        for layers, seen in ((self.layers - windowed, tokens), (windowed, windowed_sees)):
             if layers:
                 spans[seen] = spans.get(seen, 0) + layers
         return [(layers, seen) for seen, layers in spans.items()]
@@ -229,7 +244,8 @@ def parameter_count(spec: ModelSpec, active: bool = False) -> int:
 def kv_cache_elements(spec: ModelSpec, batch: int, tokens: int) -> int:
     """Elements held in the K and V caches for `batch` sequences of `tokens` tokens each.
 
-    A layer with a sliding window keeps only the last `sliding_window` tokens (rolling cache).
+    A layer with a sliding window keeps only the last `sliding_window` tokens (rolling cache),
+    a chunked layer those of the current chunk (as vLLM frees the blocks of past chunks).
     Latent attention caches each token's latent and rotary key (`kv_lora_rank` +
     `rope_head_dim` elements per layer), as DeepSeek's inference code and serving engines do,
     not the up-projected keys and values; sparse attention keeps every token, with its

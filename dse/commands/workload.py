@@ -199,7 +199,10 @@ def run_show(args: argparse.Namespace) -> int:
     if spec.sliding_window is not None:
         some = spec.sliding_layers
         which = "every layer attends" if some is None else f"{some} of {spec.layers} layers attend"
-        print(f"sliding window: {which} to the last {spec.sliding_window} tokens at most")
+        if spec.chunked:
+            print(f"chunked attention: {which} within chunks of {spec.sliding_window} tokens")
+        else:
+            print(f"sliding window: {which} to the last {spec.sliding_window} tokens at most")
     if spec.latent:
         print(f"latent attention: the KV cache holds {spec.kv_lora_rank + spec.rope_head_dim} "
               f"elements per token and layer (a {spec.kv_lora_rank}-element latent and a "
@@ -210,8 +213,8 @@ def run_show(args: argparse.Namespace) -> int:
               f"token (its {spec.index_head_dim}-element key cached too); attention sees the "
               f"best {spec.index_topk}")
     if spec.dense_layers:
-        print(f"mixture of experts on {spec.moe_layers} of {spec.layers} layers (the first "
-              f"{spec.dense_layers} dense)")
+        print(f"mixture of experts on {spec.moe_layers} of {spec.layers} layers (the "
+              f"{spec.dense_layers} others dense)")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print()
     shown = {k: v for k, v in totals.items() if k not in header}
