@@ -74,9 +74,12 @@ def test_list(capsys):
     assert by_name["llama-2-70b"]["kv_heads"] == 8
     assert by_name["opt-1.3b"]["mlp"] == "plain" and by_name["opt-1.3b"]["tied"]
     assert by_name["llama-3-8b"]["checkpoint"] == "meta-llama/Meta-Llama-3-8B"
+    dense, moe = by_name["llama-2-7b"], by_name["deepseek-v3"]
+    assert dense["active"] == dense["params"] and dense["experts"] == "-"
+    assert moe["experts"] == "8/256" and moe["active"] == 37_552_297_472  # with the embedding
     assert main(["workload", "list"]) == 0
     text = capsys.readouterr().out
-    assert "mistral-7b" in text and "6.738e9" in text
+    assert "mistral-7b" in text and "6.738e9" in text and "37.55e9" in text
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,8 @@ def run_list(args: argparse.Namespace) -> int:
                 "name": name,
                 "checkpoint": preset_config(name).get("_name_or_path", ""),
                 "params": parameter_count(spec),
+                "active": parameter_count(spec, active=True),
+                "experts": f"{spec.experts_per_token}/{spec.experts}" if spec.moe else "-",
                 "layers": spec.layers,
                 "hidden": spec.hidden,
                 "heads": spec.heads,
@@ -127,7 +129,8 @@ def run_list(args: argparse.Namespace) -> int:
         print_json(rows)
         return 0
     table = pd.DataFrame(rows)
-    table["params"] = [_short(p) for p in table["params"]]
+    for column in ("params", "active"):
+        table[column] = [_short(p) for p in table[column]]
     print(table.drop(columns="checkpoint").to_string(index=False))
     return 0
 
