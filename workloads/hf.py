@@ -119,7 +119,7 @@ _GEMMA3_DEFAULTS = (
 _NESTED = {"gemma3": "text_config", "llama4": "text_config"}
 _DEEPSEEK_MOE = ("n_routed_experts", "num_experts_per_tok", "moe_intermediate_size", None)
 #: Fields of DeepSeek's configs (latent attention, dense layers, shared experts) read for
-#: deepseek_v2/v3; those in _NULLABLE may be null (no query latent, no shared experts).
+#: its families; those in _NULLABLE may be null (no query latent, no shared experts).
 _DEEPSEEK_KEYS = ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
                   "v_head_dim", "n_shared_experts", "first_k_dense_replace")
 _NULLABLE = ("q_lora_rank", "n_shared_experts", "first_k_dense_replace")
@@ -262,13 +262,13 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
                     raise UserError(f"{name}: missing field {source} (mixture of experts)")
                 _check_size(config.get(source), source, name)
         moe = {f: int(config.get(k) or 0) for f, k in keys.items() if k is not None}
-    latent = _deepseek_fields(config, name, family.sparse) if family.latent else {}
+    family_fields = _deepseek_fields(config, name, family.sparse) if family.latent else {}
     if family.chunked and family.moe:  # Llama 4: experts on the layers moe_layers lists
-        latent["dense_layers"] = config["num_hidden_layers"] - _moe_layers(config, name)
+        family_fields["dense_layers"] = config["num_hidden_layers"] - _moe_layers(config, name)
     # transformers' DeepseekV3Config sets head_dim to the rotary part: latent attention's
     # query/key head is the non-rotary and rotary parts together
-    head_dim = latent.pop("head_dim", None) or config.get("head_dim") or _divide(hidden, heads,
-                                                                                  name)
+    head_dim = (family_fields.pop("head_dim", None) or config.get("head_dim")
+                or _divide(hidden, heads, name))  # fmt: skip
     return ModelSpec(
         name=name,
         hidden=hidden,
@@ -295,7 +295,7 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
         chunked=family.chunked,
         layer_norms=family.layer_norms,
         **moe,
-        **latent,
+        **family_fields,
     )
 
 
