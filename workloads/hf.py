@@ -105,6 +105,7 @@ class _Family:
     shared_gate: bool = True  # the shared expert has a sigmoid gate (Qwen2-MoE)
     window_key: str = "sliding_window"  # the field holding the window's length in tokens
     chunked: bool = False  # the window is fixed chunks (Llama 4), not the last tokens
+    listed_moe: bool = False  # experts on the layers `moe_layers` lists, dense MLPs elsewhere
 
 
 #: Gemma3TextConfig's defaults (transformers, models/gemma3/configuration_gemma3.py), which
@@ -156,6 +157,7 @@ _FAMILIES = {
     "deepseek_v32": replace(_DEEPSEEK_V3, sparse=True),
     "llama4_text": replace(_LLAMA, ffn_key="intermediate_size_mlp", sliding_window=True,
                            window_key="attention_chunk_size", chunked=True, shared_gate=False,
+                           listed_moe=True,
                            moe=("num_local_experts", "num_experts_per_tok",
                                 "intermediate_size", "intermediate_size"),
                            defaults=(("attention_chunk_size", 8192),)),
@@ -263,7 +265,7 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
                 _check_size(config.get(source), source, name)
         moe = {f: int(config.get(k) or 0) for f, k in keys.items() if k is not None}
     family_fields = _deepseek_fields(config, name, family.sparse) if family.latent else {}
-    if family.chunked and family.moe:  # Llama 4: experts on the layers moe_layers lists
+    if family.listed_moe:  # Llama 4
         family_fields["dense_layers"] = config["num_hidden_layers"] - _moe_layers(config, name)
     # transformers' DeepseekV3Config sets head_dim to the rotary part: latent attention's
     # query/key head is the non-rotary and rotary parts together
