@@ -192,7 +192,7 @@ def test_opt_projected_embeddings_are_refused(tmp_path):
     [
         ({"model_type": "gpt2"},
          r"unknown model_type.*'gpt2'.*valid choices: deepseek_v2, deepseek_v3, deepseek_v32, "
-         r"gemma, gemma2, gemma3, gemma3_text, gpt_oss, kimi_k2, llama"),
+         r"gemma, gemma2, gemma3, gemma3_text, glm4_moe, glm4_moe_lite, gpt_oss, kimi_k2, llama"),
         ({"intermediate_size": None}, "missing field.*intermediate_size"),
         ({"num_attention_heads": 7}, "not a multiple of num_attention_heads"),
         ({"num_key_value_heads": 3}, "not a multiple of 3 key/value heads"),

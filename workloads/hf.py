@@ -50,6 +50,14 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   every layer past the dense ones only (`moe_layer_freq` 1). The multi-token-prediction
   module (`num_nextn_predict_layers`) is a training and speculative-decoding head that
   transformers does not load; it is not modelled.
+- glm4_moe (GLM-4.5, 4.6, 4.7): as llama with `head_dim` given, `attention_bias` on q, k, v only
+  (`Glm4MoeAttention`: o_proj has none), a per-head q/k RMSNorm where `use_qk_norm` (left out
+  of the counts, as for qwen3), and DeepSeek-V3's experts: the first `first_k_dense_replace`
+  layers a dense MLP of width `intermediate_size`, the rest `n_routed_experts` experts of width
+  `moe_intermediate_size` with `n_shared_experts` as one ungated shared MLP and a router bias
+  per expert (`Glm4MoeMoE`, `Glm4MoeTopkRouter`); the multi-token-prediction layer is not
+  modelled, as for DeepSeek. glm4_moe_lite (GLM-4.7-Flash) is deepseek_v3's architecture
+  (transformers' Glm4MoeLiteConfig is DeepseekV3Config, its attention DeepseekV3Attention).
 - llama4_text (llama4: the multimodal config, its `text_config`; the vision encoder is not
   modelled): as llama with `num_local_experts` experts of width `intermediate_size`,
   `num_experts_per_tok` per token, and an ungated shared expert of that width
@@ -100,7 +108,9 @@ class _Family:
     layer_norms: int = 2  # norms per layer
     defaults: tuple[tuple[str, object], ...] = ()  # the config class's defaults for fields
     router_bias: bool = False  # a bias per expert on the router (gpt-oss, DeepSeek-V3)
-    latent: bool = False  # DeepSeek's multi-head latent attention, dense layers, shared experts
+    latent: bool = False  # DeepSeek's multi-head latent attention
+    dense_first: bool = False  # DeepSeek's experts: leading dense layers, ungated shared experts
+    o_bias: bool = True  # attention_bias puts a bias on o_proj too (GLM-4.5: q, k, v only)
     sparse: bool = False  # DeepSeek sparse attention: a lightning indexer picks the tokens
     shared_gate: bool = True  # the shared expert has a sigmoid gate (Qwen2-MoE)
     window_key: str = "sliding_window"  # the field holding the window's length in tokens
@@ -119,16 +129,21 @@ _GEMMA3_DEFAULTS = (
 #: Multimodal model types whose language model is a config of its own (the key holding it).
 _NESTED = {"gemma3": "text_config", "llama4": "text_config"}
 _DEEPSEEK_MOE = ("n_routed_experts", "num_experts_per_tok", "moe_intermediate_size", None)
-#: Fields of DeepSeek's configs (latent attention, dense layers, shared experts) read for
-#: its families; those in _NULLABLE may be null (no query latent, no shared experts).
-_DEEPSEEK_KEYS = ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
-                  "v_head_dim", "n_shared_experts", "first_k_dense_replace")
+#: Fields of DeepSeek's configs read for the families with its latent attention and for those
+#: with its experts (dense layers, shared experts); those in _NULLABLE may be null (no query
+#: latent, no shared experts).
+_LATENT_KEYS = ("kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
+                "v_head_dim")
+_DENSE_FIRST_KEYS = ("n_shared_experts", "first_k_dense_replace")
 _NULLABLE = ("q_lora_rank", "n_shared_experts", "first_k_dense_replace")
 _INDEX_KEYS = ("index_n_heads", "index_head_dim", "index_topk")  # deepseek_v32's indexer
 _LLAMA = _Family(gated_mlp=True, layer_norm=False, tied_default=False,
                  ffn_key="intermediate_size", position_offset=None)
-_DEEPSEEK_V3 = replace(_LLAMA, latent=True, moe=_DEEPSEEK_MOE, router_bias=True,
-                       shared_gate=False)
+#: DeepSeek's experts (DeepseekV3MoE): n_routed_experts, leading dense layers, an ungated
+#: shared MLP; since V3 a router bias per expert (e_score_correction_bias)
+_DEEPSEEK_EXPERTS = replace(_LLAMA, moe=_DEEPSEEK_MOE, dense_first=True, shared_gate=False,
+                            router_bias=True)
+_DEEPSEEK_V3 = replace(_DEEPSEEK_EXPERTS, latent=True)
 _FAMILIES = {
     "llama": _LLAMA,
     "mistral": replace(_LLAMA, sliding_window=True),
@@ -149,12 +164,16 @@ _FAMILIES = {
                       layer_norms=4),
     "gemma3_text": replace(_LLAMA, tied_default=True, sliding_window=True, window_pattern=6,
                            layer_norms=4, defaults=_GEMMA3_DEFAULTS),
-    "deepseek_v2": replace(_LLAMA, latent=True, moe=_DEEPSEEK_MOE, shared_gate=False),
+    "deepseek_v2": replace(_DEEPSEEK_V3, router_bias=False),
     "deepseek_v3": _DEEPSEEK_V3,
     # DeepSeek-V3's architecture under a name of its own (Moonshot AI's Kimi-K2 deployment
     # guide: "Kimi-K2 reuses DeepSeekV3CausalLM architecture")
     "kimi_k2": _DEEPSEEK_V3,
     "deepseek_v32": replace(_DEEPSEEK_V3, sparse=True),
+    "glm4_moe": replace(_DEEPSEEK_EXPERTS, o_bias=False),
+    # GLM-4.7-Flash: transformers' Glm4MoeLiteConfig is DeepseekV3Config, its attention
+    # DeepseekV3Attention and its experts Glm4MoeMoE (DeepSeek-V3's, with the router bias)
+    "glm4_moe_lite": _DEEPSEEK_V3,
     "llama4_text": replace(_LLAMA, ffn_key="intermediate_size_mlp", sliding_window=True,
                            window_key="attention_chunk_size", chunked=True, shared_gate=False,
                            listed_moe=True,
@@ -243,7 +262,7 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
                             "(learned position embeddings)")
         positions = max_positions + family.position_offset
     qkv_bias, o_bias, mlp_bias = _biases(model_type, config)
-    qkv_bias = qkv_bias or family.qkv_bias
+    qkv_bias, o_bias = qkv_bias or family.qkv_bias, o_bias and family.o_bias
     window = config.get(family.window_key) if family.sliding_window else None
     sliding_layers = _sliding_layers(config, window, name, family) if family.sliding_window \
         else None  # fmt: skip
@@ -264,7 +283,9 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
                     raise UserError(f"{name}: missing field {source} (mixture of experts)")
                 _check_size(config.get(source), source, name)
         moe = {f: int(config.get(k) or 0) for f, k in keys.items() if k is not None}
-    family_fields = _deepseek_fields(config, name, family.sparse) if family.latent else {}
+    family_fields = _dense_first_fields(config, name) if family.dense_first else {}
+    if family.latent:
+        family_fields.update(_latent_fields(config, name, family.sparse))
     if family.listed_moe:  # Llama 4
         family_fields["dense_layers"] = config["num_hidden_layers"] - _moe_layers(config, name)
     # transformers' DeepseekV3Config sets head_dim to the rotary part: latent attention's
@@ -398,10 +419,8 @@ def _moe_layers(config: Mapping, name: str) -> int:
     return len(listed)
 
 
-def _deepseek_fields(config: Mapping, name: str, sparse: bool) -> dict[str, Any]:
-    """ModelSpec fields of a DeepSeek config's latent attention, dense layers and shared
-    experts (and, `sparse`, its indexer); a UserError naming a missing or bad field."""
-    keys = (*_DEEPSEEK_KEYS, *(_INDEX_KEYS if sparse else ()))
+def _read(config: Mapping, name: str, keys: tuple[str, ...]) -> None:
+    """A UserError naming a missing or bad field of `keys` (those in _NULLABLE may be null)."""
     missing = [k for k in keys
                if k not in config or (config[k] is None and k not in _NULLABLE)]  # fmt: skip
     if missing:
@@ -411,6 +430,12 @@ def _deepseek_fields(config: Mapping, name: str, sparse: bool) -> dict[str, Any]
     for key in keys:
         if config[key] not in (None, 0) or key not in _NULLABLE:
             _check_size(config[key], key, name)
+
+
+def _dense_first_fields(config: Mapping, name: str) -> dict[str, Any]:
+    """ModelSpec fields of DeepSeek's experts in a config (leading dense layers, shared
+    experts); a UserError naming a missing or bad field."""
+    _read(config, name, _DENSE_FIRST_KEYS)
     if config.get("moe_layer_freq", 1) != 1:
         raise UserError(f"{name}: cannot model field moe_layer_freq "
                         f"({config['moe_layer_freq']!r}): experts on every n-th layer only")
@@ -418,6 +443,14 @@ def _deepseek_fields(config: Mapping, name: str, sparse: bool) -> dict[str, Any]
     if dense >= layers:
         raise UserError(f"{name}: first_k_dense_replace: {dense} leaves no layer of experts "
                         f"(num_hidden_layers is {layers})")
+    shared = (config["n_shared_experts"] or 0) * config["moe_intermediate_size"]
+    return {"dense_layers": dense, "shared_intermediate": shared}
+
+
+def _latent_fields(config: Mapping, name: str, sparse: bool) -> dict[str, Any]:
+    """ModelSpec fields of a DeepSeek config's latent attention (and, `sparse`, its indexer);
+    a UserError naming a missing or bad field."""
+    _read(config, name, (*_LATENT_KEYS, *(_INDEX_KEYS if sparse else ())))
     rope = config["qk_rope_head_dim"]
     return {
         "head_dim": config["qk_nope_head_dim"] + rope,
@@ -425,8 +458,6 @@ def _deepseek_fields(config: Mapping, name: str, sparse: bool) -> dict[str, Any]
         "v_head_dim": config["v_head_dim"],
         "kv_lora_rank": config["kv_lora_rank"],
         "q_lora_rank": config["q_lora_rank"] or 0,
-        "dense_layers": dense,
-        "shared_intermediate": (config["n_shared_experts"] or 0) * config["moe_intermediate_size"],
         **{field: config[key] for field, key in zip(("index_heads", "index_head_dim",
                                                       "index_topk"), _INDEX_KEYS) if sparse},
     }
