@@ -45,17 +45,27 @@ def warn(message: str) -> None:
 
 
 def suggest(given: str, choices: Iterable[str], n: int = 3) -> str:
-    """' (did you mean ...?)' for the closest of `choices`, or '' when none is close."""
-    close = difflib.get_close_matches(str(given), [str(c) for c in choices], n=n, cutoff=0.6)
+    """' (did you mean ...?)' for the choices of which `given` is a whole word (`energy`:
+    energy_per_token_uj), in the order of `choices`, else for the closest in spelling; ''
+    when none is close."""
+    names = list(dict.fromkeys(str(c) for c in choices))
+    word = str(given).lower()
+    close = [c for c in names if word in _WORDS.split(c.lower())][:n] if word else []
+    close = close or difflib.get_close_matches(str(given), names, n=n, cutoff=0.6)
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
+_WORDS = re.compile(r"[\W_]+")  # what separates the words of a name
+
+
 def unknown(what: str, given: object, choices: Iterable[str]) -> UserError:
-    """A UserError for an unknown name, listing the valid choices and the closest matches."""
-    choices = sorted({str(c) for c in choices}, key=_natural)
+    """A UserError for an unknown name, listing the valid choices and the closest matches
+    (`suggest`, in the order `choices` come: a table's own column order, say)."""
+    choices = list(choices)
+    valid = sorted({str(c) for c in choices}, key=_natural)
     return UserError(
         f"unknown {what} {given!r}{suggest(str(given), choices)}; valid choices: "
-        + ", ".join(choices)
+        + ", ".join(valid)
     )
 
 

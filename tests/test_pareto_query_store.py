@@ -165,3 +165,15 @@ def test_running_front_over_chunks_equals_the_front_of_the_whole():
         assert merged.feasible == int((ok & np.isfinite(f).all(axis=1)).sum())
         finite_ok = ok & np.isfinite(f).all(axis=1)
         np.testing.assert_array_equal(merged.best(), f[finite_ok].min(axis=0))
+
+
+def test_a_word_of_the_column_names_suggests_the_table_s_own_columns_first():
+    """`--sort energy` means the headline column the table lists first, not the per-class
+    breakdown columns closest in spelling (energy_uj_o)."""
+    table = pd.DataFrame(columns=["point", "energy_per_token_uj", "energy_dram_uj",
+                                  "latency_per_token_ms", "energy_uj_o", "energy_uj_qkv"])
+    with pytest.raises(UserError, match=r"did you mean 'energy_per_token_uj' or "
+                                        r"'energy_dram_uj' or 'energy_uj_o'\?\); valid"):
+        query(table, sort="energy")
+    with pytest.raises(UserError, match=r"did you mean 'latency_per_token_ms'\?"):
+        query(table, sort="latency")
