@@ -19,7 +19,6 @@ from workloads import (
 )
 from workloads.hf import spec_from_hf_config
 from workloads.presets import preset_config
-from workloads.profiles import classify_tensor
 
 
 def test_glm_4_7_flash_matches_its_published_total():
@@ -105,16 +104,3 @@ def test_a_glm_config_without_its_experts_fields_is_refused_by_name():
     with pytest.raises(UserError, match="first_k_dense_replace"):
         spec_from_hf_config(config, "glm")
 
-
-@pytest.mark.parametrize(("tensor", "expected"), [
-    ("model.layers.5.self_attn.q_proj.weight", ("weight", "qkv")),
-    ("model.layers.5.self_attn.o_proj.weight", ("weight", "o")),
-    ("model.layers.5.mlp.experts.3.down_proj.weight", ("weight", "down")),
-    ("model.layers.5.mlp.shared_experts.up_proj.weight", ("weight", "gate_up")),
-    ("model.layers.1.mlp.gate_proj.weight", ("weight", "gate_up")),
-    ("model.layers.5.self_attn.q_norm.weight", None),  # per-head norms: not a GEMM operand
-    ("model.layers.5.mlp.gate.weight", None),  # the router
-    ("model.layers.5.mlp.gate.e_score_correction_bias", None),
-])  # fmt: skip
-def test_profiles_class_a_glm_checkpoints_tensors(tensor, expected):
-    assert classify_tensor(tensor) == expected

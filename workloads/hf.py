@@ -66,6 +66,10 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   others; layers with rotary positions (`no_rope_layers` 1; default all but every 4th)
   attend within chunks of `attention_chunk_size` tokens (`layer_types` "chunked_attention";
   default 8192), the others to every token. Its per-head q/k norm has no weights.
+- minimax_m2 (MiniMax-M2): as mixtral without a window (`MiniMaxM2Attention` has none), a
+  q/k RMSNorm over all heads where `use_qk_norm` (left out of the counts, as qwen3's per-head
+  norms) and a bias per expert on the router (`e_score_correction_bias`); its
+  multi-token-prediction modules are not modelled.
 - opt: plain ReLU MLP (fc1, fc2), LayerNorm, learned positions with an offset of 2 rows
   (`OPTLearnedPositionalEmbedding`), tied embeddings by default, biases everywhere unless
   `enable_bias` is false.
@@ -174,6 +178,10 @@ _FAMILIES = {
     # GLM-4.7-Flash: transformers' Glm4MoeLiteConfig is DeepseekV3Config, its attention
     # DeepseekV3Attention and its experts Glm4MoeMoE (DeepSeek-V3's, with the router bias)
     "glm4_moe_lite": _DEEPSEEK_V3,
+    # MiniMax-M2: Mixtral's experts (block_sparse_moe, w1 w3 w2) with a router bias per expert
+    # (`MiniMaxM2SparseMoeBlock.e_score_correction_bias`) and no window
+    "minimax_m2": replace(_LLAMA, router_bias=True, moe=("num_local_experts",
+                          "num_experts_per_tok", "intermediate_size", None)),
     "llama4_text": replace(_LLAMA, ffn_key="intermediate_size_mlp", sliding_window=True,
                            window_key="attention_chunk_size", chunked=True, shared_gate=False,
                            listed_moe=True,
