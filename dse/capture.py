@@ -4,7 +4,8 @@
 every module whose name the profiler maps to a GEMM operand (`workloads.profiles`): the input
 of each linear layer (q/k/v/o_proj, gate/up/down_proj, fc1/fc2, lm_head, ...) is saved as
 `<module>.input`, and the outputs of q_proj / k_proj / v_proj (the queries, keys and values the
-attention GEMMs read) as `<module>.output`. Each is flattened to rows of its last dimension and
+attention GEMMs read) and of DeepSeek's kv_a_layernorm (the latent its KV cache holds) as
+`<module>.output`. Each is flattened to rows of its last dimension and
 at most `max_rows` rows are kept per name (the first ones seen), so the file stays small.
 
 It works with PyTorch modules (anything with `named_modules()` and `register_forward_hook`);

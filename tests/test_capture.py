@@ -95,3 +95,38 @@ def test_capture_errors_are_clear(tmp_path):
         capture_activations(model, lambda m: None, tmp_path / "a.npz")
     assert all(not layer.hooks for layer in model.layers.values())
     assert not (tmp_path / "a.npz").exists()
+
+
+class Norm(Linear):
+    """An RMSNorm-like module (elementwise), with the forward-hook protocol."""
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        y = x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True))
+        for hook in list(self.hooks):
+            hook(self, (x,), y)
+        return y
+
+
+def test_captures_the_latent_a_latent_attention_layer_caches(tmp_path):
+    """DeepSeek's latent attention caches kv_a_layernorm's output: it is captured (and
+    profiled as the KV cache); the latent down-projection's input as a qkv activation."""
+    rng = np.random.default_rng(2)
+    a = "model.layers.0.self_attn."
+    kv_a, norm = Linear(rng, 16, 8), Norm(rng, 8, 8)
+
+    class Latent:
+        def named_modules(self):
+            yield "", self
+            yield a + "kv_a_proj_with_mqa", kv_a
+            yield a + "kv_a_layernorm", norm
+
+        def __call__(self, x):
+            return norm(kv_a(x))
+
+    x = rng.standard_normal((30, 16))
+    shapes = capture_activations(Latent(), x, tmp_path / "acts.npz")
+    assert set(shapes) == {a + "kv_a_proj_with_mqa.input", a + "kv_a_layernorm.output"}
+    saved = {name: arr for name, arr, _ in read_tensors(tmp_path / "acts.npz")}
+    latent = x @ kv_a.w
+    expected = latent / np.sqrt(np.mean(latent * latent, axis=-1, keepdims=True))
+    assert np.allclose(saved[a + "kv_a_layernorm.output"], expected, atol=1e-5)

@@ -303,3 +303,24 @@ def test_the_indexer_weighs_nothing_in_the_error(tmp_path):
     gemms = decode_gemms(m, 2, 999)
     shares = layer_shares(gemms, m.layers)
     assert all((s == 0) == g.name.startswith("index_") for g, s in zip(gemms, shares))
+
+
+def test_a_profiled_latent_gives_the_statistics_of_both_cache_reads(tmp_path):
+    """Latent attention caches kv_a_layernorm's output (the normalised latent): decode reads
+    it as the keys of attn_score and the values of attn_context (`workloads.gemms`), so a
+    captured latent (`dse.capture`) profiles the KV cache of both classes. Before, it was
+    unmatched and both kept their assumed statistics."""
+    import yaml
+
+    from workloads import load_profile_stats
+
+    latent = "model.layers.3.self_attn.kv_a_layernorm.output"
+    assert classify_tensor(latent) == ("kv_cache", "attn_score")
+    path = tmp_path / "profile.yaml"
+    fit = {"n_values": 4096, "pooled": {"nu": 4.5, "sigma": 0.7, "ks": 0.01, "ks_normal": 0.1}}
+    path.write_text(yaml.safe_dump({"tensors": {latent: fit}}))
+    profile = load_profile_stats(path)
+    assert profile.unmatched == ()
+    for cls in ("attn_score", "attn_context"):
+        assert profile.overrides["kv_cache"][cls]["nu"] == 4.5
+        assert profile.overrides["kv_cache"][cls]["sigma"] == pytest.approx(0.7)

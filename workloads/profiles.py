@@ -25,8 +25,8 @@ class):
 `weight` -> weight, `input` -> the module's input activation, `output` of q_proj / wq /
 self.query -> the queries (activation of attn_score), of k_proj / v_proj (wk / wv,
 self.key / self.value) -> the keys / values
-(kv_cache of attn_score / attn_context). Every other name is returned in `unmatched`, not
-dropped silently.
+(kv_cache of attn_score / attn_context), of DeepSeek's kv_a_layernorm -> the cached latent
+(kv_cache of both). Every other name is returned in `unmatched`, not dropped silently.
 
 Aggregation per (operand, class): nu, nu_within and scale_spread_log2 are medians over the
 tensors (robust to a few odd layers); sigma is the RMS of the tensors' sigmas weighted by
@@ -82,12 +82,17 @@ _VISION = frozenset({"vision_tower", "vision_model", "visual", "multi_modal_proj
 #: transformers layout of gpt-oss and its original checkpoint's.
 _STACKED = {"experts.gate_up_proj": "gate_up", "experts.down_proj": "down",
             "mlp.mlp1_weight": "gate_up", "mlp.mlp2_weight": "down"}  # fmt: skip
+_QUERIES, _KEYS, _VALUES = ("activation", "attn_score"), ("kv_cache", "attn_score"), (
+    "kv_cache", "attn_context")
+#: The operands a module's output is, by module name.
 _OUTPUTS = {
-    "q_proj": ("activation", "attn_score"), "wq": ("activation", "attn_score"),
-    "k_proj": ("kv_cache", "attn_score"), "wk": ("kv_cache", "attn_score"),
-    "v_proj": ("kv_cache", "attn_context"), "wv": ("kv_cache", "attn_context"),
-    "self.query": ("activation", "attn_score"), "self.key": ("kv_cache", "attn_score"),
-    "self.value": ("kv_cache", "attn_context"),
+    "q_proj": (_QUERIES,), "wq": (_QUERIES,), "self.query": (_QUERIES,),
+    "k_proj": (_KEYS,), "wk": (_KEYS,), "self.key": (_KEYS,),
+    "v_proj": (_VALUES,), "wv": (_VALUES,), "self.value": (_VALUES,),
+    # DeepSeek's latent attention caches the normalised latent, which decode reads as the keys
+    # of attn_score and the values of attn_context (`workloads.gemms`); the 64-element rotary
+    # key beside it in the cache (kv_a_proj_with_mqa's output, rotated) is taken as alike
+    "kv_a_layernorm": (_KEYS, _VALUES),
 }
 
 
@@ -104,22 +109,29 @@ class ProfileStats:
 
 
 def classify_tensor(name: str) -> tuple[str, str] | None:
-    """(operand, tensor class) of a HuggingFace tensor name, or None when it has none."""
+    """(operand, tensor class) of a HuggingFace tensor name, or None when it has none (the
+    first, for a tensor that is more than one operand: `tensor_classes`)."""
+    return next(iter(tensor_classes(name)), None)
+
+
+def tensor_classes(name: str) -> tuple[tuple[str, str], ...]:
+    """Every (operand, tensor class) a HuggingFace tensor name is (DeepSeek's cached latent is
+    the KV cache of both attention GEMMs); () when it is none."""
     parts = name.split(".")
     if len(parts) < 2 or not _VISION.isdisjoint(parts):
-        return None
+        return ()
     operand = parts[-1]
     if ".".join(parts[-2:]) in _STACKED:
-        return "weight", _STACKED[".".join(parts[-2:])]
+        return (("weight", _STACKED[".".join(parts[-2:])]),)
     # the module by its longest known name with parents (attention.output.dense before dense)
     module = next((m for m in (".".join(parts[-1 - k:-1]) for k in (3, 2, 1))
                    if m in _MODULE_CLASS), parts[-2])  # fmt: skip
     cls = _MODULE_CLASS.get(module)
     if cls is not None and operand in ("weight", "input"):
-        return ("weight" if operand == "weight" else "activation"), cls
+        return ((("weight" if operand == "weight" else "activation"), cls),)
     if operand == "output":
-        return _OUTPUTS.get(module)
-    return None
+        return _OUTPUTS.get(module, ())
+    return ()
 
 
 #: A HuggingFace module of each linear class, and of a mixture's stacked experts (gpt-oss):
@@ -164,10 +176,10 @@ def load_profile_stats(path: str | Path,
     groups: dict[tuple[str, str], list[tuple[str, Mapping]]] = defaultdict(list)
     unmatched = []
     for name, entry in tensors.items():
-        key = classify_tensor(str(name))
-        if key is None:
+        keys = tensor_classes(str(name))
+        if not keys:
             unmatched.append(str(name))
-        else:
+        for key in keys:
             groups[key].append((str(name), entry))
     if not groups:
         example = f" (its tensors are named like {unmatched[0]!r})" if unmatched else ""
