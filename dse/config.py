@@ -120,7 +120,8 @@ def schema() -> Record:
             "description": Str(),
             "workload": Record(
                 {
-                    "model": Str(doc="preset id (see `dse workload list`) or path to config.json"),
+                    "model": Str(doc="preset id (see `dse workload list`), the HuggingFace id of a "
+                                 "preset's checkpoint (zai-org/GLM-4.5) or path to config.json"),
                     "phase": Str(choices=PHASES),
                     "batch": Num(1, MAX_BATCH, integer=True),
                     "tokens": Num(

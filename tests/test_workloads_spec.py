@@ -87,6 +87,17 @@ def test_preset_names_are_case_insensitive():
     assert load_model("LLAMA-3-8B").kv_heads == 8
 
 
+@pytest.mark.parametrize(("checkpoint", "preset"), [
+    ("meta-llama/Llama-2-7b-hf", "llama-2-7b"), ("zai-org/GLM-4.5", "glm-4.5"),
+    ("deepseek-ai/DeepSeek-V3", "deepseek-v3"), ("ZAI-ORG/glm-4.5-air", "glm-4.5-air"),
+])  # fmt: skip
+def test_a_preset_is_also_named_by_its_checkpoint_id(checkpoint, preset):
+    """The HuggingFace id a preset's config.json comes from (its `_name_or_path`) names it
+    too: `model: zai-org/GLM-4.5` was refused as unknown (it is neither a file nor an id)."""
+    assert load_model(checkpoint) == load_preset(preset)
+    assert preset_config(checkpoint) == preset_config(preset)
+
+
 def test_unknown_preset_suggests_close_names():
     with pytest.raises(UserError, match=r"llama-2-7b.*valid choices: .*mistral-7b"):
         load_preset("llama2-7b")

@@ -2,7 +2,8 @@
 read with `importlib.resources`).
 
 Each preset file holds the fields of the released checkpoint's `config.json`
-(`_name_or_path` names the checkpoint); the preset id is the file name without `.json`.
+(`_name_or_path` names the checkpoint); the preset id is the file name without `.json`, and
+the checkpoint's HuggingFace id names the preset too.
 """
 
 from __future__ import annotations
@@ -26,17 +27,37 @@ def preset_names() -> list[str]:
 
 
 def preset_config(name: str) -> dict:
-    """The HuggingFace config fields of a preset (case-insensitive id)."""
-    key = name.strip().lower()
-    if key not in preset_names():
-        raise unknown("model", name, preset_names())
-    return json.loads((PRESETS / f"{key}.json").read_text())
+    """The HuggingFace config fields of a preset (case-insensitive id, or the HuggingFace id
+    of its checkpoint)."""
+    return json.loads((PRESETS / f"{_preset_id(name)}.json").read_text())
 
 
 @cache
 def load_preset(name: str) -> ModelSpec:
-    """The ModelSpec of a preset (case-insensitive id); unknown ids list close matches."""
-    return spec_from_hf_config(preset_config(name), name.strip().lower())
+    """The ModelSpec of a preset (case-insensitive id, or the HuggingFace id of its
+    checkpoint, e.g. zai-org/GLM-4.5); unknown ids list close matches."""
+    return spec_from_hf_config(preset_config(name), _preset_id(name))
+
+
+def _preset_id(name: str) -> str:
+    key = name.strip().lower()
+    if key in preset_names():
+        return key
+    if key in _checkpoint_ids():
+        return _checkpoint_ids()[key]
+    raise unknown("model", name, preset_names())
+
+
+@cache
+def _checkpoint_ids() -> dict[str, str]:
+    """HuggingFace checkpoint id (lower case) -> preset id: each preset's `_name_or_path`
+    where it names a checkpoint (owner/name)."""
+    ids = {}
+    for name in preset_names():
+        source = str(json.loads((PRESETS / f"{name}.json").read_text()).get("_name_or_path", ""))
+        if "/" in source and " " not in source:
+            ids[source.lower()] = name
+    return ids
 
 
 def load_model(model: str | Path) -> ModelSpec:
