@@ -220,6 +220,14 @@ def test_bad_configs_give_one_clear_error(change, message):
         spec_from_hf_config({**V2, **change}, "config.json")
 
 
+def test_one_message_names_every_missing_field():
+    """The experts' and the latent attention's fields are read together: a config missing one
+    of each is told both at once."""
+    config = {k: v for k, v in V2.items() if k != "first_k_dense_replace"}
+    with pytest.raises(UserError, match=r"missing field\(s\) first_k_dense_replace, kv_lora_rank"):
+        spec_from_hf_config({**config, "kv_lora_rank": None}, "config.json")
+
+
 def test_no_query_latent_projects_the_queries_directly():
     m = load_model("deepseek-v2-lite")
     names = [g.name for g in decode_gemms(m, 1, 10)]

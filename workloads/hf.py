@@ -291,9 +291,12 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
                     raise UserError(f"{name}: missing field {source} (mixture of experts)")
                 _check_size(config.get(source), source, name)
         moe = {f: int(config.get(k) or 0) for f, k in keys.items() if k is not None}
+    _read(config, name, (*(_DENSE_FIRST_KEYS if family.dense_first else ()),
+                         *(_LATENT_KEYS if family.latent else ()),
+                         *(_INDEX_KEYS if family.sparse else ())))  # fmt: skip
     family_fields = _dense_first_fields(config, name) if family.dense_first else {}
     if family.latent:
-        family_fields.update(_latent_fields(config, name, family.sparse))
+        family_fields.update(_latent_fields(config, family.sparse))
     if family.listed_moe:  # Llama 4
         family_fields["dense_layers"] = config["num_hidden_layers"] - _moe_layers(config, name)
     # transformers' DeepseekV3Config sets head_dim to the rotary part: latent attention's
@@ -428,7 +431,8 @@ def _moe_layers(config: Mapping, name: str) -> int:
 
 
 def _read(config: Mapping, name: str, keys: tuple[str, ...]) -> None:
-    """A UserError naming a missing or bad field of `keys` (those in _NULLABLE may be null)."""
+    """A UserError naming every missing field of `keys` (those in _NULLABLE may be null), or
+    the first bad one."""
     missing = [k for k in keys
                if k not in config or (config[k] is None and k not in _NULLABLE)]  # fmt: skip
     if missing:
@@ -442,8 +446,7 @@ def _read(config: Mapping, name: str, keys: tuple[str, ...]) -> None:
 
 def _dense_first_fields(config: Mapping, name: str) -> dict[str, Any]:
     """ModelSpec fields of DeepSeek's experts in a config (leading dense layers, shared
-    experts); a UserError naming a missing or bad field."""
-    _read(config, name, _DENSE_FIRST_KEYS)
+    experts; fields checked by `_read`); a UserError for a layer plan it cannot model."""
     if config.get("moe_layer_freq", 1) != 1:
         raise UserError(f"{name}: cannot model field moe_layer_freq "
                         f"({config['moe_layer_freq']!r}): experts on every n-th layer only")
@@ -455,10 +458,9 @@ def _dense_first_fields(config: Mapping, name: str) -> dict[str, Any]:
     return {"dense_layers": dense, "shared_intermediate": shared}
 
 
-def _latent_fields(config: Mapping, name: str, sparse: bool) -> dict[str, Any]:
-    """ModelSpec fields of a DeepSeek config's latent attention (and, `sparse`, its indexer);
-    a UserError naming a missing or bad field."""
-    _read(config, name, (*_LATENT_KEYS, *(_INDEX_KEYS if sparse else ())))
+def _latent_fields(config: Mapping, sparse: bool) -> dict[str, Any]:
+    """ModelSpec fields of a DeepSeek config's latent attention (and, `sparse`, its indexer;
+    fields checked by `_read`)."""
     rope = config["qk_rope_head_dim"]
     return {
         "head_dim": config["qk_nope_head_dim"] + rope,
