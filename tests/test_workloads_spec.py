@@ -352,3 +352,18 @@ def test_gemma3_matches_its_report(size):
 def test_a_multimodal_config_without_its_language_model_is_refused_clearly():
     with pytest.raises(UserError, match=r"gemma-3: model_type 'gemma3' needs text_config"):
         spec_from_hf_config({"model_type": "gemma3"}, "gemma-3")
+
+
+def test_mistral3_is_its_text_config_a_mistral():
+    """Mistral Small 3.1 / 3.2 (model_type mistral3, Mistral3ForConditionalGeneration): the
+    language model is the nested text_config, a plain mistral (no window: sliding_window
+    null); the Pixtral vision encoder and projector are not modelled. The model card names
+    24B parameters with the encoder (about 0.4B)."""
+    config = preset_config("mistral-small-3.2-24b")
+    nested = load_model("mistral-small-3.2-24b")
+    flat = spec_from_hf_config(config["text_config"], "mistral-small-3.2-24b")
+    assert nested == flat and nested.sliding_window is None
+    assert (nested.layers, nested.hidden, nested.kv_heads, nested.head_dim) == (40, 5120, 8, 128)
+    assert parameter_count(nested) / 1e9 == pytest.approx(24, rel=0.02)
+    with pytest.raises(UserError, match="model_type 'mistral3' needs text_config"):
+        spec_from_hf_config({"model_type": "mistral3"}, "m3")

@@ -22,6 +22,8 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   `Gemma3TextConfig`'s defaults (`_GEMMA3_DEFAULTS`). gemma3: the multimodal config; its
   `text_config` is the language model modelled here (the SigLIP vision encoder and the
   projector, about 0.4e9 parameters, are not: text generation only).
+- mistral3 (Mistral Small 3.1 and 3.2): the multimodal config; its `text_config`, a mistral,
+  is the language model modelled here (the Pixtral vision encoder and the projector are not).
 - mixtral: as mistral, every MLP a mixture of `num_local_experts` experts of width
   `intermediate_size`, `num_experts_per_tok` per token (`MixtralSparseMoeBlock`).
 - qwen2_moe: as qwen2, `num_experts` experts of width `moe_intermediate_size`, plus a shared
@@ -131,7 +133,7 @@ _GEMMA3_DEFAULTS = (
     ("sliding_window_pattern", 6),
 )
 #: Multimodal model types whose language model is a config of its own (the key holding it).
-_NESTED = {"gemma3": "text_config", "llama4": "text_config"}
+_NESTED = {"gemma3": "text_config", "llama4": "text_config", "mistral3": "text_config"}
 _DEEPSEEK_MOE = ("n_routed_experts", "num_experts_per_tok", "moe_intermediate_size", None)
 #: Fields of DeepSeek's configs read for the families with its latent attention and for those
 #: with its experts (dense layers, shared experts); those in _NULLABLE may be null (no query
