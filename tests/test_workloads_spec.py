@@ -367,3 +367,41 @@ def test_mistral3_is_its_text_config_a_mistral():
     assert parameter_count(nested) / 1e9 == pytest.approx(24, rel=0.02)
     with pytest.raises(UserError, match="model_type 'mistral3' needs text_config"):
         spec_from_hf_config({"model_type": "mistral3"}, "m3")
+
+
+#: Qwen3-VL-30B-A3B-Instruct's config.json (Qwen/Qwen3-VL-30B-A3B-Instruct), the fields that
+#: shape its language model: tie_word_embeddings only at the top level.
+QWEN3_VL_MOE = {
+    "model_type": "qwen3_vl_moe", "tie_word_embeddings": False,
+    "text_config": {
+        "model_type": "qwen3_vl_moe_text", "attention_bias": False, "decoder_sparse_step": 1,
+        "head_dim": 128, "hidden_size": 2048, "intermediate_size": 6144,
+        "max_position_embeddings": 262144, "mlp_only_layers": [], "moe_intermediate_size": 768,
+        "num_attention_heads": 32, "num_experts": 128, "num_experts_per_tok": 8,
+        "num_hidden_layers": 48, "num_key_value_heads": 4, "vocab_size": 151936,
+    },
+}  # fmt: skip
+
+
+def test_qwen3_vl_is_its_text_config_a_qwen3():
+    """Qwen3-VL (qwen3_vl, qwen3_vl_moe): the language model is the nested text_config, a
+    qwen3 (qwen3_vl_text) or qwen3_moe (qwen3_vl_moe_text) with multimodal rotary positions
+    (no change to the GEMMs); the vision encoder is not modelled. Qwen3-VL-30B-A3B's language
+    model is Qwen3-30B-A3B's (the same fields); the top level's tie_word_embeddings holds
+    where the text_config has none (Qwen3-VL-4B states it in both)."""
+    moe = spec_from_hf_config(QWEN3_VL_MOE, "qwen3-vl-30b-a3b")
+    text = load_preset("qwen3-30b-a3b")
+    assert parameter_count(moe) == parameter_count(text)
+    assert parameter_count(moe, active=True) == parameter_count(text, active=True)
+    assert not moe.tied_embeddings and moe.experts == 128
+    moe_only = ("num_experts", "moe_intermediate_size", "num_experts_per_tok",
+                "decoder_sparse_step", "mlp_only_layers")
+    inner = {k: v for k, v in QWEN3_VL_MOE["text_config"].items() if k not in moe_only}
+    inner["model_type"] = "qwen3_vl_text"
+    tied = spec_from_hf_config({"model_type": "qwen3_vl", "tie_word_embeddings": True,
+                                "text_config": inner}, "dense")  # fmt: skip
+    assert tied.tied_embeddings and tied.experts == 0
+    untied = spec_from_hf_config({"model_type": "qwen3_vl", "tie_word_embeddings": True,
+                                  "text_config": {**inner, "tie_word_embeddings": False}},
+                                 "dense")  # fmt: skip
+    assert not untied.tied_embeddings  # the text_config's own value wins

@@ -24,6 +24,10 @@ Supported `model_type`s and the conventions each implies (HF `transformers` mode
   projector, about 0.4e9 parameters, are not: text generation only).
 - mistral3 (Mistral Small 3.1 and 3.2): the multimodal config; its `text_config`, a mistral,
   is the language model modelled here (the Pixtral vision encoder and the projector are not).
+  qwen3_vl and qwen3_vl_moe (Qwen3-VL) likewise: their text_config a qwen3_vl_text (qwen3's
+  fields) or qwen3_vl_moe_text (qwen3_moe's), with multimodal rotary positions, which change
+  no GEMM. A multimodal config's top-level tie_word_embeddings holds where its text_config
+  has none.
 - mixtral: as mistral, every MLP a mixture of `num_local_experts` experts of width
   `intermediate_size`, `num_experts_per_tok` per token (`MixtralSparseMoeBlock`).
 - qwen2_moe: as qwen2, `num_experts` experts of width `moe_intermediate_size`, plus a shared
@@ -133,7 +137,8 @@ _GEMMA3_DEFAULTS = (
     ("sliding_window_pattern", 6),
 )
 #: Multimodal model types whose language model is a config of its own (the key holding it).
-_NESTED = {"gemma3": "text_config", "llama4": "text_config", "mistral3": "text_config"}
+_NESTED = {"gemma3": "text_config", "llama4": "text_config", "mistral3": "text_config",
+           "qwen3_vl": "text_config", "qwen3_vl_moe": "text_config"}
 _DEEPSEEK_MOE = ("n_routed_experts", "num_experts_per_tok", "moe_intermediate_size", None)
 #: Fields of DeepSeek's configs read for the families with its latent attention and for those
 #: with its experts (dense layers, shared experts); those in _NULLABLE may be null (no query
@@ -150,6 +155,8 @@ _LLAMA = _Family(gated_mlp=True, layer_norm=False, tied_default=False,
 _DEEPSEEK_EXPERTS = replace(_LLAMA, moe=_DEEPSEEK_MOE, dense_first=True, shared_gate=False,
                             router_bias=True)
 _DEEPSEEK_V3 = replace(_DEEPSEEK_EXPERTS, latent=True)
+_QWEN3_MOE = replace(_LLAMA, moe=("num_experts", "num_experts_per_tok", "moe_intermediate_size",
+                                  None))  # fmt: skip
 _FAMILIES = {
     "llama": _LLAMA,
     "mistral": replace(_LLAMA, sliding_window=True),
@@ -160,8 +167,10 @@ _FAMILIES = {
                        "num_experts_per_tok", "intermediate_size", None)),
     "qwen2_moe": replace(_LLAMA, qkv_bias=True, moe=("num_experts", "num_experts_per_tok",
                          "moe_intermediate_size", "shared_expert_intermediate_size")),
-    "qwen3_moe": replace(_LLAMA, moe=("num_experts", "num_experts_per_tok",
-                         "moe_intermediate_size", None)),
+    "qwen3_moe": _QWEN3_MOE,
+    # Qwen3-VL's language models: qwen3 and qwen3_moe with multimodal rotary positions
+    "qwen3_vl_text": _LLAMA,
+    "qwen3_vl_moe_text": _QWEN3_MOE,
     "gpt_oss": replace(_LLAMA, sliding_window=True, expert_bias=True, sinks=True,
                        router_bias=True, moe=("num_local_experts", "num_experts_per_tok",
                                               "intermediate_size", None)),
@@ -223,7 +232,10 @@ def spec_from_hf_config(config: Mapping, name: str) -> ModelSpec:
         if not isinstance(inner, Mapping):
             raise UserError(f"{name}: model_type {outer!r} needs {_NESTED[outer]} (the "
                             "language model's fields)")
-        config = {"model_type": f"{outer}_text", **inner}
+        # the top level's tie_word_embeddings holds where the text_config has none
+        # (Qwen3-VL-30B-A3B states it at the top level only)
+        tied = {k: config[k] for k in ("tie_word_embeddings",) if k in config}
+        config = {"model_type": f"{outer}_text", **tied, **inner}
     family = _FAMILIES.get(str(config.get("model_type")))
     if family is not None and family.defaults:
         config = {**dict(family.defaults), **config}
