@@ -58,13 +58,15 @@ def suggest(given: str, choices: Iterable[str], n: int = 3) -> str:
 _WORDS = re.compile(r"[\W_]+")  # what separates the words of a name
 
 
-def unknown(what: str, given: object, choices: Iterable[str]) -> UserError:
+def unknown(what: str, given: object, choices: Iterable[str],
+            aliases: Iterable[str] = ()) -> UserError:  # fmt: skip
     """A UserError for an unknown name, listing the valid choices and the closest matches
-    (`suggest`, in the order `choices` come: a table's own column order, say)."""
+    (`suggest`, in the order `choices` come: a table's own column order, say; `aliases`,
+    other names of the choices, are suggested but not listed)."""
     choices = list(choices)
     valid = sorted({str(c) for c in choices}, key=_natural)
     return UserError(
-        f"unknown {what} {given!r}{suggest(str(given), choices)}; valid choices: "
+        f"unknown {what} {given!r}{suggest(str(given), [*choices, *aliases])}; valid choices: "
         + ", ".join(valid)
     )
 

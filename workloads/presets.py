@@ -43,20 +43,22 @@ def _preset_id(name: str) -> str:
     key = name.strip().lower()
     if key in preset_names():
         return key
-    if key in _checkpoint_ids():
-        return _checkpoint_ids()[key]
-    raise unknown("model", name, preset_names())
+    ids = _checkpoint_ids()
+    by_lower = {c.lower(): preset for c, preset in ids.items()}
+    if key in by_lower:
+        return by_lower[key]
+    raise unknown("model", name, preset_names(), aliases=ids)
 
 
 @cache
 def _checkpoint_ids() -> dict[str, str]:
-    """HuggingFace checkpoint id (lower case) -> preset id: each preset's `_name_or_path`
-    where it names a checkpoint (owner/name)."""
+    """HuggingFace checkpoint id -> preset id: each preset's `_name_or_path` where it names a
+    checkpoint (owner/name)."""
     ids = {}
     for name in preset_names():
         source = str(json.loads((PRESETS / f"{name}.json").read_text()).get("_name_or_path", ""))
         if "/" in source and " " not in source:
-            ids[source.lower()] = name
+            ids[source] = name
     return ids
 
 
