@@ -272,7 +272,7 @@ def test_a_deepseek_sweep_and_show_run(tmp_path, capsys):
     assert main(["workload", "show", "deepseek-v3"]) == 0
     out = capsys.readouterr().out
     assert "the KV cache holds 576 elements per token and layer" in out
-    assert "mixture of experts on 58 of 61 layers (the 3 others dense)" in out
+    assert "mixture of experts on 58 of 61 layers, a dense MLP on the other 3" in out
 
 
 @pytest.mark.parametrize("batch", [1, 3])

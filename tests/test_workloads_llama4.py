@@ -141,4 +141,4 @@ def test_show_states_the_chunks_and_the_dense_layers(capsys):
     assert main(["workload", "show", "llama-4-maverick", "--seq", "32768"]) == 0
     out = capsys.readouterr().out
     assert "chunked attention: 36 of 48 layers attend within chunks of 8192 tokens" in out
-    assert "mixture of experts on 24 of 48 layers (the 24 others dense)" in out
+    assert "mixture of experts on 24 of 48 layers, a dense MLP on the other 24" in out

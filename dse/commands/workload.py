@@ -216,8 +216,8 @@ def run_show(args: argparse.Namespace) -> int:
               f"token (its {spec.index_head_dim}-element key cached too); attention sees the "
               f"best {spec.index_topk}")
     if spec.dense_layers:
-        print(f"mixture of experts on {spec.moe_layers} of {spec.layers} layers (the "
-              f"{spec.dense_layers} others dense)")
+        print(f"mixture of experts on {spec.moe_layers} of {spec.layers} layers, a dense MLP "
+              f"on the other {spec.dense_layers}")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print()
     shown = {k: v for k, v in totals.items() if k not in header}
