@@ -19,8 +19,9 @@ from workloads.spec import parameter_breakdown
 #: Scout and Maverick (Meta's model cards: 109B and 400B total, 17B activated; the totals
 #: include the vision encoder, which is not modelled: 2 %), GLM-4.5 and GLM-4.5-Air (model
 #: card, zai-org/GLM-4.5: "355 billion total parameters with 32 billion active", "106 billion
-#: total parameters and 12 billion active"; Z.ai's active counts leave out both the input
-#: embedding and the output head: with the head 32.85B and 12.80B; the totals leave out the
+#: total parameters and 12 billion active"; GLM-4.6, zai-org/GLM-4.6, the same architecture
+#: with a context of 200K: 355B-A32B; Z.ai's active counts leave out both the input embedding
+#: and the output head: with the head 32.85B and 12.80B; the totals leave out the
 #: multi-token-prediction layer, not modelled: with it about 357B and 109B).
 PUBLISHED = {
     "mixtral-8x7b": (46.7, 12.9, 0.01, ()),
@@ -30,6 +31,7 @@ PUBLISHED = {
     "llama-4-maverick": (400, 17, 0.02, ()),
     "glm-4.5": (355, 32, 0.01, ("embedding", "lm_head")),
     "glm-4.5-air": (106, 12, 0.01, ("embedding", "lm_head")),
+    "glm-4.6": (355, 32, 0.01, ("embedding", "lm_head")),
 }
 
 
