@@ -101,9 +101,9 @@ def test_a_preset_is_also_named_by_its_checkpoint_id(checkpoint, preset):
 def test_unknown_preset_suggests_close_names():
     with pytest.raises(UserError, match=r"llama-2-7b.*valid choices: .*mistral-7b"):
         load_preset("llama2-7b")
-    # a checkpoint id close to a preset's (GLM-4.6 is GLM-4.5's architecture)
-    with pytest.raises(UserError, match=r"did you mean 'zai-org/GLM-4.5'"):
-        load_preset("zai-org/GLM-4.6")
+    # a checkpoint id close to the presets' (GLM-4.7 is GLM-4.5's architecture)
+    with pytest.raises(UserError, match=r"did you mean 'zai-org/GLM-4\.[56]'"):
+        load_preset("zai-org/GLM-4.7")
 
 
 def test_tied_embeddings_counted_once():
