@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 import pytest
+from gemm_spans import layers_by_name
 
 import dse
 from dse.cli import main
@@ -189,10 +190,7 @@ def test_the_cache_holds_the_latent_and_the_rotary_key():
 def test_names_span_their_own_layers():
     m = load_model("deepseek-v3")
     for gemms in (decode_gemms(m, 16, 100), prefill_gemms(m, 1, 100)):
-        shares = layer_shares(gemms, m.layers)
-        spans: dict[str, float] = {}
-        for g, s in zip(gemms, shares):
-            spans[g.name] = spans.get(g.name, 0.0) + s
+        spans = layers_by_name(gemms, m.layers)
         assert spans["gate"] == spans["down"] == 3  # first_k_dense_replace
         for name in ("expert_up", "expert_down", "shared_gate", "shared_down"):
             assert spans[name] == pytest.approx(58)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gemm_spans import layers_by_name
 
 from dse.errors import UserError
 from workloads import (
     decode_gemms,
     kv_cache_elements,
-    layer_shares,
     load_model,
     parameter_breakdown,
     parameter_count,
@@ -90,10 +90,7 @@ def test_decode_gemms_have_dense_layers_a_shared_expert_and_grouped_query_attent
     for name in ("shared_gate", "shared_up", "shared_down"):  # the shared MLP's projections
         g = by_name[name]
         assert (g.count, g.layers, max(g.k, g.n)) == (89, 89, 5120)
-    shares = layer_shares(gemms, m.layers)
-    per_name = {}
-    for g, share in zip(gemms, shares):
-        per_name[g.name] = per_name.get(g.name, 0.0) + share
+    per_name = layers_by_name(gemms, m.layers)
     assert per_name["q"] == pytest.approx(92) and per_name["up"] == pytest.approx(3)
     assert per_name["expert_up"] == pytest.approx(89)
     assert kv_cache_elements(m, 1, 4096) == 4096 * 92 * 2 * 8 * 128

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gemm_spans import layers_by_name
 
 from dse.cli import main
 from dse.errors import UserError
 from workloads import (
     decode_gemms,
     kv_cache_elements,
-    layer_shares,
     load_model,
     parameter_breakdown,
     parameter_count,
@@ -79,9 +79,7 @@ def test_maverick_alternates_dense_and_expert_layers():
     assert (m.dense_layers, m.moe_layers, m.intermediate, m.expert_intermediate) == (
         24, 24, 16384, 8192)
     gemms = decode_gemms(m, 4, 1000)
-    spans: dict[str, float] = {}
-    for g, s in zip(gemms, layer_shares(gemms, m.layers)):
-        spans[g.name] = spans.get(g.name, 0.0) + s
+    spans = layers_by_name(gemms, m.layers)
     assert spans["gate"] == spans["down"] == 24 and spans["q"] == 48
     assert spans["expert_up"] == pytest.approx(24) and spans["shared_up"] == 24
     parts = parameter_breakdown(m)

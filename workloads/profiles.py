@@ -82,8 +82,9 @@ _VISION = frozenset({"vision_tower", "vision_model", "visual", "multi_modal_proj
 #: transformers layout of gpt-oss and its original checkpoint's.
 _STACKED = {"experts.gate_up_proj": "gate_up", "experts.down_proj": "down",
             "mlp.mlp1_weight": "gate_up", "mlp.mlp2_weight": "down"}  # fmt: skip
-_QUERIES, _KEYS, _VALUES = ("activation", "attn_score"), ("kv_cache", "attn_score"), (
-    "kv_cache", "attn_context")
+_QUERIES = ("activation", "attn_score")
+_KEYS = ("kv_cache", "attn_score")
+_VALUES = ("kv_cache", "attn_context")
 #: The operands a module's output is, by module name.
 _OUTPUTS = {
     "q_proj": (_QUERIES,), "wq": (_QUERIES,), "self.query": (_QUERIES,),
